@@ -1,0 +1,46 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PG_BIN := /usr/lib/postgresql/15/bin
+
+.PHONY: demo test test-fast lint bench-emulator clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@
+
+# System packages the tests need, installed only when missing.
+system-deps:
+	@missing=""; \
+	[ -x $(PG_BIN)/initdb ] || missing="$$missing postgresql-15"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing$$missing from apt"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: $(VENV)/.runtime
+	$(VENV)/bin/python scripts/demo.py
+
+test: $(VENV)/.dev system-deps
+	scripts/with-postgres.sh scripts/test.sh $(PYTEST_ARGS)
+
+# Local loop: keeps the test database (and dj-stripe's slow migrations) between runs.
+test-fast: $(VENV)/.dev
+	BACKSTOP_PGDATA=var/pgdata-test scripts/with-postgres.sh \
+	  env DJANGO_SETTINGS_MODULE=tests.settings $(VENV)/bin/python -m pytest --reuse-db $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+bench-emulator: $(VENV)/.dev
+	$(VENV)/bin/python scripts/bench_emulator.py
+
+clean:
+	rm -rf var staticfiles

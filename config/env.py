@@ -1,0 +1,74 @@
+"""Read settings from the environment, failing loudly and by name.
+
+Production must never start on a guessed value: every reader raises ImproperlyConfigured with
+one line that names the variable, so a bad deploy stops at boot instead of at the first payment.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name, default=None, *, required=False):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        if required:
+            raise ImproperlyConfigured(f"{name} must be set (see the configuration table in README.md).")
+        return default
+    return value
+
+
+def env_bool(name, default=False):
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+
+
+def env_int(name, default):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+
+
+def env_list(name, default=()):
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_url(name, default=None, *, required=False):
+    value = env_str(name, default, required=required)
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL, not {value!r}.")
+    return value.rstrip("/") if value else value
+
+
+def settings_or_exit():
+    """Load settings now and turn a configuration error into one line and exit status 1.
+
+    Without this, a missing variable surfaces as a long traceback from wherever settings are
+    first touched, and the variable's name is lost in it.
+    """
+    import sys
+
+    from django.conf import settings
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018  (touching it imports the settings module)
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"Backstop cannot start: {exc}\n")
+        sys.exit(1)

@@ -1,0 +1,227 @@
+"""Backstop settings, read from the environment (12-factor).
+
+Every variable is listed in README.md's configuration table. With DJANGO_DEBUG off (the default),
+anything production needs must be set explicitly: the process refuses to start otherwise.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Runtime files of the embedded setup (SQLite database, file email); never committed.
+VAR_DIR = Path(env_str("BACKSTOP_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+SECRET_KEY = env_str("SECRET_KEY", required=not DEBUG) or "dev-only-insecure-key-for-DEBUG-mode"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set (comma-separated host names).")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# Absolute base for links we send by email (status page, sign-in link).
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000" if DEBUG else None, required=not DEBUG)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "djstripe",
+    "django_q",
+    "anymail",
+    "accounts",
+    "billing",
+    "support",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+_default_db = f"sqlite:///{VAR_DIR / 'backstop.sqlite3'}"
+try:
+    DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_db))}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL we understand: {exc}") from None
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Webhooks, the worker and the web server write at the same time. WAL lets readers run
+    # beside one writer; IMMEDIATE takes the write lock at BEGIN so two writers queue on the
+    # busy timeout instead of failing with "database is locked" halfway through a transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# The cache is shared by the web server and the worker (rate limits, django-q2 statistics),
+# so it lives in the database rather than in one process's memory.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "backstop_cache",
+    }
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- HTTPS ----------------------------------------------------------------------------------
+# One switch for everything that assumes TLS; only the local demo turns it off.
+HTTPS = env_bool("HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- Stripe (dj-stripe mirrors Stripe objects locally) ---------------------------------------
+STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", required=True)
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", required=True)
+_key_mode = "live" if STRIPE_LIVE_MODE else "test"
+if not STRIPE_SECRET_KEY.startswith((f"sk_{_key_mode}_", f"rk_{_key_mode}_")):
+    raise ImproperlyConfigured(
+        f"STRIPE_SECRET_KEY must be a {_key_mode}-mode secret key (sk_{_key_mode}_...) "
+        f"because STRIPE_LIVE_MODE is {STRIPE_LIVE_MODE}."
+    )
+if not STRIPE_PUBLISHABLE_KEY.startswith(f"pk_{_key_mode}_"):
+    raise ImproperlyConfigured(f"STRIPE_PUBLISHABLE_KEY must be a {_key_mode}-mode key (pk_{_key_mode}_...).")
+if STRIPE_LIVE_MODE:
+    STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY
+    STRIPE_LIVE_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
+else:
+    STRIPE_TEST_SECRET_KEY = STRIPE_SECRET_KEY
+    STRIPE_TEST_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
+# Only set when pointing at the local emulator: dj-stripe reads STRIPE_API_HOST's mere presence.
+STRIPE_API_BASE = env_url("STRIPE_API_BASE")
+if STRIPE_API_BASE:
+    STRIPE_API_HOST = STRIPE_API_BASE
+STRIPE_JS_URL = env_url("STRIPE_JS_URL", "https://js.stripe.com/v3")
+# Signing secret of the Stripe webhook endpoint; `manage.py stripe_webhook_endpoint` stores it
+# on dj-stripe's WebhookEndpoint row, which is where dj-stripe verifies signatures from.
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_WEBHOOK_UUID = env_str("STRIPE_WEBHOOK_UUID", "2d6b5a3e-0c4f-4e57-9d51-6f1c3b0a7e21")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+SILENCED_SYSTEM_CHECKS = ["djstripe.W002"] if STRIPE_API_BASE else []
+
+# --- Email ----------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else None,
+    required=not DEBUG,
+)
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Backstop <hello@backstop.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Shown to customers as the way to reach a human.
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@backstop.localhost")
+# Internal: who is told when money is held without service.
+SUPPORT_TEAM_EMAILS = env_list("SUPPORT_TEAM_EMAILS", [SUPPORT_EMAIL])
+ANYMAIL = {
+    "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET"),
+}
+if EMAIL_BACKEND.startswith("anymail.backends.postmark"):
+    ANYMAIL["POSTMARK_SERVER_TOKEN"] = env_str("POSTMARK_SERVER_TOKEN", required=True)
+
+# --- Background tasks (django-q2, ORM broker) ------------------------------------------------
+Q_CLUSTER = {
+    "name": "backstop",
+    "orm": "default",
+    "workers": env_int("Q_WORKERS", 2),
+    # A task that runs longer than `timeout` is killed; one not acknowledged within `retry` is
+    # delivered again, so `timeout` stays below `retry` or a slow task would run twice at once.
+    "timeout": 60,
+    "retry": 90,
+    "max_attempts": 5,
+    "catch_up": False,
+    "save_limit": 1000,
+    "poll": 1,
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "line"},
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,209 @@
+"""`make demo`: the whole of Backstop on one machine, on its embedded defaults.
+
+SQLite, the local Stripe emulator, email written to files, the django-q2 worker and the web
+server, all started and stopped together. Ctrl-C, SIGTERM or SIGHUP (or the death of whatever
+started us) stops everything this script started. Safe to re-run: setup steps are idempotent and
+secrets are generated once into var/.
+"""
+
+import ctypes
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+PYTHON = sys.executable
+WEB_PORT = int(os.environ.get("DEMO_PORT", "8000"))
+EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "12111"))
+WEBHOOK_UUID = "2d6b5a3e-0c4f-4e57-9d51-6f1c3b0a7e21"
+SUPPORT_EMAIL = "support@backstop.localhost"
+EMULATOR_SECRET_KEY = "sk_test_51BackstopEmulatorLocalKey0000000000"
+EMULATOR_PUBLISHABLE_KEY = "pk_test_51BackstopEmulatorLocalKey0000000000"
+
+
+def say(message):
+    print(f"[demo] {message}", flush=True)
+
+
+def load_secrets():
+    """Generated on the first run, kept so sessions and the printed login survive restarts."""
+    path = VAR / "demo-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "secret_key": secrets.token_urlsafe(50),
+        "support_password": secrets.token_urlsafe(9),
+        "webhook_secret": "whsec_" + secrets.token_hex(24),
+    }
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+def demo_environment(values):
+    site = f"http://127.0.0.1:{WEB_PORT}"
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)  # the embedded default: SQLite in var/
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_DEBUG": "false",  # show the real customer-facing error pages
+            "SECRET_KEY": values["secret_key"],
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "HTTPS": "false",
+            "SITE_URL": site,
+            "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY,
+            "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY,
+            "STRIPE_API_BASE": f"http://127.0.0.1:{EMULATOR_PORT}",
+            "STRIPE_JS_URL": f"http://127.0.0.1:{EMULATOR_PORT}/v3",
+            "STRIPE_WEBHOOK_SECRET": values["webhook_secret"],
+            "STRIPE_WEBHOOK_UUID": WEBHOOK_UUID,
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(VAR / "mail"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def port_is_free(port):
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def die_with_parent():
+    # Linux: if this supervisor is killed outright, the kernel still stops its children.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Supervisor:
+    def __init__(self, env):
+        self.env = env
+        self.children = []  # (name, Popen)
+        self.stopping = False
+
+    def run_step(self, *args):
+        subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, check=True)
+
+    def start(self, name, argv):
+        say(f"starting {name}")
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, start_new_session=True, preexec_fn=die_with_parent
+        )
+        self.children.append((name, process))
+        return process
+
+    def stop_all(self, reason):
+        if self.stopping:
+            return
+        self.stopping = True
+        say(f"stopping everything ({reason})")
+        for _name, process in reversed(self.children):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for name, process in reversed(self.children):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop in time; killing it")
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        say("stopped")
+
+
+def wait_for_http(url, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def main():
+    VAR.mkdir(exist_ok=True)
+    (VAR / "mail").mkdir(exist_ok=True)
+    ports = [(WEB_PORT, "web server (DEMO_PORT)"), (EMULATOR_PORT, "Stripe emulator (EMULATOR_PORT)")]
+    for port, what in ports:
+        if not port_is_free(port):
+            say(f"port {port} for the {what} is already in use: stop what holds it or pick another port")
+            return 2
+    values = load_secrets()
+    supervisor = Supervisor(demo_environment(values))
+
+    def on_signal(signum, _frame):
+        supervisor.stop_all(signal.Signals(signum).name)
+        sys.exit(0)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+
+    say("preparing the database (SQLite in var/)")
+    supervisor.run_step("migrate", "--noinput", "-v", "0")
+    supervisor.run_step("createcachetable")
+    supervisor.run_step("collectstatic", "--noinput", "-v", "0")
+    supervisor.run_step("demo_setup", "--support-email", SUPPORT_EMAIL,
+                        "--support-password", values["support_password"])
+
+    site = f"http://127.0.0.1:{WEB_PORT}"
+    webhook_url = f"{site}/stripe/webhook/{WEBHOOK_UUID}/"
+    has_emulator = (ROOT / "stripe_emulator" / "__main__.py").exists()
+    try:
+        if has_emulator:
+            supervisor.start("Stripe emulator", [
+                PYTHON, "-m", "stripe_emulator", "--port", str(EMULATOR_PORT),
+                "--webhook", f"{webhook_url}={values['webhook_secret']}",
+                "--snapshot", str(VAR / "stripe-emulator.json"),
+            ])
+        supervisor.start("web server", [
+            str(Path(PYTHON).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{WEB_PORT}",
+            "--workers", "2", "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5",
+        ])
+        supervisor.start("task worker", [PYTHON, "manage.py", "qcluster"])
+        wait_for_http(f"{site}/healthz")
+        if has_emulator:
+            wait_for_http(f"http://127.0.0.1:{EMULATOR_PORT}/_emulator/state")
+    except (RuntimeError, OSError) as exc:
+        say(f"could not start: {exc}")
+        supervisor.stop_all("start-up failed")
+        return 1
+
+    say("Backstop is running. Ctrl-C stops everything.")
+    say(f"  Shop:            {site}/")
+    say(f"  Support console: {site}/admin/  login {SUPPORT_EMAIL} / {values['support_password']}")
+    if has_emulator:
+        say(f"  Stripe emulator: http://127.0.0.1:{EMULATOR_PORT}  (control API under /_emulator/)")
+    say(f"  Emails sent:     {VAR / 'mail'}")
+    say(f"  Health:          {site}/healthz")
+
+    parent = os.getppid()
+    while True:
+        for name, process in supervisor.children:
+            if process.poll() is not None:
+                supervisor.stop_all(f"{name} exited with status {process.returncode}")
+                return 1
+        if os.getppid() != parent:
+            supervisor.stop_all("the process that started the demo is gone")
+            return 0
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Prepare the demo: the Annual plan, a support person, and the webhook endpoint.
+
+Idempotent: re-running keeps existing data and resets the support person's password to the
+one given, so the login printed by `make demo` always works.
+"""
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from billing.services import plan_ensure_default
+from support.services import support_staff_ensure
+
+
+class Command(BaseCommand):
+    help = __doc__.strip().splitlines()[0]
+
+    def add_arguments(self, parser):
+        parser.add_argument("--support-email", default="support@backstop.localhost")
+        parser.add_argument("--support-password", required=True)
+
+    def handle(self, *args, **options):
+        plan = plan_ensure_default()
+        self.stdout.write(f"Plan: {plan}")
+        user = support_staff_ensure(
+            email=options["support_email"], password=options["support_password"], full_name="Demo Support"
+        )
+        self.stdout.write(f"Support login: {user.email}")
+        if settings.STRIPE_WEBHOOK_SECRET:
+            call_command("stripe_webhook_endpoint", stdout=self.stdout)

@@ -1,0 +1,77 @@
+"""The process refuses to start on missing or malformed production settings, naming the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+    "SECRET_KEY": "a-production-secret-key-that-is-long-and-random-8f3k2l0qz9x7c6v5b4n3m2",
+    "ALLOWED_HOSTS": "shop.example.com",
+    "SITE_URL": "https://shop.example.com",
+    "DATABASE_URL": "postgres://backstop@db.example.com:5432/backstop",
+    "STRIPE_SECRET_KEY": "sk_live_51ProductionKey00000000000000000",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_51ProductionKey00000000000000000",
+    "STRIPE_LIVE_MODE": "true",
+    "STRIPE_WEBHOOK_SECRET": "whsec_production",
+    "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+    "POSTMARK_SERVER_TOKEN": "server-token",
+    "TRUST_X_FORWARDED_PROTO": "true",
+}
+
+
+def run_manage(*args, env_overrides=None, drop=()):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DJANGO_", "SECRET_KEY"))}
+    for key in ("DATABASE_URL", "ALLOWED_HOSTS", "SITE_URL", "EMAIL_BACKEND", "HTTPS"):
+        env.pop(key, None)
+    env.update(PRODUCTION_ENV)
+    env.update(env_overrides or {})
+    for key in drop:
+        env.pop(key, None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY",
+     "EMAIL_BACKEND", "POSTMARK_SERVER_TOKEN"],
+)
+def test_a_missing_production_variable_stops_start_up_with_one_line_naming_it(variable):
+    result = run_manage("check", drop=[variable])
+
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("Backstop cannot start:")
+    assert variable in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "not-a-database"),
+        ("DJANGO_DEBUG", "maybe"),
+        ("SITE_URL", "shop.example.com"),
+        ("STRIPE_SECRET_KEY", "sk_test_51TestKeyInLiveMode000000000000000"),
+        ("Q_WORKERS", "two"),
+    ],
+)
+def test_a_malformed_variable_stops_start_up_with_one_line_naming_it(variable, value):
+    result = run_manage("check", env_overrides={variable: value})
+
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert variable in result.stderr
