@@ -74,3 +74,31 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class Entitlement(models.Model):
+    """What an order paid for: access until `ends_at`. Exactly one per paying order."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="entitlements")
+    # One-to-one at the database level: a second activation of the same order cannot insert.
+    order = models.OneToOneField("billing.Order", on_delete=models.PROTECT, related_name="entitlement")
+    plan = models.ForeignKey("billing.Plan", on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-ends_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")),
+                                   name="entitlement_ends_after_start"),
+        ]
+
+    def __str__(self):
+        return f"{self.plan.name} for {self.user} until {self.ends_at:%Y-%m-%d}"
+
+    def is_active(self, now=None):
+        now = now or timezone.now()
+        return self.revoked_at is None and self.starts_at <= now < self.ends_at

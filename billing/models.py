@@ -1,7 +1,21 @@
+import secrets
+import uuid
+
+from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
+from billing.money import format_money
+
 currency_validator = RegexValidator(r"^[a-z]{3}$", "Use a lowercase ISO 4217 code, e.g. usd.")
+
+# Crockford's base32 without I, L, O, U: nothing a customer can misread over the phone.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_reference() -> str:
+    body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"BK-{body[:4]}-{body[4:]}"
 
 
 class Plan(models.Model):
@@ -30,6 +44,153 @@ class Plan(models.Model):
 
     @property
     def price_display(self):
-        from billing.money import format_money
-
         return format_money(self.amount_cents, self.currency)
+
+
+class OrderState(models.TextChoices):
+    PENDING = "pending", "Awaiting payment"
+    PROCESSING = "processing", "Payment in progress"
+    FAILED = "failed", "Payment failed"
+    PAID = "paid", "Paid, activating"
+    ACTIVE = "active", "Active"
+    CANCELED = "canceled", "Canceled"
+    REFUND_PENDING = "refund_pending", "Refund in progress"
+    REFUNDED = "refunded", "Refunded"
+    DISPUTED = "disputed", "Disputed"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+
+
+class Order(models.Model):
+    """The intent to buy, written before any money moves; the one row every path converges on."""
+
+    reference = models.CharField(max_length=12, unique=True, default=new_reference, editable=False)
+    # What the customer's signed status link carries: unguessable, and not the row id.
+    public_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    # One per rendering of the checkout form, so a double submit finds the first order.
+    checkout_nonce = models.UUIDField(unique=True, null=True, blank=True, editable=False)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="orders")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    email = models.EmailField()
+    full_name = models.CharField(max_length=200, blank=True)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    state = models.CharField(max_length=20, choices=OrderState.choices, default=OrderState.PENDING)
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    # Why the order is in needs_review (or the last failed attempt), in words support can act on.
+    attention_reason = models.CharField(max_length=500, blank=True)
+
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_charge_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    amount_refunded_cents = models.PositiveIntegerField(default=0)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_cents__gte=50), name="order_amount_min"),
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=r"^[a-z]{3}$"), name="order_currency_iso"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_refunded_cents__lte=models.F("amount_cents")),
+                name="order_refund_not_above_amount",
+            ),
+            # Money received is a fact with a charge behind it.
+            models.CheckConstraint(
+                condition=~models.Q(state__in=["paid", "active"]) | models.Q(paid_at__isnull=False),
+                name="order_paid_has_paid_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "state_changed_at"]),
+            models.Index(fields=["email"]),
+            models.Index(fields=["card_last4"]),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+    @property
+    def amount_display(self):
+        return format_money(self.amount_cents, self.currency)
+
+
+class OrderEvent(models.Model):
+    """Append-only history of an order: every transition and every notable fact, with its actor."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # checkout, webhook, sweep, customer, support:<email>, system
+    actor = models.CharField(max_length=120)
+    from_state = models.CharField(max_length=20, choices=OrderState.choices, blank=True)
+    to_state = models.CharField(max_length=20, choices=OrderState.choices, blank=True)
+    reason = models.CharField(max_length=500)
+    stripe_ids = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        if self.to_state:
+            return f"{self.order_id}: {self.from_state or '-'} -> {self.to_state} by {self.actor}"
+        return f"{self.order_id}: {self.reason} ({self.actor})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Order events are append-only.")
+        super().save(*args, **kwargs)
+
+
+class OutboundEmail(models.Model):
+    """Transactional outbox: written in the transaction that decides an email is owed, sent after."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Order confirmation"
+        PAYMENT_RECEIVED = "payment_received", "We have your payment, we're on it"
+        STATUS_LINK = "status_link", "Order status link"
+        REFUND = "refund", "Refund confirmation"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to send"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        UNCERTAIN = "uncertain", "Unknown: sending was interrupted"
+        FAILED = "failed", "Gave up"
+
+    # Kinds a customer must get exactly once per order; the others may repeat (e.g. a lookup).
+    ONCE_PER_ORDER = [Kind.CONFIRMATION, Kind.PAYMENT_RECEIVED, Kind.REFUND]
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    recipient = models.EmailField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    esp_message_id = models.CharField(max_length=255, blank=True)
+    esp_status = models.CharField(max_length=50, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "kind"],
+                condition=models.Q(kind__in=["confirmation", "payment_received", "refund"]),
+                name="outbound_email_once_per_order",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.recipient} ({self.status})"

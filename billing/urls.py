@@ -6,4 +6,9 @@ app_name = "billing"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("checkout/", views.checkout, name="checkout"),
+    path("checkout/<str:token>/pay/", views.pay, name="pay"),
+    path("orders/lookup/", views.lookup, name="lookup"),
+    path("orders/<str:token>/", views.status, name="status"),
+    path("api/orders/<str:token>/status", views.OrderStatusAPI.as_view(), name="status-api"),
 ]

@@ -1,8 +1,164 @@
-from django.shortcuts import render
+"""Customer-facing pages. Each view gathers input, calls one service or selector, and renders."""
 
-from billing.models import Plan
+import logging
+import uuid
+
+from django import forms
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing import services, stripe_api
+from billing.errors import PaymentSetupFailed
+from billing.forms import OrderLookupForm
+from billing.models import OrderState, Plan
+from billing.selectors import order_customer_status, order_needs_settle
+from billing.tokens import order_from_status_token, order_status_token
+
+logger = logging.getLogger(__name__)
+
+# The status page polls every couple of seconds; Stripe is asked at most this often per order.
+SETTLE_THROTTLE_SECONDS = 3
+PAYABLE_STATES = {OrderState.PENDING, OrderState.FAILED, OrderState.PROCESSING}
+
+
+def _current_plan():
+    return Plan.objects.filter(is_active=True).order_by("amount_cents").first()
 
 
 def home(request):
-    plan = Plan.objects.filter(is_active=True).order_by("amount_cents").first()
-    return render(request, "billing/home.html", {"plan": plan})
+    return render(request, "billing/home.html", {"plan": _current_plan()})
+
+
+class CheckoutForm(forms.Form):
+    email = forms.EmailField(label="Email", max_length=254,
+                             help_text="Your receipt, confirmation and sign-in link go here.")
+    full_name = forms.CharField(label="Name", max_length=200, required=False)
+    nonce = forms.UUIDField(widget=forms.HiddenInput)
+
+
+@require_http_methods(["GET", "POST"])
+def checkout(request):
+    plan = _current_plan()
+    if plan is None:
+        raise Http404("Nothing on sale")
+    form = CheckoutForm(request.POST or None, initial={"nonce": uuid.uuid4()})
+    setup_failed = False
+    if request.method == "POST" and form.is_valid():
+        order = services.order_create(
+            plan=plan,
+            email=form.cleaned_data["email"],
+            full_name=form.cleaned_data["full_name"],
+            checkout_nonce=form.cleaned_data["nonce"],
+        )
+        try:
+            services.order_prepare_payment(order=order)
+        except PaymentSetupFailed:
+            setup_failed = True
+        else:
+            return redirect("billing:pay", token=order_status_token(order))
+    return render(request, "billing/checkout.html",
+                  {"plan": plan, "form": form, "setup_failed": setup_failed})
+
+
+def pay(request, token):
+    order = order_from_status_token(token)
+    if order is None:
+        raise Http404("No such order")
+    status_url = reverse("billing:status", kwargs={"token": token})
+    if order.state not in PAYABLE_STATES:
+        return redirect(status_url)
+    try:
+        payment_intent = services.order_prepare_payment(order=order)
+    except PaymentSetupFailed:
+        return render(request, "billing/pay_unavailable.html", {"order": order, "status_url": status_url},
+                      status=503)
+    if payment_intent.status in ("succeeded", "processing", "canceled"):
+        return redirect(status_url)
+    return render(request, "billing/pay.html", {
+        "order": order,
+        "client_secret": payment_intent.client_secret,
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "status_url": status_url,
+        "return_url": request.build_absolute_uri(status_url),
+        "status_api_url": reverse("billing:status-api", kwargs={"token": token}),
+    })
+
+
+def _settle_if_behind(order, *, reason):
+    """The customer is looking: if Stripe may know more than we do, ask (rate limited)."""
+    if not order_needs_settle(order):
+        return order
+    if not cache.add(f"billing:settle:{order.id}", 1, timeout=SETTLE_THROTTLE_SECONDS):
+        return order
+    try:
+        return services.order_settle(order_id=order.id, actor="customer", reason=reason)
+    except stripe_api.StripeError as exc:
+        # Stripe unreachable: show what we know; the page keeps polling and the sweep follows up.
+        logger.warning("Settle from the status page failed for %s: %s", order.reference, exc)
+        return order
+
+
+def status(request, token):
+    order = order_from_status_token(token)
+    if order is None:
+        raise Http404("No such order")
+    if "payment_intent" in request.GET or "redirect_status" in request.GET:
+        order = _settle_if_behind(order, reason="customer returned from payment")
+    return render(request, "billing/status.html", {
+        "order": order,
+        "status": order_customer_status(order),
+        "status_api_url": reverse("billing:status-api", kwargs={"token": token}),
+        "pay_url": reverse("billing:pay", kwargs={"token": token}),
+    })
+
+
+# Per client address and per email address, per hour: enough for a confused human, useless for
+# anyone trying to make us mail strangers.
+LOOKUP_LIMIT_PER_HOUR = 5
+
+
+def _over_limit(key: str, limit: int) -> bool:
+    cache.add(key, 0, timeout=3600)
+    try:
+        return cache.incr(key) > limit
+    except ValueError:  # expired between add and incr
+        return False
+
+
+@require_http_methods(["GET", "POST"])
+def lookup(request):
+    form = OrderLookupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"].lower()
+        client = request.META.get("REMOTE_ADDR", "")
+        limited = _over_limit(f"lookup:ip:{client}", LOOKUP_LIMIT_PER_HOUR) or _over_limit(
+            f"lookup:email:{email}", LOOKUP_LIMIT_PER_HOUR)
+        if limited:
+            logger.warning("Order lookup rate limited for %s from %s", email, client)
+        else:
+            services.order_status_links_send(email=email, card_last4=form.cleaned_data["last4"])
+        # Same answer whatever happened, so the page reveals nothing about who has bought.
+        return render(request, "billing/lookup_sent.html")
+    return render(request, "billing/lookup.html", {"form": form})
+
+
+class OrderStatusAPI(APIView):
+    """What the status page polls: the customer-facing status, never internal details."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    def get(self, request, token):
+        order = order_from_status_token(token)
+        if order is None:
+            return Response({"detail": "Not found."}, status=404)
+        order = _settle_if_behind(order, reason="status page")
+        body = order_customer_status(order).as_dict()
+        body["reference"] = order.reference
+        return Response(body, headers={"Cache-Control": "no-store"})

@@ -11,5 +11,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    path("account/", include("accounts.urls")),
     path("", include("billing.urls")),
 ]
+
+handler500 = "config.errors.server_error"

@@ -6,6 +6,7 @@ started us) stops everything this script started. Safe to re-run: setup steps ar
 secrets are generated once into var/.
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -112,17 +113,21 @@ class Supervisor:
             return
         self.stopping = True
         say(f"stopping everything ({reason})")
+        # Only the leaders: gunicorn and qcluster stop their own workers in order; signalling the
+        # whole group at once makes qcluster's guard restart workers while it shuts down.
         for _name, process in reversed(self.children):
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.terminate()
         deadline = time.monotonic() + 10
         for name, process in reversed(self.children):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 say(f"{name} did not stop in time; killing it")
-                os.killpg(process.pid, signal.SIGKILL)
+                process.kill()
                 process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # anything the leader left behind
         say("stopped")
 
 

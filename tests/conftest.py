@@ -1,4 +1,21 @@
+"""Shared fixtures: the real PostgreSQL (via pytest-django), the Stripe emulator, a live server.
+
+Nothing of ours is mocked. Stripe is played by the local emulator (a subprocess speaking
+Stripe's wire protocol to the official SDK), email by anymail's test backend (what the ESP
+would have been asked), time by the emulator's clock where Stripe's time matters.
+"""
+
+import os
+
 import pytest
+import stripe
+from django.urls import reverse
+
+from stripe_emulator.testing import EmulatorProcess
+
+# pytest-playwright drives the browser from an event loop in the test thread; Django's
+# async-safety guard would otherwise refuse the ORM calls the same tests make.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True)
@@ -6,3 +23,38 @@ def anymail_test_backend(settings):
     # pytest-django swaps in locmem for every test; Backstop sends through anymail, whose test
     # backend records what the ESP would have been asked (tags, metadata, message id).
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator_process():
+    with EmulatorProcess(retry_schedule=(0.2, 0.5, 1.0), webhook_timeout=5.0) as process:
+        yield process
+
+
+@pytest.fixture
+def stripe_emulator(stripe_emulator_process, settings):
+    """A clean emulator that Backstop (settings) and dj-stripe (module-level stripe) point at."""
+    control = stripe_emulator_process.control
+    control.reset()
+    settings.STRIPE_API_BASE = stripe_emulator_process.api_base
+    settings.STRIPE_SECRET_KEY = stripe_emulator_process.secret_key
+    with stripe_emulator_process.stripe_configured(max_network_retries=0):
+        yield stripe_emulator_process
+    control.reset()
+
+
+@pytest.fixture
+def emulator_control(stripe_emulator):
+    return stripe_emulator.control
+
+
+@pytest.fixture
+def stripe_webhooks_to_live_server(stripe_emulator, live_server, settings):
+    """Register the live server's dj-stripe endpoint with the emulator, as one would in Stripe."""
+    from billing.services import stripe_webhook_endpoint_ensure
+
+    path = reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": settings.STRIPE_WEBHOOK_UUID})
+    endpoint = stripe.WebhookEndpoint.create(url=live_server.url + path, enabled_events=["*"])
+    stripe_webhook_endpoint_ensure(secret=endpoint.secret, uuid=settings.STRIPE_WEBHOOK_UUID,
+                                   url=live_server.url + path, livemode=False)
+    return endpoint

@@ -1,7 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from billing.models import Plan
+from billing.models import Order, Plan
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -29,3 +29,14 @@ class PlanFactory(factory.django.DjangoModelFactory):
     amount_cents = 24900
     currency = "usd"
     duration_months = 12
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    plan = factory.SubFactory(PlanFactory)
+    email = factory.Sequence(lambda n: f"buyer{n}@example.com")
+    full_name = factory.Faker("name")
+    amount_cents = factory.SelfAttribute("plan.amount_cents")
+    currency = factory.SelfAttribute("plan.currency")

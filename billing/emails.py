@@ -1,0 +1,46 @@
+"""Turn an outbox row into the message the customer reads. Templates live in templates/emails/."""
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from sesame.utils import get_query_string
+
+from billing.models import OutboundEmail
+from billing.tokens import order_status_token
+
+
+def email_context(email: OutboundEmail) -> dict:
+    order = email.order
+    entitlement = getattr(order, "entitlement", None) if order.user_id else None
+    context = {
+        "order": order,
+        "plan": order.plan,
+        "entitlement": entitlement,
+        "status_url": settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(order)}),
+        "support_email": settings.SUPPORT_EMAIL,
+        "site_url": settings.SITE_URL,
+    }
+    if order.user_id:
+        context["signin_url"] = settings.SITE_URL + reverse("accounts:signin") + get_query_string(order.user)
+    return context
+
+
+def build_message(email: OutboundEmail) -> EmailMultiAlternatives:
+    context = email_context(email)
+    base = f"emails/{email.kind}"
+    subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"{base}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.recipient],
+        reply_to=[settings.SUPPORT_EMAIL],
+        # A stable Message-ID per outbox row lets mail systems recognise a copy of the same email.
+        headers={"Message-ID": f"<outbox-{email.id}-{email.order.public_id.hex}@backstop>"},
+    )
+    message.attach_alternative(render_to_string(f"{base}.html", context), "text/html")
+    # anymail: tag and metadata, so ESP events map back to the row
+    message.tags = [email.kind]
+    message.metadata = {"outbound_email_id": str(email.id), "order_reference": email.order.reference}
+    return message

@@ -1,0 +1,13 @@
+class BillingError(Exception):
+    """A billing operation cannot go ahead; the message is safe to show to staff."""
+
+
+class InvalidTransition(BillingError):
+    def __init__(self, order, to_state):
+        super().__init__(f"Order {order.reference} cannot go from {order.state} to {to_state}.")
+        self.order = order
+        self.to_state = to_state
+
+
+class PaymentSetupFailed(BillingError):
+    """Stripe could not be reached or refused to set up the payment; nothing was charged."""

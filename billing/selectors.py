@@ -1,0 +1,71 @@
+"""Billing reads: what views, the API and emails show. No writes here."""
+
+from dataclasses import asdict, dataclass
+
+from django.utils import timezone
+
+from billing.models import Order, OrderState
+
+S = OrderState
+
+
+@dataclass(frozen=True)
+class CustomerStatus:
+    """What the customer is told about an order: honest about money, in plain words."""
+
+    code: str  # not_charged | failed | processing | activating | active | refunded | attention
+    charged: bool
+    headline: str
+    message: str
+    final: bool  # nothing will change without the customer or support doing something
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def order_customer_status(order: Order) -> CustomerStatus:
+    amount = order.amount_display
+    if order.state == S.PENDING:
+        return CustomerStatus("not_charged", False, "Not charged yet",
+                              f"We have not taken any money. Your order is ready for payment of {amount}.",
+                              final=False)
+    if order.state == S.FAILED:
+        return CustomerStatus("failed", False, "Payment didn't go through — you have not been charged",
+                              f"{order.attention_reason or 'The card was declined.'} "
+                              "You can try again with the same or another card.", final=True)
+    if order.state == S.PROCESSING:
+        return CustomerStatus("processing", False, "Confirming your payment",
+                              "Your bank is confirming the payment. This usually takes a few seconds; "
+                              "you will not be charged twice.", final=False)
+    if order.state == S.PAID:
+        return CustomerStatus("activating", True, "Payment received — activating your account",
+                              f"We have your payment of {amount}. Your account is being switched on; "
+                              "this usually takes a few seconds.", final=False)
+    if order.state == S.ACTIVE:
+        until = order.entitlement.ends_at if hasattr(order, "entitlement") else None
+        when = f" until {timezone.localtime(until):%B %-d, %Y}" if until else ""
+        return CustomerStatus("active", True, "You're all set",
+                              f"Payment of {amount} received and your {order.plan.name} plan is "
+                              f"active{when}. We've emailed your confirmation and a sign-in link.",
+                              final=True)
+    if order.state == S.REFUND_PENDING:
+        return CustomerStatus("refunding", True, "Refund on its way",
+                              f"We have refunded {amount}. Banks usually show it within 5–10 days.",
+                              final=True)
+    if order.state == S.REFUNDED:
+        return CustomerStatus("refunded", False, "Refunded",
+                              f"Your payment of {amount} has been refunded in full. Banks usually show "
+                              "it within 5–10 days.", final=True)
+    if order.state == S.CANCELED:
+        return CustomerStatus("canceled", False, "Order canceled — you have not been charged",
+                              "This order was canceled before any payment was taken.", final=True)
+    # needs_review, disputed: money may be held and a person is on it.
+    return CustomerStatus("attention", order.paid_at is not None, "We're looking at your order",
+                          "Something needs a human check before we can finish. If you were charged, "
+                          "your money is safe: we will either activate your account or refund you in "
+                          "full, and email you within one business day.", final=False)
+
+
+def order_needs_settle(order: Order) -> bool:
+    """Is Stripe possibly ahead of us? (Only then is asking Stripe worth a round-trip.)"""
+    return bool(order.stripe_payment_intent_id) and order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID)

@@ -1,0 +1,54 @@
+"""The only door to Stripe. Everything goes through the official SDK with our settings.
+
+Production talks to api.stripe.com; the demo and tests set STRIPE_API_BASE to the local emulator.
+Nothing else in the code knows the difference.
+"""
+
+import functools
+
+import stripe
+from django.conf import settings
+
+# Each call is retried by the SDK on network errors and 409/429/5xx with the same idempotency
+# key, so a lost response is answered by Stripe's stored reply rather than a second charge.
+MAX_NETWORK_RETRIES = 2
+TIMEOUT_SECONDS = 20
+
+StripeError = stripe.StripeError
+CardError = stripe.CardError
+
+
+def client() -> stripe.StripeClient:
+    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
+
+
+@functools.lru_cache(maxsize=4)
+def _client(api_key, api_base):
+    # Cached so that the HTTP session (and its keep-alive connections) is reused across calls.
+    return stripe.StripeClient(
+        api_key=api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        max_network_retries=MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS),
+    )
+
+
+def customer_create(*, idempotency_key: str, **params):
+    return client().v1.customers.create(params=params, options={"idempotency_key": idempotency_key})
+
+
+def payment_intent_create(*, idempotency_key: str, **params):
+    return client().v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
+
+
+def payment_intent_retrieve(payment_intent_id: str):
+    return client().v1.payment_intents.retrieve(
+        payment_intent_id, params={"expand": ["latest_charge"]}
+    )
+
+
+def payment_intent_search_by_order(order_id: int):
+    result = client().v1.payment_intents.search(
+        params={"query": f"metadata['order_id']:'{int(order_id)}'", "limit": 10}
+    )
+    return list(result.data)

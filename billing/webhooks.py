@@ -1,0 +1,65 @@
+"""Stripe events, received and mirrored by dj-stripe, nudge the order they concern.
+
+Receivers run inside dj-stripe's webhook transaction, so they only find the order and schedule
+`order_settle` for after commit: no Stripe call, no order lock inside the webhook. If the worker
+is down, the status page and the sweep settle the order all the same.
+"""
+
+import logging
+
+from django.db import transaction
+from djstripe.event_handlers import djstripe_receiver
+
+from billing.models import Order
+
+logger = logging.getLogger(__name__)
+
+SETTLING_EVENTS = [
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.processing",
+    "payment_intent.requires_action",
+    "payment_intent.canceled",
+    "charge.succeeded",
+    "charge.failed",
+    "charge.refunded",
+    "charge.dispute.created",
+]
+
+
+def order_for_stripe_object(obj: dict) -> Order | None:
+    """The order behind a PaymentIntent or Charge payload, by our metadata, else by the PI id."""
+    order_id = (obj.get("metadata") or {}).get("order_id")
+    if order_id and str(order_id).isdigit():
+        order = Order.objects.filter(pk=int(order_id)).only("id").first()
+        if order is not None:
+            return order
+    pi_id = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
+    if isinstance(pi_id, dict):
+        pi_id = pi_id.get("id")
+    if not pi_id:
+        return None
+    return Order.objects.filter(stripe_payment_intent_id=pi_id).only("id").first()
+
+
+@djstripe_receiver(SETTLING_EVENTS)
+def settle_order_on_stripe_event(sender, event, **kwargs):
+    obj = event.data.get("object") or {}
+    if obj.get("object") == "dispute":
+        obj = {"payment_intent": obj.get("payment_intent"), "metadata": {}}
+    order = order_for_stripe_object(obj)
+    if order is None:
+        # Not ours (another product on the account) or written before our order row: the sweep
+        # joins mirrored charges to orders and catches the second case.
+        logger.info("Stripe event %s (%s) matches no order", event.id, event.type)
+        return
+    transaction.on_commit(lambda: enqueue_settle(order.id, reason=f"Stripe event {event.type} {event.id}"))
+
+
+def enqueue_settle(order_id: int, *, reason: str):
+    from django_q.tasks import async_task
+
+    try:
+        async_task("billing.tasks.settle_order", order_id, "webhook", reason, task_name=f"settle-{order_id}")
+    except Exception:
+        logger.exception("Could not enqueue settle for order %s; the sweep will catch it", order_id)
