@@ -388,7 +388,8 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
         email.sent_at = timezone.now()
         email.last_error = ""
         if anymail_status is not None:
-            email.esp_message_id = anymail_status.message_id or ""
+            message_id = anymail_status.message_id
+            email.esp_message_id = "" if message_id is None else str(message_id)
             email.esp_status = ",".join(sorted(anymail_status.status or []))
         email.save(update_fields=["status", "sent_at", "last_error", "esp_message_id", "esp_status"])
         _record(email.order, actor="system", reason=f"Email sent: {email.get_kind_display()} to {email.recipient}")

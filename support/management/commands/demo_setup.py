@@ -26,5 +26,6 @@ class Command(BaseCommand):
             email=options["support_email"], password=options["support_password"], full_name="Demo Support"
         )
         self.stdout.write(f"Support login: {user.email}")
+        call_command("setup_schedules", stdout=self.stdout)
         if settings.STRIPE_WEBHOOK_SECRET:
             call_command("stripe_webhook_endpoint", stdout=self.stdout)
