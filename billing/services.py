@@ -240,6 +240,11 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
         order.attention_reason = f"Order is {order.state} but Stripe says {pi.status}"
         move(S.NEEDS_REVIEW, order.attention_reason)
 
+    # Money held without service: tell the customer now, before they have to ask.
+    money_held_for_review = events and order.state == S.NEEDS_REVIEW and pi.status == "succeeded"
+    if money_held_for_review and not order.emails.filter(kind=OutboundEmail.Kind.PAYMENT_RECEIVED).exists():
+        outbound_email_queue(order=order, kind=OutboundEmail.Kind.PAYMENT_RECEIVED)
+
     if events:
         order.save()
         OrderEvent.objects.bulk_create(events)
@@ -278,14 +283,16 @@ def _revoke_entitlement(order: Order, why: str):
 
 
 def _user_for_email(email: str, full_name: str):
+    """The customer's account, created on first purchase; one statement either way.
+
+    An upsert (INSERT … ON CONFLICT (email) DO UPDATE … RETURNING) rather than select-then-insert:
+    two orders for the same address may activate concurrently, and this cannot race.
+    """
     User = get_user_model()
-    user = User.objects.filter(email=email).first()
-    if user is None:
-        # ON CONFLICT DO NOTHING: another order for the same address may create it concurrently.
-        User.objects.bulk_create(
-            [User(email=email, full_name=full_name, password="!")], ignore_conflicts=True
-        )
-        user = User.objects.get(email=email)
+    (user,) = User.objects.bulk_create(
+        [User(email=email, full_name=full_name, password="!")],
+        update_conflicts=True, unique_fields=["email"], update_fields=["email"],
+    )
     return user
 
 

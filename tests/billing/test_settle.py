@@ -124,6 +124,35 @@ def test_an_amount_that_differs_from_the_order_goes_to_review_not_to_active(stri
     assert not Entitlement.objects.exists()
 
 
+def test_money_taken_for_an_order_that_goes_to_review_tells_the_customer_we_have_it(
+    stripe_emulator, mailoutbox, django_capture_on_commit_callbacks
+):
+    order = paid_order()
+    Order.objects.filter(pk=order.pk).update(amount_cents=19900)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        settle(order)
+        settle(order)
+
+    assert [e.kind for e in order.emails.all()] == [OutboundEmail.Kind.PAYMENT_RECEIVED]
+    assert "we have your payment" in mailoutbox[0].subject.lower()
+
+
+def test_activating_a_paid_order_takes_at_most_ten_queries(stripe_emulator, django_assert_max_num_queries):
+    order = paid_order()
+
+    with django_assert_max_num_queries(10):
+        settle(order)
+
+
+def test_a_returning_customer_keeps_one_account_across_two_orders(stripe_emulator):
+    first = settle(paid_order(email="ada@example.com"))
+    second = settle(paid_order(email="ada@example.com"))
+
+    assert first.user_id == second.user_id
+    assert Entitlement.objects.filter(user_id=first.user_id).count() == 2
+
+
 def test_a_canceled_payment_cancels_the_order(stripe_emulator):
     order = order_with_payment_intent()
     stripe.PaymentIntent.cancel(order.stripe_payment_intent_id, cancellation_reason="abandoned")
