@@ -122,3 +122,13 @@ def test_order_lookup_stops_sending_after_five_requests_an_hour(client):
         client.post(reverse("billing:lookup"), {"email": "known@example.com"})
 
     assert OutboundEmail.objects.filter(kind="status_link").count() == 5
+
+
+def test_the_status_page_shows_the_truth_without_javascript(client, stripe_emulator):
+    order = order_with_payment_intent()
+    pay(order)
+
+    response = client.get(reverse("billing:status", kwargs={"token": order_status_token(order)})
+                          + "?payment_intent=x&redirect_status=succeeded")
+
+    assert 'data-status-code="active"' in response.content.decode()
