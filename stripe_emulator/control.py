@@ -1,0 +1,308 @@
+"""The fault-injection control API under /_emulator/ (JSON in and out, no auth), plus the pages
+the emulator serves for the browser: Stripe.js at /v3/, the 3-D Secure challenge, receipts."""
+
+import json
+import os
+import re
+import time
+from html import escape
+from urllib.parse import parse_qsl
+
+from .api import Request, Response
+from .app import Emulator
+from .errors import StripeError
+from .params import Params
+from .resources import customers, payment_intents, payment_methods
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+def _json(status: int, obj) -> Response:
+    return Response(status, json.dumps(obj, indent=2).encode(),
+                    {"Content-Type": "application/json"})
+
+
+def _bad(message: str, status: int = 400) -> Response:
+    return _json(status, {"error": {"message": message, "type": "invalid_request_error"}})
+
+
+def _static(name: str, content_type: str) -> Response:
+    path = os.path.join(STATIC_DIR, name)
+    if not os.path.isfile(path):
+        return _bad(f"{name} is not there yet", 404)
+    with open(path, "rb") as fh:
+        return Response(200, fh.read(), {"Content-Type": content_type,
+                                          "Cache-Control": "no-cache"})
+
+
+def _body(req: Request) -> dict:
+    if not req.body:
+        return {}
+    if req.headers.get("content-type", "").startswith("application/json"):
+        data = json.loads(req.body)
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
+    return dict(parse_qsl(req.body.decode(), keep_blank_values=True))
+
+
+def handle(emu: Emulator, req: Request) -> Response:
+    try:
+        return _dispatch(emu, req)
+    except (ValueError, KeyError, TypeError) as exc:
+        return _bad(f"{type(exc).__name__}: {exc}")
+
+
+ROUTES = []
+
+
+def route(method: str, pattern: str):
+    def register(fn):
+        ROUTES.append((method, re.compile(pattern), fn))
+        return fn
+
+    return register
+
+
+def _dispatch(emu: Emulator, req: Request) -> Response:
+    for method, pattern, fn in ROUTES:
+        match = pattern.fullmatch(req.path)
+        if match is not None and method == req.method:
+            return fn(emu, req, **match.groupdict())
+    return _bad(f"Unrecognized emulator URL ({req.method}: {req.path})", 404)
+
+
+# -- browser-facing pages ----------------------------------------------------------------------
+
+
+@route("GET", r"/v3/?|/v3/stripe\.js")
+def stripe_js(emu, req):
+    return _static("stripe.js", "application/javascript; charset=utf-8")
+
+
+@route("GET", r"/_emulator/3ds/(?P<pi_id>[^/]+)")
+def challenge_page(emu, req, pi_id):
+    return _static("challenge.html", "text/html; charset=utf-8")
+
+
+@route("POST", r"/_emulator/3ds/(?P<pi_id>[^/]+)/(?P<outcome>complete|fail)")
+def challenge_result(emu, req, pi_id, outcome):
+    data = _body(req)
+    with emu.lock:
+        pi = emu.store["payment_intent"].get(pi_id)
+        if pi is None:
+            return _bad(f"No such payment_intent: '{pi_id}'", 404)
+        if data.get("client_secret") != pi["client_secret"]:
+            return _bad("The client_secret provided does not match the client_secret associated "
+                        "with the PaymentIntent.")
+        ctx = emu.context(request_id=req.request_id, api_base=req.api_base)
+        try:
+            if outcome == "complete":
+                payment_intents.complete_authentication(ctx, pi)
+            else:
+                payment_intents.fail_authentication(ctx, pi)
+        except StripeError as error:
+            return _json(error.status, error.body(req.request_id))
+        return _json(200, {"status": pi["status"]})
+
+
+@route("GET", r"/_emulator/receipts/(?P<charge_id>[^/]+)")
+def receipt(emu, req, charge_id):
+    with emu.lock:
+        charge = emu.store["charge"].get(charge_id)
+        if charge is None:
+            return _bad(f"No such charge: '{charge_id}'", 404)
+        card = charge["payment_method_details"]["card"]
+        text = (
+            f"<!doctype html><title>Receipt {escape(charge_id)}</title>"
+            f"<h1>Receipt from {escape(charge['calculated_statement_descriptor'] or '')}</h1>"
+            f"<p>{charge['amount'] / 100:.2f} {escape(charge['currency'].upper())} paid with "
+            f"{escape(card['brand'])} ending {escape(card['last4'])}.</p>"
+            f"<p>Refunded: {charge['amount_refunded'] / 100:.2f}</p>"
+        )
+    return Response(200, text.encode(), {"Content-Type": "text/html; charset=utf-8"})
+
+
+# -- state -------------------------------------------------------------------------------------
+
+
+@route("GET", r"/_emulator/state")
+def state(emu, req):
+    with emu.lock:
+        counts = emu.store.counts()
+        endpoints = [
+            {"id": e["id"], "url": e["url"], "status": e["status"],
+             "from_command_line": e["id"] in emu.cli_endpoint_ids}
+            for e in emu.store["webhook_endpoint"].rows.values()
+        ]
+    return _json(200, {
+        "counts": counts,
+        "clock": {"now": emu.clock.now(), "offset": emu.clock.offset},
+        "webhooks": emu.webhooks.status(),
+        "webhook_endpoints": endpoints,
+        "faults": emu.faults.list(),
+        "idempotency_keys": len(emu.idempotency.entries),
+        "keys": {"publishable": emu.config.publishable_key},
+    })
+
+
+@route("POST", r"/_emulator/reset")
+def reset(emu, req):
+    emu.reset()
+    return state(emu, req)
+
+
+@route("GET", r"/_emulator/clock")
+def clock(emu, req):
+    return _json(200, {"now": emu.clock.now(), "offset": emu.clock.offset})
+
+
+@route("POST", r"/_emulator/clock/advance")
+def advance_clock(emu, req):
+    seconds = int(_body(req)["seconds"])
+    now = emu.clock.advance(seconds)
+    return _json(200, {"now": now, "offset": emu.clock.offset})
+
+
+@route("POST", r"/_emulator/snapshot")
+def snapshot(emu, req):
+    path = _body(req).get("path") or emu.config.snapshot
+    if not path:
+        return _bad("no snapshot file: start with --snapshot FILE or pass {\"path\": ...}")
+    size = emu.save_snapshot(path)
+    return _json(200, {"path": path, "bytes": size})
+
+
+# -- request faults ----------------------------------------------------------------------------
+
+
+@route("POST", r"/_emulator/faults")
+def add_fault(emu, req):
+    fault = emu.faults.add(_body(req))
+    return _json(200, {"fault": fault.__dict__})
+
+
+@route("GET", r"/_emulator/faults")
+def list_faults(emu, req):
+    return _json(200, {"faults": emu.faults.list()})
+
+
+@route("DELETE", r"/_emulator/faults")
+def clear_faults(emu, req):
+    emu.faults.clear()
+    return _json(200, {"faults": []})
+
+
+# -- webhook faults ----------------------------------------------------------------------------
+
+
+@route("GET", r"/_emulator/webhooks")
+def webhook_status(emu, req):
+    return _json(200, emu.webhooks.status())
+
+
+@route("POST", r"/_emulator/webhooks/(?P<action>pause|resume|drop|duplicate|delay|reorder|flush)")
+def webhook_fault(emu, req, action):
+    data = _body(req)
+    count = int(data.get("count", 1))
+    hooks = emu.webhooks
+    with emu.lock:
+        if action == "pause":
+            hooks.pause()
+        elif action == "resume":
+            hooks.resume()
+        elif action == "drop":
+            hooks.drop_next(count)
+        elif action == "duplicate":
+            hooks.duplicate_next(count)
+        elif action == "delay":
+            hooks.delay_next(count, float(data["seconds"]))
+        elif action == "reorder":
+            mode = data.get("mode", "reverse")
+            if mode not in ("reverse", "shuffle"):
+                raise ValueError('mode must be "reverse" or "shuffle"')
+            hooks.reorder_next(count, mode)
+        else:
+            hooks.flush_reorder()
+    return _json(200, hooks.status())
+
+
+@route("GET", r"/_emulator/webhook_deliveries")
+def deliveries(emu, req):
+    filters = dict(parse_qsl(req.query))
+    rows = list(emu.webhooks.log)
+    for name in ("event", "endpoint", "outcome", "type"):
+        if name in filters:
+            rows = [row for row in rows if row[name] == filters[name]]
+    return _json(200, {"deliveries": rows})
+
+
+@route("POST", r"/_emulator/events/(?P<event_id>[^/]+)/resend")
+def resend(emu, req, event_id):
+    data = _body(req)
+    with emu.lock:
+        event = emu.store["event"].get(event_id)
+        if event is None:
+            return _bad(f"No such event: '{event_id}'", 404)
+        endpoint_id = data.get("endpoint")
+        if endpoint_id:
+            if emu.store["webhook_endpoint"].get(endpoint_id) is None:
+                return _bad(f"No such webhook endpoint: '{endpoint_id}'", 404)
+            endpoints = [endpoint_id]
+        else:
+            endpoints = [
+                e["id"] for e in emu.store["webhook_endpoint"].rows.values()
+                if e["status"] == "enabled"
+                and ("*" in e["enabled_events"] or event["type"] in e["enabled_events"])
+            ]
+        deliveries = emu.store.private[event_id]["deliveries"]
+        for endpoint in endpoints:
+            if deliveries.get(endpoint) != "succeeded":
+                deliveries[endpoint] = "pending"
+        event["pending_webhooks"] = sum(1 for s in deliveries.values() if s != "succeeded")
+        emu.webhooks.enqueue(event, endpoints, resend=True)
+    return _json(200, {"event": event_id, "endpoints": endpoints})
+
+
+# -- seeding -----------------------------------------------------------------------------------
+
+
+@route("POST", r"/_emulator/seed")
+def seed(emu, req):
+    """Create many real payments through the normal code path, without events or webhooks.
+
+    ``{"charges": N, "customers": K, "start": unix_ts, "spacing": seconds, "amount": cents}``:
+    K customers each with a saved card, and N succeeded PaymentIntents (with their charges and
+    balance transactions) spread round-robin over them, back-dated from ``start`` every
+    ``spacing`` seconds so ``created`` filters have something to cut.
+    """
+    data = _body(req)
+    count = int(data.get("charges", 0))
+    customer_count = max(1, int(data.get("customers", 1)))
+    spacing = float(data.get("spacing", 1))
+    amount = int(data.get("amount", 2000))
+    started = time.perf_counter()
+    with emu.lock:
+        start = int(data.get("start", emu.clock.now() - int(count * spacing)))
+        ctx = emu.context(request_id=None, api_base=req.api_base, emit_events=False,
+                          fixed_now=start)
+        seeded_customers = []
+        for i in range(customer_count):
+            customer = customers.create(ctx, Params({"email": f"seed{i}@example.com"}))
+            pm = payment_methods.from_test_id(ctx, "pm_card_visa")
+            payment_methods.attach(ctx, pm, customer["id"])
+            seeded_customers.append((customer["id"], pm["id"]))
+        for i in range(count):
+            customer_id, pm_id = seeded_customers[i % customer_count]
+            ctx.fixed_now = start + int(i * spacing)
+            payment_intents.create(ctx, Params({
+                "amount": str(amount), "currency": "usd", "customer": customer_id,
+                "payment_method": pm_id, "confirm": "true",
+            }))
+    return _json(200, {
+        "customers": [c for c, _ in seeded_customers],
+        "charges": count,
+        "first_created": start,
+        "last_created": start + int(max(count - 1, 0) * spacing),
+        "seconds": round(time.perf_counter() - started, 3),
+    })
