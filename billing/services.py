@@ -438,3 +438,17 @@ def order_status_links_send(*, email: str, card_last4: str = "") -> int:
         for order in orders:
             outbound_email_queue(order=order, kind=OutboundEmail.Kind.STATUS_LINK)
     return len(orders)
+
+
+def outbound_email_record_esp_event(*, message_id: str, event_type: str, description: str = "") -> int:
+    """What the ESP later tells us about a sent email (delivered, bounced, …); returns rows updated."""
+    if not message_id:
+        return 0
+    email = OutboundEmail.objects.filter(esp_message_id=message_id).select_related("order").first()
+    if email is None:
+        return 0
+    OutboundEmail.objects.filter(pk=email.pk).update(esp_status=event_type)
+    if event_type in {"bounced", "rejected", "failed", "complained"}:
+        _record(email.order, actor="system",
+                reason=f"Email {event_type}: {email.get_kind_display()} to {email.recipient} {description}".strip())
+    return 1

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("account/", include("accounts.urls")),
+    path("anymail/", include("anymail.urls")),
     path("", include("billing.urls")),
 ]
 
