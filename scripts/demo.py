@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("BACKSTOP_VAR_DIR", ROOT / "var")).resolve()
 PYTHON = sys.executable
 WEB_PORT = int(os.environ.get("DEMO_PORT", "8000"))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "12111"))
@@ -69,6 +69,7 @@ def demo_environment(values):
             "STRIPE_WEBHOOK_UUID": WEBHOOK_UUID,
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(VAR / "mail"),
+            "BACKSTOP_VAR_DIR": str(VAR),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -143,7 +144,7 @@ def wait_for_http(url, timeout=30):
 
 
 def main():
-    VAR.mkdir(exist_ok=True)
+    VAR.mkdir(parents=True, exist_ok=True)
     (VAR / "mail").mkdir(exist_ok=True)
     ports = [(WEB_PORT, "web server (DEMO_PORT)"), (EMULATOR_PORT, "Stripe emulator (EMULATOR_PORT)")]
     for port, what in ports:
@@ -160,7 +161,7 @@ def main():
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
 
-    say("preparing the database (SQLite in var/)")
+    say(f"preparing the database (SQLite in {VAR})")
     supervisor.run_step("migrate", "--noinput", "-v", "0")
     supervisor.run_step("createcachetable")
     supervisor.run_step("collectstatic", "--noinput", "-v", "0")
