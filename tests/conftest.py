@@ -12,6 +12,7 @@ import stripe
 from django.urls import reverse
 
 from stripe_emulator.testing import EmulatorProcess
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 # pytest-playwright drives the browser from an event loop in the test thread; Django's
 # async-safety guard would otherwise refuse the ORM calls the same tests make.
@@ -58,3 +59,11 @@ def stripe_webhooks_to_live_server(stripe_emulator, live_server, settings):
     stripe_webhook_endpoint_ensure(secret=endpoint.secret, uuid=settings.STRIPE_WEBHOOK_UUID,
                                    url=live_server.url + path, livemode=False)
     return endpoint
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright):
+    """One Chromium for the session, from pytest-playwright's Playwright instance."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()

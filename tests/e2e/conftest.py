@@ -20,12 +20,9 @@ from django.db import connection
 from django.urls import reverse
 
 from billing.services import stripe_webhook_endpoint_ensure
+from tests.browser import strict_page
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 20_000
 
 
 def free_port() -> int:
@@ -105,20 +102,7 @@ def app_server(transactional_db, stripe_emulator, tmp_path, settings):
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def chromium(playwright):
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1000, "height": 1000})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
+    with strict_page(chromium) as page:
+        yield page

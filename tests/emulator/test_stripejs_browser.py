@@ -18,19 +18,10 @@ import pytest
 
 from stripe_emulator import DEFAULT_PUBLISHABLE_KEY as PUBLISHABLE_KEY
 from stripe_emulator.testing import EmulatorProcess
+from tests.browser import strict_page
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's; never `playwright install`
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000002"
 CARD_3DS = "4000002500003155"
@@ -164,25 +155,10 @@ def shop_url(emulator_url):
 # ---------------------------------------------------------------------------------- browser --
 
 
-@pytest.fixture(scope="module")
-def chromium(playwright):
-    # Our own browser from pytest-playwright's Playwright instance, so that no other module's
-    # browser_type_launch_args or browser fixture is affected.
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
 @pytest.fixture
 def shop_page(chromium):
-    context = chromium.new_context(viewport={"width": 800, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
+    with strict_page(chromium, width=800, height=900, timeout_ms=TIMEOUT_MS) as page:
+        yield page
 
 
 def open_checkout(page, shop_url, intent, redirect="always"):
