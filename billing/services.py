@@ -23,6 +23,7 @@ from accounts.models import Entitlement
 from billing import locks, stripe_api
 from billing.errors import InvalidTransition, PaymentSetupFailed
 from billing.models import Order, OrderEvent, OrderState, OutboundEmail, Plan
+from billing.money import format_money
 from billing.states import can_transition
 
 logger = logging.getLogger(__name__)
@@ -203,8 +204,12 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
             order.attention_reason = "Stripe payment does not carry this order's id"
             move(S.NEEDS_REVIEW, order.attention_reason)
     elif pi.status == "succeeded":
-        _record_payment_facts(order, pi, charge)
-        refunded = charge.amount_refunded if charge else 0
+        facts_changed = _record_payment_facts(order, pi, charge)
+        refunded = min(charge.amount_refunded, order.amount_cents) if charge else order.amount_refunded_cents
+        if refunded != order.amount_refunded_cents:
+            order.amount_refunded_cents = refunded
+            events.append(OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(
+                f"Stripe shows {format_money(refunded, order.currency)} refunded in total{why}")[:500]))
         if pi.amount_received != order.amount_cents or pi.currency != order.currency:
             if order.state != S.NEEDS_REVIEW:
                 order.attention_reason = (
@@ -213,7 +218,6 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
                 )
                 move(S.NEEDS_REVIEW, order.attention_reason)
         elif refunded >= order.amount_cents and order.state != S.REFUNDED:
-            order.amount_refunded_cents = refunded
             if order.state in (S.PENDING, S.PROCESSING, S.FAILED):
                 move(S.PAID, "Stripe confirmed the payment")
             move(S.REFUNDED, "Stripe shows the payment fully refunded")
@@ -223,6 +227,11 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
             _activate(order, actor=actor, events=events, why=why, ids=ids)
         elif order.state == S.PAID:
             _activate(order, actor=actor, events=events, why=why, ids=ids)
+        # A dispute freezes nothing for the customer yet; it puts the order in front of a person.
+        if charge is not None and charge.get("disputed") and order.state in (S.PAID, S.ACTIVE):
+            move(S.DISPUTED, "The customer's bank opened a dispute on the payment")
+        if facts_changed and not events:
+            order.save(update_fields=["paid_at", "stripe_charge_id", "card_brand", "card_last4", "updated_at"])
     elif pi.status in ("processing", "requires_action", "requires_capture"):
         if order.state in (S.PENDING, S.FAILED):
             move(S.PROCESSING, f"Stripe reports the payment as {pi.status.replace('_', ' ')}")
@@ -250,7 +259,9 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
         OrderEvent.objects.bulk_create(events)
 
 
-def _record_payment_facts(order: Order, pi, charge):
+def _record_payment_facts(order: Order, pi, charge) -> bool:
+    """Copy what Stripe knows about the payment onto the order; True if anything changed."""
+    before = (order.paid_at, order.stripe_charge_id, order.card_brand, order.card_last4)
     if order.paid_at is None:
         created = charge.created if charge else pi.created
         order.paid_at = datetime.fromtimestamp(created, tz=UTC)
@@ -259,6 +270,7 @@ def _record_payment_facts(order: Order, pi, charge):
         card = (charge.get("payment_method_details") or {}).get("card") or {}
         order.card_brand = card.get("brand") or order.card_brand
         order.card_last4 = card.get("last4") or order.card_last4
+    return before != (order.paid_at, order.stripe_charge_id, order.card_brand, order.card_last4)
 
 
 def _activate(order: Order, *, actor: str, events: list, why: str, ids: dict):

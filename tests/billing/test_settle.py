@@ -237,3 +237,24 @@ def test_add_months_clamps_to_the_end_of_a_shorter_month():
     assert services.add_months(datetime(2024, 2, 29, tzinfo=UTC), 12) == datetime(2025, 2, 28, tzinfo=UTC)
     assert services.add_months(datetime(2026, 11, 26, tzinfo=UTC), 12) - datetime(
         2026, 11, 26, tzinfo=UTC) == timedelta(days=365)
+
+
+def test_a_partial_refund_keeps_access_and_records_the_amount(stripe_emulator):
+    order = settle(paid_order())
+    stripe.Refund.create(payment_intent=order.stripe_payment_intent_id, amount=4900)
+
+    order = settle(order, actor="webhook")
+
+    assert order.state == OrderState.ACTIVE
+    assert order.amount_refunded_cents == 4900
+    assert order.events.filter(reason__startswith="Stripe shows $49.00 refunded").exists()
+
+
+def test_a_disputed_payment_puts_the_order_in_front_of_a_person(stripe_emulator):
+    order = order_with_payment_intent()
+    pay(order, "pm_card_createDispute")
+
+    order = settle(order)
+
+    assert order.state == OrderState.DISPUTED
+    assert Entitlement.objects.filter(order=order, revoked_at__isnull=True).exists()
