@@ -132,3 +132,19 @@ def test_the_status_page_shows_the_truth_without_javascript(client, stripe_emula
                           + "?payment_intent=x&redirect_status=succeeded")
 
     assert 'data-status-code="active"' in response.content.decode()
+
+
+def test_submitting_the_checkout_form_twice_makes_one_order_and_one_payment(client, stripe_emulator):
+    import stripe
+
+    from billing.models import Order
+
+    PlanFactory()
+    form = {"email": "ada@example.com", "nonce": "8b0d3b84-5f5e-4f55-9d8c-2c1c1d1e1f12"}
+
+    first = client.post(reverse("billing:checkout"), form)
+    second = client.post(reverse("billing:checkout"), form)
+
+    assert first.url == second.url
+    assert Order.objects.count() == 1
+    assert len(stripe.PaymentIntent.list(limit=10).data) == 1

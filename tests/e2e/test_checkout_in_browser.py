@@ -116,3 +116,14 @@ def test_after_the_server_dies_right_after_the_charge_a_reload_shows_the_order_a
     order = Order.objects.get()
     assert len(stripe.Charge.list(payment_intent=order.stripe_payment_intent_id).data) == 1
     assert len([e for e in app_server.emails() if order.reference in e]) == 1
+
+
+def test_a_double_click_on_pay_charges_once(page, app_server):
+    start_checkout(page, app_server)
+    fill_card(page, CARD_OK)
+
+    page.locator("#pay-button").dblclick()
+
+    expect_status(page, "active")
+    order = Order.objects.get()
+    assert len(stripe.Charge.list(payment_intent=order.stripe_payment_intent_id).data) == 1
