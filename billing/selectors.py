@@ -69,3 +69,30 @@ def order_customer_status(order: Order) -> CustomerStatus:
 def order_needs_settle(order: Order) -> bool:
     """Is Stripe possibly ahead of us? (Only then is asking Stripe worth a round-trip.)"""
     return bool(order.stripe_payment_intent_id) and order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID)
+
+
+def payment_intent_from_mirror(payment_intent_id: str):
+    """The PaymentIntent as dj-stripe last mirrored it, when that is enough to settle on.
+
+    dj-stripe re-fetches objects from Stripe while processing each webhook, so right after an
+    event the mirror is as fresh as a retrieve. It is only trusted for final states (succeeded
+    with its charge mirrored, or canceled): a stale "requires_payment_method" must never move an
+    order backwards, so anything else returns None and settle asks Stripe.
+    """
+    import stripe
+    from djstripe.models import Charge, PaymentIntent
+
+    data = PaymentIntent.objects.filter(id=payment_intent_id).values_list("stripe_data", flat=True).first()
+    if not data or data.get("status") not in ("succeeded", "canceled"):
+        return None
+    data = dict(data)
+    if data["status"] == "succeeded":
+        charge_id = data.get("latest_charge")
+        charge_id = charge_id.get("id") if isinstance(charge_id, dict) else charge_id
+        charge = None
+        if charge_id:
+            charge = Charge.objects.filter(id=charge_id).values_list("stripe_data", flat=True).first()
+        if not charge:
+            return None
+        data["latest_charge"] = charge
+    return stripe.convert_to_stripe_object(data)
