@@ -59,7 +59,13 @@ def order_customer_status(order: Order) -> CustomerStatus:
     if order.state == S.CANCELED:
         return CustomerStatus("canceled", False, "Order canceled — you have not been charged",
                               "This order was canceled before any payment was taken.", final=True)
-    # needs_review, disputed: money may be held and a person is on it.
+    if order.state == S.DISPUTED:
+        return CustomerStatus("attention", True, "Your bank has asked about this payment",
+                              "Your bank opened a dispute about this payment, so we are looking at it with "
+                              "them. Your access carries on meanwhile. If you did not mean to dispute it, "
+                              "reply to your confirmation email and we will sort it out together.",
+                              final=True)
+    # needs_review: money may be held and a person is on it.
     return CustomerStatus("attention", order.paid_at is not None, "We're looking at your order",
                           "Something needs a human check before we can finish. If you were charged, "
                           "your money is safe: we will either activate your account or refund you in "

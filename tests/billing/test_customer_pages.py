@@ -148,3 +148,13 @@ def test_submitting_the_checkout_form_twice_makes_one_order_and_one_payment(clie
     assert first.url == second.url
     assert Order.objects.count() == 1
     assert len(stripe.PaymentIntent.list(limit=10).data) == 1
+
+
+def test_a_disputed_order_is_explained_without_blame():
+    from billing.selectors import order_customer_status
+
+    status = order_customer_status(OrderFactory(state=OrderState.DISPUTED))
+
+    assert status.charged is True
+    assert "dispute" in status.message
+    assert "access carries on" in status.message
