@@ -34,6 +34,13 @@ def previous_attributes(before: dict, after: dict) -> dict:
     return changed
 
 
+def emit_if_changed(ctx: "Context", event_type: str, obj: dict, before: dict) -> None:
+    """Emit an ``*.updated`` event only when an update changed something, as Stripe does."""
+    changed = previous_attributes(before, obj)
+    if changed:
+        emit(ctx, event_type, obj, changed)
+
+
 def emit(ctx: "Context", event_type: str, obj: dict, previous: dict | None = None) -> dict | None:
     if not ctx.emit_events:
         return None

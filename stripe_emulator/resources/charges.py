@@ -2,7 +2,7 @@
 
 from ..app import Context
 from ..cards import Decline
-from ..events import emit, previous_attributes
+from ..events import emit, emit_if_changed
 from ..ids import new_id
 from ..params import Params, merge_metadata
 from . import balance_transactions
@@ -188,9 +188,7 @@ def update(ctx: Context, params: Params, charge_id: str) -> dict:
     if fraud_details is not None:
         charge["fraud_details"] = {**charge["fraud_details"], **fraud_details}
     table.reindex(charge, index_before)
-    changed = previous_attributes(before, charge)
-    if changed:
-        emit(ctx, "charge.updated", charge, changed)
+    emit_if_changed(ctx, "charge.updated", charge, before)
     return charge
 
 

@@ -2,7 +2,7 @@
 
 from ..app import Context
 from ..errors import invalid
-from ..events import emit, previous_attributes
+from ..events import emit, emit_if_changed
 from ..ids import new_id, random_string
 from ..params import Params, merge_metadata
 from . import payment_methods
@@ -14,18 +14,6 @@ ACCEPTED_BUT_IGNORED = (
 )
 
 
-def _shipping(value) -> dict | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, dict):
-        raise invalid("Invalid object: shipping must be a hash", param="shipping")
-    return {
-        "address": payment_methods.address(value.get("address"), "shipping[address]"),
-        "name": value.get("name") or None,
-        "phone": value.get("phone") or None,
-    }
-
-
 def _read_fields(params: Params) -> dict:
     fields = {}
     for name in ("email", "name", "description", "phone"):
@@ -34,7 +22,7 @@ def _read_fields(params: Params) -> dict:
     if "address" in params:
         fields["address"] = payment_methods.address(params.raw("address"), "address")
     if "shipping" in params:
-        fields["shipping"] = _shipping(params.raw("shipping"))
+        fields["shipping"] = payment_methods.shipping(params.raw("shipping"))
     if "preferred_locales" in params:
         fields["preferred_locales"] = params.array("preferred_locales") or []
     if "tax_exempt" in params:
@@ -143,9 +131,7 @@ def update(ctx: Context, params: Params, customer_id: str) -> dict:
     if settings is not None:
         customer["invoice_settings"] = settings
     table.reindex(customer, index_before)
-    changed = previous_attributes(before, customer)
-    if changed:
-        emit(ctx, "customer.updated", customer, changed)
+    emit_if_changed(ctx, "customer.updated", customer, before)
     return customer
 
 

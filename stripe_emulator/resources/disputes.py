@@ -2,7 +2,7 @@
 
 from ..app import Context
 from ..errors import invalid
-from ..events import emit, previous_attributes, snapshot
+from ..events import emit, emit_if_changed, previous_attributes, snapshot
 from ..ids import new_id
 from ..params import Params, merge_metadata
 from . import balance_transactions
@@ -113,9 +113,7 @@ def update(ctx: Context, params: Params, dispute_id: str) -> dict:
             dispute["status"] = "under_review"
         dispute["evidence_details"] = details
     dispute["metadata"] = merge_metadata(dispute["metadata"], metadata)
-    changed = previous_attributes(before, dispute)
-    if changed:
-        emit(ctx, "charge.dispute.updated", dispute, changed)
+    emit_if_changed(ctx, "charge.dispute.updated", dispute, before)
     return dispute
 
 

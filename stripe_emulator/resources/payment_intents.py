@@ -49,20 +49,6 @@ def public_view(pi: dict) -> dict:
     return {field: pi.get(field) for field in PUBLIC_FIELDS}
 
 
-def _shipping(value) -> dict | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, dict):
-        raise invalid("Invalid object: shipping must be a hash", param="shipping")
-    return {
-        "address": payment_methods.address(value.get("address"), "shipping[address]"),
-        "carrier": value.get("carrier") or None,
-        "name": value.get("name") or None,
-        "phone": value.get("phone") or None,
-        "tracking_number": value.get("tracking_number") or None,
-    }
-
-
 def _currency(params: Params, required: bool) -> str | None:
     currency = params.string("currency", required=required)
     if currency is None:
@@ -95,7 +81,7 @@ class ConfirmRequest:
             params.enum("setup_future_usage", ("on_session", "off_session"))
             if "setup_future_usage" in params else ...
         )
-        self.shipping = _shipping(params.raw("shipping")) if "shipping" in params else ...
+        self.shipping = payment_methods.shipping(params.raw("shipping"), delivery=True) if "shipping" in params else ...
         if self.payment_method and self.payment_method_data:
             raise invalid("You may only specify one of these parameters: payment_method, "
                           "payment_method_data.", param="payment_method_data")
@@ -240,7 +226,7 @@ def create(ctx: Context, params: Params) -> dict:
     metadata = params.metadata()
     receipt_email = params.string("receipt_email")
     setup_future_usage = params.enum("setup_future_usage", ("on_session", "off_session"))
-    shipping = _shipping(params.raw("shipping"))
+    shipping = payment_methods.shipping(params.raw("shipping"), delivery=True)
     descriptor = params.string("statement_descriptor")
     suffix = params.string("statement_descriptor_suffix")
     transfer_group = params.string("transfer_group")
@@ -364,7 +350,7 @@ def update(ctx: Context, params: Params, pi_id: str) -> dict:
         changes["setup_future_usage"] = params.enum("setup_future_usage",
                                                     ("on_session", "off_session"))
     if "shipping" in params:
-        changes["shipping"] = _shipping(params.raw("shipping"))
+        changes["shipping"] = payment_methods.shipping(params.raw("shipping"), delivery=True)
     if "payment_method_types" in params:
         changes["payment_method_types"] = params.array("payment_method_types") or ["card"]
     customer_id = params.string("customer")

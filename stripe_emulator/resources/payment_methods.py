@@ -32,6 +32,18 @@ def address(value, param: str) -> dict | None:
     return {field: value.get(field) or None for field in ADDRESS_FIELDS}
 
 
+def shipping(value, *, delivery: bool = False) -> dict | None:
+    """A ``shipping`` hash; a PaymentIntent's also carries the delivery fields."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, dict):
+        raise invalid("Invalid object: shipping must be a hash", param="shipping")
+    result = {"address": address(value.get("address"), "shipping[address]")}
+    for field in ("carrier", "name", "phone", "tracking_number") if delivery else ("name", "phone"):
+        result[field] = value.get(field) or None
+    return result
+
+
 def billing_details(value, param: str = "billing_details") -> dict:
     value = value or {}
     if not isinstance(value, dict):

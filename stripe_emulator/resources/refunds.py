@@ -2,7 +2,7 @@
 
 from ..app import Context
 from ..errors import StripeError, invalid
-from ..events import emit, previous_attributes
+from ..events import emit, emit_if_changed, previous_attributes
 from ..ids import new_id
 from ..params import Params, merge_metadata
 from . import balance_transactions
@@ -117,9 +117,7 @@ def update(ctx: Context, params: Params, refund_id: str) -> dict:
     params.finish()
     before = dict(refund)
     refund["metadata"] = merge_metadata(refund["metadata"], metadata)
-    changed = previous_attributes(before, refund)
-    if changed:
-        emit(ctx, "refund.updated", refund, changed)
+    emit_if_changed(ctx, "refund.updated", refund, before)
     return refund
 
 
