@@ -2,7 +2,9 @@
 
 from dataclasses import asdict, dataclass
 
+import stripe
 from django.utils import timezone
+from djstripe.models import Charge, PaymentIntent
 
 from billing.models import Order, OrderState
 
@@ -85,9 +87,6 @@ def payment_intent_from_mirror(payment_intent_id: str):
     with its charge mirrored, or canceled): a stale "requires_payment_method" must never move an
     order backwards, so anything else returns None and settle asks Stripe.
     """
-    import stripe
-    from djstripe.models import Charge, PaymentIntent
-
     data = PaymentIntent.objects.filter(id=payment_intent_id).values_list("stripe_data", flat=True).first()
     if not data or data.get("status") not in ("succeeded", "canceled"):
         return None

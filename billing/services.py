@@ -19,11 +19,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djstripe.models import WebhookEndpoint
 
-from accounts.models import Entitlement
+from accounts.models import Entitlement, normalize_email
 from billing import locks, stripe_api
 from billing.errors import InvalidTransition, PaymentSetupFailed
 from billing.models import Order, OrderEvent, OrderState, OutboundEmail, Plan
 from billing.money import format_money
+from billing.queue import enqueue_after_commit
 from billing.states import can_transition
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
         with transaction.atomic():
             order = Order.objects.create(
                 plan=plan,
-                email=email.strip().lower(),
+                email=normalize_email(email),
                 full_name=full_name.strip(),
                 amount_cents=plan.amount_cents,
                 currency=plan.currency,
@@ -342,18 +343,8 @@ def outbound_email_queue(*, order: Order, kind: str, recipient: str = "") -> Out
     """Owe the customer an email, in the caller's transaction; it is sent after commit."""
     email = OutboundEmail.objects.create(order=order, kind=kind, recipient=recipient or order.email,
                                          next_attempt_at=timezone.now())
-    transaction.on_commit(lambda: _enqueue_send(email.id))
+    enqueue_after_commit("billing.tasks.send_outbound_email", email.id, task_name=f"email-{email.id}")
     return email
-
-
-def _enqueue_send(email_id: int):
-    from django_q.tasks import async_task
-
-    try:
-        async_task("billing.tasks.send_outbound_email", email_id, task_name=f"email-{email_id}")
-    except Exception:
-        # The row is committed; the periodic dispatcher will pick it up. Never fail the caller.
-        logger.exception("Could not enqueue email %s; the dispatcher will retry it", email_id)
 
 
 # Seconds to wait before each retry of a failed send; then we give up and support is told.
@@ -442,7 +433,7 @@ def order_status_links_send(*, email: str, card_last4: str = "") -> int:
     Returns how many were queued, for logs; the page shows the same words whatever the count, so
     the form reveals nothing about who has bought.
     """
-    orders = Order.objects.filter(email=email.strip().lower())
+    orders = Order.objects.filter(email=normalize_email(email))
     if card_last4:
         orders = orders.filter(card_last4=card_last4)
     orders = list(orders.order_by("-created_at")[:STATUS_LINK_MAX_ORDERS])

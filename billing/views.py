@@ -3,7 +3,6 @@
 import logging
 import uuid
 
-from django import forms
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404
@@ -13,9 +12,10 @@ from django.views.decorators.http import require_http_methods
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import normalize_email
 from billing import services, stripe_api
 from billing.errors import PaymentSetupFailed
-from billing.forms import OrderLookupForm
+from billing.forms import CheckoutForm, OrderLookupForm
 from billing.models import OrderState, Plan
 from billing.selectors import order_customer_status, order_needs_settle
 from billing.tokens import order_from_status_token, order_status_token
@@ -33,13 +33,6 @@ def _current_plan():
 
 def home(request):
     return render(request, "billing/home.html", {"plan": _current_plan()})
-
-
-class CheckoutForm(forms.Form):
-    email = forms.EmailField(label="Email", max_length=254,
-                             help_text="Your receipt, confirmation and sign-in link go here.")
-    full_name = forms.CharField(label="Name", max_length=200, required=False)
-    nonce = forms.UUIDField(widget=forms.HiddenInput)
 
 
 @require_http_methods(["GET", "POST"])
@@ -135,7 +128,7 @@ def _over_limit(key: str, limit: int) -> bool:
 def lookup(request):
     form = OrderLookupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        email = form.cleaned_data["email"].lower()
+        email = normalize_email(form.cleaned_data["email"])
         client = request.META.get("REMOTE_ADDR", "")
         limited = _over_limit(f"lookup:ip:{client}", LOOKUP_LIMIT_PER_HOUR) or _over_limit(
             f"lookup:email:{email}", LOOKUP_LIMIT_PER_HOUR)

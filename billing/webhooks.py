@@ -2,15 +2,15 @@
 
 Receivers run inside dj-stripe's webhook transaction, so they only find the order and schedule
 `order_settle` for after commit: no Stripe call, no order lock inside the webhook. If the worker
-is down, the status page and the sweep settle the order all the same.
+is down, the customer's status page settles the order all the same (and, once built, the sweep).
 """
 
 import logging
 
-from django.db import transaction
 from djstripe.event_handlers import djstripe_receiver
 
 from billing.models import Order
+from billing.queue import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +49,9 @@ def settle_order_on_stripe_event(sender, event, **kwargs):
         obj = {"payment_intent": obj.get("payment_intent"), "metadata": {}}
     order = order_for_stripe_object(obj)
     if order is None:
-        # Not ours (another product on the account) or written before our order row: the sweep
-        # joins mirrored charges to orders and catches the second case.
+        # Not ours (another product on the account) or written before our order row; the second
+        # case is what the reconciliation sweep (a later issue) joins mirrored charges to orders for.
         logger.info("Stripe event %s (%s) matches no order", event.id, event.type)
         return
-    transaction.on_commit(lambda: enqueue_settle(order.id, reason=f"Stripe event {event.type} {event.id}"))
-
-
-def enqueue_settle(order_id: int, *, reason: str):
-    from django_q.tasks import async_task
-
-    try:
-        async_task("billing.tasks.settle_order", order_id, "webhook", reason, task_name=f"settle-{order_id}")
-    except Exception:
-        logger.exception("Could not enqueue settle for order %s; the sweep will catch it", order_id)
+    enqueue_after_commit("billing.tasks.settle_order", order.id, "webhook", f"Stripe event {event.type} {event.id}",
+                         task_name=f"settle-{order.id}")
