@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,10 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -49,6 +45,14 @@ def children_of(pid):
     return [int(p) for p in result.stdout.split() if int(p) != pid]
 
 
+def wait_until_gone(pid, timeout=10):
+    """What is left of the demo's process group once it has had `timeout` seconds to go."""
+    deadline = time.monotonic() + timeout
+    while (left := children_of(pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
 def test_the_demo_serves_the_admin_to_the_printed_support_login_and_stops_on_sigterm(demo):
     process, output, env = demo
     login = re.search(r"login (\S+) / (\S+)", output)
@@ -68,5 +72,4 @@ def test_the_demo_serves_the_admin_to_the_printed_support_login_and_stops_on_sig
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
-    time.sleep(0.5)
-    assert children_of(process.pid) == []
+    assert wait_until_gone(process.pid) == []

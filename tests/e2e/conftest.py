@@ -7,7 +7,6 @@ again, as a crash in production would. It shares the test database, so tests her
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +20,10 @@ from django.urls import reverse
 
 from billing.services import stripe_webhook_endpoint_ensure
 from tests.browser import strict_page
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class AppServer:
