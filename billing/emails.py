@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from sesame.utils import get_query_string
 
 from billing.models import OutboundEmail
@@ -21,6 +22,10 @@ def email_context(email: OutboundEmail) -> dict:
         "support_email": settings.SUPPORT_EMAIL,
         "site_url": settings.SITE_URL,
     }
+    if order.refund_deadline_at:
+        context["refund_deadline"] = f"{timezone.localtime(order.refund_deadline_at):%A, %B %-d at %H:%M %Z}"
+    if entitlement is not None and entitlement.revoked_at is not None:
+        context["access_ended"] = True
     if order.user_id:
         context["signin_url"] = settings.SITE_URL + reverse("accounts:signin") + get_query_string(order.user)
     return context

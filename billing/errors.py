@@ -11,3 +11,7 @@ class InvalidTransition(BillingError):
 
 class PaymentSetupFailed(BillingError):
     """Stripe could not be reached or refused to set up the payment; nothing was charged."""
+
+
+class RefundFailed(BillingError):
+    """Stripe did not confirm a refund; the order says so and the sweep will try again."""

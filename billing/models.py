@@ -88,6 +88,13 @@ class Order(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     amount_refunded_cents = models.PositiveIntegerField(default=0)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # Money held without service: since when, and when it is refunded automatically unless the
+    # order is finished first (HELD_MONEY_DEADLINE). Cleared once the customer has service or
+    # their money back.
+    held_since = models.DateTimeField(null=True, blank=True)
+    refund_deadline_at = models.DateTimeField(null=True, blank=True)
+    # Why the money went back, in words the customer reads in the refund email.
+    refund_reason = models.CharField(max_length=500, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -113,6 +120,8 @@ class Order(models.Model):
             models.Index(fields=["state", "state_changed_at"]),
             models.Index(fields=["email"]),
             models.Index(fields=["card_last4"]),
+            models.Index(fields=["refund_deadline_at"], condition=models.Q(refund_deadline_at__isnull=False),
+                         name="order_refund_deadline_idx"),
         ]
 
     def __str__(self):
@@ -194,3 +203,48 @@ class OutboundEmail(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.recipient} ({self.status})"
+
+
+class StripeSyncCursor(models.Model):
+    """How far the pull sync has read each Stripe list: the newest `created` it has mirrored.
+
+    Kept in the database on purpose: a database restored from a backup also rewinds the cursor,
+    so the next sweep re-reads from Stripe everything the backup does not know about.
+    """
+
+    resource = models.CharField(max_length=50, unique=True)
+    created_gte = models.BigIntegerField(help_text="Unix time (Stripe's clock) of the newest object seen.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.resource} from {self.created_gte}"
+
+
+class ReconcileRun(models.Model):
+    """One pass of the sweep: what it looked at, what it found, what it did and what failed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "Finished"
+        ERRORS = "errors", "Finished with errors"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped: another sweep was running"
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    host = models.CharField(max_length=255, blank=True)
+    # The mirror rows changed since this moment were examined (plus every order still open);
+    # empty means every mirrored charge was.
+    window_start = models.DateTimeField(null=True, blank=True)
+    widened = models.BooleanField(default=False, help_text="Run with --since")
+    counts = models.JSONField(default=dict, blank=True)
+    actions = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"Sweep {self.started_at:%Y-%m-%d %H:%M:%S} ({self.get_status_display()})"

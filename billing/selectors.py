@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass
 
 import stripe
+from django.db import connection
 from django.utils import timezone
 from djstripe.models import Charge, PaymentIntent
 
@@ -20,6 +21,8 @@ class CustomerStatus:
     headline: str
     message: str
     final: bool  # nothing will change without the customer or support doing something
+    # Money is held without service: the customer may take it back now instead of waiting.
+    refund_offer: bool = False
 
     def as_dict(self):
         return asdict(self)
@@ -27,6 +30,12 @@ class CustomerStatus:
 
 def order_customer_status(order: Order) -> CustomerStatus:
     amount = order.amount_display
+    if order.held_since is not None and order.state not in (S.ACTIVE, S.REFUND_PENDING, S.REFUNDED):
+        deadline = f"{timezone.localtime(order.refund_deadline_at):%B %-d at %H:%M %Z}"
+        return CustomerStatus("attention", True, "Payment received — we're finishing your order",
+                              f"We have your payment of {amount}, and your account is being set up. If it "
+                              f"isn't ready by {deadline}, we refund you in full automatically — you don't "
+                              "need to ask. You won't be charged again.", final=False, refund_offer=True)
     if order.state == S.PENDING:
         return CustomerStatus("not_charged", False, "Not charged yet",
                               f"We have not taken any money. Your order is ready for payment of {amount}.",
@@ -101,3 +110,79 @@ def payment_intent_from_mirror(payment_intent_id: str):
             return None
         data["latest_charge"] = charge
     return stripe.convert_to_stripe_object(data)
+
+
+# --- The sweep's questions, asked of the mirror and the orders together ------------------------
+# Plain SQL that PostgreSQL and SQLite (3.38+, for ->>) both run: one statement per question,
+# whatever the number of orders, instead of one Stripe call per order.
+
+# Orders that are not finished while the mirror shows their payment succeeded (or whose money
+# is held for review without the customer having been told yet). Open orders are few whatever
+# the history, so this reads all of them every run.
+_OPEN_ORDERS_BEHIND_STRIPE = """
+SELECT o.id, o.reference, o.state, c.id, c.payment_intent_id
+FROM billing_order o
+JOIN djstripe_charge c ON c.payment_intent_id = o.stripe_payment_intent_id
+WHERE c.status = 'succeeded'
+  AND c.created < %s
+  AND (o.state IN ('pending', 'processing', 'failed', 'paid', 'canceled')
+       OR (o.state = 'needs_review' AND o.held_since IS NULL
+           AND CAST(c.stripe_data -> 'refunded' AS TEXT) <> 'true'))
+ORDER BY c.created
+"""
+
+# Succeeded Backstop charges (our reference in the metadata) whose order is missing, or that
+# Stripe shows refunded, disputed or for another amount than the order says. Limited to the
+# mirror rows that changed since `window_start` (webhooks and the pull sync both touch
+# djstripe_updated), unless a full scan is asked for.
+_BACKSTOP_CHARGES_OUT_OF_STEP = """
+SELECT c.id, c.payment_intent_id, c.metadata ->> 'reference', o.id, o.state,
+  CASE
+    WHEN o.id IS NULL THEN 'adopt'
+    WHEN CAST(c.stripe_data -> 'disputed' AS TEXT) = 'true' AND o.state IN ('paid', 'active') THEN 'dispute'
+    WHEN CAST(c.stripe_data ->> 'amount' AS INTEGER) <> o.amount_cents
+         OR c.currency <> o.currency THEN 'mismatch'
+    ELSE 'refund'
+  END
+FROM djstripe_charge c
+LEFT JOIN billing_order o ON o.stripe_payment_intent_id = c.payment_intent_id
+WHERE c.status = 'succeeded'
+  AND c.payment_intent_id IS NOT NULL
+  AND c.metadata ->> 'reference' LIKE 'BK-%%'
+  {window}
+  AND (o.id IS NULL
+       OR (CAST(c.stripe_data -> 'disputed' AS TEXT) = 'true' AND o.state IN ('paid', 'active'))
+       OR ((CAST(c.stripe_data ->> 'amount' AS INTEGER) <> o.amount_cents OR c.currency <> o.currency)
+           AND o.state NOT IN ('needs_review', 'refund_pending', 'refunded'))
+       OR (CAST(c.stripe_data -> 'refunded' AS TEXT) = 'true' AND o.state NOT IN ('refunded', 'refund_pending'))
+       OR o.amount_refunded_cents <> CASE
+            WHEN CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) > o.amount_cents THEN o.amount_cents
+            ELSE CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) END)
+ORDER BY c.created
+"""
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    case: str  # settle | hold | adopt | refund | dispute | mismatch
+    charge_id: str
+    payment_intent_id: str
+    reference: str
+    order_id: int | None
+    order_state: str | None
+
+
+def orders_behind_stripe(*, charged_before) -> list[Discrepancy]:
+    with connection.cursor() as cursor:
+        cursor.execute(_OPEN_ORDERS_BEHIND_STRIPE, [charged_before])
+        return [Discrepancy("hold" if state == S.NEEDS_REVIEW else "settle", charge, pi, reference, order_id, state)
+                for order_id, reference, state, charge, pi in cursor.fetchall()]
+
+
+def backstop_charges_out_of_step(*, changed_since=None) -> list[Discrepancy]:
+    window = "" if changed_since is None else "AND c.djstripe_updated >= %s"
+    with connection.cursor() as cursor:
+        cursor.execute(_BACKSTOP_CHARGES_OUT_OF_STEP.format(window=window),
+                       [] if changed_since is None else [changed_since])
+        return [Discrepancy(case, charge, pi, reference or "", order_id, state)
+                for charge, pi, reference, order_id, state, case in cursor.fetchall()]

@@ -12,8 +12,10 @@ The rules every function here keeps:
 
 import calendar
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -21,7 +23,7 @@ from djstripe.models import WebhookEndpoint
 
 from accounts.models import Entitlement, normalize_email
 from billing import locks, stripe_api
-from billing.errors import InvalidTransition, PaymentSetupFailed
+from billing.errors import BillingError, InvalidTransition, PaymentSetupFailed, RefundFailed
 from billing.models import Order, OrderEvent, OrderState, OutboundEmail, Plan
 from billing.money import format_money
 from billing.queue import enqueue_after_commit
@@ -126,7 +128,9 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
             payment_intent = existing
             customer_id = existing.customer if isinstance(existing.customer, str) else existing.customer.id
         else:
-            metadata = {"order_id": str(order.id), "reference": order.reference, "email": order.email}
+            # What the sweep needs to recreate the order if our row is ever lost (a restore).
+            metadata = {"order_id": str(order.id), "reference": order.reference, "email": order.email,
+                        "plan": order.plan.code}
             customer = stripe_api.customer_create(
                 idempotency_key=f"backstop-order-{order.public_id}-customer",
                 email=order.email,
@@ -187,6 +191,18 @@ def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=
     return order
 
 
+def _belongs_to(order: Order, pi) -> bool:
+    """Does this PaymentIntent say it pays for this order?
+
+    The reference is the identity that survives a database restored from a backup (row ids are
+    reused after a restore; references are random and unique), so it wins over the row id.
+    """
+    metadata = pi.metadata or {}
+    if metadata.get("reference"):
+        return metadata["reference"] == order.reference
+    return metadata.get("order_id") == str(order.id)
+
+
 def _converge(order: Order, pi, *, actor: str, reason: str):
     charge = pi.get("latest_charge") if pi.get("latest_charge") else None
     if isinstance(charge, str):
@@ -196,13 +212,14 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
     ids = {"payment_intent": pi.id, **({"charge": charge.id} if charge else {})}
     why = f" ({reason})" if reason else ""
     events = []
+    fully_refunded = False
 
     def move(to_state, because):
         events.append(_move(order, to_state, actor=actor, reason=because + why, stripe_ids=ids))
 
-    if pi.metadata.get("order_id") != str(order.id):
+    if not _belongs_to(order, pi):
         if order.state != S.NEEDS_REVIEW:
-            order.attention_reason = "Stripe payment does not carry this order's id"
+            order.attention_reason = "Stripe payment does not carry this order's reference"
             move(S.NEEDS_REVIEW, order.attention_reason)
     elif pi.status == "succeeded":
         facts_changed = _record_payment_facts(order, pi, charge)
@@ -211,26 +228,38 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
             order.amount_refunded_cents = refunded
             events.append(OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(
                 f"Stripe shows {format_money(refunded, order.currency)} refunded in total{why}")[:500]))
-        if pi.amount_received != order.amount_cents or pi.currency != order.currency:
+        fully_refunded = charge is not None and (
+            bool(charge.get("refunded")) or charge.amount_refunded >= pi.amount_received)
+        if fully_refunded:
+            if order.state != S.REFUNDED:
+                if order.state in (S.PENDING, S.PROCESSING, S.FAILED):
+                    move(S.PAID, "Stripe confirmed the payment")
+                move(S.REFUNDED, "Stripe shows the payment fully refunded")
+                _revoke_entitlement(order, "refunded")
+                if not order.refund_reason:
+                    order.refund_reason = "Our team issued this refund."
+                if not order.emails.filter(kind=OutboundEmail.Kind.REFUND).exists():
+                    outbound_email_queue(order=order, kind=OutboundEmail.Kind.REFUND)
+        elif pi.amount_received != order.amount_cents or pi.currency != order.currency:
             if order.state != S.NEEDS_REVIEW:
                 order.attention_reason = (
-                    f"Stripe received {pi.amount_received} {pi.currency}, "
-                    f"the order expects {order.amount_cents} {order.currency}"
+                    f"Stripe received {format_money(pi.amount_received, pi.currency)}, "
+                    f"the order expects {order.amount_display}"
                 )
                 move(S.NEEDS_REVIEW, order.attention_reason)
-        elif refunded >= order.amount_cents and order.state != S.REFUNDED:
-            if order.state in (S.PENDING, S.PROCESSING, S.FAILED):
-                move(S.PAID, "Stripe confirmed the payment")
-            move(S.REFUNDED, "Stripe shows the payment fully refunded")
-            _revoke_entitlement(order, "refunded")
         elif order.state in (S.PENDING, S.PROCESSING, S.FAILED):
             move(S.PAID, "Stripe confirmed the payment")
             _activate(order, actor=actor, events=events, why=why, ids=ids)
         elif order.state == S.PAID:
             _activate(order, actor=actor, events=events, why=why, ids=ids)
+        elif order.state == S.CANCELED:
+            order.attention_reason = "A payment arrived for an order that had been canceled"
+            move(S.NEEDS_REVIEW, order.attention_reason)
         # A dispute freezes nothing for the customer yet; it puts the order in front of a person.
         if charge is not None and charge.get("disputed") and order.state in (S.PAID, S.ACTIVE):
             move(S.DISPUTED, "The customer's bank opened a dispute on the payment")
+            _alert(kind="dispute", key=f"dispute:{order.id}", order=order,
+                   summary=f"{order.reference}: the customer's bank disputed {order.amount_display}")
         if facts_changed and not events:
             order.save(update_fields=["paid_at", "stripe_charge_id", "card_brand", "card_last4", "updated_at"])
     elif pi.status in ("processing", "requires_action", "requires_capture"):
@@ -250,10 +279,11 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
         order.attention_reason = f"Order is {order.state} but Stripe says {pi.status}"
         move(S.NEEDS_REVIEW, order.attention_reason)
 
-    # Money held without service: tell the customer now, before they have to ask.
-    money_held_for_review = events and order.state == S.NEEDS_REVIEW and pi.status == "succeeded"
-    if money_held_for_review and not order.emails.filter(kind=OutboundEmail.Kind.PAYMENT_RECEIVED).exists():
-        outbound_email_queue(order=order, kind=OutboundEmail.Kind.PAYMENT_RECEIVED)
+    # Money held without service: tell the customer now, before they have to ask, and start the
+    # clock after which they are refunded without asking.
+    held = order.state == S.NEEDS_REVIEW and pi.status == "succeeded" and not fully_refunded
+    if held and order.held_since is None:
+        events.append(_hold_money(order, actor=actor, ids=ids))
 
     if events:
         order.save()
@@ -289,6 +319,38 @@ def _activate(order: Order, *, actor: str, events: list, why: str, ids: dict):
     outbound_email_queue(order=order, kind=OutboundEmail.Kind.CONFIRMATION)
 
 
+def _hold_money(order: Order, *, actor: str, ids: dict) -> OrderEvent:
+    """Start holding the customer's money openly: the deadline, the email, the team's alert.
+
+    Called inside the order's lock, once per order (held_since is then set); the caller saves.
+    """
+    now = timezone.now()
+    order.held_since = now
+    order.refund_deadline_at = now + settings.HELD_MONEY_DEADLINE
+    deadline = f"{timezone.localtime(order.refund_deadline_at):%Y-%m-%d %H:%M %Z}"
+    if not order.emails.filter(kind=OutboundEmail.Kind.PAYMENT_RECEIVED).exists():
+        outbound_email_queue(order=order, kind=OutboundEmail.Kind.PAYMENT_RECEIVED)
+    _alert(kind="held_money", key=f"held-money:{order.id}", order=order,
+           summary=f"{order.reference}: {order.amount_display} held without service; "
+                   f"refunded automatically at {deadline} unless finished first",
+           details=order.attention_reason)
+    return OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(
+        f"Money held without service: customer told, automatic refund at {deadline} "
+        f"unless the order is finished first")[:500])
+
+
+def _alert(**kwargs):
+    from support.services import alert_raise
+
+    return alert_raise(**kwargs)
+
+
+def _alerts_resolve(order: Order):
+    from support.services import alerts_resolve
+
+    alerts_resolve(order=order, kinds=["held_money"])
+
+
 def _revoke_entitlement(order: Order, why: str):
     Entitlement.objects.filter(order=order, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=why
@@ -317,6 +379,202 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
+# --- Refunds and held money ---------------------------------------------------------------------
+
+# Where a customer has paid and may be refunded by us. A disputed payment is not: Stripe refuses
+# to refund it, and the bank's process decides.
+REFUNDABLE = {S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.REFUND_PENDING}
+
+
+def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | None = None) -> Order:
+    """Give the customer's money back: all that is left of it, or `amount_cents` of it.
+
+    The one way Backstop refunds (support, the customer's own "refund me now", the held-money
+    deadline, the sweep). Safe to repeat and to race: the Stripe idempotency key is made of the
+    order, the amount already refunded and the amount, so a double submit or two people at once
+    make one refund, while a deliberate second partial refund gets a key of its own. A full
+    refund ends access at once and the order waits in refund_pending until Stripe shows the
+    money returned; settle then records it and owes the customer one refund email saying why.
+    """
+    order = Order.objects.get(pk=order_id)
+    if not order.stripe_payment_intent_id:
+        raise BillingError(f"Order {order.reference} has no payment to refund.")
+    pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+    charge = pi.get("latest_charge")
+    if pi.status != "succeeded" or not charge or isinstance(charge, str):
+        raise BillingError(f"Stripe shows no completed payment to refund for {order.reference}.")
+    remaining = pi.amount_received - charge.amount_refunded
+    if remaining <= 0:
+        return order_settle(order_id=order_id, actor=actor, reason="already refunded", payment_intent=pi)
+    amount = remaining if amount_cents is None else amount_cents
+    if not 0 < amount <= remaining:
+        raise BillingError(f"A refund for {order.reference} must be between "
+                           f"{format_money(1, pi.currency)} and {format_money(remaining, pi.currency)}.")
+    full = amount == remaining
+    money = format_money(amount, pi.currency)
+    ids = {"payment_intent": pi.id, "charge": charge.id}
+
+    with transaction.atomic():
+        order = locks.order_lock(order_id)
+        if order.state not in REFUNDABLE:
+            raise BillingError(f"Order {order.reference} is {order.get_state_display().lower()}; "
+                               "it cannot be refunded from here.")
+        if full and order.state != S.REFUND_PENDING:
+            order.refund_reason = reason[:500]
+            event = _move(order, S.REFUND_PENDING, actor=actor, reason=f"Refund of {money} requested: {reason}",
+                          stripe_ids=ids)
+            order.save()
+            event.save()
+            _revoke_entitlement(order, "refund requested")
+        elif not full:
+            _record(order, actor=actor, reason=f"Partial refund of {money} requested: {reason}", stripe_ids=ids)
+
+    try:
+        refund = stripe_api.refund_create(
+            idempotency_key=f"backstop-order-{order.public_id}-refund-{charge.amount_refunded}-{amount}",
+            payment_intent=pi.id,
+            amount=amount,
+            reason="requested_by_customer",
+            metadata={"order_id": str(order.id), "reference": order.reference, "actor": actor[:100]},
+        )
+    except stripe_api.StripeError as exc:
+        logger.warning("Refund of %s for %s failed: %s", money, order.reference, exc)
+        _record(order, actor=actor, reason=f"Stripe did not confirm the refund of {money}: {exc}", stripe_ids=ids)
+        _alert(kind="refund_failed", key=f"refund-failed:{order.id}:{charge.amount_refunded}", order=order,
+               summary=f"{order.reference}: refund of {money} not confirmed by Stripe", details=str(exc))
+        raise RefundFailed(f"Stripe did not confirm the refund for {order.reference}; "
+                           "it will be retried. Nothing was refunded twice.") from exc
+    _record(order, actor=actor, reason=f"Stripe accepted the refund of {money} ({refund.status})",
+            stripe_ids={**ids, "refund": refund.id})
+    return order_settle(order_id=order_id, actor=actor, reason="refund issued")
+
+
+def order_hold_money(*, order_id: int, actor: str, reason: str) -> Order:
+    """Stripe has the customer's money and we could not finish the order just now: say so.
+
+    For when settle itself fails (Stripe or our database unreachable) while the mirror shows a
+    succeeded charge. The order keeps its state, so the next settle still finishes it on its
+    own; meanwhile the customer is told, with the date of their automatic refund, and the team
+    is alerted. Once per order.
+    """
+    with transaction.atomic():
+        order = locks.order_lock(order_id)
+        if order.held_since is not None or order.state in (S.ACTIVE, S.REFUND_PENDING, S.REFUNDED):
+            return order
+        if not order.attention_reason:
+            order.attention_reason = reason[:500]
+        event = _hold_money(order, actor=actor, ids={"payment_intent": order.stripe_payment_intent_id or ""})
+        order.save()
+        event.save()
+    return order
+
+
+# --- Adoption and clean-up (the sweep's cases) ---------------------------------------------------
+
+# How a Backstop reference looks; metadata without one is somebody else's charge.
+REFERENCE_PATTERN = r"^BK-[0-9A-Z]{4}-[0-9A-Z]{4}$"
+# Orders nobody started paying for within this long are canceled; no money is involved.
+ABANDONED_AFTER = timedelta(days=1)
+
+
+def is_backstop_metadata(metadata) -> bool:
+    return bool(metadata) and bool(re.fullmatch(REFERENCE_PATTERN, str(metadata.get("reference") or "")))
+
+
+def order_adopt(*, payment_intent_id: str, actor: str = "sweep") -> Order:
+    """Recreate an order that Stripe was paid for but our database has lost, then settle it.
+
+    A database restored from a backup, or a replica promoted after a crash, can lack orders
+    whose money Stripe holds. The PaymentIntent's metadata (written by checkout before the
+    customer could pay) says which order it was: reference, email and plan. If the payment
+    matches a plan on sale, the customer ends up active with one entitlement and one
+    confirmation, as if nothing had happened; otherwise the order waits for a person, and the
+    customer is told we hold their money (docs/decisions/0007-adoption-trusts-stripe-metadata.md).
+    """
+    pi = stripe_api.payment_intent_retrieve(payment_intent_id)
+    metadata = pi.metadata or {}
+    if not is_backstop_metadata(metadata):
+        raise BillingError(f"Stripe payment {payment_intent_id} carries no Backstop reference; not ours to adopt.")
+    reference = metadata["reference"]
+    existing = Order.objects.filter(reference=reference).first() or Order.objects.filter(
+        stripe_payment_intent_id=pi.id).first()
+    if existing is not None:
+        return _order_link_payment(existing, pi, actor=actor)
+
+    email = normalize_email(metadata.get("email") or pi.get("receipt_email") or "")
+    if not email:
+        raise BillingError(f"Stripe payment {pi.id} ({reference}) has no email to recreate the order for.")
+    plan = Plan.objects.filter(code=metadata.get("plan") or "").first() or Plan.objects.filter(
+        amount_cents=pi.amount, currency=pi.currency).order_by("-is_active").first()
+    problems = []
+    if plan is None:
+        plan = Plan.objects.order_by("-is_active", "amount_cents").first()
+        if plan is None:
+            raise BillingError("No plan exists to recreate an order against.")
+        problems.append(f"{format_money(pi.amount, pi.currency)} matches no plan's price")
+    elif plan.amount_cents != pi.amount or plan.currency != pi.currency:
+        problems.append(f"{format_money(pi.amount, pi.currency)} is not the {plan.name} plan's price "
+                        f"({plan.price_display})")
+    if not plan.is_active:
+        problems.append(f"the {plan.name} plan is no longer on sale")
+    customer = pi.customer if isinstance(pi.customer, str) or pi.customer is None else pi.customer.id
+    money = format_money(pi.amount, pi.currency)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                reference=reference, plan=plan, email=email, amount_cents=pi.amount, currency=pi.currency,
+                stripe_customer_id=customer or "", stripe_payment_intent_id=pi.id,
+            )
+            _record(order, actor=actor, to_state=S.PENDING, stripe_ids={"payment_intent": pi.id}, reason=(
+                f"Order recreated from Stripe's records: Stripe holds {money} for {reference} "
+                "but our database had no such order"))
+            if problems:
+                order.attention_reason = ("Recreated from Stripe, cannot activate: " + "; ".join(problems))[:500]
+                event = _move(order, S.NEEDS_REVIEW, actor=actor, reason=order.attention_reason,
+                              stripe_ids={"payment_intent": pi.id})
+                order.save()
+                event.save()
+    except IntegrityError:
+        # Another sweep (another host) adopted it a moment ago; settle what it created.
+        order = Order.objects.get(stripe_payment_intent_id=pi.id)
+    return order_settle(order_id=order.id, actor=actor, reason="adopted from Stripe", payment_intent=pi)
+
+
+def _order_link_payment(order: Order, pi, *, actor: str) -> Order:
+    """The order exists but never stored its PaymentIntent (restored from before it did)."""
+    with transaction.atomic():
+        locked = locks.order_lock(order.id)
+        if not locked.stripe_payment_intent_id:
+            locked.stripe_payment_intent_id = pi.id
+            customer = pi.customer if isinstance(pi.customer, str) or pi.customer is None else pi.customer.id
+            locked.stripe_customer_id = locked.stripe_customer_id or customer or ""
+            locked.save(update_fields=["stripe_payment_intent_id", "stripe_customer_id", "updated_at"])
+            _record(locked, actor=actor, reason="Linked to its Stripe payment, found by the sweep",
+                    stripe_ids={"payment_intent": pi.id})
+        elif locked.stripe_payment_intent_id != pi.id:
+            raise BillingError(f"Order {order.reference} already has payment {locked.stripe_payment_intent_id}; "
+                               f"Stripe payment {pi.id} claims the same reference.")
+    return order_settle(order_id=order.id, actor=actor, reason="payment found by the sweep", payment_intent=pi)
+
+
+def orders_cancel_abandoned(*, now=None, actor: str = "sweep", dry_run: bool = False) -> list[str]:
+    """Cancel orders that never started a payment within a day (no money is involved)."""
+    now = now or timezone.now()
+    stale = Order.objects.filter(state=S.PENDING, stripe_payment_intent_id__isnull=True,
+                                 created_at__lt=now - ABANDONED_AFTER)
+    references = list(stale.values_list("reference", flat=True)[:500])
+    if dry_run:
+        return references
+    for order_id in stale.filter(reference__in=references).values_list("id", flat=True):
+        with transaction.atomic():
+            order = locks.order_lock(order_id)
+            if order.state == S.PENDING and not order.stripe_payment_intent_id:
+                _move(order, S.CANCELED, actor=actor,
+                      reason="No payment was started within a day; nothing was charged").save()
+                order.save()
+    return references
+
+
 # --- State machine and history -----------------------------------------------------------------
 
 
@@ -328,6 +586,9 @@ def _move(order: Order, to_state: str, *, actor: str, reason: str, stripe_ids=No
                        reason=reason[:500], stripe_ids=stripe_ids or {})
     order.state = to_state
     order.state_changed_at = timezone.now()
+    if order.held_since is not None and to_state in (S.ACTIVE, S.REFUND_PENDING, S.REFUNDED, S.CANCELED):
+        order.held_since = order.refund_deadline_at = None
+        _alerts_resolve(order)
     return event
 
 

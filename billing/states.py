@@ -13,7 +13,8 @@ TRANSITIONS: dict[str, set[str]] = {
     S.DISPUTED: {S.ACTIVE, S.REFUNDED, S.NEEDS_REVIEW},
     # Support decides: activate after checking, or refund.
     S.NEEDS_REVIEW: {S.ACTIVE, S.PAID, S.REFUND_PENDING, S.REFUNDED, S.CANCELED, S.PENDING, S.FAILED},
-    S.CANCELED: {S.NEEDS_REVIEW},  # only if money shows up on a canceled order
+    # Only if money shows up on a canceled order (or is then refunded in Stripe).
+    S.CANCELED: {S.NEEDS_REVIEW, S.REFUNDED},
     S.REFUNDED: set(),
 }
 

@@ -52,3 +52,24 @@ def payment_intent_search_by_order(order_id: int):
         params={"query": f"metadata['order_id']:'{int(order_id)}'", "limit": 10}
     )
     return list(result.data)
+
+
+def refund_create(*, idempotency_key: str, **params):
+    return client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
+
+
+def charge_retrieve(charge_id: str):
+    return client().v1.charges.retrieve(charge_id)
+
+
+# The lists the pull sync reads, in the order it mirrors them (a charge refers to its
+# PaymentIntent, a refund or a dispute to its charge).
+LISTABLE = ("payment_intents", "charges", "refunds", "disputes")
+
+
+def list_created_since(resource: str, created_gte: int, *, page_size: int = 100):
+    """Every object of `resource` created at or after `created_gte` (Unix time), newest first,
+    following Stripe's pagination cursors."""
+    service = getattr(client().v1, resource)
+    page = service.list(params={"created": {"gte": int(created_gte)}, "limit": page_size})
+    yield from page.auto_paging_iter()

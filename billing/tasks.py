@@ -18,3 +18,11 @@ def settle_order(order_id: int, actor: str, reason: str = ""):
 
 def dispatch_due_emails():
     return services.outbound_email_dispatch_due()
+
+
+def reconcile():
+    """The sweep, from the django-q2 schedule; returns the counts for the task log."""
+    from billing.reconcile import reconcile_run
+
+    run = reconcile_run()
+    return {"status": run.status, **run.counts}

@@ -10,5 +10,6 @@ urlpatterns = [
     path("checkout/<str:token>/pay/", views.pay, name="pay"),
     path("orders/lookup/", views.lookup, name="lookup"),
     path("orders/<str:token>/", views.status, name="status"),
+    path("orders/<str:token>/refund/", views.refund_now, name="refund-now"),
     path("api/orders/<str:token>/status", views.OrderStatusAPI.as_view(), name="status-api"),
 ]

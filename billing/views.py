@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.models import normalize_email
 from billing import services, stripe_api
-from billing.errors import PaymentSetupFailed
+from billing.errors import BillingError, PaymentSetupFailed
 from billing.forms import CheckoutForm, OrderLookupForm
 from billing.models import OrderState, Plan
 from billing.selectors import order_customer_status, order_needs_settle
@@ -108,7 +108,25 @@ def status(request, token):
         "status": order_customer_status(order),
         "status_api_url": reverse("billing:status-api", kwargs={"token": token}),
         "pay_url": reverse("billing:pay", kwargs={"token": token}),
+        "refund_url": reverse("billing:refund-now", kwargs={"token": token}),
     })
+
+
+@require_http_methods(["POST"])
+def refund_now(request, token):
+    """The customer whose money we hold without service takes it back now instead of waiting."""
+    order = order_from_status_token(token)
+    if order is None:
+        raise Http404("No such order")
+    if order_customer_status(order).refund_offer:
+        try:
+            services.order_refund(order_id=order.id, actor="customer", reason=(
+                "You asked for your money back while we were still setting up your account, so we "
+                "refunded you in full."))
+        except (BillingError, stripe_api.StripeError) as exc:
+            # The order says refund_pending and the sweep retries it; the status page says so.
+            logger.warning("Customer refund for %s not confirmed yet: %s", order.reference, exc)
+    return redirect("billing:status", token=token)
 
 
 # Per client address and per email address, per hour: enough for a confused human, useless for

@@ -5,6 +5,8 @@ one line that names the variable, so a bad deploy stops at boot instead of at th
 """
 
 import os
+import re
+from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -55,6 +57,25 @@ def env_url(name, default=None, *, required=False):
     if value is not None and not value.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"{name} must be an http(s) URL, not {value!r}.")
     return value.rstrip("/") if value else value
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '15m', '24h', '2d' (or a bare number of seconds) as a timedelta."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text or "")
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration like 90s, 15m, 24h or 2d")
+    return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"])
+
+
+def env_duration(name, default: str) -> timedelta:
+    raw = os.environ.get(name) or default
+    try:
+        return parse_duration(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a duration such as 90s, 15m, 24h or 2d, not {raw!r}.") from None
 
 
 def settings_or_exit():

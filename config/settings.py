@@ -4,12 +4,13 @@ Every variable is listed in README.md's configuration table. With DJANGO_DEBUG o
 anything production needs must be set explicitly: the process refuses to start otherwise.
 """
 
+import uuid
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_duration, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime files of the embedded setup (SQLite database, file email); never committed.
@@ -173,7 +174,19 @@ STRIPE_JS_URL = env_url("STRIPE_JS_URL", "https://js.stripe.com/v3")
 # Signing secret of the Stripe webhook endpoint; `manage.py stripe_webhook_endpoint` stores it
 # on dj-stripe's WebhookEndpoint row, which is where dj-stripe verifies signatures from.
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
-STRIPE_WEBHOOK_UUID = env_str("STRIPE_WEBHOOK_UUID", "2d6b5a3e-0c4f-4e57-9d51-6f1c3b0a7e21")
+# The endpoint's path, /stripe/webhook/<uuid>/: each installation makes its own, so no published
+# default ever reaches a real endpoint. Normalised because the URL only matches lowercase UUIDs.
+STRIPE_WEBHOOK_UUID = env_str("STRIPE_WEBHOOK_UUID")
+_MAKE_A_UUID = 'make one with: python -c "import uuid; print(uuid.uuid4())"'
+if STRIPE_WEBHOOK_UUID:
+    try:
+        STRIPE_WEBHOOK_UUID = str(uuid.UUID(STRIPE_WEBHOOK_UUID))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"STRIPE_WEBHOOK_UUID must be a UUID, not {STRIPE_WEBHOOK_UUID!r}; {_MAKE_A_UUID}"
+        ) from None
+elif STRIPE_WEBHOOK_SECRET and not DEBUG:
+    raise ImproperlyConfigured(f"STRIPE_WEBHOOK_UUID must be set with STRIPE_WEBHOOK_SECRET; {_MAKE_A_UUID}")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 SILENCED_SYSTEM_CHECKS = ["djstripe.W002"] if STRIPE_API_BASE else []
@@ -191,6 +204,16 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@backstop.localhost")
 # Internal: who is told when money is held without service.
 SUPPORT_TEAM_EMAILS = env_list("SUPPORT_TEAM_EMAILS", [SUPPORT_EMAIL])
+# Optional Slack-compatible incoming webhook (POST {"text": ...}) for the same alerts.
+ALERT_WEBHOOK_URL = env_url("ALERT_WEBHOOK_URL")
+
+# --- Safety nets ----------------------------------------------------------------------------
+# Money held without service is refunded automatically this long after we first saw it, unless
+# the order is finished first (docs/decisions/0004-held-money-refunds-by-default.md).
+HELD_MONEY_DEADLINE = env_duration("HELD_MONEY_DEADLINE", "24h")
+# The sweep leaves a charge this long to the fast paths (the customer's return, the webhook)
+# before it settles the order itself (docs/decisions/0006-sweep-interval-and-grace.md).
+RECONCILE_GRACE = env_duration("RECONCILE_GRACE", "20s")
 ANYMAIL = {
     "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET"),
 }

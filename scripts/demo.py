@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,6 @@ VAR = Path(os.environ.get("BACKSTOP_VAR_DIR", ROOT / "var")).resolve()
 PYTHON = sys.executable
 WEB_PORT = int(os.environ.get("DEMO_PORT", "8000"))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "12111"))
-WEBHOOK_UUID = "2d6b5a3e-0c4f-4e57-9d51-6f1c3b0a7e21"
 SUPPORT_EMAIL = "support@backstop.localhost"
 EMULATOR_SECRET_KEY = "sk_test_51BackstopEmulatorLocalKey0000000000"
 EMULATOR_PUBLISHABLE_KEY = "pk_test_51BackstopEmulatorLocalKey0000000000"
@@ -38,12 +38,17 @@ def load_secrets():
     """Generated on the first run, kept so sessions and the printed login survive restarts."""
     path = VAR / "demo-secrets.json"
     if path.exists():
-        return json.loads(path.read_text())
-    values = {
-        "secret_key": secrets.token_urlsafe(50),
-        "support_password": secrets.token_urlsafe(9),
-        "webhook_secret": "whsec_" + secrets.token_hex(24),
-    }
+        values = json.loads(path.read_text())
+        if "webhook_uuid" in values:
+            return values
+    else:
+        values = {
+            "secret_key": secrets.token_urlsafe(50),
+            "support_password": secrets.token_urlsafe(9),
+            "webhook_secret": "whsec_" + secrets.token_hex(24),
+        }
+    # The webhook path is this installation's own; also added to a var/ from before it was.
+    values["webhook_uuid"] = str(uuid.uuid4())
     path.write_text(json.dumps(values, indent=2))
     path.chmod(0o600)
     return values
@@ -66,7 +71,7 @@ def demo_environment(values):
             "STRIPE_API_BASE": f"http://127.0.0.1:{EMULATOR_PORT}",
             "STRIPE_JS_URL": f"http://127.0.0.1:{EMULATOR_PORT}/v3",
             "STRIPE_WEBHOOK_SECRET": values["webhook_secret"],
-            "STRIPE_WEBHOOK_UUID": WEBHOOK_UUID,
+            "STRIPE_WEBHOOK_UUID": values["webhook_uuid"],
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(VAR / "mail"),
             "BACKSTOP_VAR_DIR": str(VAR),
@@ -169,7 +174,7 @@ def main():
                         "--support-password", values["support_password"])
 
     site = f"http://127.0.0.1:{WEB_PORT}"
-    webhook_url = f"{site}/stripe/webhook/{WEBHOOK_UUID}/"
+    webhook_url = f"{site}/stripe/webhook/{values['webhook_uuid']}/"
     has_emulator = (ROOT / "stripe_emulator" / "__main__.py").exists()
     try:
         if has_emulator:

@@ -23,6 +23,8 @@ os.environ.setdefault("STRIPE_PUBLISHABLE_KEY", "pk_test_51BackstopEmulatorLocal
 # Points dj-stripe at the emulator; the emulator fixture replaces the port per session.
 os.environ.setdefault("STRIPE_API_BASE", "http://127.0.0.1:12111")
 os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_backstop_secret_0123456789")
+# Tests are not an installation: a fixed path keeps failures reproducible. Never used outside tests.
+os.environ.setdefault("STRIPE_WEBHOOK_UUID", "7e57e57e-0000-4000-8000-000000000001")
 os.environ.setdefault("EMAIL_BACKEND", "anymail.backends.test.EmailBackend")
 os.environ.setdefault("BACKSTOP_VAR_DIR", "/tmp/backstop-test-var")
 

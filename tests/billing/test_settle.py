@@ -120,7 +120,7 @@ def test_an_amount_that_differs_from_the_order_goes_to_review_not_to_active(stri
     order = settle(order)
 
     assert order.state == OrderState.NEEDS_REVIEW
-    assert "24900" in order.attention_reason
+    assert "$249.00" in order.attention_reason
     assert not Entitlement.objects.exists()
 
 

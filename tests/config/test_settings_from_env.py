@@ -19,6 +19,7 @@ PRODUCTION_ENV = {
     "STRIPE_PUBLISHABLE_KEY": "pk_live_51ProductionKey00000000000000000",
     "STRIPE_LIVE_MODE": "true",
     "STRIPE_WEBHOOK_SECRET": "whsec_production",
+    "STRIPE_WEBHOOK_UUID": "5f0c2d8e-9b1a-4c3f-8e7d-6a5b4c3d2e1f",
     "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
     "POSTMARK_SERVER_TOKEN": "server-token",
     "TRUST_X_FORWARDED_PROTO": "true",
@@ -48,7 +49,7 @@ def test_production_settings_pass_the_deploy_check():
 @pytest.mark.parametrize(
     "variable",
     ["SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY",
-     "EMAIL_BACKEND", "POSTMARK_SERVER_TOKEN"],
+     "EMAIL_BACKEND", "POSTMARK_SERVER_TOKEN", "STRIPE_WEBHOOK_UUID"],
 )
 def test_a_missing_production_variable_stops_start_up_with_one_line_naming_it(variable):
     result = run_manage("check", drop=[variable])
@@ -67,6 +68,7 @@ def test_a_missing_production_variable_stops_start_up_with_one_line_naming_it(va
         ("SITE_URL", "shop.example.com"),
         ("STRIPE_SECRET_KEY", "sk_test_51TestKeyInLiveMode000000000000000"),
         ("Q_WORKERS", "two"),
+        ("STRIPE_WEBHOOK_UUID", "my-webhook"),
     ],
 )
 def test_a_malformed_variable_stops_start_up_with_one_line_naming_it(variable, value):
@@ -75,3 +77,26 @@ def test_a_malformed_variable_stops_start_up_with_one_line_naming_it(variable, v
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert variable in result.stderr
+
+
+def test_a_missing_or_malformed_webhook_uuid_is_refused_with_how_to_make_one():
+    missing = run_manage("check", drop=["STRIPE_WEBHOOK_UUID"])
+    malformed = run_manage("check", env_overrides={"STRIPE_WEBHOOK_UUID": "my-webhook"})
+
+    for result in (missing, malformed):
+        assert 'python -c "import uuid; print(uuid.uuid4())"' in result.stderr
+
+
+def test_without_a_webhook_secret_production_needs_no_webhook_uuid():
+    result = run_manage("check", drop=["STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_UUID"])
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_webhook_uuid_is_normalised_to_the_form_the_url_matches():
+    result = run_manage(
+        "shell", "--no-imports", "-c", "from django.conf import settings; print(settings.STRIPE_WEBHOOK_UUID)",
+        env_overrides={"STRIPE_WEBHOOK_UUID": "{5F0C2D8E-9B1A-4C3F-8E7D-6A5B4C3D2E1F}"},
+    )
+
+    assert result.stdout.strip() == "5f0c2d8e-9b1a-4c3f-8e7d-6a5b4c3d2e1f", result.stderr

@@ -13,6 +13,17 @@ SCHEDULES = [
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
     },
+    {
+        "name": "sweep: pull sync, settle, adopt, hold or refund, follow up",
+        "func": "billing.tasks.reconcile",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
+        "name": "support: daily digest of what the nets caught",
+        "func": "support.tasks.send_daily_digest",
+        "schedule_type": Schedule.DAILY,
+    },
 ]
 
 

@@ -18,6 +18,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.STRIPE_WEBHOOK_SECRET:
             raise CommandError("STRIPE_WEBHOOK_SECRET is not set; copy it from the Stripe endpoint.")
+        if not settings.STRIPE_WEBHOOK_UUID:
+            # Only reachable in DEBUG: production settings refuse to load without it.
+            raise CommandError(
+                'STRIPE_WEBHOOK_UUID is not set; make one with: python -c "import uuid; print(uuid.uuid4())"'
+            )
         path = reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": settings.STRIPE_WEBHOOK_UUID})
         url = f"{settings.SITE_URL}{path}"
         try:

@@ -22,6 +22,7 @@
   var payBlock = document.getElementById('status-pay');
   var payLink = document.getElementById('status-pay-link');
   var signinBlock = document.getElementById('status-signin');
+  var refundBlock = document.getElementById('status-refund');
 
   var TONES = { active: 'ok', refunding: 'ok', refunded: 'ok', failed: 'warn', attention: 'warn' };
 
@@ -55,6 +56,7 @@
       setText(payLink, payLink.getAttribute(status.code === 'failed' ? 'data-label-failed' : 'data-label-not-charged'));
     }
     if (signinBlock) signinBlock.hidden = status.code !== 'active';
+    if (refundBlock) refundBlock.hidden = !status.refund_offer;
     if (status.code === 'active' || status.code === 'refunded') document.title = status.headline + ' · Backstop';
   }
 

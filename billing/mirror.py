@@ -1,0 +1,125 @@
+"""The pull sync: bring into dj-stripe's mirror what the webhooks missed.
+
+Webhooks are the fast path and they can be lost (a crash, a deploy, Stripe giving up). Each
+sweep first lists, through Stripe's list APIs, the PaymentIntents, Charges, Refunds and
+Disputes created since a stored high-water mark (minus an overlap, because Stripe's lists are
+eventually consistent), and mirrors every one that is new or changed with dj-stripe's own
+`sync_from_stripe_data`. The cost grows with new activity, not with history: a quiet minute is
+four empty list calls.
+
+A refund or a dispute changes its charge without creating one, so the charge behind each new
+refund or dispute is fetched again; that is how a refund made in Stripe's dashboard reaches the
+mirror, and from there the sweep's query.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from djstripe import models as djstripe_models
+
+from billing import stripe_api
+from billing.models import StripeSyncCursor
+
+logger = logging.getLogger(__name__)
+
+MODELS = {
+    "payment_intents": djstripe_models.PaymentIntent,
+    "charges": djstripe_models.Charge,
+    "refunds": djstripe_models.Refund,
+    "disputes": djstripe_models.Dispute,
+}
+# Objects created up to this long before the high-water mark are listed again: an object can
+# appear in Stripe's lists a little after its `created` time, and clocks differ.
+OVERLAP = timedelta(minutes=5)
+# With no high-water mark yet (a new installation), how far back the first sync reads.
+FIRST_SYNC_WINDOW = timedelta(days=3)
+
+
+@dataclass
+class SyncResult:
+    listed: dict = field(default_factory=dict)
+    mirrored: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)
+
+
+def stripe_mirror_sync(*, since: int | None = None, dry_run: bool = False) -> SyncResult:
+    """List each resource from its high-water mark (or from `since`, Unix time) and mirror it.
+
+    With `dry_run`, Stripe is read and nothing is written: `mirrored` counts what would change.
+    An error on one object is recorded and the rest go on; the high-water mark then stays where
+    it was for that resource, so the next run reads the same window again.
+    """
+    result = SyncResult()
+    charges_to_refresh: set[str] = set()
+    for resource in stripe_api.LISTABLE:
+        cursor = StripeSyncCursor.objects.filter(resource=resource).values_list("created_gte", flat=True).first()
+        start = since if since is not None else (
+            cursor - int(OVERLAP.total_seconds()) if cursor is not None
+            else int(time.time() - FIRST_SYNC_WINDOW.total_seconds()))
+        listed, changed, newest, failed = 0, 0, cursor or 0, False
+        try:
+            objects = list(stripe_api.list_created_since(resource, start))
+        except stripe_api.StripeError as exc:
+            result.errors.append(f"listing {resource}: {exc}")
+            continue
+        mirrored = _mirrored_data(MODELS[resource], [obj.id for obj in objects])
+        # Oldest first: a charge's PaymentIntent is mirrored before the charge that points to it.
+        for obj in reversed(objects):
+            listed += 1
+            if listed % 1000 == 0:
+                logger.info("Pull sync: %s %s of %s read", resource, listed, len(objects))
+            newest = max(newest, obj.created)
+            data = json.loads(str(obj))
+            if _fingerprint(mirrored.get(obj.id)) == _fingerprint(data):
+                continue
+            if resource in ("refunds", "disputes") and data.get("charge"):
+                charges_to_refresh.add(_id(data["charge"]))
+            changed += 1
+            if dry_run:
+                continue
+            try:
+                MODELS[resource].sync_from_stripe_data(obj)
+            except Exception as exc:  # one bad object must not stop the net
+                failed = True
+                logger.exception("Could not mirror %s %s", resource, obj.id)
+                result.errors.append(f"mirroring {obj.id}: {exc}")
+        result.listed[resource] = listed
+        result.mirrored[resource] = changed
+        if not dry_run and not failed and newest:
+            StripeSyncCursor.objects.update_or_create(resource=resource, defaults={"created_gte": newest})
+    refreshed = 0
+    for charge_id in sorted(charges_to_refresh):
+        if dry_run:
+            refreshed += 1
+            continue
+        try:
+            djstripe_models.Charge.sync_from_stripe_data(stripe_api.charge_retrieve(charge_id))
+            refreshed += 1
+        except Exception as exc:
+            logger.exception("Could not refresh charge %s", charge_id)
+            result.errors.append(f"refreshing {charge_id}: {exc}")
+    result.mirrored["charges_refreshed"] = refreshed
+    return result
+
+
+def _id(value):
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _fingerprint(data: dict | None):
+    """The object with expanded references reduced to their ids: dj-stripe stores some objects
+    as fetched with `expand`, the list API returns ids, and that alone is not a change."""
+    if not data:
+        return None
+    return {key: _id(value) if isinstance(value, dict) and "object" in value else value
+            for key, value in data.items()}
+
+
+def _mirrored_data(model, ids: list[str]) -> dict:
+    found = {}
+    for start in range(0, len(ids), 500):
+        found.update(model.objects.filter(id__in=ids[start:start + 500]).values_list("id", "stripe_data"))
+    return found

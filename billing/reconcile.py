@@ -1,0 +1,261 @@
+"""The sweep: one pass of the safety net, run every minute (cron or the django-q2 schedule).
+
+1. Pull sync: mirror what Stripe has and the webhooks missed (billing/mirror.py).
+2. Ask the mirror and the orders two set-based questions (billing/selectors.py) and fix each
+   answer through the same services every other path uses: `order_settle`, `order_adopt`,
+   `order_hold_money`, `order_refund`.
+3. Follow up what is in motion: refunds not yet confirmed, held money past its deadline,
+   abandoned checkouts, emails stuck or given up, alerts not yet delivered.
+
+Safe to run twice at once on two hosts: a PostgreSQL advisory lock makes the second one skip,
+and every step is idempotent anyway (settle converges, adoption is unique per reference, refunds
+carry idempotency keys), so even without the lock nothing is done twice.
+"""
+
+import logging
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from billing import mirror, selectors, services, stripe_api
+from billing.errors import BillingError
+from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
+
+logger = logging.getLogger(__name__)
+S = OrderState
+
+ADVISORY_LOCK_ID = 0x6261636B73746F70 & 0x7FFFFFFFFFFFFFFF  # "backstop"
+# Mirror rows changed this long before the previous run started are looked at again.
+WINDOW_OVERLAP = timedelta(minutes=2)
+# A refund Stripe has not confirmed after this long is asked for again (same idempotency key).
+REFUND_RETRY_AFTER = timedelta(minutes=2)
+MAX_RECORDED_ACTIONS = 200
+
+
+@dataclass
+class SweepReport:
+    dry_run: bool = False
+    window_start: datetime | None = None
+    counts: Counter = field(default_factory=Counter)
+    actions: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+
+    def act(self, case: str, text: str):
+        self.counts[case] += 1
+        self.actions.append(("would " if self.dry_run else "") + text)
+        logger.info("sweep: %s%s", "(dry run) " if self.dry_run else "", text)
+
+    def fail(self, case: str, text: str):
+        self.counts["errors"] += 1
+        self.errors.append(f"{case}: {text}")
+        logger.warning("sweep: %s failed: %s", case, text)
+
+
+def reconcile_run(*, dry_run: bool = False, since: datetime | None = None, now: datetime | None = None,
+                  host: str | None = None) -> ReconcileRun | SweepReport:
+    """One pass. Returns the recorded run, or with `dry_run` the report of what it would do."""
+    now = now or timezone.now()
+    started = time.monotonic()
+    report = SweepReport(dry_run=dry_run)
+    with _exclusive() as got_lock:
+        if not got_lock:
+            logger.info("sweep: another sweep is running; skipped")
+            if dry_run:
+                return report
+            return ReconcileRun.objects.create(started_at=now, finished_at=timezone.now(), host=host or _host(),
+                                               status=ReconcileRun.Status.SKIPPED, duration_ms=0)
+        report.window_start = since if since is not None else _default_window_start()
+        run = None
+        if not dry_run:
+            run = ReconcileRun.objects.create(started_at=now, host=host or _host(), widened=since is not None,
+                                              window_start=report.window_start)
+        try:
+            _sweep(report, now=now, since=since)
+            status = ReconcileRun.Status.ERRORS if report.errors else ReconcileRun.Status.OK
+        except Exception as exc:  # the run record must say that it failed, then cron shows it too
+            logger.exception("sweep: failed")
+            report.fail("sweep", f"{exc.__class__.__name__}: {exc}")
+            status = ReconcileRun.Status.FAILED
+            if run is None:
+                raise
+        if run is None:
+            return report
+        run.finished_at = timezone.now()
+        run.status = status
+        run.counts = dict(report.counts)
+        run.actions = report.actions[:MAX_RECORDED_ACTIONS]
+        run.errors = report.errors[:MAX_RECORDED_ACTIONS]
+        run.duration_ms = int((time.monotonic() - started) * 1000)
+        run.save()
+        if status == ReconcileRun.Status.FAILED:
+            raise RuntimeError(f"sweep failed: {report.errors[-1]}")
+        return run
+
+
+def _sweep(report: SweepReport, *, now: datetime, since: datetime | None):
+    dry_run = report.dry_run
+    sync = mirror.stripe_mirror_sync(since=int(since.timestamp()) if since else None, dry_run=dry_run)
+    for resource, count in sync.mirrored.items():
+        report.counts[f"sync_{resource}"] += count
+    for error in sync.errors:
+        report.fail("sync", error)
+
+    # Open orders behind a succeeded charge: finish them, or hold the money openly.
+    grace_cutoff = now - settings.RECONCILE_GRACE
+    seen = set()
+    for found in selectors.orders_behind_stripe(charged_before=grace_cutoff):
+        seen.add(found.order_id)
+        _settle(report, found, why=f"charged in Stripe, order still {found.order_state}")
+
+    # Backstop charges out of step with their order (or with no order at all).
+    for found in selectors.backstop_charges_out_of_step(changed_since=report.window_start):
+        if found.order_id is None:
+            _adopt(report, found)
+        elif found.order_id not in seen:
+            seen.add(found.order_id)
+            _settle(report, found, why=f"Stripe shows a {found.case} the order does not")
+
+    _follow_up_refunds(report, now=now)
+    _refund_overdue_held_money(report, now=now)
+    canceled = services.orders_cancel_abandoned(now=now, dry_run=dry_run)
+    for reference in canceled:
+        report.act("canceled_abandoned", f"cancel {reference}: no payment started within a day")
+    _outbox(report)
+
+
+def _settle(report: SweepReport, found: selectors.Discrepancy, *, why: str):
+    case = found.case if found.case in ("hold", "dispute", "mismatch", "refund") else "settled"
+    if report.dry_run:
+        report.act(case, f"settle {found.reference} ({why}; charge {found.charge_id})")
+        return
+    try:
+        order = services.order_settle(order_id=found.order_id, actor="sweep", reason=why)
+    except (BillingError, stripe_api.StripeError) as exc:
+        report.fail(case, f"{found.reference}: {exc}")
+        # Stripe (per the mirror) has the money and we could not finish: tell the customer now.
+        services.order_hold_money(order_id=found.order_id, actor="sweep",
+                                  reason=f"The sweep could not finish the order: {exc}")
+        return
+    report.act(case, f"settled {order.reference}: {found.order_state} -> {order.state} ({why})")
+
+
+def _adopt(report: SweepReport, found: selectors.Discrepancy):
+    if report.dry_run:
+        report.act("adopted", f"adopt {found.reference} from Stripe payment {found.payment_intent_id}")
+        return
+    try:
+        order = services.order_adopt(payment_intent_id=found.payment_intent_id, actor="sweep")
+    except (BillingError, stripe_api.StripeError) as exc:
+        report.fail("adopt", f"{found.reference or found.charge_id}: {exc}")
+        from support.services import alert_raise
+
+        alert_raise(kind="unmatched_charge", key=f"unmatched:{found.charge_id}",
+                    summary=f"Stripe charge {found.charge_id} ({found.reference}) has no order and could not "
+                            "be recreated", details=str(exc))
+        return
+    report.act("adopted", f"adopted {order.reference} from Stripe payment {found.payment_intent_id}: {order.state}")
+
+
+def _follow_up_refunds(report: SweepReport, *, now: datetime):
+    waiting = Order.objects.filter(state=S.REFUND_PENDING, state_changed_at__lt=now - REFUND_RETRY_AFTER)
+    for order_id, reference in waiting.values_list("id", "reference")[:100]:
+        if report.dry_run:
+            report.act("refund_followed_up", f"check the refund of {reference} with Stripe")
+            continue
+        try:
+            order = services.order_settle(order_id=order_id, actor="sweep", reason="refund not yet confirmed")
+            if order.state == S.REFUND_PENDING:
+                order = services.order_refund(order_id=order_id, actor="sweep", reason=order.refund_reason
+                                              or "Refund retried by the sweep")
+        except (BillingError, stripe_api.StripeError) as exc:
+            report.fail("refund_followed_up", f"{reference}: {exc}")
+            continue
+        report.act("refund_followed_up", f"refund of {reference} followed up: {order.state}")
+
+
+def _refund_overdue_held_money(report: SweepReport, *, now: datetime):
+    overdue = Order.objects.filter(refund_deadline_at__lte=now, held_since__isnull=False)
+    for order_id, reference in overdue.values_list("id", "reference")[:100]:
+        if report.dry_run:
+            report.act("refunded_at_deadline", f"refund {reference}: held-money deadline passed")
+            continue
+        try:
+            # Last chance to finish it: if Stripe and the order now agree, the customer keeps service.
+            order = services.order_settle(order_id=order_id, actor="sweep", reason="held-money deadline reached")
+            if order.held_since is None:
+                report.act("settled", f"settled {reference} at its held-money deadline: {order.state}")
+                continue
+            deadline = order.refund_deadline_at
+            order = services.order_refund(order_id=order_id, actor="sweep", reason=(
+                f"We could not finish setting up your account by {timezone.localtime(deadline):%B %-d at %H:%M %Z}, "
+                "so, as promised, we refunded you automatically. Your access has ended and you owe us nothing."))
+        except (BillingError, stripe_api.StripeError) as exc:
+            report.fail("refunded_at_deadline", f"{reference}: {exc}")
+            continue
+        report.act("refunded_at_deadline", f"refunded {reference} at its held-money deadline: {order.state}")
+
+
+def _outbox(report: SweepReport):
+    from support.models import Alert
+    from support.services import alert_raise, alerts_notify_due
+
+    if report.dry_run:
+        due = OutboundEmail.objects.filter(status=OutboundEmail.Status.PENDING,
+                                           next_attempt_at__lte=timezone.now()).count()
+        if due:
+            report.act("emails_requeued", f"send {due} owed emails")
+        return
+    result = services.outbound_email_dispatch_due()
+    if result["due"]:
+        report.act("emails_requeued", f"sent {result['sent']} of {result['due']} owed emails")
+    stuck = (OutboundEmail.objects.filter(status__in=[OutboundEmail.Status.FAILED, OutboundEmail.Status.UNCERTAIN])
+             .exclude(id__in=Alert.objects.filter(email__isnull=False).values("email_id"))
+             .select_related("order"))
+    for email in stuck[:100]:
+        alert_raise(kind="email", key=f"email:{email.id}", order=email.order, email=email,
+                    summary=f"{email.order.reference}: {email.get_kind_display().lower()} to {email.recipient} "
+                            f"{'may not have been sent' if email.status == 'uncertain' else 'could not be sent'}",
+                    details=email.last_error)
+        report.act("emails_to_person", f"handed email {email.id} ({email.kind}, {email.order.reference}) to a person")
+    notified = alerts_notify_due()
+    if notified:
+        report.counts["alerts_resent"] += notified
+
+
+def _default_window_start() -> datetime | None:
+    """Mirror rows changed since the previous completed run began (minus an overlap)."""
+    previous = (ReconcileRun.objects.filter(status__in=[ReconcileRun.Status.OK, ReconcileRun.Status.ERRORS])
+                .order_by("-started_at").values_list("started_at", flat=True).first())
+    return previous - WINDOW_OVERLAP if previous else None
+
+
+class _exclusive:
+    """A session-level PostgreSQL advisory lock, so two hosts' sweeps do not overlap.
+
+    Only a courtesy: correctness never depends on it (every step is idempotent). Other
+    databases (the embedded SQLite) have one host by construction, so there it always succeeds.
+    """
+
+    def __enter__(self):
+        self.held = False
+        if connection.vendor != "postgresql":
+            return True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_ID])
+            self.held = cursor.fetchone()[0]
+        return self.held
+
+    def __exit__(self, *exc):
+        if self.held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_ID])
+
+
+def _host() -> str:
+    return socket.gethostname()[:255]

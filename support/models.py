@@ -1,0 +1,40 @@
+from django.db import models
+
+
+class Alert(models.Model):
+    """One case that needs a person, raised once however often the nets see it.
+
+    `key` names the case (e.g. "held-money:42"), so every path may raise it freely: the first
+    one creates the row and notifies the team, the others find it and do nothing.
+    """
+
+    class Kind(models.TextChoices):
+        HELD_MONEY = "held_money", "Money held without service"
+        UNMATCHED_CHARGE = "unmatched_charge", "Backstop charge with no order"
+        MISMATCH = "mismatch", "Stripe and the order disagree"
+        DISPUTE = "dispute", "Dispute opened"
+        REFUND_FAILED = "refund_failed", "Refund did not go through"
+        EMAIL = "email", "Email not delivered"
+        SWEEP_ERROR = "sweep_error", "The sweep could not finish a case"
+
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    key = models.CharField(max_length=200, unique=True)
+    order = models.ForeignKey("billing.Order", on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="alerts")
+    email = models.ForeignKey("billing.OutboundEmail", on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="alerts")
+    summary = models.CharField(max_length=300)
+    details = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    notify_attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["notified_at"], condition=models.Q(notified_at__isnull=True),
+                                name="alert_unnotified_idx")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.summary}"

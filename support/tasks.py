@@ -1,0 +1,11 @@
+"""django-q2 task entry points for the support app: fetch arguments, call one service."""
+
+from support import services
+
+
+def notify_alert(alert_id: int):
+    services.alert_notify(alert_id=alert_id)
+
+
+def send_daily_digest():
+    return services.daily_digest_send()

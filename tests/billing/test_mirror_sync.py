@@ -1,0 +1,98 @@
+"""The pull sync: what the webhooks never delivered reaches dj-stripe's mirror anyway."""
+
+import pytest
+import stripe
+from djstripe import models as djstripe_models
+
+from billing import stripe_api
+from billing.mirror import stripe_mirror_sync
+from billing.models import StripeSyncCursor
+from tests.billing.helpers import paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_pull_sync_mirrors_a_payment_whose_webhooks_never_arrived(stripe_emulator):
+    order = paid_order()
+
+    result = stripe_mirror_sync()
+
+    assert result.errors == []
+    charge = djstripe_models.Charge.objects.get(payment_intent_id=order.stripe_payment_intent_id)
+    assert charge.status == "succeeded"
+    assert charge.metadata["reference"] == order.reference
+
+
+def test_the_high_water_mark_is_the_newest_object_seen(stripe_emulator):
+    order = paid_order()
+
+    stripe_mirror_sync()
+
+    pi = stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id)
+    assert StripeSyncCursor.objects.get(resource="payment_intents").created_gte == pi.created
+
+
+def test_a_quiet_sync_lists_again_only_the_overlap_and_mirrors_nothing(stripe_emulator):
+    paid_order()
+    stripe_mirror_sync()
+
+    result = stripe_mirror_sync()
+
+    assert result.mirrored == {"payment_intents": 0, "charges": 0, "refunds": 0, "disputes": 0,
+                               "charges_refreshed": 0}
+
+
+def test_objects_older_than_the_high_water_mark_and_its_overlap_are_not_listed_again(
+    stripe_emulator, emulator_control
+):
+    paid_order()
+    stripe_mirror_sync()
+    emulator_control.advance_clock(3600)
+    paid_order()
+    stripe_mirror_sync()
+
+    result = stripe_mirror_sync()
+
+    assert result.listed == {"payment_intents": 1, "charges": 1, "refunds": 0, "disputes": 0}
+
+
+def test_a_refund_made_in_stripe_refreshes_its_older_charge_in_the_mirror(stripe_emulator, emulator_control):
+    order = paid_order()
+    stripe_mirror_sync()
+    emulator_control.advance_clock(3600)  # the charge is now outside the listing window
+    stripe.Refund.create(payment_intent=order.stripe_payment_intent_id)
+
+    stripe_mirror_sync()
+
+    charge = djstripe_models.Charge.objects.get(payment_intent_id=order.stripe_payment_intent_id)
+    assert charge.stripe_data["refunded"] is True
+
+
+def test_a_dry_run_reads_stripe_and_writes_nothing(stripe_emulator):
+    paid_order()
+
+    result = stripe_mirror_sync(dry_run=True)
+
+    assert result.mirrored["charges"] == 1
+    assert not djstripe_models.Charge.objects.exists()
+    assert not StripeSyncCursor.objects.exists()
+
+
+def test_a_stripe_outage_is_reported_and_the_high_water_mark_stays(stripe_emulator, emulator_control):
+    paid_order()
+    stripe_mirror_sync()
+    before = dict(StripeSyncCursor.objects.values_list("resource", "created_gte"))
+    emulator_control.fail_next(method="GET", path="/v1/charges", count=3, status=500)
+
+    result = stripe_mirror_sync()
+
+    assert any("listing charges" in error for error in result.errors)
+    assert dict(StripeSyncCursor.objects.values_list("resource", "created_gte")) == before
+
+
+def test_the_sync_reads_every_page(stripe_emulator, emulator_control):
+    emulator_control.seed(charges=130)
+
+    objects = list(stripe_api.list_created_since("charges", 0, page_size=50))
+
+    assert len(objects) == 130
