@@ -36,6 +36,9 @@ MODELS = {
 OVERLAP = timedelta(minutes=5)
 # With no high-water mark yet (a new installation), how far back the first sync reads.
 FIRST_SYNC_WINDOW = timedelta(days=3)
+# Objects written per resource per pass. A long catch-up (a restore, `--since 30d`) then advances
+# the high-water mark pass by pass instead of running past the task timeout and starting over.
+MAX_MIRRORED_PER_PASS = 2000
 
 
 @dataclass
@@ -66,8 +69,12 @@ def stripe_mirror_sync(*, since: int | None = None, dry_run: bool = False) -> Sy
             result.errors.append(f"listing {resource}: {exc}")
             continue
         mirrored = _mirrored_data(MODELS[resource], [obj.id for obj in objects])
-        # Oldest first: a charge's PaymentIntent is mirrored before the charge that points to it.
+        # Oldest first: a charge's PaymentIntent is mirrored before the charge that points to it,
+        # and a pass cut short by MAX_MIRRORED_PER_PASS leaves the mark where it stopped.
         for obj in reversed(objects):
+            if changed >= MAX_MIRRORED_PER_PASS:
+                logger.info("Pull sync: %s capped at %s this pass; the next pass continues", resource, changed)
+                break
             listed += 1
             if listed % 1000 == 0:
                 logger.info("Pull sync: %s %s of %s read", resource, listed, len(objects))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing import mirror, selectors, services, stripe_api
@@ -76,7 +76,14 @@ def reconcile_run(*, dry_run: bool = False, since: datetime | None = None, now: 
             run = ReconcileRun.objects.create(started_at=now, host=host or _host(), widened=since is not None,
                                               window_start=report.window_start)
         try:
-            _sweep(report, now=now, since=since)
+            if dry_run:
+                # The whole pass, pull sync included, in a transaction that is rolled back: the
+                # report then shows what a real pass would find, and nothing is kept or sent.
+                with transaction.atomic():
+                    _sweep(report, now=now, since=since)
+                    transaction.set_rollback(True)
+            else:
+                _sweep(report, now=now, since=since)
             status = ReconcileRun.Status.ERRORS if report.errors else ReconcileRun.Status.OK
         except Exception as exc:  # the run record must say that it failed, then cron shows it too
             logger.exception("sweep: failed")
@@ -100,7 +107,7 @@ def reconcile_run(*, dry_run: bool = False, since: datetime | None = None, now: 
 
 def _sweep(report: SweepReport, *, now: datetime, since: datetime | None):
     dry_run = report.dry_run
-    sync = mirror.stripe_mirror_sync(since=int(since.timestamp()) if since else None, dry_run=dry_run)
+    sync = mirror.stripe_mirror_sync(since=int(since.timestamp()) if since else None)
     for resource, count in sync.mirrored.items():
         report.counts[f"sync_{resource}"] += count
     for error in sync.errors:

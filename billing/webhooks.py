@@ -28,18 +28,20 @@ SETTLING_EVENTS = [
 
 
 def order_for_stripe_object(obj: dict) -> Order | None:
-    """The order behind a PaymentIntent or Charge payload, by our metadata, else by the PI id."""
-    order_id = (obj.get("metadata") or {}).get("order_id")
-    if order_id and str(order_id).isdigit():
-        order = Order.objects.filter(pk=int(order_id)).only("id").first()
-        if order is not None:
-            return order
+    """The order behind a PaymentIntent or Charge payload: by the PaymentIntent id we stored,
+    else by the reference in our metadata (never by the row id in it: after a restore from a
+    backup, that id may belong to another order)."""
     pi_id = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
     if isinstance(pi_id, dict):
         pi_id = pi_id.get("id")
-    if not pi_id:
-        return None
-    return Order.objects.filter(stripe_payment_intent_id=pi_id).only("id").first()
+    if pi_id:
+        order = Order.objects.filter(stripe_payment_intent_id=pi_id).only("id").first()
+        if order is not None:
+            return order
+    reference = (obj.get("metadata") or {}).get("reference")
+    if reference:
+        return Order.objects.filter(reference=reference).only("id").first()
+    return None
 
 
 @djstripe_receiver(SETTLING_EVENTS)
@@ -49,8 +51,8 @@ def settle_order_on_stripe_event(sender, event, **kwargs):
         obj = {"payment_intent": obj.get("payment_intent"), "metadata": {}}
     order = order_for_stripe_object(obj)
     if order is None:
-        # Not ours (another product on the account) or written before our order row; the second
-        # case is what the reconciliation sweep (a later issue) joins mirrored charges to orders for.
+        # Not ours (another product on the account), or our order row is missing (a restore from
+        # a backup): the sweep joins the mirrored charge to orders and adopts it.
         logger.info("Stripe event %s (%s) matches no order", event.id, event.type)
         return
     enqueue_after_commit("billing.tasks.settle_order", order.id, "webhook", f"Stripe event {event.type} {event.id}",

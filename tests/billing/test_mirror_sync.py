@@ -96,3 +96,15 @@ def test_the_sync_reads_every_page(stripe_emulator, emulator_control):
     objects = list(stripe_api.list_created_since("charges", 0, page_size=50))
 
     assert len(objects) == 130
+
+
+def test_a_long_catch_up_advances_pass_by_pass(stripe_emulator, emulator_control, monkeypatch):
+    from billing import mirror
+
+    monkeypatch.setattr(mirror, "MAX_MIRRORED_PER_PASS", 50)
+    emulator_control.seed(charges=120)
+
+    passes = [stripe_mirror_sync().mirrored["charges"] for _ in range(4)]
+
+    assert passes == [50, 50, 20, 0]
+    assert djstripe_models.Charge.objects.count() == 120

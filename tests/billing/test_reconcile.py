@@ -220,8 +220,6 @@ def test_a_pending_order_that_never_started_paying_is_canceled_after_a_day(strip
 
 def test_a_dry_run_says_what_it_would_do_and_changes_nothing(stripe_emulator, mailoutbox):
     order = paid_order()
-    djstripe_models.Charge.sync_from_stripe_data(
-        stripe.Charge.retrieve(stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id).latest_charge))
 
     output = sweep("--dry-run", "-v", "2")
 
@@ -229,6 +227,8 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(stripe_emulator, ma
     assert f"would settle {order.reference}" in output
     assert order.state == OrderState.PENDING
     assert not ReconcileRun.objects.exists()
+    assert not djstripe_models.Charge.objects.exists()
+    assert not StripeSyncCursor.objects.exists()
     assert not mailoutbox
 
 
