@@ -17,7 +17,7 @@ from billing import services, stripe_api
 from billing.errors import BillingError, PaymentSetupFailed
 from billing.forms import CheckoutForm, OrderLookupForm
 from billing.models import OrderState, Plan
-from billing.selectors import order_customer_status, order_needs_settle
+from billing.selectors import order_customer_status, order_needs_settle, payment_intent_from_mirror
 from billing.tokens import order_from_status_token, order_status_token
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,11 @@ def _settle_if_behind(order, *, reason):
     except stripe_api.StripeError as exc:
         # Stripe unreachable: show what we know; the page keeps polling and the sweep follows up.
         logger.warning("Settle from the status page failed for %s: %s", order.reference, exc)
+        mirrored = payment_intent_from_mirror(order.stripe_payment_intent_id)
+        if mirrored is not None and mirrored.status == "succeeded":
+            # We know we have their money and cannot finish now: say so, to them and to the team.
+            return services.order_hold_money(order_id=order.id, actor="customer",
+                                             reason=f"Payment received; Stripe unreachable while finishing: {exc}")
         return order
 
 

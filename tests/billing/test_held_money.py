@@ -174,3 +174,22 @@ def test_an_order_finished_after_all_no_longer_holds_money(stripe_emulator, sett
     assert order.state == OrderState.ACTIVE
     assert (order.held_since, order.refund_deadline_at) == (None, None)
     assert Alert.objects.get(order=order).resolved_at is not None
+
+
+def test_a_status_page_that_cannot_reach_stripe_but_sees_the_payment_mirrored_says_payment_received(
+    stripe_emulator, emulator_control, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    from billing.mirror import stripe_mirror_sync
+
+    order = paid_order()
+    stripe_mirror_sync()  # the webhook's mirror has the charge; the settle task never ran
+    emulator_control.fail_next(method="GET", path=f"/v1/payment_intents/{order.stripe_payment_intent_id}",
+                               count=10, status=500)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.get(reverse("billing:status-api", kwargs={"token": order_status_token(order)}))
+
+    assert page.json()["headline"] == "Payment received — we're finishing your order"
+    assert page.json()["charged"] is True
+    assert [m.subject for m in mailoutbox if m.to == [order.email]] == [
+        f"We have your payment — we're finishing your order {order.reference}"]
