@@ -1,6 +1,9 @@
 """Test helpers that act as the customer's browser would, through the official SDK."""
 
+import threading
+
 import stripe
+from django.db import close_old_connections, connection
 
 from billing import services
 from billing.models import Order
@@ -27,3 +30,27 @@ def paid_order(**order_fields) -> Order:
     order = order_with_payment_intent(**order_fields)
     pay(order)
     return order
+
+
+def at_once(func, times: int = 2) -> list[Exception]:
+    """Run `func` in `times` threads released together (each with its own database connection),
+    as two people, two hosts or a retried request would; return what they raised."""
+    errors = []
+    start = threading.Barrier(times)
+
+    def run():
+        try:
+            start.wait()
+            func()
+        except Exception as exc:  # collected for the caller to assert on
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors

@@ -1,16 +1,15 @@
-import threading
 from datetime import timedelta
 
 import pytest
 import stripe
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.utils import DatabaseError
 
 from accounts.models import Entitlement
 from billing import services
 from billing.errors import InvalidTransition
 from billing.models import Order, OrderEvent, OrderState, OutboundEmail
-from tests.billing.helpers import order_with_payment_intent, paid_order, pay
+from tests.billing.helpers import at_once, order_with_payment_intent, paid_order, pay
 
 pytestmark = pytest.mark.django_db
 
@@ -203,24 +202,8 @@ def test_a_crash_after_the_charge_and_before_activation_is_completed_by_the_next
 @pytest.mark.django_db(transaction=True)
 def test_many_concurrent_settles_give_one_entitlement_and_one_email(stripe_emulator):
     order = paid_order()
-    errors = []
-    start = threading.Barrier(8)
 
-    def settle_in_thread():
-        try:
-            start.wait()
-            services.order_settle(order_id=order.id, actor="webhook", reason="race")
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=settle_in_thread) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    errors = at_once(lambda: services.order_settle(order_id=order.id, actor="webhook", reason="race"), times=8)
 
     assert errors == []
     order.refresh_from_db()
