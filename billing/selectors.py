@@ -16,7 +16,7 @@ S = OrderState
 class CustomerStatus:
     """What the customer is told about an order: honest about money, in plain words."""
 
-    code: str  # not_charged | failed | processing | activating | active | refunded | attention
+    code: str  # not_charged | checking | failed | processing | activating | active | refunded | attention
     charged: bool
     headline: str
     message: str
@@ -28,7 +28,9 @@ class CustomerStatus:
         return asdict(self)
 
 
-def order_customer_status(order: Order) -> CustomerStatus:
+def order_customer_status(order: Order, *, checked: bool = True) -> CustomerStatus:
+    """What we tell the customer. `checked` says whether the order reflects Stripe's word as of
+    a moment ago; when it does not and money may have moved, we say we are checking."""
     amount = order.amount_display
     if order.held_since is not None and order.state not in (S.ACTIVE, S.REFUND_PENDING, S.REFUNDED):
         deadline = f"{timezone.localtime(order.refund_deadline_at):%B %-d at %H:%M %Z}"
@@ -36,6 +38,11 @@ def order_customer_status(order: Order) -> CustomerStatus:
                               f"We have your payment of {amount}, and your account is being set up. If it "
                               f"isn't ready by {deadline}, we refund you in full automatically — you don't "
                               "need to ask. You won't be charged again.", final=False, refund_offer=True)
+    if not checked and order_needs_settle(order) and order.state != S.PAID:
+        return CustomerStatus("checking", False, "Checking your payment with our payment provider",
+                              "We're asking Stripe, our payment provider, whether your payment went through. "
+                              "This takes a few seconds and this page updates by itself. You will never be "
+                              "charged twice for this order.", final=False)
     if order.state == S.PENDING:
         return CustomerStatus("not_charged", False, "Not charged yet",
                               f"We have not taken any money. Your order is ready for payment of {amount}.",

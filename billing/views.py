@@ -84,13 +84,23 @@ def pay(request, token):
 
 
 def _settle_if_behind(order, *, reason):
-    """The customer is looking: if Stripe may know more than we do, ask (rate limited)."""
+    """The customer is looking: if Stripe may know more than we do, ask before we speak.
+
+    Returns the order and whether what it says is Stripe's word as of a moment ago. Stripe is
+    asked at most once per SETTLE_THROTTLE_SECONDS per order; a request inside that window uses
+    the answer the previous one stored, and if that one has not finished (or died on the way,
+    a killed worker), the page says "checking" rather than guess.
+    """
     if not order_needs_settle(order):
-        return order
+        return order, True
+    checked_key = f"billing:checked:{order.id}"
+    if cache.get(checked_key):
+        order.refresh_from_db()
+        return order, True
     if not cache.add(f"billing:settle:{order.id}", 1, timeout=SETTLE_THROTTLE_SECONDS):
-        return order
+        return order, False
     try:
-        return services.order_settle(order_id=order.id, actor="customer", reason=reason)
+        order = services.order_settle(order_id=order.id, actor="customer", reason=reason)
     except stripe_api.StripeError as exc:
         # Stripe unreachable: show what we know; the page keeps polling and the sweep follows up.
         logger.warning("Settle from the status page failed for %s: %s", order.reference, exc)
@@ -98,19 +108,22 @@ def _settle_if_behind(order, *, reason):
         if mirrored is not None and mirrored.status == "succeeded":
             # We know we have their money and cannot finish now: say so, to them and to the team.
             return services.order_hold_money(order_id=order.id, actor="customer",
-                                             reason=f"Payment received; Stripe unreachable while finishing: {exc}")
-        return order
+                                             reason=f"Payment received; Stripe unreachable while finishing: {exc}"), True
+        return order, False
+    cache.set(checked_key, 1, timeout=SETTLE_THROTTLE_SECONDS)
+    return order, True
 
 
 def status(request, token):
     order = order_from_status_token(token)
     if order is None:
         raise Http404("No such order")
-    if "payment_intent" in request.GET or "redirect_status" in request.GET:
-        order = _settle_if_behind(order, reason="customer returned from payment")
+    returned = "payment_intent" in request.GET or "redirect_status" in request.GET
+    order, checked = _settle_if_behind(
+        order, reason="customer returned from payment" if returned else "customer opened the status page")
     return render(request, "billing/status.html", {
         "order": order,
-        "status": order_customer_status(order),
+        "status": order_customer_status(order, checked=checked),
         "status_api_url": reverse("billing:status-api", kwargs={"token": token}),
         "pay_url": reverse("billing:pay", kwargs={"token": token}),
         "refund_url": reverse("billing:refund-now", kwargs={"token": token}),
@@ -123,7 +136,7 @@ def refund_now(request, token):
     order = order_from_status_token(token)
     if order is None:
         raise Http404("No such order")
-    if order_customer_status(order).refund_offer:
+    if order_customer_status(order, checked=True).refund_offer:
         try:
             services.order_refund(order_id=order.id, actor="customer", reason=(
                 "You asked for your money back while we were still setting up your account, so we "
@@ -174,7 +187,7 @@ class OrderStatusAPI(APIView):
         order = order_from_status_token(token)
         if order is None:
             return Response({"detail": "Not found."}, status=404)
-        order = _settle_if_behind(order, reason="status page")
-        body = order_customer_status(order).as_dict()
+        order, checked = _settle_if_behind(order, reason="status page")
+        body = order_customer_status(order, checked=checked).as_dict()
         body["reference"] = order.reference
         return Response(body, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,70 @@
+"""Never a false word about money: a page that speaks of an order with a PaymentIntent knows
+what Stripe knows before it renders, or says it is checking."""
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from billing.tokens import order_status_token
+from tests.billing.helpers import order_with_payment_intent, pay
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def status_page(client, order):
+    return client.get(reverse("billing:status", kwargs={"token": order_status_token(order)})).content.decode()
+
+
+def test_a_charged_customer_opening_their_status_link_without_javascript_sees_they_were_charged(
+    client, stripe_emulator
+):
+    order = order_with_payment_intent()
+    pay(order)  # Stripe took the money; webhooks held, the browser never came back
+
+    page = status_page(client, order)
+
+    assert 'data-status-code="active"' in page
+    assert "Not charged" not in page
+    assert 'id="status-pay" hidden' in page
+
+
+def test_while_stripe_is_being_asked_by_another_request_the_page_says_checking_not_not_charged(
+    client, stripe_emulator
+):
+    order = order_with_payment_intent()
+    pay(order)
+    cache.add(f"billing:settle:{order.id}", 1, timeout=30)  # a request that died mid-settle took the turn
+
+    page = status_page(client, order)
+
+    assert 'data-status-code="checking"' in page
+    assert "Checking your payment with our payment provider" in page
+    assert "Not charged" not in page
+    assert 'id="status-pay" hidden' in page
+
+
+def test_an_unpaid_order_is_not_charged_once_stripe_has_said_so(client, stripe_emulator):
+    order = order_with_payment_intent()
+
+    page = status_page(client, order)
+
+    assert 'data-status-code="not_charged"' in page
+
+
+def test_a_poll_right_after_a_check_uses_that_answer_without_asking_stripe_again(
+    client, stripe_emulator, emulator_control
+):
+    order = order_with_payment_intent()
+    status_page(client, order)
+    emulator_control.fail_next(method="GET", path="/v1/payment_intents/", count=10, status=500)
+
+    body = client.get(reverse("billing:status-api", kwargs={"token": order_status_token(order)})).json()
+
+    assert body["code"] == "not_charged"
