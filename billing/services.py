@@ -118,7 +118,11 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
     the same objects, and the ids are stored only if no other call stored them first.
     """
     if order.stripe_payment_intent_id:
-        return stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+        try:
+            return stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+        except stripe_api.StripeError as exc:
+            logger.warning("Payment lookup failed for %s: %s", order.reference, exc)
+            raise PaymentSetupFailed(str(exc)) from exc
 
     existing = None
     if timezone.now() - order.created_at > IDEMPOTENCY_KEY_SAFE_AGE:

@@ -69,8 +69,11 @@ def pay(request, token):
     try:
         payment_intent = services.order_prepare_payment(order=order)
     except PaymentSetupFailed:
-        return render(request, "billing/pay_unavailable.html", {"order": order, "status_url": status_url},
-                      status=503)
+        # With a PaymentIntent already made, the customer may have paid on an earlier visit: then
+        # "not charged" would be a guess, and we never guess about money.
+        return render(request, "billing/pay_unavailable.html", {
+            "order": order, "status_url": status_url, "maybe_paid": bool(order.stripe_payment_intent_id),
+        }, status=503)
     if payment_intent.status in ("succeeded", "processing", "canceled"):
         return redirect(status_url)
     return render(request, "billing/pay.html", {

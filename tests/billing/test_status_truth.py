@@ -68,3 +68,18 @@ def test_a_poll_right_after_a_check_uses_that_answer_without_asking_stripe_again
     body = client.get(reverse("billing:status-api", kwargs={"token": order_status_token(order)})).json()
 
     assert body["code"] == "not_charged"
+
+
+def test_reloading_the_pay_page_while_stripe_fails_gives_the_friendly_page_not_an_error(
+    client, stripe_emulator, emulator_control
+):
+    order = order_with_payment_intent()
+    emulator_control.fail_next(method="GET", path="/v1/payment_intents/", count=10, status=429)
+
+    response = client.get(reverse("billing:pay", kwargs={"token": order_status_token(order)}))
+
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert "We can't take your payment just this minute" in page
+    assert "If you already paid for this order, your money is safe" in page
+    assert "You have <strong>not</strong> been charged" not in page
