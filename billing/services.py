@@ -111,6 +111,37 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
     return order
 
 
+# States in which an earlier order means the customer already has (or is getting) the plan.
+PURCHASED = {S.PROCESSING, S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.DISPUTED}
+
+
+def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") -> Order | None:
+    """The newest order of this address for this plan that is bought, being bought, or still open.
+
+    Checkout asks before it offers a card form, so that a customer whose first payment went
+    through (while the page told them otherwise, or they never saw the page) is not charged
+    twice. Open orders with a PaymentIntent are settled first, so the answer is Stripe's.
+    """
+    now = timezone.now()
+    candidates = (Order.objects.filter(email=normalize_email(email), plan=plan)
+                  .exclude(state__in=[S.CANCELED, S.REFUNDED, S.REFUND_PENDING])
+                  .order_by("-created_at")[:3])
+    for order in candidates:
+        if order.stripe_payment_intent_id and order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID):
+            try:
+                order = order_settle(order_id=order.id, actor=actor, reason="the customer is checking out again")
+            except stripe_api.StripeError:
+                logger.warning("Could not check %s with Stripe before a second checkout", order.reference)
+                order.state = S.PROCESSING  # unknown: treat as possibly paid, never offer a second payment
+                return order
+        if order.state == S.ACTIVE:
+            entitlement = Entitlement.objects.filter(order=order).first()
+            if entitlement is None or not entitlement.is_active(now):
+                continue  # last year's plan: buying again is a renewal
+        return order
+    return None
+
+
 def order_prepare_payment(*, order: Order, actor: str = "checkout"):
     """Make sure the order has its Stripe Customer and PaymentIntent; return the PaymentIntent.
 

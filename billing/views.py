@@ -1,5 +1,6 @@
 """Customer-facing pages. Each view gathers input, calls one service or selector, and renders."""
 
+import hashlib
 import logging
 import uuid
 
@@ -35,6 +36,19 @@ def home(request):
     return render(request, "billing/home.html", {"plan": _current_plan()})
 
 
+# The orders this browser created, so its own pages may say more than a stranger's would.
+SESSION_ORDERS = "billing:orders"
+
+
+def _remember_order(request, order):
+    orders = [o for o in request.session.get(SESSION_ORDERS, []) if o != order.public_id.hex]
+    request.session[SESSION_ORDERS] = [*orders, order.public_id.hex][-10:]
+
+
+def _is_own_order(request, order) -> bool:
+    return order.public_id.hex in request.session.get(SESSION_ORDERS, [])
+
+
 @require_http_methods(["GET", "POST"])
 def checkout(request):
     plan = _current_plan()
@@ -43,20 +57,44 @@ def checkout(request):
     form = CheckoutForm(request.POST or None, initial={"nonce": uuid.uuid4()})
     setup_failed = False
     if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        if not form.cleaned_data["buy_again"]:
+            earlier = services.order_latest_purchase(email=email, plan=plan)
+            if earlier is not None and earlier.state in PAYABLE_STATES and _is_own_order(request, earlier):
+                # Their own unpaid order: the same payment, never a second one.
+                return redirect("billing:pay", token=order_status_token(earlier))
+            if earlier is not None and earlier.state in services.PURCHASED:
+                return _already_bought(request, form, plan, earlier)
         order = services.order_create(
             plan=plan,
-            email=form.cleaned_data["email"],
+            email=email,
             full_name=form.cleaned_data["full_name"],
             checkout_nonce=form.cleaned_data["nonce"],
         )
+        _remember_order(request, order)
         try:
             services.order_prepare_payment(order=order)
         except PaymentSetupFailed:
             setup_failed = True
         else:
             return redirect("billing:pay", token=order_status_token(order))
+    suggestion = getattr(form, "suggestion", None)
     return render(request, "billing/checkout.html",
-                  {"plan": plan, "form": form, "setup_failed": setup_failed})
+                  {"plan": plan, "form": form, "setup_failed": setup_failed, "suggestion": suggestion})
+
+
+def _already_bought(request, form, plan, earlier):
+    """This address already has the plan (or a payment for it in progress): say so instead of
+    offering a second card form. A stranger typing someone's address learns only that we have
+    emailed that address; the order's own link goes to its owner's inbox, or to its own browser."""
+    own = _is_own_order(request, earlier)
+    if not own and not _over_limit(f"checkout-again:email:{_key(earlier.email)}", LOOKUP_LIMIT_PER_HOUR):
+        services.order_status_links_send(email=earlier.email)
+    return render(request, "billing/already_bought.html", {
+        "plan": plan, "form": form, "own": own, "order": earlier,
+        "status": order_customer_status(earlier) if own else None,
+        "status_url": reverse("billing:status", kwargs={"token": order_status_token(earlier)}) if own else None,
+    })
 
 
 def pay(request, token):
@@ -110,8 +148,9 @@ def _settle_if_behind(order, *, reason):
         mirrored = payment_intent_from_mirror(order.stripe_payment_intent_id)
         if mirrored is not None and mirrored.status == "succeeded":
             # We know we have their money and cannot finish now: say so, to them and to the team.
-            return services.order_hold_money(order_id=order.id, actor="customer",
-                                             reason=f"Payment received; Stripe unreachable while finishing: {exc}"), True
+            held = services.order_hold_money(order_id=order.id, actor="customer",
+                                             reason=f"Payment received; Stripe unreachable while finishing: {exc}")
+            return held, True
         return order, False
     cache.set(checked_key, 1, timeout=SETTLE_THROTTLE_SECONDS)
     return order, True
@@ -153,6 +192,11 @@ def refund_now(request, token):
 # Per client address and per email address, per hour: enough for a confused human, useless for
 # anyone trying to make us mail strangers.
 LOOKUP_LIMIT_PER_HOUR = 5
+
+
+def _key(text: str) -> str:
+    # Cache keys have a length limit and emails are up to 254 characters: hash them.
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _over_limit(key: str, limit: int) -> bool:
