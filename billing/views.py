@@ -5,6 +5,7 @@ import logging
 import uuid
 
 from django.conf import settings
+from django.contrib.auth import login
 from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -169,7 +170,24 @@ def status(request, token):
         "status_api_url": reverse("billing:status-api", kwargs={"token": token}),
         "pay_url": reverse("billing:pay", kwargs={"token": token}),
         "refund_url": reverse("billing:refund-now", kwargs={"token": token}),
+        "signin_url": reverse("billing:status-signin", kwargs={"token": token}),
+        "own_order": _is_own_order(request, order),
     })
+
+
+@require_http_methods(["POST"])
+def status_signin(request, token):
+    """Sign the customer in from the thank-you page, but only in the browser that bought it."""
+    order = order_from_status_token(token)
+    if order is None:
+        raise Http404("No such order")
+    user = order.user
+    if (order.state == OrderState.ACTIVE and user is not None and user.is_active and not user.is_staff
+            and _is_own_order(request, order)):
+        # A staff account never signs in this way; the console has its own, stronger door.
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("accounts:home")
+    return redirect("billing:status", token=token)
 
 
 @require_http_methods(["POST"])

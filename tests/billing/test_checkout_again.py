@@ -131,3 +131,33 @@ def test_addresses_that_look_right_get_no_suggestion(email):
     from accounts.email_typos import suggest_email
 
     assert suggest_email(email) is None
+
+
+def test_the_thank_you_page_takes_the_buyer_into_their_account_in_the_browser_that_bought(client, stripe_emulator):
+    from billing.tokens import order_status_token
+
+    order = first_order(client)
+    pay(order)
+    services.order_settle(order_id=order.id, actor="webhook")
+    token = order_status_token(order)
+    assert "Go to your account" in client.get(reverse("billing:status", kwargs={"token": token})).content.decode()
+
+    response = client.post(reverse("billing:status-signin", kwargs={"token": token}))
+
+    assert response.url == reverse("accounts:home")
+    assert client.get(reverse("accounts:home")).status_code == 200
+
+
+def test_another_browser_with_the_status_link_is_not_signed_in(client, stripe_emulator):
+    from django.test import Client
+
+    from billing.tokens import order_status_token
+
+    order = first_order(client)
+    pay(order)
+    services.order_settle(order_id=order.id, actor="webhook")
+    other = Client()
+
+    other.post(reverse("billing:status-signin", kwargs={"token": order_status_token(order)}))
+
+    assert "_auth_user_id" not in other.session
