@@ -16,9 +16,9 @@ CHROMIUM_ARGS = [
 
 
 @contextlib.contextmanager
-def strict_page(browser, *, width=1000, height=1000, timeout_ms=20_000):
+def strict_page(browser, *, width=1000, height=1000, timeout_ms=20_000, javascript=True):
     """A page in a fresh context that fails the test on any uncaught script error."""
-    context = browser.new_context(viewport={"width": width, "height": height})
+    context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=javascript)
     context.set_default_timeout(timeout_ms)
     page = context.new_page()
     errors: list[str] = []

@@ -1,0 +1,76 @@
+"""The customer's side when things go wrong, in a real browser: never a false word about money,
+never a second charge, never a dead end."""
+
+import pytest
+from playwright.sync_api import expect
+
+from billing.models import Order, OrderState
+from billing.tokens import order_status_token
+from tests.billing.helpers import pay as pay_at_stripe
+from tests.browser import strict_page
+from tests.e2e.test_checkout_in_browser import CARD_OK, fill_card, pay, start_checkout
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def no_js_page(chromium):
+    with strict_page(chromium, javascript=False) as page:
+        yield page
+
+
+def test_a_charged_customer_with_javascript_off_is_told_they_were_charged(
+    page, no_js_page, app_server, emulator_control
+):
+    start_checkout(page, app_server)
+    emulator_control.pause_webhooks()  # Stripe's events held: only asking Stripe can tell
+    order = Order.objects.get()
+    pay_at_stripe(order)  # the browser paid, then never came back
+
+    no_js_page.goto(f"{app_server.url}/orders/{order_status_token(order)}/")
+
+    expect(no_js_page.locator("#order-status")).to_have_attribute("data-status-code", "active")
+    expect(no_js_page.locator("#order-status")).not_to_contain_text("Not charged")
+    expect(no_js_page.locator("#status-pay")).to_be_hidden()
+
+
+def test_the_pay_page_without_javascript_says_so_once_and_offers_no_dead_button(no_js_page, page, app_server):
+    start_checkout(page, app_server)
+    pay_url = page.url
+
+    no_js_page.goto(pay_url)
+
+    expect(no_js_page.locator("#pay-needs-javascript")).to_contain_text("You have not been charged")
+    expect(no_js_page.locator("#pay-button")).to_be_hidden()
+    expect(no_js_page.get_by_text("Loading the secure card form")).to_be_hidden()
+
+
+def test_a_customer_who_paid_and_comes_back_to_checkout_is_not_charged_twice(page, app_server, emulator_control):
+    emulator_control.pause_webhooks()
+    start_checkout(page, app_server, email="ana@example.com")
+    fill_card(page, CARD_OK)
+    pay(page)
+    page.wait_for_url("**/orders/**")
+
+    page.goto(app_server.url + "/checkout/")
+    page.get_by_label("Email").fill("ana@example.com")
+    page.get_by_role("button", name="Continue to payment").click()
+
+    expect(page.locator("#already-bought")).to_be_visible()
+    expect(page.locator("input[name='cardnumber']")).to_have_count(0)
+    assert Order.objects.count() == 1
+    assert Order.objects.get().state == OrderState.ACTIVE
+
+
+def test_a_mistyped_email_is_questioned_and_corrected_with_one_click(page, app_server):
+    from tests.factories import PlanFactory
+
+    PlanFactory()
+    page.goto(app_server.url + "/checkout/")
+    page.get_by_label("Email").fill("ana@gmial.con")
+    page.get_by_role("button", name="Continue to payment").click()
+
+    page.get_by_role("button", name="Use ana@gmail.com").click()
+
+    page.wait_for_url("**/pay/")
+    assert Order.objects.get().email == "ana@gmail.com"
