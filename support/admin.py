@@ -1,11 +1,30 @@
-from django.contrib import admin
+"""The support console: the Django admin, with an order page that reads like a case.
 
+Thin on purpose: every button calls a service in support/services.py or billing/services.py,
+as `support:<email>`; this module gathers input, checks the permission and reports.
+"""
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from billing import stripe_api
+from billing.errors import BillingError
+from billing.models import Order, OrderState, OutboundEmail
+from billing.money import format_money
+from billing.tokens import order_status_token
+from support import selectors, services
 from support.models import Alert
 
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    """Cases raised to the team; the console's queue (a later issue) builds on these."""
+    """Cases raised to the team by the safety nets."""
 
     list_display = ["created_at", "kind", "summary", "order", "notified_at", "resolved_at"]
     list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
@@ -18,3 +37,195 @@ class AlertAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def _perm(request, codename: str) -> bool:
+    return request.user.has_perm(f"support.{codename}")
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["reference", "email", "amount_display", "state", "card_last4", "created_at", "paid_at"]
+    list_filter = ["state"]
+    search_fields = ["reference", "email", "card_last4", "stripe_payment_intent_id", "stripe_charge_id",
+                     "stripe_customer_id"]
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    # What a person needs on a case; internal fields (public id, nonce) stay out of sight.
+    fields = ["reference", "state", "email", "full_name", "plan", "amount_display", "paid_at", "card_brand",
+              "card_last4", "amount_refunded_cents", "attention_reason", "held_since", "refund_deadline_at",
+              "stripe_customer_id", "stripe_payment_intent_id", "stripe_charge_id", "created_at", "updated_at"]
+    readonly_fields = fields
+    change_form_template = "support/order_case.html"
+    actions = ["settle_with_stripe"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # nothing on an order is edited by hand; the buttons call services
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_recover_permission(self, request):
+        return _perm(request, "recover_order")
+
+    @admin.action(description="Recover: check with Stripe and finish (safe to repeat)", permissions=["recover"])
+    def settle_with_stripe(self, request, queryset):
+        for order in queryset:
+            self._recover(request, order)
+
+    # --- the case page -------------------------------------------------------------------------
+
+    def get_urls(self):
+        def view(func):
+            return self.admin_site.admin_view(func)
+
+        return [
+            path("<int:order_id>/recover/", view(self.recover_view), name="billing_order_recover"),
+            path("<int:order_id>/refund/", view(self.refund_view), name="billing_order_refund"),
+            path("<int:order_id>/resend/", view(self.resend_view), name="billing_order_resend"),
+            path("<int:order_id>/note/", view(self.note_view), name="billing_order_note"),
+            path("<int:order_id>/extend/", view(self.extend_view), name="billing_order_extend"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = get_object_or_404(Order.objects.select_related("plan", "user"), pk=object_id)
+        status_url = request.build_absolute_uri(
+            reverse("billing:status", kwargs={"token": order_status_token(order)}))
+        can = {name: _perm(request, code) for name, code in [
+            ("recover", "recover_order"), ("refund", "refund_order"), ("resend", "resend_email"),
+            ("note", "add_note"), ("extend", "extend_access")]}
+        context = {
+            "case": order,
+            "diagnosis": selectors.order_diagnosis(order),
+            "timeline": selectors.order_timeline(order),
+            "replies": selectors.order_replies(order, agent_name=request.user.get_full_name() or "",
+                                               status_url=status_url),
+            "can": can,
+            "action_key": uuid.uuid4(),
+            "resendable": [e for e in order.emails.all() if e.kind in OutboundEmail.ONCE_PER_ORDER],
+            "refundable": order.state in (OrderState.PAID, OrderState.ACTIVE, OrderState.NEEDS_REVIEW),
+            "extendable": hasattr(order, "entitlement") and order.entitlement.revoked_at is None,
+            "stripe_url": selectors.stripe_dashboard_url(order.stripe_payment_intent_id or order.reference),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _case(self, request, order_id, permission):
+        if not self.has_view_permission(request) or not _perm(request, permission):
+            raise PermissionDenied
+        return get_object_or_404(Order, pk=order_id)
+
+    def _back(self, order):
+        return redirect("admin:billing_order_change", order.pk)
+
+    def _recover(self, request, order):
+        try:
+            order = services.order_recover(order_id=order.id, user=request.user)
+        except (BillingError, stripe_api.StripeError) as exc:
+            self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
+        else:
+            self.message_user(request, f"{order.reference}: {order.get_state_display()}", messages.SUCCESS)
+        return order
+
+    @staticmethod
+    def _key(request):
+        try:
+            return uuid.UUID(request.POST.get("key", ""))
+        except ValueError:
+            raise PermissionDenied("This form is out of date; reload the page.") from None
+
+    def recover_view(self, request, order_id):
+        if request.method != "POST":
+            return redirect("admin:billing_order_change", order_id)
+        order = self._case(request, order_id, "recover_order")
+        self._recover(request, order)
+        return self._back(order)
+
+    def refund_view(self, request, order_id):
+        """A confirmation page first (amount, its effect on access, a reason), then one refund."""
+        order = self._case(request, order_id, "refund_order")
+        remaining = order.amount_cents - order.amount_refunded_cents
+        error = ""
+        amount_text = request.POST.get("amount", f"{Decimal(remaining) / 100:.2f}")
+        reason = request.POST.get("reason", "").strip()
+        try:
+            amount = int((Decimal(amount_text.replace("$", "").replace(",", "").strip()) * 100).to_integral_value())
+        except InvalidOperation:
+            amount, error = remaining, "Enter an amount such as 249.00."
+        confirmed = request.POST.get("confirmed_amount") == str(amount)
+        if request.method == "POST" and not error:
+            if not reason:
+                error = "Say why: the customer reads it in their refund email."
+            elif not 0 < amount <= remaining:
+                most = format_money(remaining, order.currency)
+                error = f"Refund between {format_money(1, order.currency)} and {most}."
+            elif confirmed:
+                try:
+                    order = services.order_refund_by_support(order_id=order.id, user=request.user,
+                                                             key=self._key(request), reason=reason,
+                                                             amount_cents=None if amount == remaining else amount)
+                except services.AlreadyDone as exc:
+                    self.message_user(request, str(exc), messages.WARNING)
+                except (BillingError, stripe_api.StripeError) as exc:
+                    self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
+                else:
+                    self.message_user(request, f"{order.reference}: refunded "
+                                      f"{format_money(amount, order.currency)} — {order.get_state_display()}",
+                                      messages.SUCCESS)
+                return self._back(order)
+        return TemplateResponse(request, "support/order_refund.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta, "case": order, "title": f"Refund {order.reference}",
+            "amount": amount, "amount_text": f"{Decimal(amount) / 100:.2f}", "reason": reason, "error": error,
+            "amount_display": format_money(amount, order.currency), "full": amount == remaining,
+            "key": request.POST.get("key") or uuid.uuid4(),
+            "refunded_display": format_money(order.amount_refunded_cents, order.currency)
+            if order.amount_refunded_cents else "",
+        })
+
+    def resend_view(self, request, order_id):
+        if request.method != "POST":
+            return redirect("admin:billing_order_change", order_id)
+        order = self._case(request, order_id, "resend_email")
+        kind = request.POST.get("kind", OutboundEmail.Kind.CONFIRMATION)
+        try:
+            email = services.outbound_email_resend(order_id=order.id, kind=kind, user=request.user,
+                                                   key=self._key(request))
+        except (services.AlreadyDone, ValueError) as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+        else:
+            self.message_user(request, f"Sending again: {email.get_kind_display()} to {email.recipient}",
+                              messages.SUCCESS)
+        return self._back(order)
+
+    def note_view(self, request, order_id):
+        if request.method != "POST":
+            return redirect("admin:billing_order_change", order_id)
+        order = self._case(request, order_id, "add_note")
+        try:
+            services.order_note_add(order_id=order.id, user=request.user, body=request.POST.get("body", ""),
+                                    key=self._key(request))
+        except (services.AlreadyDone, ValueError) as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+        else:
+            self.message_user(request, "Note added.", messages.SUCCESS)
+        return self._back(order)
+
+    def extend_view(self, request, order_id):
+        if request.method != "POST":
+            return redirect("admin:billing_order_change", order_id)
+        order = self._case(request, order_id, "extend_access")
+        try:
+            days = int(request.POST.get("days", "0"))
+            entitlement = services.entitlement_extend(order_id=order.id, user=request.user, days=days,
+                                                      reason=request.POST.get("reason", ""), key=self._key(request))
+        except (services.AlreadyDone, ValueError) as exc:
+            self.message_user(request, str(exc) if str(exc) else "Enter a number of days.", messages.WARNING)
+        else:
+            self.message_user(request, f"Access extended to {entitlement.ends_at:%b %-d, %Y}.", messages.SUCCESS)
+        return self._back(order)
+

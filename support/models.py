@@ -38,3 +38,39 @@ class Alert(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.summary}"
+
+
+class Note(models.Model):
+    """What a support person wrote on a case; shown on the order's timeline with its author."""
+
+    order = models.ForeignKey("billing.Order", on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        # The console's actions, granted per person: the Support group gets all but refunds.
+        permissions = [
+            ("recover_order", "Can recover an order (settle it with Stripe now)"),
+            ("refund_order", "Can refund an order"),
+            ("resend_email", "Can resend a customer email"),
+            ("extend_access", "Can extend a customer's access"),
+        ]
+
+    def __str__(self):
+        return f"Note on {self.order} by {self.author}"
+
+
+class ActionReceipt(models.Model):
+    """One console action, done once: the form's one-time key, so a double submit or two people
+    pressing the same button on the same page do one thing."""
+
+    key = models.UUIDField(unique=True)
+    action = models.CharField(max_length=50)
+    order = models.ForeignKey("billing.Order", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.action} on {self.order} by {self.user}"

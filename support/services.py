@@ -17,38 +17,65 @@ from support.models import Alert
 logger = logging.getLogger(__name__)
 
 SUPPORT_GROUP = "Support"
-# What a support person may do in the console. Refund rights are granted per action later.
+# What every support person may do in the console: see everything about a case, recover it,
+# resend, note, extend. Refunds are granted per person (`support_staff --refunds`).
 SUPPORT_PERMISSIONS = [
     ("accounts", "view_user"),
+    ("accounts", "view_entitlement"),
     ("billing", "view_plan"),
+    ("billing", "view_order"),
+    ("billing", "view_orderevent"),
+    ("billing", "view_outboundemail"),
+    ("billing", "view_reconcilerun"),
+    ("support", "view_alert"),
+    ("support", "view_note"),
+    ("support", "add_note"),
+    ("support", "recover_order"),
+    ("support", "resend_email"),
+    ("support", "extend_access"),
+    ("djstripe", "view_customer"),
+    ("djstripe", "view_paymentintent"),
+    ("djstripe", "view_charge"),
+    ("djstripe", "view_refund"),
+    ("djstripe", "view_dispute"),
 ]
+REFUND_PERMISSION = ("support", "refund_order")
+
+
+def _permission(app_label: str, codename: str) -> Permission:
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
 
 
 @transaction.atomic
 def support_group_ensure() -> Group:
     group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
-    for app_label, codename in SUPPORT_PERMISSIONS:
-        permission = Permission.objects.filter(
-            content_type__app_label=app_label, codename=codename
-        ).first()
-        if permission:
-            group.permissions.add(permission)
+    group.permissions.set([_permission(app_label, codename) for app_label, codename in SUPPORT_PERMISSIONS])
     return group
 
 
 @transaction.atomic
-def support_staff_ensure(*, email: str, password: str, full_name: str = ""):
-    """Create or refresh a support person who can sign in to the console with this password."""
+def support_staff_ensure(*, email: str, password: str, full_name: str = "", refunds: bool = False):
+    """Create or refresh a support person who can sign in to the console with this password.
+
+    Idempotent: running it again resets the password and the refund right to what is given.
+    """
     User = get_user_model()
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
         user = User.objects.create_user(email=email, password=password, full_name=full_name)
     else:
         user.set_password(password)
+        if full_name:
+            user.full_name = full_name
     user.is_staff = True
     user.is_active = True
     user.save()
     user.groups.add(support_group_ensure())
+    refund = _permission(*REFUND_PERMISSION)
+    if refunds:
+        user.user_permissions.add(refund)
+    else:
+        user.user_permissions.remove(refund)
     return user
 
 
@@ -162,3 +189,98 @@ def daily_digest_send(*, now=None) -> str:
     send_mail(subject=f"[Backstop] Daily digest: {sum(fixed.values())} fixed, {open_alerts.count()} open",
               message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=settings.SUPPORT_TEAM_EMAILS)
     return body
+
+
+# --- The console's actions ------------------------------------------------------------------
+# Each one: the same service the rest of Backstop uses, as `support:<email>`, done once per
+# form (ActionReceipt), recorded on the order's timeline with who and why.
+
+
+class AlreadyDone(Exception):
+    """This form was already submitted (a double click, or a colleague on the same page)."""
+
+
+def support_actor(user) -> str:
+    return f"support:{user.email}"
+
+
+def _receipt(*, key, action: str, order_id: int, user):
+    """Claim the form's one-time key, or raise AlreadyDone. Runs in the caller's transaction."""
+    from support.models import ActionReceipt
+
+    try:
+        with transaction.atomic():
+            ActionReceipt.objects.create(key=key, action=action, order_id=order_id, user=user)
+    except IntegrityError:
+        raise AlreadyDone(f"That {action.replace('_', ' ')} was already done.") from None
+
+
+def order_recover(*, order_id: int, user):
+    """Recover: settle the order with Stripe now. Idempotent by nature, so no receipt needed."""
+    from billing.services import order_settle
+
+    return order_settle(order_id=order_id, actor=support_actor(user), reason="support pressed Recover")
+
+
+def order_refund_by_support(*, order_id: int, user, key, reason: str, amount_cents: int | None = None):
+    from billing.services import order_refund
+
+    _receipt(key=key, action="refund", order_id=order_id, user=user)
+    return order_refund(order_id=order_id, actor=support_actor(user), reason=reason, amount_cents=amount_cents)
+
+
+def order_note_add(*, order_id: int, user, body: str, key):
+    from support.models import Note
+
+    body = body.strip()
+    if not body:
+        raise ValueError("A note needs some text.")
+    with transaction.atomic():
+        _receipt(key=key, action="note", order_id=order_id, user=user)
+        return Note.objects.create(order_id=order_id, author=user, body=body)
+
+
+def entitlement_extend(*, order_id: int, user, days: int, reason: str, key):
+    """Give the customer more time on their plan (an outage, a goodwill gesture)."""
+    from accounts.models import Entitlement
+    from billing.models import OrderEvent
+
+    if not 1 <= days <= 366:
+        raise ValueError("Extend by 1 to 366 days.")
+    if not reason.strip():
+        raise ValueError("Say why, for the customer's history.")
+    with transaction.atomic():
+        _receipt(key=key, action="extend", order_id=order_id, user=user)
+        entitlement = Entitlement.objects.select_for_update().filter(order_id=order_id).first()
+        if entitlement is None or entitlement.revoked_at is not None:
+            raise ValueError("This order has no active access to extend.")
+        before = entitlement.ends_at
+        entitlement.ends_at = max(before, timezone.now()) + timedelta(days=days)
+        entitlement.save(update_fields=["ends_at"])
+        OrderEvent.objects.create(order_id=order_id, actor=support_actor(user), reason=(
+            f"Access extended by {days} days, to {entitlement.ends_at:%Y-%m-%d} (was {before:%Y-%m-%d}): "
+            f"{reason.strip()}")[:500])
+    return entitlement
+
+
+def outbound_email_resend(*, order_id: int, kind: str, user, key):
+    """Send the customer's email of this kind again: the same outbox row, so the same Message-ID."""
+    from billing.models import OrderEvent, OutboundEmail
+    from billing.queue import enqueue_after_commit
+
+    with transaction.atomic():
+        _receipt(key=key, action=f"resend_{kind}", order_id=order_id, user=user)
+        email = OutboundEmail.objects.select_for_update().filter(order_id=order_id, kind=kind).first()
+        if email is None:
+            raise ValueError("There is no such email on this order to resend.")
+        if email.status in (OutboundEmail.Status.PENDING, OutboundEmail.Status.SENDING):
+            return email  # already on its way
+        email.status = OutboundEmail.Status.PENDING
+        email.attempts = 0
+        email.next_attempt_at = timezone.now()
+        email.last_error = ""
+        email.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
+        OrderEvent.objects.create(order_id=order_id, actor=support_actor(user),
+                                  reason=f"Asked to resend: {email.get_kind_display()} to {email.recipient}")
+        enqueue_after_commit("billing.tasks.send_outbound_email", email.id, task_name=f"email-{email.id}-resend")
+    return email

@@ -9,7 +9,6 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from billing.services import plan_ensure_default
-from support.services import support_staff_ensure
 
 
 class Command(BaseCommand):
@@ -22,10 +21,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         plan = plan_ensure_default()
         self.stdout.write(f"Plan: {plan}")
-        user = support_staff_ensure(
-            email=options["support_email"], password=options["support_password"], full_name="Demo Support"
-        )
-        self.stdout.write(f"Support login: {user.email}")
+        # The demo's support person may do everything the console offers, refunds included.
+        call_command("support_staff", options["support_email"], password=options["support_password"],
+                     name="Demo Support", refunds=True, stdout=self.stdout)
         call_command("setup_schedules", stdout=self.stdout)
         if settings.STRIPE_WEBHOOK_SECRET:
             call_command("stripe_webhook_endpoint", stdout=self.stdout)

@@ -1,0 +1,218 @@
+"""Support-console reads: an order as a case (diagnosis, timeline, replies). No writes here."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.utils import timezone
+from djstripe import models as djstripe_models
+
+from billing import stripe_api
+from billing.models import Order, OrderState
+from billing.money import format_money
+
+S = OrderState
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    summary: str  # what happened, in plain words
+    action: str  # recover | refund | reply_not_charged | resend | none | stripe_dashboard
+    action_label: str
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{timezone.localtime(moment):%b %-d, %H:%M}" if moment else "an unknown time"
+
+
+def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
+    """What happened to this order and what a person should do about it, in one sentence each."""
+
+    now = now or timezone.now()
+    amount = order.amount_display
+    charged_at = order.paid_at or _charged_at(order)
+    if charged_at == UNKNOWN:
+        return Diagnosis("Stripe could not be reached to check whether this payment went through, and our "
+                         "records have no charge for it yet. Press Recover to ask Stripe again; never tell the "
+                         "customer they were not charged until it answers.", "recover", "Check with Stripe")
+    if order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID) and charged_at is not None:
+        grace_end = charged_at + settings.RECONCILE_GRACE
+        return Diagnosis(
+            f"Charged {amount} at {_when(charged_at)}; the order never activated because nothing finished it "
+            f"after the payment (the server stopped, or the webhook was lost). The sweep finishes such orders "
+            f"every minute, from {_when(max(grace_end, now))}.", "recover", "Recover now")
+    if order.state == S.PENDING and order.stripe_payment_intent_id:
+        return Diagnosis(f"No payment taken: the customer reached the payment step on {_when(order.created_at)} "
+                         "but Stripe has no completed payment. Nothing is owed either way.",
+                         "reply_not_charged", "Reply: not charged")
+    if order.state == S.PENDING:
+        return Diagnosis("No payment taken: the customer never reached the payment step. The order is "
+                         "canceled automatically after a day.", "reply_not_charged", "Reply: not charged")
+    if order.state == S.FAILED:
+        return Diagnosis(f"The payment did not go through ({order.attention_reason or 'declined'}); no money "
+                         "was taken. The customer can try again from their status page.",
+                         "reply_not_charged", "Reply: not charged")
+    if order.state == S.NEEDS_REVIEW:
+        held = (f" Money held since {_when(order.held_since)}; refunded automatically at "
+                f"{_when(order.refund_deadline_at)} unless finished first." if order.held_since else "")
+        why = order.attention_reason or "see the timeline"
+        return Diagnosis(f"Charged {amount}, but it cannot activate on its own: {why}.{held} "
+                         "Fix the cause and Recover, or Refund.", "refund", "Refund")
+    if order.state == S.REFUND_PENDING:
+        return Diagnosis(f"A refund was requested at {_when(order.state_changed_at)} and Stripe has not confirmed it "
+                         "yet; the sweep asks again every minute.", "recover", "Check with Stripe")
+    if order.state == S.REFUNDED:
+        return Diagnosis(f"Refunded in full ({format_money(order.amount_refunded_cents, order.currency)}) on "
+                         f"{_when(order.state_changed_at)}. {order.refund_reason}".strip(), "none", "")
+    if order.state == S.DISPUTED:
+        return Diagnosis(f"The customer's bank disputed the {amount} payment on {_when(order.state_changed_at)}. "
+                         "Answer the dispute in Stripe's dashboard; access carries on meanwhile.",
+                         "stripe_dashboard", "Open in Stripe")
+    if order.state == S.CANCELED:
+        return Diagnosis("Canceled before any payment; nothing was charged.", "none", "")
+    entitlement = getattr(order, "entitlement", None) if order.user_id else None
+    until = f"; access until {entitlement.ends_at:%b %-d, %Y}" if entitlement else ""
+    refunded = (f" {format_money(order.amount_refunded_cents, order.currency)} refunded."
+                if order.amount_refunded_cents else "")
+    return Diagnosis(f"Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded} Nothing is wrong.",
+                     "resend", "Resend confirmation")
+
+
+UNKNOWN = "unknown"
+
+
+def _charged_at(order: Order) -> datetime | str | None:
+    """When Stripe took the money for an order we have not finished: the mirror, else Stripe.
+
+    A case page must not say "no payment" because a webhook was lost; for an open order with a
+    PaymentIntent it asks Stripe (a read; Recover is what acts on it).
+    """
+    if not order.stripe_payment_intent_id or order.state not in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID):
+        return None
+    charge = (djstripe_models.Charge.objects.filter(payment_intent_id=order.stripe_payment_intent_id,
+                                                    status="succeeded").order_by("-created").first())
+    if charge is not None:
+        return charge.created
+    try:
+        pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+    except stripe_api.StripeError:
+        return UNKNOWN
+    latest = pi.get("latest_charge")
+    if pi.status == "succeeded" and latest and not isinstance(latest, str):
+        return datetime.fromtimestamp(latest.created, tz=UTC)
+    return None
+
+
+def stripe_dashboard_url(stripe_id: str) -> str:
+    mode = "" if settings.STRIPE_LIVE_MODE else "test/"
+    section = {"pi_": "payments", "ch_": "payments", "cus": "customers", "re_": "refunds",
+               "dp_": "disputes", "du_": "disputes"}.get(stripe_id[:3], "search?query=")
+    separator = "" if section.endswith("=") else "/"
+    return f"https://dashboard.stripe.com/{mode}{section}{separator}{stripe_id}"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # event | note | email | stripe | alert
+    title: str
+    detail: str = ""
+    link: str = ""
+
+
+def order_timeline(order: Order) -> list[TimelineEntry]:
+    """Everything that happened to the order, newest first, from every source we have."""
+    labels = dict(S.choices)
+    entries = []
+    for event in order.events.all():
+        if event.to_state and event.from_state:
+            title = f"{labels.get(event.from_state, event.from_state)} → {labels.get(event.to_state)}, by {event.actor}"
+        elif event.to_state:
+            title = f"{labels.get(event.to_state)}, by {event.actor}"
+        else:
+            title = f"{event.actor}"
+        entries.append(TimelineEntry(event.created_at, "event", title, event.reason))
+    for note in order.notes.select_related("author"):
+        entries.append(TimelineEntry(note.created_at, "note", f"Note by {note.author.email}", note.body))
+    for email in order.emails.all():
+        delivery = f", {email.esp_status}" if email.esp_status else ""
+        entries.append(TimelineEntry(email.sent_at or email.created_at, "email",
+                                     f"Email: {email.get_kind_display()} to {email.recipient}",
+                                     f"{email.get_status_display()}{delivery}"
+                                     + (f" — {email.last_error}" if email.last_error else "")))
+    for alert in order.alerts.all():
+        entries.append(TimelineEntry(alert.created_at, "alert", f"Team alerted: {alert.get_kind_display()}",
+                                     alert.summary))
+    pi_id = order.stripe_payment_intent_id
+    if pi_id:
+        for pi in djstripe_models.PaymentIntent.objects.filter(id=pi_id):
+            data = pi.stripe_data or {}
+            entries.append(TimelineEntry(pi.created or order.created_at, "stripe", f"Stripe PaymentIntent {pi.id}",
+                                         f"{format_money(data.get('amount', 0), data.get('currency', 'usd'))}, "
+                                         f"{data.get('status', '?')}", stripe_dashboard_url(pi.id)))
+        charges = list(djstripe_models.Charge.objects.filter(payment_intent_id=pi_id))
+        for charge in charges:
+            data = charge.stripe_data or {}
+            card = ((data.get("payment_method_details") or {}).get("card") or {})
+            detail = f"{format_money(data.get('amount', 0), data.get('currency', 'usd'))}, {charge.status}"
+            if card.get("last4"):
+                detail += f", {str(card.get('brand', 'card')).title()} ending {card['last4']}"
+            if data.get("amount_refunded"):
+                detail += f", {format_money(data['amount_refunded'], data.get('currency', 'usd'))} refunded"
+            entries.append(TimelineEntry(charge.created or order.created_at, "stripe", f"Stripe charge {charge.id}",
+                                         detail, stripe_dashboard_url(charge.id)))
+        charge_ids = [c.id for c in charges]
+        for refund in djstripe_models.Refund.objects.filter(charge_id__in=charge_ids):
+            data = refund.stripe_data or {}
+            entries.append(TimelineEntry(refund.created or order.created_at, "stripe", f"Stripe refund {refund.id}",
+                                         f"{format_money(data.get('amount', 0), data.get('currency', 'usd'))}, "
+                                         f"{data.get('status', '?')}", stripe_dashboard_url(refund.id)))
+        for dispute in djstripe_models.Dispute.objects.filter(charge_id__in=charge_ids):
+            data = dispute.stripe_data or {}
+            entries.append(TimelineEntry(dispute.created or order.created_at, "stripe", f"Stripe dispute {dispute.id}",
+                                         f"{data.get('reason', '')}, {data.get('status', '?')}",
+                                         stripe_dashboard_url(dispute.id)))
+    return sorted(entries, key=lambda entry: entry.at, reverse=True)
+
+
+# The prefilled replies: kind, specific, never blaming the customer. {placeholders} are filled in.
+REPLIES = {
+    "recovered": ("Your account is active",
+                  "Hello{name},\n\nThank you for your patience. Your payment of {amount} on {paid} came through, "
+                  "and your {plan} plan is now active until {until}. We've sent your confirmation with a sign-in "
+                  "link to {email}; you can also follow your order here:\n{status_url}\n\nYour reference is "
+                  "{reference}. Sorry for the wait, and welcome!\n\n{agent}"),
+    "resent": ("Your confirmation, sent again",
+               "Hello{name},\n\nWe've sent your confirmation for order {reference} again to {email}; it should "
+               "arrive within a few minutes (please check your spam folder too). Your {plan} plan is active "
+               "until {until}, and your order page is always here:\n{status_url}\n\n{agent}"),
+    "refunded": ("Your refund",
+                 "Hello{name},\n\nWe've refunded {refunded} to your card{card} for order {reference}. Banks "
+                 "usually take 5–10 days to show it on your statement; you don't need to do anything.\n\n"
+                 "If there's anything else we can do, just reply.\n\n{agent}"),
+    "offer_refund": ("About your order {reference}",
+                     "Hello{name},\n\nWe have your payment of {amount} from {paid}, and we're sorry your account "
+                     "isn't ready yet. We're finishing it now. If you'd rather not wait, reply to this email and "
+                     "we'll refund you in full straight away; either way, you won't be charged twice.\n\n"
+                     "You can follow your order here:\n{status_url}\n\n{agent}"),
+    "not_found": ("Let's find your payment",
+                  "Hello{name},\n\nThank you for writing. We couldn't find a payment from {email} yet. So we can "
+                  "look it up, could you reply with the last 4 digits of the card you used, the amount, and the "
+                  "date of the charge as it shows on your statement? With those we can find it quickly.\n\n{agent}"),
+}
+
+
+def order_replies(order: Order, *, agent_name: str, status_url: str) -> list[dict]:
+    entitlement = getattr(order, "entitlement", None) if order.user_id else None
+    card = f" ({order.card_brand.title() or 'card'} ending {order.card_last4})" if order.card_last4 else ""
+    values = {
+        "name": f" {order.full_name.split()[0]}" if order.full_name.strip() else "",
+        "amount": order.amount_display, "reference": order.reference, "email": order.email,
+        "plan": order.plan.name, "status_url": status_url, "agent": agent_name or "The Backstop team",
+        "paid": f"{timezone.localtime(order.paid_at):%B %-d}" if order.paid_at else "your purchase date",
+        "until": f"{entitlement.ends_at:%B %-d, %Y}" if entitlement else "a year from activation",
+        "refunded": format_money(order.amount_refunded_cents or order.amount_cents, order.currency),
+        "card": card,
+    }
+    return [{"key": key, "subject": subject.format(**values), "body": body.format(**values)}
+            for key, (subject, body) in REPLIES.items()]
