@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: demo test test-fast lint bench-emulator clean
+.PHONY: demo test test-fast lint bench-emulator firedrill clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: $(VENV)/.dev
 
 bench-emulator: $(VENV)/.dev
 	$(VENV)/bin/python scripts/bench_emulator.py
+
+# Every fire drill against a fresh demo stack on free ports, started and stopped around it.
+firedrill: $(VENV)/.runtime
+	$(VENV)/bin/python scripts/firedrill.py $(FIREDRILL_ARGS)
 
 clean:
 	rm -rf var staticfiles
