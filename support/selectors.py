@@ -216,3 +216,147 @@ def order_replies(order: Order, *, agent_name: str, status_url: str) -> list[dic
     }
     return [{"key": key, "subject": subject.format(**values), "body": body.format(**values)}
             for key, (subject, body) in REPLIES.items()]
+
+
+# --- The landing page: one search box, and only what needs a person ------------------------
+
+@dataclass(frozen=True)
+class QueueItem:
+    kind: str
+    title: str
+    detail: str
+    since: datetime
+    money_cents: int = 0
+    deadline: datetime | None = None
+    url: str = ""
+
+    @property
+    def money(self) -> str:
+        return format_money(self.money_cents, "usd") if self.money_cents else ""
+
+
+# Charged orders the sweep has had this long to finish on its own before a person is asked.
+NETS_HEAD_START_MINUTES = 5
+
+
+def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[QueueItem]:
+    """Only what needs a person: money held or at risk first, then the longest waiting."""
+    from datetime import timedelta
+
+    from django.db.models import Count, Q
+
+    from billing.models import OutboundEmail
+    from billing.selectors import orders_behind_stripe
+    from support.models import Alert
+
+    now = now or timezone.now()
+    items: list[QueueItem] = []
+    seen: set[int] = set()
+
+    def order_url(order_id):
+        return f"/admin/billing/order/{order_id}/change/"
+
+    stuck = orders_behind_stripe(charged_before=now - timedelta(minutes=NETS_HEAD_START_MINUTES))
+    for order in Order.objects.filter(id__in=[s.order_id for s in stuck]):
+        seen.add(order.id)
+        items.append(QueueItem("charged_without_service", f"{order.reference}: charged, not active",
+                               f"{order.email} · the nets have not finished it", order.paid_at or order.created_at,
+                               order.amount_cents, order.refund_deadline_at, order_url(order.id)))
+    attention = Q(state__in=[S.NEEDS_REVIEW, S.DISPUTED]) | Q(held_since__isnull=False) | Q(
+        state=S.REFUND_PENDING, state_changed_at__lt=now - timedelta(minutes=10))
+    for order in Order.objects.filter(attention).exclude(id__in=seen).exclude(state__in=[S.ACTIVE, S.REFUNDED])[:limit]:
+        seen.add(order.id)
+        kind = {"disputed": "dispute", "refund_pending": "refund_unconfirmed"}.get(order.state, "held_money")
+        title = {"dispute": "disputed by the bank", "refund_unconfirmed": "refund not confirmed by Stripe",
+                 "held_money": "money held without service"}[kind]
+        items.append(QueueItem(kind, f"{order.reference}: {title}",
+                               f"{order.email} · {order.attention_reason or order.get_state_display()}",
+                               order.held_since or order.state_changed_at,
+                               order.amount_cents - order.amount_refunded_cents, order.refund_deadline_at,
+                               order_url(order.id)))
+    for alert in Alert.objects.filter(kind=Alert.Kind.UNMATCHED_CHARGE, resolved_at__isnull=True)[:limit]:
+        items.append(QueueItem("unmatched_charge", alert.summary, alert.details[:200], alert.created_at,
+                               url=f"/admin/support/alert/{alert.id}/change/"))
+    trouble = Q(status__in=[OutboundEmail.Status.FAILED, OutboundEmail.Status.UNCERTAIN]) | Q(
+        esp_status__in=["bounced", "rejected", "failed", "complained"])
+    for email in (OutboundEmail.objects.filter(trouble, kind__in=OutboundEmail.ONCE_PER_ORDER)
+                  .select_related("order")[:limit]):
+        items.append(QueueItem("email", f"{email.order.reference}: {email.get_kind_display().lower()} "
+                               f"{email.esp_status or email.get_status_display().lower()}",
+                               f"to {email.recipient} · {email.last_error[:120]}", email.created_at,
+                               url=order_url(email.order_id)))
+    duplicates = (Order.objects.filter(state__in=[S.PAID, S.ACTIVE], created_at__gte=now - timedelta(days=30))
+                  .values("email", "plan_id").annotate(n=Count("id")).filter(n__gt=1)[:limit])
+    for dup in duplicates:
+        orders = list(Order.objects.filter(email=dup["email"], plan_id=dup["plan_id"], state__in=[S.PAID, S.ACTIVE])
+                      .order_by("created_at"))
+        items.append(QueueItem("duplicate", f"{dup['email']} paid {len(orders)} times for the same plan",
+                               ", ".join(o.reference for o in orders), orders[-1].created_at,
+                               orders[-1].amount_cents, url=order_url(orders[-1].id)))
+    return sorted(items, key=lambda item: (-item.money_cents, item.since))[:limit]
+
+
+def console_search(query: str, *, limit: int = 50) -> list[dict]:
+    """One box: email (part, any case), name, reference or statement code, card last 4 (also from
+    a payment whose order is not finished), an amount, or a Stripe id. Orders and the mirror."""
+    import re
+    from decimal import Decimal, InvalidOperation
+
+    from django.db.models import Q
+    from django.db.models.fields.json import KT
+
+    q = query.strip()
+    if not q:
+        return []
+    orders = Order.objects.none()
+    charges = djstripe_models.Charge.objects.none()
+    compact = re.sub(r"[^0-9A-Za-z]", "", q).upper()
+    if re.fullmatch(r"(pi|ch|cus|re|dp|du|py)_[0-9A-Za-z]+", q):
+        orders = Order.objects.filter(Q(stripe_payment_intent_id=q) | Q(stripe_charge_id=q) | Q(stripe_customer_id=q))
+        charges = djstripe_models.Charge.objects.filter(Q(id=q) | Q(payment_intent_id=q) | Q(customer_id=q))
+        if q.startswith("re_"):
+            charges = djstripe_models.Charge.objects.filter(refunds__id=q)
+        if q.startswith(("dp_", "du_")):
+            charges = djstripe_models.Charge.objects.filter(disputes__id=q)
+    elif re.fullmatch(r"\d{4}", q):
+        orders = Order.objects.filter(card_last4=q)
+        charges = djstripe_models.Charge.objects.alias(last4=KT("stripe_data__payment_method_details__card__last4")
+                                                       ).filter(last4=q)
+    elif re.fullmatch(r"(BK|BACKSTOP)?[0-9A-HJKMNP-TV-Z]{8}", compact) and not q.isdigit() and "@" not in q:
+        # A reference, or the code on the bank statement ("BACKSTOP* 7F3K9QX2"); a word that only
+        # looks like one is still searched as a name.
+        body = compact.removeprefix("BACKSTOP").removeprefix("BK")
+        orders = Order.objects.filter(Q(reference=f"BK-{body[:4]}-{body[4:]}") | Q(full_name__icontains=q))
+    elif re.fullmatch(r"\$?\d+(\.\d{1,2})?", q.replace(",", "")):
+        try:
+            cents = int(Decimal(q.replace("$", "").replace(",", "")) * 100)
+        except InvalidOperation:
+            cents = -1
+        orders = Order.objects.filter(amount_cents=cents)
+    else:
+        orders = Order.objects.filter(Q(email__icontains=q) | Q(full_name__icontains=q))
+    results = []
+    found_pis = set()
+    for order in orders.select_related("plan").order_by("-created_at")[:limit]:
+        found_pis.add(order.stripe_payment_intent_id)
+        results.append({"kind": "order", "title": f"{order.reference} · {order.amount_display} · "
+                        f"{order.get_state_display()}", "detail": f"{order.email} · {order.created_at:%Y-%m-%d %H:%M}"
+                        + (f" · card ending {order.card_last4}" if order.card_last4 else ""),
+                        "url": f"/admin/billing/order/{order.id}/change/"})
+    for charge in charges.order_by("-created")[:limit]:
+        if charge.payment_intent_id in found_pis:
+            continue
+        order = Order.objects.filter(stripe_payment_intent_id=charge.payment_intent_id).first()
+        if order is not None:
+            found_pis.add(order.stripe_payment_intent_id)
+            results.append({"kind": "order", "title": f"{order.reference} · {order.amount_display} · "
+                            f"{order.get_state_display()}", "detail": f"{order.email} · found by its Stripe charge",
+                            "url": f"/admin/billing/order/{order.id}/change/"})
+            continue
+        data = charge.stripe_data or {}
+        money = format_money(data.get("amount", 0), data.get("currency", "usd"))
+        results.append({"kind": "charge", "title": f"Stripe charge {charge.id} · {money} · {charge.status} · no order",
+                        "detail": f"{(data.get('billing_details') or {}).get('email') or ''} "
+                        f"{(charge.metadata or {}).get('reference', '')} · {charge.created:%Y-%m-%d %H:%M}",
+                        "url": stripe_dashboard_url(charge.id)})
+    return results[:limit]

@@ -1,0 +1,112 @@
+"""The console's landing page: one search box across orders and the Stripe mirror, and a queue of
+only what needs a person."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+import stripe
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from billing import services
+from billing.mirror import stripe_mirror_sync
+from billing.models import Order, OutboundEmail
+from tests.billing.helpers import paid_order
+from tests.factories import OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def console(client):
+    call_command("support_staff", "ana@backstop.localhost", password="a long pass phrase 42", stdout=StringIO())
+    client.login(email="ana@backstop.localhost", password="a long pass phrase 42")
+    return client
+
+
+def search(console, q):
+    return console.get(reverse("admin:index"), {"q": q}).content.decode()
+
+
+def test_search_finds_a_customer_by_part_of_their_email_in_any_case(console):
+    order = OrderFactory(email="ana.lovelace@example.com")
+
+    assert order.reference in search(console, "LOVELACE")
+
+
+def test_search_finds_an_order_by_reference_or_the_code_on_the_bank_statement(console):
+    order = OrderFactory()
+    code = order.reference.replace("BK-", "").replace("-", "")
+
+    assert order.reference in search(console, order.reference.lower())
+    assert order.reference in search(console, f"BACKSTOP* {code}")
+
+
+def test_search_finds_a_payment_by_card_last_four_before_its_order_is_finished(console, stripe_emulator):
+    order = paid_order()  # charged; the order does not know the card yet
+    stripe_mirror_sync()
+
+    assert order.reference in search(console, "4242")
+
+
+def test_search_finds_a_charge_that_has_no_order_at_all(console, stripe_emulator):
+    payment = stripe.PaymentIntent.create(amount=24900, currency="usd", confirm=True, payment_method="pm_card_visa",
+                                          payment_method_types=["card"])
+    stripe_mirror_sync()
+
+    page = search(console, payment.id)
+
+    assert "no order" in page
+    assert payment.latest_charge in page
+
+
+def test_search_finds_orders_by_amount(console):
+    order = OrderFactory()
+
+    assert order.reference in search(console, "$249.00")
+
+
+def test_a_charged_order_the_nets_could_not_finish_is_in_the_queue(console, stripe_emulator):
+    order = paid_order()
+    stripe_mirror_sync()
+    from djstripe.models import Charge
+
+    Charge.objects.filter(payment_intent_id=order.stripe_payment_intent_id).update(
+        created=timezone.now() - timedelta(minutes=10))
+
+    page = console.get(reverse("admin:index")).content.decode()
+
+    assert f"{order.reference}: charged, not active" in page
+
+
+def test_what_the_nets_fixed_on_their_own_is_not_in_the_queue(console, stripe_emulator):
+    services.order_settle(order_id=paid_order().id, actor="sweep")
+
+    page = console.get(reverse("admin:index")).content.decode()
+
+    assert 'id="nothing-needs-attention"' in page
+
+
+def test_held_money_comes_first_with_its_refund_deadline(console, stripe_emulator):
+    order = paid_order()
+    Order.objects.filter(pk=order.pk).update(amount_cents=19900)
+    services.order_settle(order_id=order.id, actor="webhook")
+    bounced = OrderFactory()
+    OutboundEmail.objects.create(order=bounced, kind="confirmation", recipient=bounced.email, status="failed")
+
+    page = console.get(reverse("admin:index")).content.decode()
+
+    queue = page.split('id="needs-attention"')[1]
+    assert queue.index(order.reference) < queue.index(bounced.reference)
+    assert "automatic refund in" in queue
+
+
+def test_two_paid_orders_by_one_customer_are_flagged(console, stripe_emulator):
+    for _ in range(2):
+        services.order_settle(order_id=paid_order(email="twice@example.com").id, actor="webhook")
+
+    page = console.get(reverse("admin:index")).content.decode()
+
+    assert "twice@example.com paid 2 times for the same plan" in page
