@@ -2,7 +2,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts import views
-from accounts.forms import CustomerPasswordResetForm
 
 app_name = "accounts"
 
@@ -11,11 +10,7 @@ urlpatterns = [
     path("signin/", views.signin, name="signin"),
     path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/reset/", auth_views.PasswordResetView.as_view(
-        template_name="accounts/password_reset.html",
-        form_class=CustomerPasswordResetForm,
-        email_template_name="accounts/password_reset_email.txt",
-        subject_template_name="accounts/password_reset_subject.txt",
+    path("password/reset/", views.PasswordResetView.as_view(
         success_url=reverse_lazy("accounts:password_reset_done")), name="password_reset"),
     path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(
         template_name="accounts/password_reset_done.html"), name="password_reset_done"),

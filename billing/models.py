@@ -159,13 +159,18 @@ class OrderEvent(models.Model):
 
 
 class OutboundEmail(models.Model):
-    """Transactional outbox: written in the transaction that decides an email is owed, sent after."""
+    """Transactional outbox: written in the transaction that decides an email is owed, sent after.
+
+    Every email is about an order, except the password link, which is about an account: exactly
+    one of `order` and `user` is set, and `user` only for that kind (a database constraint).
+    """
 
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation", "Order confirmation"
         PAYMENT_RECEIVED = "payment_received", "We have your payment, we're on it"
         STATUS_LINK = "status_link", "Order status link"
         REFUND = "refund", "Refund confirmation"
+        PASSWORD_RESET = "password_reset", "Password link"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"
@@ -177,7 +182,9 @@ class OutboundEmail(models.Model):
     # Kinds a customer must get exactly once per order; the others may repeat (e.g. a lookup).
     ONCE_PER_ORDER = [Kind.CONFIRMATION, Kind.PAYMENT_RECEIVED, Kind.REFUND]
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="emails")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="emails")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="outbound_emails")
     kind = models.CharField(max_length=30, choices=Kind.choices)
     recipient = models.EmailField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
@@ -197,6 +204,11 @@ class OutboundEmail(models.Model):
                 fields=["order", "kind"],
                 condition=models.Q(kind__in=["confirmation", "payment_received", "refund"]),
                 name="outbound_email_once_per_order",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(kind="password_reset", order__isnull=True, user__isnull=False)
+                           | (~models.Q(kind="password_reset") & models.Q(order__isnull=False, user__isnull=True))),
+                name="outbound_email_about_an_order_or_an_account",
             ),
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]

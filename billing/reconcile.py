@@ -221,7 +221,9 @@ def _outbox(report: SweepReport):
     result = services.outbound_email_dispatch_due()
     if result["due"]:
         report.act("emails_requeued", f"sent {result['sent']} of {result['due']} owed emails")
-    stuck = (OutboundEmail.objects.filter(status__in=[OutboundEmail.Status.FAILED, OutboundEmail.Status.UNCERTAIN])
+    # Order emails only: a password link that failed is simply asked for again by its customer.
+    stuck = (OutboundEmail.objects.filter(status__in=[OutboundEmail.Status.FAILED, OutboundEmail.Status.UNCERTAIN],
+                                          order__isnull=False)
              .exclude(id__in=Alert.objects.filter(email__isnull=False).values("email_id"))
              .select_related("order"))
     for email in stuck[:100]:

@@ -635,10 +635,14 @@ def _record(order: Order, *, actor: str, reason: str, to_state: str = "", stripe
 # --- Outbox ---------------------------------------------------------------------------------------
 
 
-def outbound_email_queue(*, order: Order, kind: str, recipient: str = "") -> OutboundEmail:
-    """Owe the customer an email, in the caller's transaction; it is sent after commit."""
-    email = OutboundEmail.objects.create(order=order, kind=kind, recipient=recipient or order.email,
-                                         next_attempt_at=timezone.now())
+def outbound_email_queue(*, kind: str, order: Order | None = None, user=None, recipient: str = "") -> OutboundEmail:
+    """Owe the customer an email, in the caller's transaction; it is sent after commit.
+
+    About an order (`order`), or for the password link about an account (`user`).
+    """
+    email = OutboundEmail.objects.create(
+        order=order, user=user, kind=kind, recipient=recipient or (order.email if order is not None else user.email),
+        next_attempt_at=timezone.now())
     enqueue_after_commit("billing.tasks.send_outbound_email", email.id, task_name=f"email-{email.id}")
     return email
 
@@ -698,7 +702,8 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
             email.esp_message_id = "" if message_id is None else str(message_id)
             email.esp_status = ",".join(sorted(anymail_status.status or []))
         email.save(update_fields=["status", "sent_at", "last_error", "esp_message_id", "esp_status"])
-        _record(email.order, actor="system", reason=f"Email sent: {email.get_kind_display()} to {email.recipient}")
+        if email.order_id is not None:
+            _record(email.order, actor="system", reason=f"Email sent: {email.get_kind_display()} to {email.recipient}")
     return email
 
 
@@ -721,21 +726,39 @@ def outbound_email_dispatch_due(*, limit: int = 100) -> dict:
 # --- Customer self-service --------------------------------------------------------------------
 
 STATUS_LINK_MAX_ORDERS = 5
+# Anyone can type an address into "Find my order" (or into checkout): at most this many status-link
+# emails go to one address in any 24 hours, whoever asked and however many orders it has.
+STATUS_LINK_EMAILS_PER_DAY = 5
+# Orders worth a status link to whoever types their address: money moved or is moving (a
+# PaymentIntent that succeeded or is processing, and what followed: refunds, disputes, review).
+# An unpaid, failed or canceled order owes nobody an email; its owner can simply check out again.
+STATUS_LINK_STATES = [S.PROCESSING, S.PAID, S.ACTIVE, S.REFUND_PENDING, S.REFUNDED, S.DISPUTED, S.NEEDS_REVIEW]
 
 
 def order_status_links_send(*, email: str, card_last4: str = "") -> int:
-    """Email the status link of this address's recent orders to that address, and only there.
+    """Email the status link of this address's recent paid orders to that address, and only there.
 
-    Returns how many were queued, for logs; the page shows the same words whatever the count, so
-    the form reveals nothing about who has bought.
+    Someone other than the customer may have asked, so the email carries only our words (no name
+    or other text the customer typed), goes only to orders with money involved, and stops at
+    STATUS_LINK_EMAILS_PER_DAY per address. Returns how many were queued, for logs; the page
+    shows the same words whatever the count, so the form reveals nothing about who has bought.
     """
-    orders = Order.objects.filter(email=normalize_email(email))
+    address = normalize_email(email)
+    orders = Order.objects.filter(email=address, state__in=STATUS_LINK_STATES, stripe_payment_intent_id__isnull=False)
     if card_last4:
         orders = orders.filter(card_last4=card_last4)
-    orders = list(orders.order_by("-created_at")[:STATUS_LINK_MAX_ORDERS])
     with transaction.atomic():
+        # Locking the address's orders makes two lookups at once count each other's emails.
+        orders = list(orders.select_for_update().order_by("-created_at")[:STATUS_LINK_MAX_ORDERS])
+        if not orders:
+            return 0
+        sent_today = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.STATUS_LINK, recipient=address,
+                                                  created_at__gte=timezone.now() - timedelta(days=1)).count()
+        orders = orders[:max(0, STATUS_LINK_EMAILS_PER_DAY - sent_today)]
         for order in orders:
             outbound_email_queue(order=order, kind=OutboundEmail.Kind.STATUS_LINK)
+    if not orders:
+        logger.warning("Status links for %s not sent: %s already sent in the last day", address, sent_today)
     return len(orders)
 
 
@@ -747,7 +770,7 @@ def outbound_email_record_esp_event(*, message_id: str, event_type: str, descrip
     if email is None:
         return 0
     OutboundEmail.objects.filter(pk=email.pk).update(esp_status=event_type)
-    if event_type in {"bounced", "rejected", "failed", "complained"}:
+    if event_type in {"bounced", "rejected", "failed", "complained"} and email.order_id is not None:
         _record(email.order, actor="system",
                 reason=f"Email {event_type}: {email.get_kind_display()} to {email.recipient} {description}".strip())
     return 1

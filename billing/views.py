@@ -1,6 +1,5 @@
 """Customer-facing pages. Each view gathers input, calls one service or selector, and renders."""
 
-import hashlib
 import logging
 import uuid
 
@@ -10,6 +9,7 @@ from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,12 +21,29 @@ from billing.forms import CheckoutForm, OrderLookupForm
 from billing.models import OrderState, Plan
 from billing.selectors import order_customer_status, order_needs_settle, payment_intent_from_mirror
 from billing.tokens import order_from_status_token, order_status_token
+from config.client_ip import client_ip
+from config.ratelimit import over_limit
 
 logger = logging.getLogger(__name__)
 
 # The status page polls every couple of seconds; Stripe is asked at most this often per order.
 SETTLE_THROTTLE_SECONDS = 3
 PAYABLE_STATES = {OrderState.PENDING, OrderState.FAILED, OrderState.PROCESSING}
+
+# Rate limits (django-ratelimit, counted in the shared cache; config/ratelimit.py), per client
+# address (config/client_ip.py) and per email address. A person who mistypes, reloads, goes back or
+# retries stays far below them; a script making orders, Stripe calls or emails to strangers does not.
+# Checkout: each valid submission (an order and a Stripe Customer + PaymentIntent, or a reused one).
+CHECKOUT_RATE_PER_CLIENT = "20/h"
+CHECKOUT_RATE_PER_EMAIL = "10/h"
+# The status page and its API together. One open page polls every 2 s (30 a minute), so this is
+# four tabs' worth; above it the page answers from what we know without asking Stripe, and the API
+# answers 429, which status.js treats like a dropped connection ("Reconnecting…") and retries.
+STATUS_RATE_PER_CLIENT = "120/m"
+# "Find my order", and checkout's "this address already bought it" email: each can email an
+# address someone else typed. billing.services also caps status-link emails per address per day.
+LOOKUP_RATE_PER_CLIENT = "10/h"
+STATUS_LINK_RATE_PER_EMAIL = "3/h"
 
 
 def _current_plan():
@@ -50,6 +67,7 @@ def _is_own_order(request, order) -> bool:
     return order.public_id.hex in request.session.get(SESSION_ORDERS, [])
 
 
+@never_cache  # its answers carry the customer's email address
 @require_http_methods(["GET", "POST"])
 def checkout(request):
     plan = _current_plan()
@@ -59,6 +77,11 @@ def checkout(request):
     setup_failed = False
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
+        if _checkout_over_limit(request, email):
+            form.add_error(None, "We've had a lot of checkouts from here or for this email address in the last hour, "
+                                 "so we've paused new ones for a while. You have not been charged. Please try again "
+                                 f"later, or write to {settings.SUPPORT_EMAIL} and a person will help.")
+            return render(request, "billing/checkout.html", {"plan": plan, "form": form}, status=429)
         if not form.cleaned_data["buy_again"]:
             earlier = services.order_latest_purchase(email=email, plan=plan)
             if earlier is not None and earlier.state in PAYABLE_STATES and _is_own_order(request, earlier):
@@ -84,12 +107,25 @@ def checkout(request):
                   {"plan": plan, "form": form, "setup_failed": setup_failed, "suggestion": suggestion})
 
 
+def _checkout_over_limit(request, email) -> bool:
+    email = normalize_email(email)
+    limited = (over_limit(request, group="checkout:client", rate=CHECKOUT_RATE_PER_CLIENT)
+               or over_limit(request, group="checkout:email", rate=CHECKOUT_RATE_PER_EMAIL, value=email))
+    if limited:
+        logger.warning("Checkout rate limited for %s from %s", email, client_ip(request))
+    return limited
+
+
+def _status_link_email_over_limit(request, email) -> bool:
+    return over_limit(request, group="status-link:email", rate=STATUS_LINK_RATE_PER_EMAIL, value=normalize_email(email))
+
+
 def _already_bought(request, form, plan, earlier):
     """This address already has the plan (or a payment for it in progress): say so instead of
     offering a second card form. A stranger typing someone's address learns only that we have
     emailed that address; the order's own link goes to its owner's inbox, or to its own browser."""
     own = _is_own_order(request, earlier)
-    if not own and not _over_limit(f"checkout-again:email:{_key(earlier.email)}", LOOKUP_LIMIT_PER_HOUR):
+    if not own and not _status_link_email_over_limit(request, earlier.email):
         services.order_status_links_send(email=earlier.email)
     return render(request, "billing/already_bought.html", {
         "plan": plan, "form": form, "own": own, "order": earlier,
@@ -98,6 +134,7 @@ def _already_bought(request, form, plan, earlier):
     })
 
 
+@never_cache  # the payment's client secret and the customer's email address
 def pay(request, token):
     order = order_from_status_token(token)
     if order is None:
@@ -157,13 +194,18 @@ def _settle_if_behind(order, *, reason):
     return order, True
 
 
+@never_cache  # the status token and the customer's email address
 def status(request, token):
     order = order_from_status_token(token)
     if order is None:
         raise Http404("No such order")
     returned = "payment_intent" in request.GET or "redirect_status" in request.GET
-    order, checked = _settle_if_behind(
-        order, reason="customer returned from payment" if returned else "customer opened the status page")
+    if over_limit(request, group="status:client", rate=STATUS_RATE_PER_CLIENT):
+        # Too many status requests from here: say what we know, and ask Stripe for nobody.
+        checked = not order_needs_settle(order)
+    else:
+        order, checked = _settle_if_behind(
+            order, reason="customer returned from payment" if returned else "customer opened the status page")
     return render(request, "billing/status.html", {
         "order": order,
         "status": order_customer_status(order, checked=checked),
@@ -207,34 +249,16 @@ def refund_now(request, token):
     return redirect("billing:status", token=token)
 
 
-# Per client address and per email address, per hour: enough for a confused human, useless for
-# anyone trying to make us mail strangers.
-LOOKUP_LIMIT_PER_HOUR = 5
-
-
-def _key(text: str) -> str:
-    # Cache keys have a length limit and emails are up to 254 characters: hash them.
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _over_limit(key: str, limit: int) -> bool:
-    cache.add(key, 0, timeout=3600)
-    try:
-        return cache.incr(key) > limit
-    except ValueError:  # expired between add and incr
-        return False
-
-
+@never_cache
 @require_http_methods(["GET", "POST"])
 def lookup(request):
     form = OrderLookupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = normalize_email(form.cleaned_data["email"])
-        client = request.META.get("REMOTE_ADDR", "")
-        limited = _over_limit(f"lookup:ip:{client}", LOOKUP_LIMIT_PER_HOUR) or _over_limit(
-            f"lookup:email:{email}", LOOKUP_LIMIT_PER_HOUR)
+        limited = (over_limit(request, group="lookup:client", rate=LOOKUP_RATE_PER_CLIENT)
+                   or _status_link_email_over_limit(request, email))
         if limited:
-            logger.warning("Order lookup rate limited for %s from %s", email, client)
+            logger.warning("Order lookup rate limited for %s from %s", email, client_ip(request))
         else:
             services.order_status_links_send(email=email, card_last4=form.cleaned_data["last4"])
         # Same answer whatever happened, so the page reveals nothing about who has bought.
@@ -249,6 +273,10 @@ class OrderStatusAPI(APIView):
     permission_classes = []
 
     def get(self, request, token):
+        if over_limit(request, group="status:client", rate=STATUS_RATE_PER_CLIENT):
+            # status.js keeps what it showed, says "Reconnecting…" and asks again on its rhythm.
+            return Response({"detail": "Too many requests; this page will update by itself."}, status=429,
+                            headers={"Retry-After": "10", "Cache-Control": "no-store"})
         order = order_from_status_token(token)
         if order is None:
             return Response({"detail": "Not found."}, status=404)

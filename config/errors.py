@@ -1,14 +1,35 @@
 from django.conf import settings
 from django.http import HttpResponseServerError
 from django.template import loader
+from django.utils.html import escape
 from django.views.decorators.csrf import requires_csrf_token
+
+# When even the template cannot be rendered: the same facts, in plain HTML.
+FALLBACK_500 = (
+    '<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>Something went wrong</title><h1>Something went wrong on our side</h1>"
+    "<p>If you were paying, your card may or may not have been charged. If it was, you'll get an email from us, "
+    "usually within minutes, and you never lose that money: if we can't finish your order, we refund it automatically."
+    "</p>"
+    '<p><a href="/orders/lookup/">Find my order</a> · Questions? Write to {support} and a person will answer.</p>'
+)
 
 
 @requires_csrf_token
 def server_error(request):
     # No request context processors here: whatever broke may be one of them.
+    support_email = getattr(settings, "SUPPORT_EMAIL", "")
     try:
-        body = loader.render_to_string("500.html", {"SUPPORT_EMAIL": settings.SUPPORT_EMAIL})
+        body = loader.render_to_string("500.html", {"SUPPORT_EMAIL": support_email})
     except Exception:
-        body = "<h1>Something went wrong on our side</h1><p>You have not been charged twice. Please try again.</p>"
+        body = FALLBACK_500.format(support=escape(support_email))
     return HttpResponseServerError(body)
+
+
+def unavailable_page() -> str:
+    """The static page a reverse proxy serves while the app is down (templates/50x.html).
+
+    Rendered once per deploy by `manage.py render_50x`, with the support address and nothing from a
+    request: the result is plain HTML that needs nothing from Django.
+    """
+    return loader.render_to_string("50x.html", {"SUPPORT_EMAIL": settings.SUPPORT_EMAIL})

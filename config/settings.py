@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_duration, env_int, env_list, env_str, env_url
@@ -28,7 +29,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000" if DEBUG else None, required=not DEBUG)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The Django admin with the support console's front page (search and the queue).
+    "support.admin_apps.SupportAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -39,6 +41,8 @@ INSTALLED_APPS = [
     "djstripe",
     "django_q",
     "anymail",
+    "csp",
+    "django_ratelimit",
     "accounts",
     "billing",
     "support",
@@ -46,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -69,6 +74,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.site",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -115,13 +121,26 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # The cache is shared by the web server and the worker (rate limits, django-q2 statistics),
-# so it lives in the database rather than in one process's memory.
+# so it lives in the database rather than in one process's memory. config/cache.py is Django's
+# DatabaseCache with an atomic increment that keeps the key's expiry, which rate limits need.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "BACKEND": "config.cache.DatabaseCache",
         "LOCATION": "backstop_cache",
     }
 }
+
+# --- Rate limits (django-ratelimit) -----------------------------------------------------------
+# The limits themselves are named constants beside the views they guard (billing/views.py,
+# accounts/views.py). Counted per client address (config/client_ip.py) in the shared cache above;
+# if counting fails the request is treated as over the limit (RATELIMIT_FAIL_OPEN stays False).
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "config.client_ip.client_ip"
+# How many reverse proxies of ours stand in front of the app, each appending the address it saw to
+# X-Forwarded-For (1 behind the documented nginx). 0 trusts no header: the client is REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more (1 behind the documented nginx).")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -190,6 +209,33 @@ elif STRIPE_WEBHOOK_SECRET and not DEBUG:
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 SILENCED_SYSTEM_CHECKS = ["djstripe.W002"] if STRIPE_API_BASE else []
+# django-ratelimit only vouches for memcached and Redis. Its real objections to a database cache
+# (not atomic, and the generic incr() resets the expiry) are answered by config/cache.py, which
+# locks the row and keeps the expiry; what is left of W001 is "not on our list".
+SILENCED_SYSTEM_CHECKS += ["django_ratelimit.W001"]
+
+# --- Content-Security-Policy (django-csp, through config/csp.py) ----------------------------------
+# Scripts: our own files, Stripe.js, and inline <script> blocks only with this response's nonce
+# (templates write nonce="{{ CSP_NONCE }}"), so injected markup cannot run script. Styles allow
+# 'unsafe-inline': the templates use <style> blocks and style="" attributes, and Stripe.js (and
+# the emulator's stand-in) inject styles; a style cannot run code on its own, so we accept that
+# trade-off rather than hash every attribute. Stripe's hosts are those of its CSP guide;
+# config/csp.py adds the origin of STRIPE_JS_URL / STRIPE_API_BASE when they point elsewhere (the
+# emulator in the demo and the tests).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE, "https://js.stripe.com", "https://*.js.stripe.com"],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https://*.stripe.com"],  # data: for base.html's empty favicon
+        "connect-src": [SELF, "https://api.stripe.com"],
+        "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(
@@ -247,8 +293,13 @@ LOGGING = {
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {
+        # Status tokens and client secrets travel in URLs; Django's "Not Found: /orders/<token>/"
+        # warnings would write them down (config/log_redaction.py).
+        "redact_secrets": {"()": "config.log_redaction.RedactingFilter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "line"},
+        "console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -4,6 +4,11 @@ SQLite, the local Stripe emulator, email written to files, the django-q2 worker 
 server, all started and stopped together. Ctrl-C, SIGTERM or SIGHUP (or the death of whatever
 started us) stops everything this script started. Safe to re-run: setup steps are idempotent and
 secrets are generated once into var/.
+
+The shop's port (DEMO_PORT) is a small reverse proxy (scripts/demo_proxy.py) in front of gunicorn,
+as nginx is in production: while the web server is down, customers get the "briefly unavailable"
+page (templates/50x.html, rendered into var/) and the web server is restarted, so a crash is seen
+as a customer would see it.
 """
 
 import contextlib
@@ -24,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("BACKSTOP_VAR_DIR", ROOT / "var")).resolve()
 PYTHON = sys.executable
 WEB_PORT = int(os.environ.get("DEMO_PORT", "8000"))
+APP_PORT = int(os.environ.get("DEMO_APP_PORT") or 0)  # gunicorn, behind the proxy; 0: a free port
+WEB_RESTART_DELAY = 5  # seconds the shop shows the 50x page after the web server dies
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "12111"))
 SUPPORT_EMAIL = "support@backstop.localhost"
 EMULATOR_SECRET_KEY = "sk_test_51BackstopEmulatorLocalKey0000000000"
@@ -65,6 +72,7 @@ def demo_environment(values):
             "SECRET_KEY": values["secret_key"],
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "HTTPS": "false",
+            "TRUSTED_PROXY_COUNT": "1",  # the demo's proxy appends the client to X-Forwarded-For, as nginx does
             "SITE_URL": site,
             "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY,
             "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY,
@@ -79,6 +87,12 @@ def demo_environment(values):
         }
     )
     return env
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def port_is_free(port):
@@ -101,6 +115,7 @@ class Supervisor:
     def __init__(self, env):
         self.env = env
         self.children = []  # (name, Popen)
+        self.proxy = None  # the DemoProxy on DEMO_PORT, a thread of this process
         self.stopping = False
 
     def run_step(self, *args):
@@ -113,6 +128,13 @@ class Supervisor:
         )
         self.children.append((name, process))
         return process
+
+    def restart(self, name, argv):
+        old = next(process for child, process in self.children if child == name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(old.pid, signal.SIGKILL)  # workers the dead leader left holding the port
+        self.children = [(child, process) for child, process in self.children if child != name]
+        return self.start(name, argv)
 
     def stop_all(self, reason):
         if self.stopping:
@@ -134,6 +156,8 @@ class Supervisor:
                 process.wait()
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # anything the leader left behind
+        if self.proxy is not None:
+            self.proxy.stop()
         say("stopped")
 
 
@@ -151,7 +175,9 @@ def wait_for_http(url, timeout=30):
 def main():
     VAR.mkdir(parents=True, exist_ok=True)
     (VAR / "mail").mkdir(exist_ok=True)
-    ports = [(WEB_PORT, "web server (DEMO_PORT)"), (EMULATOR_PORT, "Stripe emulator (EMULATOR_PORT)")]
+    ports = [(WEB_PORT, "shop (DEMO_PORT)"), (EMULATOR_PORT, "Stripe emulator (EMULATOR_PORT)")]
+    if APP_PORT:
+        ports.append((APP_PORT, "web server (DEMO_APP_PORT)"))
     for port, what in ports:
         if not port_is_free(port):
             say(f"port {port} for the {what} is already in use: stop what holds it or pick another port")
@@ -170,25 +196,35 @@ def main():
     supervisor.run_step("migrate", "--noinput", "-v", "0")
     supervisor.run_step("createcachetable")
     supervisor.run_step("collectstatic", "--noinput", "-v", "0")
+    supervisor.run_step("render_50x", str(VAR / "50x.html"), "-v", "0")  # what nginx would serve
     supervisor.run_step("demo_setup", "--support-email", SUPPORT_EMAIL,
                         "--support-password", values["support_password"])
 
     site = f"http://127.0.0.1:{WEB_PORT}"
     webhook_url = f"{site}/stripe/webhook/{values['webhook_uuid']}/"
     has_emulator = (ROOT / "stripe_emulator" / "__main__.py").exists()
+    app_port = APP_PORT or free_port()
+    web_argv = [
+        str(Path(PYTHON).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{app_port}",
+        "--workers", "2", "--threads", "4", "--graceful-timeout", "5",
+        # The access log, with status tokens and client secrets replaced (config/log_redaction.py).
+        "--access-logfile", "-", "--logger-class", "config.log_redaction.GunicornLogger",
+    ]
     try:
+        from demo_proxy import DemoProxy  # scripts/, next to this file
+
+        supervisor.proxy = DemoProxy(("127.0.0.1", WEB_PORT), ("127.0.0.1", app_port),
+                                     (VAR / "50x.html").read_bytes(), log=lambda m: say(f"proxy: {m}")).start()
         if has_emulator:
             supervisor.start("Stripe emulator", [
                 PYTHON, "-m", "stripe_emulator", "--port", str(EMULATOR_PORT),
                 "--webhook", f"{webhook_url}={values['webhook_secret']}",
                 "--snapshot", str(VAR / "stripe-emulator.json"),
             ])
-        supervisor.start("web server", [
-            str(Path(PYTHON).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{WEB_PORT}",
-            "--workers", "2", "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5",
-        ])
+        web = supervisor.start("web server", web_argv)
         supervisor.start("task worker", [PYTHON, "manage.py", "qcluster"])
-        wait_for_http(f"{site}/healthz")
+        wait_for_http(f"http://127.0.0.1:{app_port}/healthz")
+        wait_for_http(f"{site}/healthz")  # and through the proxy
         if has_emulator:
             wait_for_http(f"http://127.0.0.1:{EMULATOR_PORT}/_emulator/state")
     except (RuntimeError, OSError) as exc:
@@ -203,13 +239,28 @@ def main():
         say(f"  Stripe emulator: http://127.0.0.1:{EMULATOR_PORT}  (control API under /_emulator/)")
     say(f"  Emails sent:     {VAR / 'mail'}")
     say(f"  Health:          {site}/healthz")
+    say(f"  Web server:      gunicorn pid {web.pid} on 127.0.0.1:{app_port}, behind the shop's proxy; kill it to "
+        "see the page customers get while it is down")
 
     parent = os.getppid()
+    web_started, quick_exits = time.monotonic(), 0
     while True:
         for name, process in supervisor.children:
-            if process.poll() is not None:
-                supervisor.stop_all(f"{name} exited with status {process.returncode}")
-                return 1
+            if process.poll() is None:
+                continue
+            if name == "web server":
+                # Restarted as a service manager would, unless it keeps dying right after starting.
+                quick_exits = quick_exits + 1 if time.monotonic() - web_started < 30 else 1
+                if quick_exits <= 3:
+                    say(f"the web server exited with status {process.returncode}; until it is back, the shop "
+                        f"shows the 'briefly unavailable' page (502). Restarting it in {WEB_RESTART_DELAY} s")
+                    time.sleep(WEB_RESTART_DELAY)
+                    web = supervisor.restart(name, web_argv)
+                    web_started = time.monotonic()
+                    say(f"web server restarted (pid {web.pid})")
+                    break
+            supervisor.stop_all(f"{name} exited with status {process.returncode}")
+            return 1
         if os.getppid() != parent:
             supervisor.stop_all("the process that started the demo is gone")
             return 0

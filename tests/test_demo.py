@@ -1,11 +1,17 @@
-"""`make demo` end to end: starts everything, serves the printed login, stops on SIGTERM."""
+"""`make demo` end to end: starts everything, serves the printed login, shows the customer the
+"briefly unavailable" page while its web server is down, stops on SIGTERM.
+
+One demo stack for the module (starting one costs a minute of migrations): the tests run in order,
+and the last one stops it."""
 
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
@@ -18,22 +24,26 @@ from tests.ports import free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 
+LAST_PRINTED_LINE = "  Web server:"
 
-@pytest.fixture
-def demo(tmp_path):
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update({"BACKSTOP_VAR_DIR": str(tmp_path / "var"), "DEMO_PORT": str(free_port()),
+    env.update({"BACKSTOP_VAR_DIR": str(tmp_path_factory.mktemp("demo") / "var"), "DEMO_PORT": str(free_port()),
                 "EMULATOR_PORT": str(free_port())})
     process = subprocess.Popen([sys.executable, "scripts/demo.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
+
+    def read_everything():  # also keeps the pipe from filling up while the tests run
+        for line in process.stdout:
+            lines.append(line)
+
+    threading.Thread(target=read_everything, daemon=True).start()
     deadline = time.monotonic() + 240  # the first run migrates a fresh SQLite database
-    for line in process.stdout:
-        lines.append(line)
-        if "Ctrl-C stops everything" in line or time.monotonic() > deadline:
-            break
-    for _ in range(6):
-        lines.append(process.stdout.readline())
+    while LAST_PRINTED_LINE not in "".join(lines) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
     yield process, "".join(lines), env
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
@@ -43,6 +53,58 @@ def demo(tmp_path):
 def children_of(pid):
     result = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True)
     return [int(p) for p in result.stdout.split() if int(p) != pid]
+
+
+def descendants(pid):
+    result = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    children = [int(p) for p in result.stdout.split()]
+    return children + [grandchild for child in children for grandchild in descendants(child)]
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"  # a zombie is gone too
+    except FileNotFoundError:
+        return False
+
+
+def still_running(pids, timeout=10):
+    deadline = time.monotonic() + timeout
+    while (left := [pid for pid in pids if alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:  # no answer at all: what the proxy is there to prevent
+        return None, str(error)
+
+
+def get_until(url, status, timeout):
+    deadline = time.monotonic() + timeout
+    while (answer := get(url))[0] != status and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return answer
+
+
+def test_while_its_web_server_is_down_the_demo_shows_the_briefly_unavailable_page_then_restarts_it(demo):
+    process, output, env = demo
+    site = f"http://127.0.0.1:{env['DEMO_PORT']}"
+    gunicorn = int(re.search(r"gunicorn pid (\d+)", output)[1])
+
+    os.killpg(gunicorn, signal.SIGKILL)  # a crash: the master and its workers at once
+
+    status, page = get_until(f"{site}/", 502, timeout=5)
+    assert status == 502
+    assert "briefly unavailable" in page
+    assert "may or may not have been charged" in page
+    assert get_until(f"{site}/healthz", 200, timeout=60)[0] == 200
+    assert process.poll() is None
 
 
 def wait_until_gone(pid, timeout=10):
@@ -70,6 +132,8 @@ def test_the_demo_serves_the_admin_to_the_printed_support_login_and_stops_on_sig
     assert response.url.endswith("/admin/")
     assert "Support console" in response.read().decode()
 
+    started = descendants(process.pid)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert wait_until_gone(process.pid) == []
+    assert still_running(started) == []  # the web server restarted earlier and its workers too

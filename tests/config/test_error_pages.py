@@ -2,33 +2,102 @@ import re
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.test import RequestFactory
 
-from config.errors import server_error
+from config import errors
+from config.errors import server_error, unavailable_page
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+WHAT_WE_KNOW = ["may or may not have been charged", "you never lose that money", "we refund it automatically"]
 
 
-def test_the_500_page_reassures_a_customer_who_may_have_paid(settings):
+def test_the_500_page_tells_a_customer_who_may_have_paid_what_we_know():
     response = server_error(RequestFactory().get("/checkout/"))
 
     assert response.status_code == 500
-    text = response.content.decode()
-    assert "charged twice" in text
-    assert settings.SUPPORT_EMAIL in text
+    text = response.content.decode().replace("\n      ", " ").replace("&#x27;", "'")
+    for words in WHAT_WE_KNOW:
+        assert words in text
+
+
+def test_the_500_page_links_find_my_order_and_names_the_support_address(settings):
+    settings.SUPPORT_EMAIL = "help@shop.example"
+
+    text = server_error(RequestFactory().get("/checkout/")).content.decode()
+
+    assert 'href="/orders/lookup/"' in text
+    assert 'href="mailto:help@shop.example"' in text
+
+
+def test_the_500_page_no_longer_points_to_an_email_the_customer_may_not_have():
+    text = server_error(RequestFactory().get("/")).content.decode()
+
+    assert "link in the email we sent you" not in text
+    assert "its link is in the email" not in text.lower()
+
+
+def test_when_even_the_500_template_fails_the_plain_answer_says_the_same(settings, monkeypatch):
+    settings.SUPPORT_EMAIL = "help@shop.example"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("template engine down")
+
+    monkeypatch.setattr(errors.loader, "render_to_string", broken)
+    response = server_error(RequestFactory().get("/"))
+
+    assert response.status_code == 500
+    text = response.content.decode().replace("&#x27;", "'")
+    for words in WHAT_WE_KNOW:
+        assert words in text
+    assert "/orders/lookup/" in text
+    assert "help@shop.example" in text
 
 
 @pytest.mark.django_db
-def test_an_unknown_page_gets_the_friendly_404(client):
+def test_an_unknown_page_gets_the_friendly_404_with_find_my_order(client):
     response = client.get("/no-such-page/")
 
     assert response.status_code == 404
-    assert b"can't find that page" in response.content or b"can&#x27;t find that page" in response.content
+    text = response.content.decode().replace("&#x27;", "'")
+    assert "can't find that page" in text
+    assert 'href="/orders/lookup/"' in text
 
 
-def test_the_proxy_fallback_page_is_plain_html_with_no_template_tags():
-    text = (TEMPLATES / "50x.html").read_text()
+def test_the_proxy_page_template_needs_nothing_but_the_support_address():
+    source = (TEMPLATES / "50x.html").read_text()
 
-    assert not re.search(r"{[{%#]", text)
-    assert "<style>" in text
-    assert "/orders/lookup/" in text
+    tags = set(re.findall(r"{[{%].*?[}%]}", source))
+    assert tags == {"{{ SUPPORT_EMAIL }}"}
+    assert "<style>" in source
+    assert "<link" not in source  # nothing to fetch from an app that is down
+    assert "<script" not in source
+
+
+def test_the_rendered_proxy_page_is_plain_html_with_the_configured_support_address(settings):
+    settings.SUPPORT_EMAIL = "help@shop.example"
+
+    page = unavailable_page()
+
+    assert not re.search(r"{[{%#]", page)
+    assert 'href="mailto:help@shop.example"' in page
+    assert 'href="/orders/lookup/"' in page
+
+
+def test_the_proxy_page_tells_a_customer_who_may_have_paid_what_we_know():
+    page = unavailable_page().replace("\n          ", " ").replace("&#x27;", "'")
+
+    assert "briefly unavailable" in page
+    for words in WHAT_WE_KNOW:
+        assert words in page
+    assert "email we sent you" not in page
+
+
+def test_render_50x_writes_the_proxy_page_where_the_deploy_asks(settings, tmp_path):
+    settings.SUPPORT_EMAIL = "help@shop.example"
+    target = tmp_path / "www" / "50x.html"
+
+    call_command("render_50x", str(target), verbosity=0)
+
+    assert target.read_text() == unavailable_page()
+    assert list(target.parent.iterdir()) == [target]  # no partial file left behind

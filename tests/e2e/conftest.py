@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import stripe
+from django.core.cache import caches
 from django.db import connection
 from django.urls import reverse
 
@@ -87,6 +88,9 @@ def app_server(transactional_db, stripe_emulator, tmp_path, settings):
         "EMAIL_FILE_PATH": str(tmp_path / "mail"),
     }
     server = AppServer(env, port, tmp_path / "mail")
+    # Rate limits count in the database cache, which no test transaction rolls back: start each
+    # browser test (every one of them a checkout from 127.0.0.1) with no count from earlier ones.
+    caches["default"].clear()
     # Stripe delivers this server's webhooks, as configured in a Stripe dashboard.
     path = reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": settings.STRIPE_WEBHOOK_UUID})
     endpoint = stripe.WebhookEndpoint.create(url=server.url + path, enabled_events=["*"])

@@ -1,0 +1,51 @@
+"""Keep the secrets that travel in URLs out of logs.
+
+A customer's status token is the path of their order's pages (/orders/<token>/, /checkout/<token>/pay/,
+/api/orders/<token>/status): anyone holding it sees the order and its email address. Stripe's return
+from the payment step adds ?payment_intent_client_secret=…, a sign-in link carries ?sesame=…, and a
+password link is /account/password/reset/<uid>/<token>/. Request lines, Referer headers and Django's
+"Not Found: /orders/…" warnings would all write them down.
+
+`redact()` replaces them; `RedactingFilter` applies it to our log records (settings.LOGGING) and
+`GunicornLogger` to gunicorn's access log (`--logger-class config.log_redaction.GunicornLogger`).
+docs/deploy/nginx.conf has the same rules for nginx's access log.
+"""
+
+import logging
+import re
+
+from gunicorn.glogging import Logger
+
+_RULES = [
+    # Paths whose segment after the prefix is a status token (not /orders/lookup/).
+    (re.compile(r"(/(?:orders|checkout|api/orders)/)(?!lookup/)[^/?#\s\"']+"), r"\1[token]"),
+    # Django's password link, /account/password/reset/<uidb64>/<token>/ (not .../sent/ or .../done/).
+    (re.compile(r"(/account/password/reset/)(?!sent/|done/)[^/?#\s\"']+/[^/?#\s\"']+"), r"\1[token]"),
+    # Query parameters that are secrets: Stripe's client secret and the sign-in link's token.
+    (re.compile(r"((?:^|[?&;\s])(?:payment_intent_client_secret|sesame)=)[^&#\s\"']*"), r"\1[redacted]"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message with redact(); never drops a record."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class GunicornLogger(Logger):
+    """gunicorn's logger with every access-log value (request line, path, query, headers) redacted."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
