@@ -45,7 +45,9 @@ class PasswordResetView(auth_views.PasswordResetView):
 def signin(request):
     """One-click sign-in from an email link; an old or broken link gets a calm way forward."""
     user = get_user(request)
-    if user is None:
+    # Staff accounts never sign in by link: the console has its own door (password, lockout,
+    # second factor), and a forwarded customer email must not open it.
+    if user is None or user.is_staff:
         return render(request, "accounts/signin_expired.html", status=400)
     login(request, user, backend="sesame.backends.ModelBackend")
     return redirect("accounts:home")

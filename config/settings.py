@@ -5,6 +5,7 @@ anything production needs must be set explicitly: the process refuses to start o
 """
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -43,6 +44,9 @@ INSTALLED_APPS = [
     "anymail",
     "csp",
     "django_ratelimit",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts",
     "billing",
     "support",
@@ -56,8 +60,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -103,12 +110,31 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out address or account is refused before its password is even checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     # One-click sign-in links in our emails (django-sesame: signed, expiring, invalidated when the
     # password changes).
     "sesame.backends.ModelBackend",
 ]
 SESAME_MAX_AGE = 14 * 24 * 3600
+
+# --- Staff sign-in: throttled and locked (django-axes), optional second factor (django-otp) --------
+# After AXES_FAILURE_LIMIT wrong passwords for one account from one address, that pair is locked
+# for AXES_COOLOFF_TIME; a correct password resets the count. Per pair, so nobody can lock a
+# colleague out from elsewhere by typing their email wrongly on purpose.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Django's login forms pass the email as `username` (axes would look for USERNAME_FIELD, "email").
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# A time-based one-time code (an authenticator app) on top of the password for the console; on
+# unless DEBUG. `support_staff --totp` gives a person their device.
+STAFF_TWO_FACTOR = env_bool("STAFF_TWO_FACTOR", not DEBUG)
+OTP_TOTP_ISSUER = "Backstop support"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:home"
 LOGOUT_REDIRECT_URL = "billing:home"

@@ -79,6 +79,16 @@ def support_staff_ensure(*, email: str, password: str, full_name: str = "", refu
     return user
 
 
+def support_staff_totp_device(*, user):
+    """The person's authenticator-app device for the console's second factor; made once."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is not None:
+        return device, False
+    return TOTPDevice.objects.create(user=user, name="authenticator app", confirmed=True), True
+
+
 # --- Alerts to the team -------------------------------------------------------------------------
 
 ALERT_NOTIFY_MAX_ATTEMPTS = 10

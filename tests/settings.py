@@ -27,9 +27,14 @@ os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_backstop_secret_01234
 os.environ.setdefault("STRIPE_WEBHOOK_UUID", "7e57e57e-0000-4000-8000-000000000001")
 os.environ.setdefault("EMAIL_BACKEND", "anymail.backends.test.EmailBackend")
 os.environ.setdefault("BACKSTOP_VAR_DIR", "/tmp/backstop-test-var")
+# Production asks staff for an authenticator code; the tests of that turn it on themselves.
+os.environ.setdefault("STAFF_TWO_FACTOR", "false")
 
 from config.settings import *  # noqa: F403
 
+# django-axes needs the request in authenticate(), which the test client's login() does not pass;
+# the tests of the lockout turn it back on (tests/support/test_staff_signin.py).
+AXES_ENABLED = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in prod
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405  tasks run inline unless a test starts a worker
 LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # noqa: F405  one line per API call is noise here

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
-from support.services import support_staff_ensure
+from support.services import support_staff_ensure, support_staff_totp_device
 
 
 class Command(BaseCommand):
@@ -23,8 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--password", required=True)
         parser.add_argument("--name", default="")
         parser.add_argument("--refunds", action="store_true", help="May refund customers.")
+        parser.add_argument("--totp", action="store_true",
+                            help="Give them an authenticator-app device and print its setup link (once).")
 
-    def handle(self, *args, email, password, name, refunds, **options):
+    def handle(self, *args, email, password, name, refunds, totp, **options):
         try:
             validate_email(email)
         except ValidationError:
@@ -36,3 +38,10 @@ class Command(BaseCommand):
         user = support_staff_ensure(email=email, password=password, full_name=name, refunds=refunds)
         rights = "with refunds" if refunds else "without refunds"
         self.stdout.write(self.style.SUCCESS(f"Support person ready: {user.email} ({rights})"))
+        if totp:
+            device, created = support_staff_totp_device(user=user)
+            if created:
+                self.stdout.write("Add this to their authenticator app (shown once; keep it private):")
+                self.stdout.write(device.config_url)
+            else:
+                self.stdout.write("They already have an authenticator device; nothing changed.")
