@@ -286,8 +286,13 @@ HELD_MONEY_DEADLINE = env_duration("HELD_MONEY_DEADLINE", "24h")
 # The sweep leaves a charge this long to the fast paths (the customer's return, the webhook)
 # before it settles the order itself (docs/decisions/0006-sweep-interval-and-grace.md).
 RECONCILE_GRACE = env_duration("RECONCILE_GRACE", "20s")
+# The email provider whose delivery reports (and inbound mail) we accept: only its webhook URLs
+# are routed (config/urls.py), and only with the shared secret. Read from the anymail backend.
+_esp = EMAIL_BACKEND.split(".")[2] if EMAIL_BACKEND.startswith("anymail.backends.") else ""
+ANYMAIL_ESP = env_str("ANYMAIL_ESP", _esp if _esp != "test" else "")
 ANYMAIL = {
-    "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET"),
+    # Basic-auth "user:pass" the ESP's webhooks must present; without it they are not routed.
+    "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", required=not DEBUG and bool(ANYMAIL_ESP)),
 }
 if EMAIL_BACKEND.startswith("anymail.backends.postmark"):
     ANYMAIL["POSTMARK_SERVER_TOKEN"] = env_str("POSTMARK_SERVER_TOKEN", required=True)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -15,12 +16,25 @@ djstripe_urls = (
     "djstripe",
 )
 
+
+
+def esp_webhook_urls():
+    """Only the configured ESP's webhooks, and none without the shared secret: a request to any
+    other provider's URL, or to ours before it is secured, finds nothing here."""
+    from anymail import urls as anymail_urls
+
+    if not settings.ANYMAIL_ESP or not settings.ANYMAIL.get("WEBHOOK_SECRET"):
+        return [], "anymail"
+    prefix = f"{settings.ANYMAIL_ESP}_"
+    return [p for p in anymail_urls.urlpatterns if (p.name or "").startswith(prefix)], "anymail"
+
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("stripe/", include(djstripe_urls)),
     path("account/", include("accounts.urls")),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include(esp_webhook_urls())),
     path("", include("billing.urls")),
 ]
 

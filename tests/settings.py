@@ -26,6 +26,9 @@ os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_backstop_secret_01234
 # Tests are not an installation: a fixed path keeps failures reproducible. Never used outside tests.
 os.environ.setdefault("STRIPE_WEBHOOK_UUID", "7e57e57e-0000-4000-8000-000000000001")
 os.environ.setdefault("EMAIL_BACKEND", "anymail.backends.test.EmailBackend")
+# Delivery reports and inbound mail arrive as Postmark would send them.
+os.environ.setdefault("ANYMAIL_ESP", "postmark")
+os.environ.setdefault("ANYMAIL_WEBHOOK_SECRET", "esp:hook-secret")
 os.environ.setdefault("BACKSTOP_VAR_DIR", "/tmp/backstop-test-var")
 # Production asks staff for an authenticator code; the tests of that turn it on themselves.
 os.environ.setdefault("STAFF_TWO_FACTOR", "false")

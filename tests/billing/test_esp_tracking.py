@@ -39,3 +39,28 @@ def test_a_bounce_is_written_on_the_order_timeline(client, sent_email):
                            "BouncedAt": "2026-11-26T10:00:00Z", "ID": 42})
 
     assert sent_email.order.events.filter(reason__startswith="Email bounced").exists()
+
+
+def test_another_providers_webhook_is_not_accepted(client):
+    response = client.post("/anymail/mailgun/tracking/", data="{}", content_type="application/json")
+
+    assert response.status_code == 404
+
+
+def test_without_a_shared_secret_no_esp_webhook_is_routed(settings):
+    from config.urls import esp_webhook_urls
+
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": None}
+
+    patterns, _namespace = esp_webhook_urls()
+
+    assert patterns == []
+
+
+def test_a_delivery_report_without_the_secret_is_refused(client, sent_email):
+    response = client.post(reverse("anymail:postmark_tracking_webhook"), data=json.dumps(
+        {"RecordType": "Delivery", "MessageID": "pm-123"}), content_type="application/json")
+
+    assert response.status_code == 400
+    sent_email.refresh_from_db()
+    assert sent_email.esp_status == ""

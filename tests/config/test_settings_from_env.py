@@ -22,6 +22,7 @@ PRODUCTION_ENV = {
     "STRIPE_WEBHOOK_UUID": "5f0c2d8e-9b1a-4c3f-8e7d-6a5b4c3d2e1f",
     "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
     "POSTMARK_SERVER_TOKEN": "server-token",
+    "ANYMAIL_WEBHOOK_SECRET": "postmark:a-long-random-webhook-secret",
     "TRUST_X_FORWARDED_PROTO": "true",
 }
 
@@ -49,7 +50,7 @@ def test_production_settings_pass_the_deploy_check():
 @pytest.mark.parametrize(
     "variable",
     ["SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY",
-     "EMAIL_BACKEND", "POSTMARK_SERVER_TOKEN", "STRIPE_WEBHOOK_UUID"],
+     "EMAIL_BACKEND", "POSTMARK_SERVER_TOKEN", "STRIPE_WEBHOOK_UUID", "ANYMAIL_WEBHOOK_SECRET"],
 )
 def test_a_missing_production_variable_stops_start_up_with_one_line_naming_it(variable):
     result = run_manage("check", drop=[variable])
