@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from billing import stripe_api
 from billing.errors import BillingError
@@ -19,7 +20,7 @@ from billing.models import Order, OrderState, OutboundEmail
 from billing.money import format_money
 from billing.tokens import order_status_token
 from support import selectors, services
-from support.models import Alert
+from support.models import Alert, InboundMessage
 
 
 @admin.register(Alert)
@@ -229,3 +230,34 @@ class OrderAdmin(admin.ModelAdmin):
             self.message_user(request, f"Access extended to {entitlement.ends_at:%b %-d, %Y}.", messages.SUCCESS)
         return self._back(order)
 
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(admin.ModelAdmin):
+    """Support email, matched to orders, with what Backstop did and a reply drafted."""
+
+    list_display = ["received_at", "from_email", "subject", "status", "done_automatically"]
+    list_filter = ["status"]
+    search_fields = ["from_email", "from_name", "subject", "body", "orders__reference"]
+    fields = ["received_at", "from_name", "from_email", "subject", "body", "linked_orders", "diagnosis",
+              "done_automatically", "draft_subject", "draft_body", "status", "answered_by", "answered_at"]
+    readonly_fields = fields
+    actions = ["mark_answered"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="orders")
+    def linked_orders(self, message):
+        links = [format_html('<a href="{}">{}</a> ({})', reverse("admin:billing_order_change", args=[o.pk]),
+                             o.reference, o.get_state_display()) for o in message.orders.all()]
+        return format_html_join(", ", "{}", ((link,) for link in links)) or "none found"
+
+    @admin.action(description="Mark answered", permissions=["view"])
+    def mark_answered(self, request, queryset):
+        count = services.inbound_messages_answered(ids=list(queryset.values_list("id", flat=True)),
+                                                   user=request.user)
+        self.message_user(request, f"{count} marked answered.", messages.SUCCESS)

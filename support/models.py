@@ -74,3 +74,34 @@ class ActionReceipt(models.Model):
 
     def __str__(self):
         return f"{self.action} on {self.order} by {self.user}"
+
+
+class InboundMessage(models.Model):
+    """An email a customer sent to support, matched to their orders, with a reply drafted."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting for a person"
+        ANSWERED = "answered", "Answered"
+
+    message_id = models.CharField(max_length=255, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    from_email = models.EmailField()
+    from_name = models.CharField(max_length=200, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    orders = models.ManyToManyField("billing.Order", blank=True, related_name="inbound_messages")
+    # What Backstop found and did on its own before a person reads it.
+    diagnosis = models.TextField(blank=True)
+    done_automatically = models.CharField(max_length=500, blank=True)
+    draft_subject = models.CharField(max_length=300, blank=True)
+    draft_body = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    answered_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.from_email}: {self.subject}"

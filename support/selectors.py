@@ -293,6 +293,12 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
         items.append(QueueItem("duplicate", f"{dup['email']} paid {len(orders)} times for the same plan",
                                ", ".join(o.reference for o in orders), orders[-1].created_at,
                                orders[-1].amount_cents, url=order_url(orders[-1].id)))
+    from support.models import InboundMessage
+
+    for message in InboundMessage.objects.filter(status=InboundMessage.Status.OPEN).order_by("received_at")[:limit]:
+        items.append(QueueItem("inbound", f"Email from {message.from_email}: {message.subject or '(no subject)'}",
+                               message.done_automatically or message.diagnosis[:160], message.received_at,
+                               url=f"/admin/support/inboundmessage/{message.id}/change/"))
     return sorted(items, key=lambda item: (-item.money_cents, item.since))[:limit]
 
 
@@ -360,3 +366,38 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
                         f"{(charge.metadata or {}).get('reference', '')} · {charge.created:%Y-%m-%d %H:%M}",
                         "url": stripe_dashboard_url(charge.id)})
     return results[:limit]
+
+
+# --- Inbound support email: which orders is the customer writing about? ------------------------
+
+_REFERENCE_RE = r"\bBK-?[0-9A-HJKMNP-TV-Z]{4}-?[0-9A-HJKMNP-TV-Z]{4}\b"
+_STATEMENT_RE = r"BACKSTOP\*?\s*([0-9A-HJKMNP-TV-Z]{8})\b"
+_LAST4_RE = (r"(?:ending(?:\s+in)?|ends\s+(?:in|with)|last\s*(?:4|four)(?:\s+digits)?(?:\s+(?:are|is))?|[*xX•]{2,})"
+             r"\D{0,12}(\d{4})\b")
+_AMOUNT_RE = r"(?:\$|USD\s?)\s?(\d{1,5}(?:[.,]\d{2})?)"
+
+
+def orders_mentioned(*, from_email: str, text: str, limit: int = 10) -> list[Order]:
+    """The sender's own orders, and any order the text points to by reference, statement code,
+    or card last 4 (with the amount, when one is given), newest first."""
+    import re
+
+    from django.db.models import Q
+    from django.db.models.fields.json import KT
+
+    from accounts.models import normalize_email
+
+    upper = text.upper()
+    references = {r.replace("-", "") for r in re.findall(_REFERENCE_RE, upper)}
+    references |= set(re.findall(_STATEMENT_RE, upper))
+    references = {f"BK-{r[-8:-4]}-{r[-4:]}" for r in references}
+    last4s = set(re.findall(_LAST4_RE, text, flags=re.IGNORECASE))
+    amounts = {round(float(a.replace(",", ".")) * 100) for a in re.findall(_AMOUNT_RE, text)}
+    match = Q(email=normalize_email(from_email)) | Q(reference__in=references)
+    if last4s:
+        by_card = Q(card_last4__in=last4s)
+        pis = djstripe_models.Charge.objects.alias(last4=KT("stripe_data__payment_method_details__card__last4")
+                                                   ).filter(last4__in=last4s).values("payment_intent_id")
+        by_card |= Q(stripe_payment_intent_id__in=pis)
+        match |= by_card & Q(amount_cents__in=amounts) if amounts else by_card
+    return list(Order.objects.filter(match).select_related("plan").order_by("-created_at")[:limit])

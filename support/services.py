@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from support.models import Alert
@@ -28,6 +29,7 @@ SUPPORT_PERMISSIONS = [
     ("billing", "view_outboundemail"),
     ("billing", "view_reconcilerun"),
     ("support", "view_alert"),
+    ("support", "view_inboundmessage"),
     ("support", "view_note"),
     ("support", "add_note"),
     ("support", "recover_order"),
@@ -294,3 +296,67 @@ def outbound_email_resend(*, order_id: int, kind: str, user, key):
                                   reason=f"Asked to resend: {email.get_kind_display()} to {email.recipient}")
         enqueue_after_commit("billing.tasks.send_outbound_email", email.id, task_name=f"email-{email.id}-resend")
     return email
+
+
+# --- Inbound support email ----------------------------------------------------------------------
+
+
+def inbound_message_receive(*, message_id: str, from_email: str, from_name: str, subject: str, text: str):
+    """A customer wrote to support: match their orders, fix what Backstop can on its own, and
+    leave the case open with the diagnosis and a drafted reply for a person to send.
+
+    Idempotent on the ESP's message id (providers retry their webhooks).
+    """
+    from billing import stripe_api
+    from billing.errors import BillingError
+    from billing.models import OrderState
+    from billing.services import order_settle
+    from billing.tokens import order_status_token
+    from support import selectors
+    from support.models import InboundMessage
+
+    message, created = InboundMessage.objects.get_or_create(message_id=message_id[:255], defaults={
+        "from_email": from_email[:254], "from_name": from_name[:200], "subject": subject[:300], "body": text[:20000]})
+    if not created:
+        return message
+    orders = selectors.orders_mentioned(from_email=from_email, text=f"{subject}\n{text}")
+    done = []
+    for order in orders:
+        if order.stripe_payment_intent_id and order.state in (OrderState.PENDING, OrderState.PROCESSING,
+                                                              OrderState.FAILED, OrderState.PAID):
+            before = order.state
+            try:
+                order = order_settle(order_id=order.id, actor="support:inbound-email",
+                                     reason="the customer wrote to support")
+            except (BillingError, stripe_api.StripeError) as exc:
+                logger.warning("Inbound email: could not check %s with Stripe: %s", order.reference, exc)
+                continue
+            if order.state != before:
+                done.append(f"{order.reference}: {before} → {order.state}")
+    orders = selectors.orders_mentioned(from_email=from_email, text=f"{subject}\n{text}")
+    message.orders.set(orders)
+    first = from_name.split()[0] if from_name.strip() else ""
+    if orders:
+        case = orders[0]
+        message.diagnosis = selectors.order_diagnosis(case).summary
+        status_url = settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(case)})
+        replies = {r["key"]: r for r in selectors.order_replies(case, agent_name="", status_url=status_url)}
+        key = {"active": "recovered" if done else "resent", "refunded": "refunded",
+               "needs_review": "offer_refund", "paid": "offer_refund"}.get(case.state, "not_found")
+        reply = replies[key]
+    else:
+        message.diagnosis = f"No order or payment matches {from_email} or anything in the message."
+        reply = {"subject": selectors.REPLIES["not_found"][0], "body": selectors.REPLIES["not_found"][1].format(
+            name=f" {first}" if first else "", email=from_email, agent="The Backstop team")}
+    message.done_automatically = "; ".join(done)[:500]
+    message.draft_subject = f"Re: {subject}"[:300] if subject else reply["subject"]
+    message.draft_body = reply["body"]
+    message.save()
+    return message
+
+
+def inbound_messages_answered(*, ids: list[int], user) -> int:
+    from support.models import InboundMessage
+
+    return InboundMessage.objects.filter(id__in=ids, status=InboundMessage.Status.OPEN).update(
+        status=InboundMessage.Status.ANSWERED, answered_by=user, answered_at=timezone.now())
