@@ -40,6 +40,10 @@ class AlertAdmin(admin.ModelAdmin):
         return False
 
 
+def _whole_number(text) -> int:
+    return int(text) if str(text or "").strip().isdigit() else 0
+
+
 def _perm(request, codename: str) -> bool:
     return request.user.has_perm(f"support.{codename}")
 
@@ -188,48 +192,41 @@ class OrderAdmin(admin.ModelAdmin):
             if order.amount_refunded_cents else "",
         })
 
-    def resend_view(self, request, order_id):
+    def _act(self, request, order_id, permission, action, done):
+        """One console button: POST only, permission-checked, done once; a GET just shows the case."""
         if request.method != "POST":
             return redirect("admin:billing_order_change", order_id)
-        order = self._case(request, order_id, "resend_email")
-        kind = request.POST.get("kind", OutboundEmail.Kind.CONFIRMATION)
+        order = self._case(request, order_id, permission)
         try:
-            email = services.outbound_email_resend(order_id=order.id, kind=kind, user=request.user,
-                                                   key=self._key(request))
+            result = action(order)
         except (services.AlreadyDone, ValueError) as exc:
-            self.message_user(request, str(exc), messages.WARNING)
+            self.message_user(request, str(exc) or "Check the form and try again.", messages.WARNING)
         else:
-            self.message_user(request, f"Sending again: {email.get_kind_display()} to {email.recipient}",
-                              messages.SUCCESS)
+            self.message_user(request, done(result), messages.SUCCESS)
         return self._back(order)
+
+    def resend_view(self, request, order_id):
+        kind = request.POST.get("kind", OutboundEmail.Kind.CONFIRMATION)
+        return self._act(
+            request, order_id, "resend_email",
+            lambda order: services.outbound_email_resend(order_id=order.id, kind=kind, user=request.user,
+                                                         key=self._key(request)),
+            lambda email: f"Sending again: {email.get_kind_display()} to {email.recipient}")
 
     def note_view(self, request, order_id):
-        if request.method != "POST":
-            return redirect("admin:billing_order_change", order_id)
-        order = self._case(request, order_id, "add_note")
-        try:
-            services.order_note_add(order_id=order.id, user=request.user, body=request.POST.get("body", ""),
-                                    key=self._key(request))
-        except (services.AlreadyDone, ValueError) as exc:
-            self.message_user(request, str(exc), messages.WARNING)
-        else:
-            self.message_user(request, "Note added.", messages.SUCCESS)
-        return self._back(order)
+        return self._act(
+            request, order_id, "add_note",
+            lambda order: services.order_note_add(order_id=order.id, user=request.user,
+                                                  body=request.POST.get("body", ""), key=self._key(request)),
+            lambda note: "Note added.")
 
     def extend_view(self, request, order_id):
-        if request.method != "POST":
-            return redirect("admin:billing_order_change", order_id)
-        order = self._case(request, order_id, "extend_access")
-        try:
-            days = int(request.POST.get("days", "0"))
-            entitlement = services.entitlement_extend(order_id=order.id, user=request.user, days=days,
-                                                      reason=request.POST.get("reason", ""), key=self._key(request))
-        except (services.AlreadyDone, ValueError) as exc:
-            self.message_user(request, str(exc) if str(exc) else "Enter a number of days.", messages.WARNING)
-        else:
-            self.message_user(request, f"Access extended to {entitlement.ends_at:%b %-d, %Y}.", messages.SUCCESS)
-        return self._back(order)
-
+        return self._act(
+            request, order_id, "extend_access",
+            lambda order: services.entitlement_extend(order_id=order.id, user=request.user,
+                                                      days=_whole_number(request.POST.get("days")),
+                                                      reason=request.POST.get("reason", ""), key=self._key(request)),
+            lambda entitlement: f"Access extended to {entitlement.ends_at:%b %-d, %Y}.")
 
 
 @admin.register(InboundMessage)
