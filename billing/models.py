@@ -171,6 +171,7 @@ class OutboundEmail(models.Model):
         STATUS_LINK = "status_link", "Order status link"
         REFUND = "refund", "Refund confirmation"
         PASSWORD_RESET = "password_reset", "Password link"
+        SIGNIN_LINK = "signin_link", "Sign-in link"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"

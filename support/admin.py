@@ -92,6 +92,7 @@ class OrderAdmin(admin.ModelAdmin):
             path("<int:order_id>/refund/", view(self.refund_view), name="billing_order_refund"),
             path("<int:order_id>/resend/", view(self.resend_view), name="billing_order_resend"),
             path("<int:order_id>/note/", view(self.note_view), name="billing_order_note"),
+            path("<int:order_id>/signin-link/", view(self.signin_link_view), name="billing_order_signin_link"),
             path("<int:order_id>/extend/", view(self.extend_view), name="billing_order_extend"),
             *super().get_urls(),
         ]
@@ -114,6 +115,7 @@ class OrderAdmin(admin.ModelAdmin):
             "resendable": [e for e in order.emails.all() if e.kind in OutboundEmail.ONCE_PER_ORDER],
             "refundable": order.state in (OrderState.PAID, OrderState.ACTIVE, OrderState.NEEDS_REVIEW),
             "extendable": hasattr(order, "entitlement") and order.entitlement.revoked_at is None,
+            "has_account": order.user is not None and not order.user.is_staff,
             "stripe_url": selectors.stripe_dashboard_url(order.stripe_payment_intent_id or order.reference),
             **(extra_context or {}),
         }
@@ -212,6 +214,13 @@ class OrderAdmin(admin.ModelAdmin):
             lambda order: services.outbound_email_resend(order_id=order.id, kind=kind, user=request.user,
                                                          key=self._key(request)),
             lambda email: f"Sending again: {email.get_kind_display()} to {email.recipient}")
+
+    def signin_link_view(self, request, order_id):
+        return self._act(
+            request, order_id, "resend_email",
+            lambda order: services.order_signin_link_send(order_id=order.id, user=request.user,
+                                                          key=self._key(request)),
+            lambda email: f"Sign-in link on its way to {email.recipient}")
 
     def note_view(self, request, order_id):
         return self._act(

@@ -360,3 +360,21 @@ def inbound_messages_answered(*, ids: list[int], user) -> int:
 
     return InboundMessage.objects.filter(id__in=ids, status=InboundMessage.Status.OPEN).update(
         status=InboundMessage.Status.ANSWERED, answered_by=user, answered_at=timezone.now())
+
+
+def order_signin_link_send(*, order_id: int, user, key):
+    """Email the customer a fresh one-click sign-in link (never to a staff account)."""
+    from billing.models import Order, OrderEvent, OutboundEmail
+    from billing.services import outbound_email_queue
+
+    with transaction.atomic():
+        _receipt(key=key, action="signin_link", order_id=order_id, user=user)
+        order = Order.objects.select_related("user").get(pk=order_id)
+        if order.user is None:
+            raise ValueError("This order has no account yet; Recover it first.")
+        if order.user.is_staff or not order.user.is_active:
+            raise ValueError("Sign-in links are for customer accounts only.")
+        email = outbound_email_queue(order=order, kind=OutboundEmail.Kind.SIGNIN_LINK, recipient=order.user.email)
+        OrderEvent.objects.create(order=order, actor=support_actor(user),
+                                  reason=f"Sign-in link sent to {order.user.email}")
+    return email

@@ -218,3 +218,22 @@ def test_when_stripe_cannot_be_reached_the_case_page_never_says_no_payment(clien
 
     assert "Stripe could not be reached" in page
     assert "No payment taken" not in page
+
+
+def test_send_sign_in_link_emails_the_customer_a_working_link(
+    client, stripe_emulator, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    order = active_order()
+    staff(client)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(case_url(order, "signin_link"), {"key": str(uuid.uuid4())})
+
+    (message,) = [m for m in mailoutbox if m.subject == "Your sign-in link for Backstop"]
+    link = next(line for line in message.body.splitlines() if "/account/signin/" in line).strip()
+    customer = Client()
+    assert customer.get(link.replace("http://testserver", "")).status_code == 302
+    assert int(customer.session["_auth_user_id"]) == order.user_id
+    assert order.events.filter(reason__startswith="Sign-in link sent").exists()
