@@ -87,3 +87,16 @@ def test_the_case_page_fits_a_phone(chromium, app_server):
 
         assert width <= 400
         expect(page.locator("#case-recover")).to_be_visible()
+
+
+def test_the_order_list_fits_a_1280_pixel_screen_with_the_state_visible(console_page, app_server):
+    from tests.factories import OrderFactory
+
+    for _ in range(3):
+        OrderFactory(email="a.rather.long.customer.address@example-company.com", full_name="Ada Lovelace")
+
+    console_page.goto(app_server.url + "/admin/billing/order/")
+
+    assert console_page.evaluate("document.documentElement.scrollWidth") <= 1280
+    expect(console_page.locator("th.column-state")).to_be_visible()
+    expect(console_page.locator("td.field-state").first).to_have_text("Awaiting payment")
