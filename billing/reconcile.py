@@ -143,7 +143,9 @@ def _settle(report: SweepReport, found: selectors.Discrepancy, *, why: str):
         return
     try:
         order = services.order_settle(order_id=found.order_id, actor="sweep", reason=why)
-    except (BillingError, stripe_api.StripeError) as exc:
+    except Exception as exc:  # one order's trouble (Stripe, a bug, a constraint) must not stop the net
+        if not isinstance(exc, (BillingError, stripe_api.StripeError)):
+            logger.exception("sweep: settling %s failed", found.reference)
         report.fail(case, f"{found.reference}: {exc}")
         # Stripe (per the mirror) has the money and we could not finish: tell the customer now.
         services.order_hold_money(order_id=found.order_id, actor="sweep",
@@ -158,7 +160,9 @@ def _adopt(report: SweepReport, found: selectors.Discrepancy):
         return
     try:
         order = services.order_adopt(payment_intent_id=found.payment_intent_id, actor="sweep")
-    except (BillingError, stripe_api.StripeError) as exc:
+    except Exception as exc:  # as above: one charge's trouble must not stop the net
+        if not isinstance(exc, (BillingError, stripe_api.StripeError)):
+            logger.exception("sweep: adopting %s failed", found.payment_intent_id)
         report.fail("adopt", f"{found.reference or found.charge_id}: {exc}")
         from support.services import alert_raise
 
