@@ -124,11 +124,24 @@ def payment_intent_from_mirror(payment_intent_id: str):
 # whatever the number of orders, instead of one Stripe call per order.
 
 # Orders that are not finished while the mirror shows their payment succeeded (or whose money
-# is held for review without the customer having been told yet). Open orders are few whatever
-# the history, so this reads all of them every run.
+# is held for review without the customer having been told yet). This reads every order in
+# those states every run, failed and canceled ones included, which pile up with history: each
+# costs one probe of backstop_charge_succeeded_cover_idx, about 2 µs (docs/reconcile.md#benchmark).
+# `open_orders` keeps those with any succeeded charge; the CASE around EXISTS is deliberate: it
+# keeps PostgreSQL from turning the probe into a join that reads every charge, which its cost
+# model can prefer once open orders are a couple of percent of all orders, and which was 6-10
+# times slower at a million. Then the exact test on those few orders.
 _OPEN_ORDERS_BEHIND_STRIPE = """
+WITH open_orders AS MATERIALIZED (
+  SELECT o.id, o.reference, o.state, o.stripe_payment_intent_id, o.held_since
+  FROM billing_order o
+  WHERE o.state IN ('pending', 'processing', 'failed', 'paid', 'canceled', 'needs_review')
+    AND CASE WHEN EXISTS (SELECT 1 FROM djstripe_charge s
+                          WHERE s.payment_intent_id = o.stripe_payment_intent_id AND s.status = 'succeeded')
+             THEN 1 ELSE 0 END = 1
+)
 SELECT o.id, o.reference, o.state, c.id, c.payment_intent_id
-FROM billing_order o
+FROM open_orders o
 JOIN djstripe_charge c ON c.payment_intent_id = o.stripe_payment_intent_id
 WHERE c.status = 'succeeded'
   AND c.created < %s
@@ -142,7 +155,35 @@ ORDER BY c.created
 # Stripe shows refunded, disputed or for another amount than the order says. Limited to the
 # mirror rows that changed since `window_start` (webhooks and the pull sync both touch
 # djstripe_updated), unless a full scan is asked for.
+#
+# In two steps, because reading stripe_data is what costs (about 10 µs a row: it is TOASTed,
+# so each -> is a lookup plus a decompression) and a million rows must not all be read:
+# 1. `candidates` reads indexes only (billing/migrations/0003_mirror_indexes.py): a charge with
+#    no order, an order that records a refund, a currency or amount that differs (the amount
+#    from dj-stripe's own `amount` column, which it fills from the same object, in major units:
+#    Stripe's integer / 100 for every currency), or a charge that is refunded or disputed at all
+#    (backstop_charge_touched_idx). Every row the exact test below can report is among them.
+# 2. The exact test, on the candidates only, reading stripe_data as before, cheap columns first.
+# MATERIALIZED keeps the planner from merging the two steps (PostgreSQL 12+, SQLite 3.35+).
 _BACKSTOP_CHARGES_OUT_OF_STEP = """
+WITH candidates AS MATERIALIZED (
+  SELECT c.djstripe_id
+  FROM djstripe_charge c
+  LEFT JOIN billing_order o ON o.stripe_payment_intent_id = c.payment_intent_id
+  LEFT JOIN djstripe_charge t ON t.payment_intent_id = c.payment_intent_id
+    AND t.status = 'succeeded'
+    AND (CAST(t.stripe_data -> 'disputed' AS TEXT) = 'true'
+         OR CAST(t.stripe_data -> 'refunded' AS TEXT) = 'true'
+         OR CAST(t.stripe_data ->> 'amount_refunded' AS TEXT) <> '0')
+  WHERE c.status = 'succeeded'
+    AND c.payment_intent_id IS NOT NULL
+    {window}
+    AND (o.stripe_payment_intent_id IS NULL
+         OR o.amount_refunded_cents <> 0
+         OR c.currency <> o.currency
+         OR CAST(ROUND(c.amount * 100) AS INTEGER) <> o.amount_cents
+         OR t.payment_intent_id IS NOT NULL)
+)
 SELECT c.id, c.payment_intent_id, c.metadata ->> 'reference', o.id, o.state,
   CASE
     WHEN o.id IS NULL THEN 'adopt'
@@ -153,18 +194,22 @@ SELECT c.id, c.payment_intent_id, c.metadata ->> 'reference', o.id, o.state,
   END
 FROM djstripe_charge c
 LEFT JOIN billing_order o ON o.stripe_payment_intent_id = c.payment_intent_id
-WHERE c.status = 'succeeded'
+WHERE c.djstripe_id IN (SELECT djstripe_id FROM candidates)
+  AND c.status = 'succeeded'
   AND c.payment_intent_id IS NOT NULL
   AND c.metadata ->> 'reference' LIKE 'BK-%%'
-  {window}
   AND (o.id IS NULL
-       OR (CAST(c.stripe_data -> 'disputed' AS TEXT) = 'true' AND o.state IN ('paid', 'active'))
-       OR ((CAST(c.stripe_data ->> 'amount' AS INTEGER) <> o.amount_cents OR c.currency <> o.currency)
-           AND o.state NOT IN ('needs_review', 'refund_pending', 'refunded'))
-       OR (CAST(c.stripe_data -> 'refunded' AS TEXT) = 'true' AND o.state NOT IN ('refunded', 'refund_pending'))
-       OR o.amount_refunded_cents <> CASE
-            WHEN CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) > o.amount_cents THEN o.amount_cents
-            ELSE CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) END)
+       OR (o.state IN ('paid', 'active') AND CAST(c.stripe_data -> 'disputed' AS TEXT) = 'true')
+       OR (o.state NOT IN ('needs_review', 'refund_pending', 'refunded')
+           AND (c.currency <> o.currency
+                OR (CAST(ROUND(c.amount * 100) AS INTEGER) <> o.amount_cents
+                    AND CAST(c.stripe_data ->> 'amount' AS INTEGER) <> o.amount_cents)))
+       OR (o.state NOT IN ('refunded', 'refund_pending') AND CAST(c.stripe_data -> 'refunded' AS TEXT) = 'true')
+       -- o.amount_refunded_cents <> min(Stripe's amount_refunded, o.amount_cents), reading it once
+       OR NOT ((CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) = o.amount_refunded_cents
+                AND o.amount_refunded_cents <= o.amount_cents)
+               OR (CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) > o.amount_cents
+                   AND o.amount_refunded_cents = o.amount_cents)))
 ORDER BY c.created
 """
 

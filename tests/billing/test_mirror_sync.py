@@ -108,3 +108,14 @@ def test_a_long_catch_up_advances_pass_by_pass(stripe_emulator, emulator_control
 
     assert passes == [50, 50, 20, 0]
     assert djstripe_models.Charge.objects.count() == 120
+
+
+def test_dj_stripe_keeps_the_charge_amount_in_major_units_as_the_sweeps_index_assumes(stripe_emulator):
+    # billing/selectors.py finds amount mismatches from dj-stripe's `amount` column (dollars, not
+    # cents) so it need not read every charge's JSON; a dj-stripe upgrade that changes this must fail here.
+    order = paid_order()
+
+    stripe_mirror_sync()
+
+    charge = djstripe_models.Charge.objects.get(payment_intent_id=order.stripe_payment_intent_id)
+    assert charge.amount * 100 == charge.stripe_data["amount"] == 24900
