@@ -237,3 +237,15 @@ def test_send_sign_in_link_emails_the_customer_a_working_link(
     assert customer.get(link.replace("http://testserver", "")).status_code == 302
     assert int(customer.session["_auth_user_id"]) == order.user_id
     assert order.events.filter(reason__startswith="Sign-in link sent").exists()
+
+
+def test_a_customer_signing_in_with_their_link_shows_on_the_order_timeline(client, stripe_emulator):
+    from django.test import Client
+    from sesame.utils import get_query_string
+
+    order = active_order()
+    Client().get(reverse("accounts:signin") + get_query_string(order.user))
+
+    page = staff(client).get(case_url(order)).content.decode()
+
+    assert "Signed in to their account with a sign-in link" in page
