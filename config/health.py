@@ -42,6 +42,16 @@ def _check_task_queue():
 
 @never_cache
 def healthz(request):
+    """Liveness, for load balancers that ask every few seconds: the database answers. Cheap on
+    purpose (one `SELECT 1`); what costs more is in /readyz."""
+    database = _check_database()
+    return JsonResponse({"status": "ok" if database["ok"] else "down", "database": database},
+                        status=200 if database["ok"] else 503)
+
+
+@never_cache
+def readyz(request):
+    """Readiness, for humans and monitors: the database, and whether the task queue is moving."""
     database = _check_database()
     body = {"database": database}
     if database["ok"]:

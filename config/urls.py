@@ -31,6 +31,7 @@ def esp_webhook_urls():
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("stripe/", include(djstripe_urls)),
     path("account/", include("accounts.urls")),

@@ -52,12 +52,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="seconds to wait before each retry of a failed delivery")
     parser.add_argument("--webhook-timeout", type=float, default=10.0,
                         help="seconds before a webhook delivery counts as failed")
+    parser.add_argument("--webhook-workers", type=int, default=4,
+                        help="deliveries in flight at once (Stripe delivers while traffic happens; "
+                        "raise it for load runs)")
     parser.add_argument("--snapshot", metavar="FILE",
                         help="load state from FILE at start, save it there on clean shutdown")
     parser.add_argument("--api-version", default=API_VERSION)
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
+    if not 1 <= args.webhook_workers <= 256:
+        parser.error("--webhook-workers must be between 1 and 256")
     if not KEY_SHAPE["sk"].fullmatch(args.secret_key):
         parser.error("--secret-key must be sk_test_ followed by at least 24 letters or digits")
     if not KEY_SHAPE["pk"].fullmatch(args.publishable_key):
@@ -77,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         webhooks=args.webhook,
         retry_schedule=args.webhook_retry_schedule,
         webhook_timeout=args.webhook_timeout,
+        webhook_workers=args.webhook_workers,
         snapshot=args.snapshot,
         api_version=args.api_version,
     )

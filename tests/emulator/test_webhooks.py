@@ -3,6 +3,7 @@
 import contextlib
 import time
 
+import pytest
 import stripe
 
 from .conftest import WEBHOOK_SECRET
@@ -221,3 +222,11 @@ def test_event_data_is_a_snapshot_of_the_object_when_it_happened(emulator):
     succeeded = event_of("charge.succeeded")
     assert succeeded.data.object.refunded is False
     assert stripe.Charge.retrieve(pi.latest_charge).refunded is True
+
+
+def test_webhook_concurrency_is_a_flag_and_nonsense_is_refused():
+    from stripe_emulator.__main__ import parse_args
+
+    assert parse_args(["--webhook-workers", "32"]).webhook_workers == 32
+    with pytest.raises(SystemExit):
+        parse_args(["--webhook-workers", "0"])
