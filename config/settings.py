@@ -308,7 +308,10 @@ Q_CLUSTER = {
     "retry": 90,
     "max_attempts": 5,
     "catch_up": False,
-    "save_limit": 1000,
+    # Successful tasks are not stored: their outcome is already in our own rows (outbox, order
+    # events, sweep runs), and django-q2's pruning of stored successes locked and sorted up to
+    # 1000 rows after every task (docs/decisions/0008-task-results-not-stored.md). Failures are.
+    "save_limit": -1,
     "poll": 1,
 }
 

@@ -24,7 +24,7 @@ def test_readyz_reports_database_and_queue_as_json(client):
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
     assert body["task_queue"] == {
-        "ok": True, "queued": 0, "oldest_queued_seconds": 0, "last_success_at": None,
+        "ok": True, "queued": 0, "oldest_queued_seconds": 0, "clusters": 0,
     }
 
 
