@@ -25,6 +25,9 @@ SETTLING_EVENTS = [
     "charge.refunded",
     "charge.dispute.created",
 ]
+# What to select for the endpoint in Stripe: only what moves an order. Every other event would be
+# received, stored and re-fetched by dj-stripe for nothing (most of a purchase's cost under load).
+STRIPE_EVENTS_USED = [*SETTLING_EVENTS, "charge.dispute.closed", "charge.refund.updated"]
 
 
 def order_for_stripe_object(obj: dict) -> Order | None:

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from billing.services import stripe_webhook_endpoint_ensure
+from billing.webhooks import STRIPE_EVENTS_USED
 
 
 class Command(BaseCommand):
@@ -35,3 +36,4 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(self.style.SUCCESS(f"Stripe webhook endpoint ready: {url}"))
+        self.stdout.write("Select only these events for it in Stripe: " + ", ".join(STRIPE_EVENTS_USED))
