@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: demo test test-fast lint bench-emulator firedrill clean
+.PHONY: demo test test-fast lint bench-emulator firedrill load clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench-emulator: $(VENV)/.dev
 # Every fire drill against a fresh demo stack on free ports, started and stopped around it.
 firedrill: $(VENV)/.runtime
 	$(VENV)/bin/python scripts/firedrill.py $(FIREDRILL_ARGS)
+
+# Customers from locust against the real stack on a throwaway PostgreSQL; a table per level
+# (docs/performance.md). LOAD_ARGS="--levels 1,10,25 --duration 30" and more: see --help.
+load: $(VENV)/.dev
+	scripts/with-postgres.sh $(VENV)/bin/python scripts/load/run.py $(LOAD_ARGS)
 
 clean:
 	rm -rf var staticfiles
