@@ -302,6 +302,9 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
     return sorted(items, key=lambda item: (-item.money_cents, item.since))[:limit]
 
 
+MIN_PARTIAL_SEARCH = 3
+
+
 def console_search(query: str, *, limit: int = 50) -> list[dict]:
     """One box: email (part, any case), name, reference or statement code, card last 4 (also from
     a payment whose order is not finished), an amount, or a Stripe id. Orders and the mirror."""
@@ -339,6 +342,9 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
         except InvalidOperation:
             cents = -1
         orders = Order.objects.filter(amount_cents=cents)
+    elif len(q) < MIN_PARTIAL_SEARCH:
+        # One or two letters match too little to use an index and too much to read; ask for more.
+        return []
     else:
         orders = Order.objects.filter(Q(email__icontains=q) | Q(full_name__icontains=q))
     results = []
