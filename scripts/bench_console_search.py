@@ -16,7 +16,6 @@ what it must find, 2 if a kind misses the target.
 """
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -28,6 +27,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+# The same shapes of Stripe objects and the same id helpers as the sweep's benchmark.
+from bench_reconcile import (  # noqa: E402
+    charge_template,
+    load_note,
+    payment_intent_template,
+    percentile,
+    sid,
+    sql_reference,
+    sql_sid,
+)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 TARGET_MS = 100.0
@@ -70,82 +81,10 @@ def slot_kind(s: int) -> str:
     return next((kind for a, b, kind in KINDS if a <= s % 1000 <= b), "active")
 
 
-def sid(prefix: str, slot: int) -> str:
-    """The Stripe-looking id the loader gives slot `slot` (same formula as the SQL)."""
-    return f"{prefix}_3" + hashlib.md5(f"{prefix}{slot}".encode()).hexdigest()[:23]
-
-
-def sql_sid(prefix: str, slot: str = "s") -> str:
-    return f"('{prefix}_3' || substr(md5('{prefix}' || {slot}), 1, 23))"
-
-
-def sql_reference(slot: str = "s") -> str:
-    """BK-XXXX-XXXX, unique per slot: slot * an odd constant mod 2^40, in Crockford base32."""
-    x = f"mod(({slot})::bigint * 2654435761, 1099511627776)"
-    chars = [f"substr('{CROCKFORD}', ((({x}) >> {35 - 5 * k}) & 31)::int + 1, 1)" for k in range(8)]
-    return "('BK-' || " + " || ".join(chars[:4]) + " || '-' || " + " || ".join(chars[4:]) + ")"
-
-
 def sql_pick(values: list[str], salt: int) -> str:
     """One of `values` for slot s, spread by a hash (independent for each salt)."""
     array = "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
     return f"({array})[1 + mod(hashint4(s # {salt})::bigint + 2147483648, {len(values)})::int]"
-
-
-def percentile(values, pct):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def load_note() -> str:
-    """Other work on the machine shows in wall times; say how much there was."""
-    return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-
-
-def charge_template() -> dict:
-    """A current-API succeeded card charge, the per-row fields filled in by the loader."""
-    nulls = dict.fromkeys
-    return {
-        "object": "charge", "amount_captured": 0, "application": None, "application_fee": None,
-        "application_fee_amount": None, "calculated_statement_descriptor": "BACKSTOP",
-        "captured": True, "description": None, "destination": None, "dispute": None,
-        "failure_balance_transaction": None, "failure_code": None, "failure_message": None,
-        "fraud_details": {}, "invoice": None, "livemode": False, "on_behalf_of": None, "order": None,
-        "outcome": {"advice_code": None, "network_advice_code": None, "network_decline_code": None,
-                    "network_status": "approved_by_network", "reason": None, "risk_level": "normal",
-                    "risk_score": 10, "seller_message": "Payment complete.", "type": "authorized"},
-        "paid": True, "payment_method_details": {"type": "card", "card": {
-            "amount_authorized": None, "authorization_code": None, "brand": "visa",
-            "checks": {"address_line1_check": None, "address_postal_code_check": "pass", "cvc_check": "pass"},
-            "country": "US", "exp_month": 8, "exp_year": 2030, "extended_authorization": {"status": "disabled"},
-            "fingerprint": None, "funding": "credit", "incremental_authorization": {"status": "unavailable"},
-            "installments": None, "last4": "4242", "mandate": None, "multicapture": {"status": "unavailable"},
-            "network": "visa", "network_token": {"used": False}, "network_transaction_id": None,
-            "overcapture": {"maximum_amount_capturable": 0, "status": "unavailable"},
-            "regulated_status": "unregulated",
-            "three_d_secure": nulls(["authentication_flow", "electronic_commerce_indicator", "exemption_indicator",
-                                     "result", "result_reason", "transaction_id", "version"]),
-            "wallet": None}},
-        "presentment_details": None, "radar_options": {}, "receipt_email": None, "receipt_number": None,
-        "review": None, "shipping": None, "source": None, "source_transfer": None,
-        "statement_descriptor": None, "statement_descriptor_suffix": None, "transfer_data": None,
-        "transfer_group": None,
-    }
-
-
-def payment_intent_template() -> dict:
-    return {
-        "object": "payment_intent", "amount_capturable": 0, "amount_details": {"tip": {}}, "application": None,
-        "application_fee_amount": None, "automatic_payment_methods": None, "canceled_at": None,
-        "cancellation_reason": None, "capture_method": "automatic", "confirmation_method": "automatic",
-        "description": "Backstop order", "invoice": None, "last_payment_error": None, "livemode": False,
-        "next_action": None, "on_behalf_of": None, "payment_method_configuration_details": None,
-        "payment_method_options": {"card": {"installments": None, "mandate_options": None, "network": None,
-                                            "request_three_d_secure": "automatic"}},
-        "payment_method_types": ["card"], "processing": None, "receipt_email": None, "review": None,
-        "setup_future_usage": None, "shipping": None, "source": None, "statement_descriptor": None,
-        "statement_descriptor_suffix": None, "transfer_data": None, "transfer_group": None,
-    }
 
 
 TABLES = ["billing_order", "djstripe_charge", "djstripe_paymentintent", "djstripe_customer", "djstripe_refund",
