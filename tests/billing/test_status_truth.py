@@ -30,6 +30,8 @@ def test_a_charged_customer_opening_their_status_link_without_javascript_sees_th
 
     page = status_page(client, order)
 
+    import re
+    print(re.findall(r'data-status-code="[a-z_]+"', page))
     assert 'data-status-code="active"' in page
     assert "Not charged" not in page
     assert 'id="status-pay" hidden' in page
@@ -83,3 +85,32 @@ def test_reloading_the_pay_page_while_stripe_fails_gives_the_friendly_page_not_a
     assert "We can't take your payment just this minute" in page
     assert "If you already paid for this order, your money is safe" in page
     assert "You have <strong>not</strong> been charged" not in page
+
+
+@pytest.mark.parametrize("fault", [429, 500])
+def test_when_stripe_answers_an_error_the_status_page_says_checking_not_not_charged(
+    client, stripe_emulator, emulator_control, fault
+):
+    order = order_with_payment_intent()
+    pay(order)
+    emulator_control.fail_next(method="GET", path="/v1/payment_intents/", count=10, status=fault)
+
+    page = status_page(client, order)
+
+    assert 'data-status-code="checking"' in page
+    assert "Not charged" not in page
+
+
+def test_after_a_killed_settle_the_next_request_past_the_throttle_settles(client, stripe_emulator):
+    import time
+
+    from billing.views import SETTLE_THROTTLE_SECONDS
+
+    order = order_with_payment_intent()
+    pay(order)
+    cache.add(f"billing:settle:{order.id}", 1, timeout=SETTLE_THROTTLE_SECONDS)  # taken by a killed worker
+    time.sleep(SETTLE_THROTTLE_SECONDS + 1.2)  # the database cache keeps expiry in whole seconds
+
+    page = status_page(client, order)
+
+    assert 'data-status-code="active"' in page
