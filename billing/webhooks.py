@@ -11,23 +11,10 @@ from djstripe.event_handlers import djstripe_receiver
 
 from billing.models import Order
 from billing.queue import enqueue_after_commit
+from billing.stripe_events import SETTLING_EVENTS
 
 logger = logging.getLogger(__name__)
 
-SETTLING_EVENTS = [
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "payment_intent.processing",
-    "payment_intent.requires_action",
-    "payment_intent.canceled",
-    "charge.succeeded",
-    "charge.failed",
-    "charge.refunded",
-    "charge.dispute.created",
-]
-# What to select for the endpoint in Stripe: only what moves an order. Every other event would be
-# received, stored and re-fetched by dj-stripe for nothing (most of a purchase's cost under load).
-STRIPE_EVENTS_USED = [*SETTLING_EVENTS, "charge.dispute.closed", "charge.refund.updated"]
 
 
 def order_for_stripe_object(obj: dict) -> Order | None:

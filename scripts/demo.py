@@ -26,6 +26,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from billing.stripe_events import STRIPE_EVENTS_USED  # noqa: E402  (plain data, no Django)
+
 VAR = Path(os.environ.get("BACKSTOP_VAR_DIR", ROOT / "var")).resolve()
 PYTHON = sys.executable
 WEB_PORT = int(os.environ.get("DEMO_PORT", "8000"))
@@ -219,6 +222,8 @@ def main():
             supervisor.start("Stripe emulator", [
                 PYTHON, "-m", "stripe_emulator", "--port", str(EMULATOR_PORT),
                 "--webhook", f"{webhook_url}={values['webhook_secret']}",
+                # Only what Backstop uses, as the endpoint would be set up in Stripe's dashboard.
+                "--webhook-events", ",".join(STRIPE_EVENTS_USED),
                 "--snapshot", str(VAR / "stripe-emulator.json"),
             ])
         web = supervisor.start("web server", web_argv)

@@ -52,6 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="seconds to wait before each retry of a failed delivery")
     parser.add_argument("--webhook-timeout", type=float, default=10.0,
                         help="seconds before a webhook delivery counts as failed")
+    parser.add_argument("--webhook-events", default="*", metavar="TYPE,TYPE,...",
+                        help="event types the --webhook endpoints receive (default: all), as one "
+                        "selects them for an endpoint in Stripe's dashboard")
     parser.add_argument("--webhook-workers", type=int, default=4,
                         help="deliveries in flight at once (Stripe delivers while traffic happens; "
                         "raise it for load runs)")
@@ -83,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_schedule=args.webhook_retry_schedule,
         webhook_timeout=args.webhook_timeout,
         webhook_workers=args.webhook_workers,
+        webhook_events=[e.strip() for e in args.webhook_events.split(",") if e.strip()] or ["*"],
         snapshot=args.snapshot,
         api_version=args.api_version,
     )

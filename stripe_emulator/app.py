@@ -28,6 +28,8 @@ class Config:
     retry_schedule: list[float] = field(default_factory=lambda: [1, 2, 4, 8, 16])
     webhook_timeout: float = 10.0
     webhook_workers: int = 4
+    # What the --webhook endpoints are subscribed to; ["*"] is every event.
+    webhook_events: list[str] = field(default_factory=lambda: ["*"])
     snapshot: str | None = None
     api_version: str = API_VERSION
 
@@ -72,7 +74,8 @@ class Emulator:
 
         self.store.insert("account", build_account(self))
         for url, secret in self.config.webhooks:
-            endpoint = build_endpoint(self, url, ["*"], secret=secret, description="--webhook")
+            endpoint = build_endpoint(self, url, list(self.config.webhook_events), secret=secret,
+                                      description="--webhook")
             self.cli_endpoint_ids.add(endpoint["id"])
 
     def context(self, **kwargs) -> Context:
@@ -131,6 +134,6 @@ class Emulator:
                 else:
                     from .resources.webhook_endpoints import build_endpoint
 
-                    endpoint = build_endpoint(self, url, ["*"], secret=secret)
+                    endpoint = build_endpoint(self, url, list(self.config.webhook_events), secret=secret)
                     self.cli_endpoint_ids.add(endpoint["id"])
         log.info("loaded snapshot %s (%s)", path, self.store.counts())

@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-
+sys.path.insert(0, str(ROOT))
 from demo import (  # noqa: E402  (scripts/demo.py: the same keys and helpers as `make demo`)
     EMULATOR_PUBLISHABLE_KEY,
     EMULATOR_SECRET_KEY,
@@ -41,6 +41,8 @@ from demo import (  # noqa: E402  (scripts/demo.py: the same keys and helpers as
     free_port,
     wait_for_http,
 )
+
+from billing.stripe_events import STRIPE_EVENTS_USED  # noqa: E402  (plain data, no Django)
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -491,7 +493,8 @@ def _run(args, levels, url, out, stack):
     webhook_url = f"http://127.0.0.1:{app_port}/stripe/webhook/{webhook_uuid}/"
     emulator = stack.start("emulator", [
         PYTHON, "-m", "stripe_emulator", "--port", str(emulator_port), "--log-level", "WARNING",
-        "--webhook", f"{webhook_url}={webhook_secret}", "--webhook-workers", str(args.webhook_workers)], env)
+        "--webhook", f"{webhook_url}={webhook_secret}", "--webhook-workers", str(args.webhook_workers),
+        "--webhook-events", ",".join(STRIPE_EVENTS_USED)], env)
     web = stack.start("web", [
         str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{app_port}", "--workers", str(args.web_workers),
         "--threads", str(args.web_threads), "--graceful-timeout", "5"], env)

@@ -230,3 +230,15 @@ def test_webhook_concurrency_is_a_flag_and_nonsense_is_refused():
     assert parse_args(["--webhook-workers", "32"]).webhook_workers == 32
     with pytest.raises(SystemExit):
         parse_args(["--webhook-workers", "0"])
+
+
+def test_the_command_line_endpoint_receives_only_the_events_it_was_subscribed_to():
+    from stripe_emulator.__main__ import parse_args
+    from stripe_emulator.app import Config, Emulator
+
+    args = parse_args(["--webhook", "http://127.0.0.1:9/hook=whsec_x",
+                       "--webhook-events", "payment_intent.succeeded,charge.succeeded"])
+    emulator = Emulator(Config(webhooks=args.webhook, webhook_events=args.webhook_events.split(",")))
+
+    (endpoint,) = emulator.store["webhook_endpoint"].rows.values()
+    assert endpoint["enabled_events"] == ["payment_intent.succeeded", "charge.succeeded"]

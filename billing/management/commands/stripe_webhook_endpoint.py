@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from billing.services import stripe_webhook_endpoint_ensure
-from billing.webhooks import STRIPE_EVENTS_USED
+from billing.stripe_events import STRIPE_EVENTS_USED
 
 
 class Command(BaseCommand):
