@@ -114,6 +114,28 @@ def die_with_parent():
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def stop_processes(children, say, timeout=10):
+    """Stop (name, Popen) children, newest first, each the leader of its own process group.
+
+    Only the leaders are asked first: gunicorn and qcluster stop their own workers in order;
+    signalling the whole group at once makes qcluster's guard restart workers while it shuts down.
+    Whatever a leader leaves behind is killed with its group afterwards.
+    """
+    for _name, process in reversed(children):
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + timeout
+    for name, process in reversed(children):
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{name} did not stop in time; killing it")
+            process.kill()
+            process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 class Supervisor:
     def __init__(self, env):
         self.env = env
@@ -144,21 +166,7 @@ class Supervisor:
             return
         self.stopping = True
         say(f"stopping everything ({reason})")
-        # Only the leaders: gunicorn and qcluster stop their own workers in order; signalling the
-        # whole group at once makes qcluster's guard restart workers while it shuts down.
-        for _name, process in reversed(self.children):
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + 10
-        for name, process in reversed(self.children):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                say(f"{name} did not stop in time; killing it")
-                process.kill()
-                process.wait()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # anything the leader left behind
+        stop_processes(self.children, say)
         if self.proxy is not None:
             self.proxy.stop()
         say("stopped")

@@ -305,6 +305,15 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
 MIN_PARTIAL_SEARCH = 3
 
 
+def charges_by_card_last4(last4s):
+    """Mirrored charges paid with a card ending in one of these (the order may not know it yet).
+    The expression matches support/migrations/0004's index on it."""
+    from django.db.models.fields.json import KT
+
+    return djstripe_models.Charge.objects.alias(
+        last4=KT("stripe_data__payment_method_details__card__last4")).filter(last4__in=list(last4s))
+
+
 def console_search(query: str, *, limit: int = 50) -> list[dict]:
     """One box: email (part, any case), name, reference or statement code, card last 4 (also from
     a payment whose order is not finished), an amount, or a Stripe id. Orders and the mirror."""
@@ -312,7 +321,6 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
     from decimal import Decimal, InvalidOperation
 
     from django.db.models import Q
-    from django.db.models.fields.json import KT
 
     q = query.strip()
     if not q:
@@ -329,8 +337,7 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
             charges = djstripe_models.Charge.objects.filter(disputes__id=q)
     elif re.fullmatch(r"\d{4}", q):
         orders = Order.objects.filter(card_last4=q)
-        charges = djstripe_models.Charge.objects.alias(last4=KT("stripe_data__payment_method_details__card__last4")
-                                                       ).filter(last4=q)
+        charges = charges_by_card_last4([q])
     elif re.fullmatch(r"(BK|BACKSTOP)?[0-9A-HJKMNP-TV-Z]{8}", compact) and not q.isdigit() and "@" not in q:
         # A reference, or the code on the bank statement ("BACKSTOP* 7F3K9QX2"); a word that only
         # looks like one is still searched as a name.
@@ -389,7 +396,6 @@ def orders_mentioned(*, from_email: str, text: str, limit: int = 10) -> list[Ord
     import re
 
     from django.db.models import Q
-    from django.db.models.fields.json import KT
 
     from accounts.models import normalize_email
 
@@ -402,8 +408,7 @@ def orders_mentioned(*, from_email: str, text: str, limit: int = 10) -> list[Ord
     match = Q(email=normalize_email(from_email)) | Q(reference__in=references)
     if last4s:
         by_card = Q(card_last4__in=last4s)
-        pis = djstripe_models.Charge.objects.alias(last4=KT("stripe_data__payment_method_details__card__last4")
-                                                   ).filter(last4__in=last4s).values("payment_intent_id")
+        pis = charges_by_card_last4(last4s).values("payment_intent_id")
         by_card |= Q(stripe_payment_intent_id__in=pis)
         match |= by_card & Q(amount_cents__in=amounts) if amounts else by_card
     return list(Order.objects.filter(match).select_related("plan").order_by("-created_at")[:limit])

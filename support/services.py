@@ -319,9 +319,8 @@ def inbound_message_receive(*, message_id: str, from_email: str, from_name: str,
         "from_email": from_email[:254], "from_name": from_name[:200], "subject": subject[:300], "body": text[:20000]})
     if not created:
         return message
-    orders = selectors.orders_mentioned(from_email=from_email, text=f"{subject}\n{text}")
-    done = []
-    for order in orders:
+    done, orders = [], []
+    for order in selectors.orders_mentioned(from_email=from_email, text=f"{subject}\n{text}"):
         if order.stripe_payment_intent_id and order.state in (OrderState.PENDING, OrderState.PROCESSING,
                                                               OrderState.FAILED, OrderState.PAID):
             before = order.state
@@ -330,10 +329,10 @@ def inbound_message_receive(*, message_id: str, from_email: str, from_name: str,
                                      reason="the customer wrote to support")
             except (BillingError, stripe_api.StripeError) as exc:
                 logger.warning("Inbound email: could not check %s with Stripe: %s", order.reference, exc)
-                continue
-            if order.state != before:
-                done.append(f"{order.reference}: {before} → {order.state}")
-    orders = selectors.orders_mentioned(from_email=from_email, text=f"{subject}\n{text}")
+            else:
+                if order.state != before:
+                    done.append(f"{order.reference}: {before} → {order.state}")
+        orders.append(order)  # as settle left it, so the diagnosis and the draft see the new state
     message.orders.set(orders)
     first = from_name.split()[0] if from_name.strip() else ""
     if orders:

@@ -17,7 +17,6 @@ JSON lines, the summary as JSON) goes to var/load/<timestamp>/.
 """
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
@@ -39,6 +38,7 @@ from demo import (  # noqa: E402  (scripts/demo.py: the same keys and helpers as
     EMULATOR_SECRET_KEY,
     die_with_parent,
     free_port,
+    stop_processes,
     wait_for_http,
 )
 
@@ -131,19 +131,8 @@ class Stack:
         return process
 
     def stop_all(self):
-        for _name, process, _log in reversed(self.children):
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + 10
-        for name, process, log in reversed(self.children):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                say(f"{name} did not stop in time; killing it")
-                process.kill()
-                process.wait()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # anything the leader left behind
+        stop_processes([(name, process) for name, process, _log in self.children], say)
+        for _name, _process, log in self.children:
             log.close()
         self.children = []
 
