@@ -28,6 +28,7 @@ from billing.models import Order, OrderEvent, OrderState, OutboundEmail, Plan
 from billing.money import format_money
 from billing.queue import enqueue_after_commit
 from billing.states import can_transition
+from support.services import alert_raise, alerts_resolve
 
 logger = logging.getLogger(__name__)
 S = OrderState
@@ -293,8 +294,8 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
         # A dispute freezes nothing for the customer yet; it puts the order in front of a person.
         if charge is not None and charge.get("disputed") and order.state in (S.PAID, S.ACTIVE):
             move(S.DISPUTED, "The customer's bank opened a dispute on the payment")
-            _alert(kind="dispute", key=f"dispute:{order.id}", order=order,
-                   summary=f"{order.reference}: the customer's bank disputed {order.amount_display}")
+            alert_raise(kind="dispute", key=f"dispute:{order.id}", order=order,
+                        summary=f"{order.reference}: the customer's bank disputed {order.amount_display}")
         if facts_changed and not events:
             order.save(update_fields=["paid_at", "stripe_charge_id", "card_brand", "card_last4", "updated_at"])
     elif pi.status in ("processing", "requires_action", "requires_capture"):
@@ -365,25 +366,13 @@ def _hold_money(order: Order, *, actor: str, ids: dict) -> OrderEvent:
     deadline = f"{timezone.localtime(order.refund_deadline_at):%Y-%m-%d %H:%M %Z}"
     if not order.emails.filter(kind=OutboundEmail.Kind.PAYMENT_RECEIVED).exists():
         outbound_email_queue(order=order, kind=OutboundEmail.Kind.PAYMENT_RECEIVED)
-    _alert(kind="held_money", key=f"held-money:{order.id}", order=order,
-           summary=f"{order.reference}: {order.amount_display} held without service; "
-                   f"refunded automatically at {deadline} unless finished first",
-           details=order.attention_reason)
+    alert_raise(kind="held_money", key=f"held-money:{order.id}", order=order,
+                summary=f"{order.reference}: {order.amount_display} held without service; "
+                        f"refunded automatically at {deadline} unless finished first",
+                details=order.attention_reason)
     return OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(
         f"Money held without service: customer told, automatic refund at {deadline} "
         f"unless the order is finished first")[:500])
-
-
-def _alert(**kwargs):
-    from support.services import alert_raise
-
-    return alert_raise(**kwargs)
-
-
-def _alerts_resolve(order: Order):
-    from support.services import alerts_resolve
-
-    alerts_resolve(order=order, kinds=["held_money"])
 
 
 def _revoke_entitlement(order: Order, why: str):
@@ -475,8 +464,9 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
     except stripe_api.StripeError as exc:
         logger.warning("Refund of %s for %s failed: %s", money, order.reference, exc)
         _record(order, actor=actor, reason=f"Stripe did not confirm the refund of {money}: {exc}", stripe_ids=ids)
-        _alert(kind="refund_failed", key=f"refund-failed:{order.id}:{charge.amount_refunded}", order=order,
-               summary=f"{order.reference}: refund of {money} not confirmed by Stripe", details=str(exc))
+        alert_raise(kind="refund_failed", key=f"refund-failed:{order.id}:{charge.amount_refunded}",
+                    order=order, summary=f"{order.reference}: refund of {money} not confirmed by Stripe",
+                    details=str(exc))
         raise RefundFailed(f"Stripe did not confirm the refund for {order.reference}; "
                            "it will be retried. Nothing was refunded twice.") from exc
     _record(order, actor=actor, reason=f"Stripe accepted the refund of {money} ({refund.status})",
@@ -623,7 +613,7 @@ def _move(order: Order, to_state: str, *, actor: str, reason: str, stripe_ids=No
     order.state_changed_at = timezone.now()
     if order.held_since is not None and to_state in (S.ACTIVE, S.REFUND_PENDING, S.REFUNDED, S.CANCELED):
         order.held_since = order.refund_deadline_at = None
-        _alerts_resolve(order)
+        alerts_resolve(order=order, kinds=["held_money"])
     return event
 
 
