@@ -26,6 +26,8 @@ from django.utils import timezone
 from billing import mirror, selectors, services, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
+from support.models import Alert
+from support.services import alert_raise, alerts_notify_due
 
 logger = logging.getLogger(__name__)
 S = OrderState
@@ -164,8 +166,6 @@ def _adopt(report: SweepReport, found: selectors.Discrepancy):
         if not isinstance(exc, (BillingError, stripe_api.StripeError)):
             logger.exception("sweep: adopting %s failed", found.payment_intent_id)
         report.fail("adopt", f"{found.reference or found.charge_id}: {exc}")
-        from support.services import alert_raise
-
         alert_raise(kind="unmatched_charge", key=f"unmatched:{found.charge_id}",
                     summary=f"Stripe charge {found.charge_id} ({found.reference}) has no order and could not "
                             "be recreated", details=str(exc))
@@ -213,9 +213,6 @@ def _refund_overdue_held_money(report: SweepReport, *, now: datetime):
 
 
 def _outbox(report: SweepReport):
-    from support.models import Alert
-    from support.services import alert_raise, alerts_notify_due
-
     if report.dry_run:
         due = OutboundEmail.objects.filter(status=OutboundEmail.Status.PENDING,
                                            next_attempt_at__lte=timezone.now()).count()
