@@ -6,4 +6,4 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
-        from billing import esp, webhooks  # noqa: F401  (connects the dj-stripe and anymail receivers)
+        from billing import esp  # noqa: F401  (connects the anymail receivers)

@@ -95,6 +95,46 @@ def order_needs_settle(order: Order) -> bool:
     return bool(order.stripe_payment_intent_id) and order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID)
 
 
+def order_for_stripe_object(obj: dict) -> Order | None:
+    """The order behind a Stripe object from an event (PaymentIntent, Charge, Refund, Dispute):
+    by the PaymentIntent id we stored, else by the reference in our metadata (never by the row id
+    in it: after a restore from a backup, that id may belong to another order)."""
+    pi_id = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
+    if isinstance(pi_id, dict):
+        pi_id = pi_id.get("id")
+    fields = ("id", "state", "stripe_payment_intent_id", "stripe_charge_id")
+    if pi_id:
+        order = Order.objects.filter(stripe_payment_intent_id=pi_id).only(*fields).first()
+        if order is not None:
+            return order
+    reference = (obj.get("metadata") or {}).get("reference")
+    if reference:
+        return Order.objects.filter(reference=reference).only(*fields).first()
+    return None
+
+
+# Events that can only confirm what an order past its payment already shows: Stripe never takes a
+# succeeded PaymentIntent back to processing or failure, and its charge stays the same charge.
+_CONFIRMING_EVENTS = {
+    "payment_intent.succeeded", "payment_intent.processing", "payment_intent.requires_action",
+    "payment_intent.payment_failed", "charge.succeeded", "charge.failed",
+}
+_PAST_PAYMENT = {OrderState.ACTIVE, OrderState.REFUND_PENDING, OrderState.REFUNDED, OrderState.DISPUTED}
+
+
+def stripe_event_is_old_news(event: dict, order: Order) -> bool:
+    """True when the event cannot move the order: it confirms a payment the order already
+    settled. Refunds and disputes are never old news here; settle weighs them."""
+    if event.get("type") not in _CONFIRMING_EVENTS or order.state not in _PAST_PAYMENT:
+        return False
+    obj = event["data"]["object"]
+    if obj.get("object") == "payment_intent":
+        return obj.get("id") == order.stripe_payment_intent_id
+    if obj.get("payment_intent") != order.stripe_payment_intent_id:
+        return False
+    return obj.get("status") == "failed" or obj.get("id") == order.stripe_charge_id
+
+
 def payment_intent_from_mirror(payment_intent_id: str):
     """The PaymentIntent as dj-stripe last mirrored it, when that is enough to settle on.
 

@@ -1,49 +1,78 @@
-"""Stripe events, received and mirrored by dj-stripe, nudge the order they concern.
+"""Stripe's webhook endpoint: check, answer, and leave the work to the worker.
 
-Receivers run inside dj-stripe's webhook transaction, so they only find the order and schedule
-`order_settle` for after commit: no Stripe call, no order lock inside the webhook. If the worker
-is down, the customer's status page settles the order all the same (and, once built, the sweep).
+A delivery is answered in a few milliseconds: the body is checked (size, a known endpoint, Stripe's
+signature over the exact bytes), then `stripe_event_receive` either recognises the event as old
+news for an order that is already settled, or queues it for the worker, which mirrors it with
+dj-stripe and settles the order. dj-stripe's own view would store the delivery, re-fetch the object
+from Stripe and mirror it inside the request: most of a purchase's cost under load, for events
+that mostly confirm what the customer's return had already settled
+(docs/decisions/0009-webhooks-answered-fast.md).
+
+If the event cannot be queued, the answer is 503 and Stripe delivers it again later; the pull
+sync and the sweep catch whatever is lost anyway.
 """
 
+import json
 import logging
 
-from djstripe.event_handlers import djstripe_receiver
+import stripe
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from djstripe.models import WebhookEndpoint
 
-from billing.models import Order
-from billing.queue import enqueue_after_commit
-from billing.stripe_events import SETTLING_EVENTS
+from billing import services
 
 logger = logging.getLogger(__name__)
 
+# Stripe's event payloads are a few KB; the largest real ones (an invoice or checkout session with
+# many lines) stay well under 256 KiB, so nothing Stripe sends is refused. Anything bigger is not
+# from Stripe and would only cost memory. Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) is no
+# substitute: it is site-wide, much larger, and only looks at the declared Content-Length, which a
+# client can understate.
+WEBHOOK_MAX_BODY_BYTES = 256 * 1024
 
 
-def order_for_stripe_object(obj: dict) -> Order | None:
-    """The order behind a PaymentIntent or Charge payload: by the PaymentIntent id we stored,
-    else by the reference in our metadata (never by the row id in it: after a restore from a
-    backup, that id may belong to another order)."""
-    pi_id = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
-    if isinstance(pi_id, dict):
-        pi_id = pi_id.get("id")
-    if pi_id:
-        order = Order.objects.filter(stripe_payment_intent_id=pi_id).only("id").first()
-        if order is not None:
-            return order
-    reference = (obj.get("metadata") or {}).get("reference")
-    if reference:
-        return Order.objects.filter(reference=reference).only("id").first()
-    return None
+def _answer(status: int, text: str) -> HttpResponse:
+    return HttpResponse(text + "\n", status=status, content_type="text/plain")
 
 
-@djstripe_receiver(SETTLING_EVENTS)
-def settle_order_on_stripe_event(sender, event, **kwargs):
-    obj = event.data.get("object") or {}
-    if obj.get("object") == "dispute":
-        obj = {"payment_intent": obj.get("payment_intent"), "metadata": {}}
-    order = order_for_stripe_object(obj)
-    if order is None:
-        # Not ours (another product on the account), or our order row is missing (a restore from
-        # a backup): the sweep joins the mirrored charge to orders and adopts it.
-        logger.info("Stripe event %s (%s) matches no order", event.id, event.type)
-        return
-    enqueue_after_commit("billing.tasks.settle_order", order.id, "webhook", f"Stripe event {event.type} {event.id}",
-                         task_name=f"settle-{order.id}")
+# Stripe sends no CSRF token and no login.
+@csrf_exempt
+@login_not_required
+@require_POST
+def stripe_webhook(request, uuid):
+    try:
+        declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _answer(400, "Malformed Content-Length.")
+    if declared_length > WEBHOOK_MAX_BODY_BYTES:
+        return _answer(413, f"Request body over {WEBHOOK_MAX_BODY_BYTES} bytes.")
+    endpoint = WebhookEndpoint.objects.filter(djstripe_uuid=uuid).values_list("secret", "djstripe_tolerance").first()
+    if endpoint is None:
+        return _answer(404, "Unknown webhook endpoint.")
+
+    # Under WSGI Django never reads past Content-Length, but an ASGI server hands over the whole
+    # body it received, whatever the header said: read one byte past the limit, never more.
+    body = request.read(WEBHOOK_MAX_BODY_BYTES + 1)
+    if len(body) > WEBHOOK_MAX_BODY_BYTES:
+        return _answer(413, f"Request body over {WEBHOOK_MAX_BODY_BYTES} bytes.")
+    secret, tolerance = endpoint
+    try:
+        stripe.WebhookSignature.verify_header(body.decode("utf-8"), request.headers.get("Stripe-Signature", ""),
+                                              secret, tolerance)
+        event = json.loads(body)
+        event_id, event_type, obj = event["id"], event["type"], event["data"]["object"]
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        logger.warning("Stripe webhook refused: %s", exc)
+        return _answer(400, "Not a valid Stripe event for this endpoint.")
+
+    try:
+        queued = services.stripe_event_receive(event=event)
+    except Exception:
+        logger.exception("Stripe event %s (%s) could not be queued; Stripe will deliver it again", event_id, event_type)
+        return _answer(503, "Could not take the event now; please retry.")
+    logger.info("Stripe event %s (%s) for %s: %s", event_id, event_type, obj.get("id"),
+                "queued" if queued else "nothing to do")
+    return _answer(200, "OK")

@@ -1,5 +1,6 @@
 """Test helpers that act as the customer's browser would, through the official SDK."""
 
+import json
 import threading
 
 import stripe
@@ -54,3 +55,12 @@ def at_once(func, times: int = 2) -> list[Exception]:
     for thread in threads:
         thread.join(timeout=60)
     return errors
+
+
+def stripe_event_for(order: Order, event_type: str) -> dict:
+    """The event Stripe created about this order's payment, as a webhook would carry it."""
+    for event in stripe.Event.list(type=event_type, limit=100).auto_paging_iter():
+        obj = event.data.object
+        if order.stripe_payment_intent_id in (obj.get("id"), obj.get("payment_intent")):
+            return json.loads(str(event))
+    raise AssertionError(f"no {event_type} event for {order.reference}")

@@ -23,6 +23,22 @@ def test_the_pull_sync_mirrors_a_payment_whose_webhooks_never_arrived(stripe_emu
     assert charge.metadata["reference"] == order.reference
 
 
+def test_a_payment_is_mirrored_from_the_lists_without_fetching_what_it_refers_to_one_by_one(
+    stripe_emulator, emulator_control
+):
+    order = paid_order()
+    for path in ("/v1/customers/*", "/v1/payment_methods/*", "/v1/balance_transactions/*"):
+        emulator_control.fail_next(method="GET", path=path, count=10, status=500)
+
+    result = stripe_mirror_sync()
+
+    assert result.errors == []
+    assert [fault["count"] for fault in emulator_control.faults()] == [10, 10, 10]
+    charge = djstripe_models.Charge.objects.get(payment_intent_id=order.stripe_payment_intent_id)
+    assert charge.balance_transaction is not None
+    assert charge.customer is not None
+
+
 def test_the_high_water_mark_is_the_newest_object_seen(stripe_emulator):
     order = paid_order()
 

@@ -1,40 +1,43 @@
+"""The worker's half of a Stripe event: dj-stripe mirrors it, then the order settles on the mirror."""
+
 import pytest
 import stripe
 from djstripe.models import Charge, PaymentIntent
 
 from billing import tasks
 from billing.models import OrderState
-from tests.billing.helpers import order_with_payment_intent, paid_order, pay
+from billing.selectors import payment_intent_from_mirror
+from tests.billing.helpers import order_with_payment_intent, paid_order, pay, stripe_event_for
 
 pytestmark = pytest.mark.django_db
 
 
-def mirror(order):
-    pi = stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id)
-    PaymentIntent.sync_from_stripe_data(pi)
-    if pi.latest_charge:
-        Charge.sync_from_stripe_data(stripe.Charge.retrieve(pi.latest_charge))
-
-
-def test_a_webhook_settle_activates_from_the_mirror_without_asking_stripe_again(stripe_emulator,
-                                                                               emulator_control):
+def test_a_queued_payment_event_mirrors_the_payment_and_activates_the_order(stripe_emulator):
     order = paid_order()
-    mirror(order)
-    emulator_control.fail_next(method="GET", path="/v1/payment_intents", count=10, status=500)
 
-    tasks.settle_order(order.id, "webhook", "test")
+    tasks.process_stripe_event(stripe_event_for(order, "charge.succeeded"))
 
     order.refresh_from_db()
     assert order.state == OrderState.ACTIVE
-    assert order.card_last4 == "4242"
+    assert order.events.get(to_state="active").actor == "webhook"
+    assert Charge.objects.filter(payment_intent_id=order.stripe_payment_intent_id, status="succeeded").exists()
 
 
-def test_a_mirror_that_is_not_final_is_not_trusted_and_stripe_is_asked(stripe_emulator):
+def test_an_event_that_waited_while_the_customer_settled_is_not_processed_again(stripe_emulator, emulator_control):
+    order = paid_order()
+    event = stripe_event_for(order, "payment_intent.succeeded")
+    tasks.process_stripe_event(stripe_event_for(order, "charge.succeeded"))
+    emulator_control.fail_next(path="/v1/", count=50, status=500)
+
+    tasks.process_stripe_event(event)
+
+    assert emulator_control.faults()[0]["count"] == 50  # Stripe was not asked anything
+    assert order.events.filter(to_state="active").count() == 1
+
+
+def test_a_mirrored_payment_that_is_not_final_is_not_trusted(stripe_emulator):
     order = order_with_payment_intent()
-    mirror(order)  # mirrored while still unpaid
+    PaymentIntent.sync_from_stripe_data(stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id))
     pay(order)
 
-    tasks.settle_order(order.id, "webhook", "test")
-
-    order.refresh_from_db()
-    assert order.state == OrderState.ACTIVE
+    assert payment_intent_from_mirror(order.stripe_payment_intent_id) is None

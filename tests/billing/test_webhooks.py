@@ -3,10 +3,10 @@
 import time
 
 import pytest
-from djstripe.models import Charge, PaymentIntent, WebhookEventTrigger
+from djstripe.models import Charge, PaymentIntent
 
 from billing.models import OrderState
-from tests.billing.helpers import order_with_payment_intent, pay
+from tests.billing.helpers import order_with_payment_intent, pay, stripe_event_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,4 +70,26 @@ def test_webhooks_with_a_wrong_signature_are_rejected_and_change_nothing(
 
     order.refresh_from_db()
     assert order.state == OrderState.PENDING
-    assert not WebhookEventTrigger.objects.filter(valid=True).exists()
+    assert {d["http_status"] for d in emulator_control.webhook_deliveries(event=stripe_event_for(
+        order, "payment_intent.succeeded")["id"])} == {400}
+
+
+def test_events_for_an_order_the_customer_already_settled_are_answered_without_asking_stripe(
+    stripe_webhooks_to_live_server, emulator_control
+):
+    from billing.services import order_settle
+
+    order = order_with_payment_intent()
+    emulator_control.pause_webhooks()
+    pay(order)
+    order_settle(order_id=order.id, actor="customer")
+    charge_event = stripe_event_for(order, "charge.succeeded")
+    emulator_control.fail_next(path="/v1/", count=50, status=500)
+
+    emulator_control.resume_webhooks()
+    emulator_control.wait_for_webhooks()
+
+    assert emulator_control.faults()[0]["count"] == 50  # no call to Stripe, from the request or a task
+    delivered = emulator_control.webhook_deliveries(event=charge_event["id"])
+    assert [d["http_status"] for d in delivered] == [200]
+    assert order.events.filter(to_state="active").get().actor == "customer"
