@@ -2,13 +2,14 @@
 never a second charge, never a dead end."""
 
 import pytest
+import stripe
 from playwright.sync_api import expect
 
 from billing.models import Order, OrderState
 from billing.tokens import order_status_token
 from tests.billing.helpers import pay as pay_at_stripe
 from tests.browser import strict_page
-from tests.e2e.test_checkout_in_browser import CARD_OK, fill_card, pay, start_checkout
+from tests.e2e.test_checkout_in_browser import CARD_OK, expect_status, fill_card, pay, start_checkout
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -74,3 +75,80 @@ def test_a_mistyped_email_is_questioned_and_corrected_with_one_click(page, app_s
 
     page.wait_for_url("**/pay/")
     assert Order.objects.get().email == "ana@gmail.com"
+
+
+def what_the_order_pages_say(page) -> list[str]:
+    """Every order page and status poll the browser is answered with, from now on, as it arrives."""
+    said = []
+
+    def listen(route):
+        response = route.fetch()
+        said.append(response.text())
+        route.fulfill(response=response)
+
+    page.route("**/orders/**", listen)
+    return said
+
+
+def assert_never_told_not_charged(said):
+    assert said, "the browser never reached the order's page"
+    untrue = ("Not charged", "not been charged", 'not_charged"', 'failed"')
+    assert [text for text in said if any(words in text for words in untrue)] == []
+
+
+@pytest.mark.parametrize("lost_how", ["reset", "500"])
+def test_a_customer_whose_confirm_response_was_lost_lands_on_a_page_that_says_charged_and_activates(
+    page, app_server, emulator_control, lost_how
+):
+    start_checkout(page, app_server)
+    fill_card(page, CARD_OK)
+    # Stripe charges the card, then its answer to the browser is lost on the way. Webhooks are held
+    # back, so only the page the customer lands on can find out that they paid.
+    emulator_control.pause_webhooks()
+    emulator_control.lose_response_next(method="POST", path="/v1/payment_intents/*/confirm", mode=lost_how)
+    said = what_the_order_pages_say(page)
+
+    pay(page)
+
+    page.wait_for_url("**/orders/**")
+    expect_status(page, "active")
+    expect(page.locator("#status-headline")).to_contain_text("all set")
+    assert emulator_control.faults() == [], "the confirm response was never lost"
+    assert_never_told_not_charged(said)
+    order = Order.objects.get()
+    assert order.state == OrderState.ACTIVE
+    assert len(stripe.Charge.list(payment_intent=order.stripe_payment_intent_id).data) == 1
+    emulator_control.resume_webhooks()
+    emulator_control.wait_for_webhooks()
+    assert len([e for e in app_server.emails() if order.reference in e]) == 1
+
+
+def test_a_customer_whose_confirm_was_sent_twice_and_answered_already_succeeded_lands_on_a_page_that_says_charged(
+    page, app_server, emulator_control
+):
+    start_checkout(page, app_server)
+    fill_card(page, CARD_OK)
+    emulator_control.pause_webhooks()
+    resent = []
+
+    def charge_then_answer_the_resend(route):
+        # The first confirm charges the card and its answer is lost; the browser's re-send is what
+        # comes back: Stripe's "already succeeded" error, with the PaymentIntent in it.
+        route.fetch()
+        again = route.fetch()
+        resent.append(again.json())
+        route.fulfill(response=again)
+
+    page.route("**/v1/payment_intents/*/confirm", charge_then_answer_the_resend, times=1)
+    said = what_the_order_pages_say(page)
+
+    pay(page)
+
+    page.wait_for_url("**/orders/**")
+    expect_status(page, "active")
+    error = resent[0]["error"]
+    assert (error["code"], error["payment_intent"]["status"]) == ("payment_intent_unexpected_state", "succeeded")
+    assert_never_told_not_charged(said)
+    order = Order.objects.get()
+    assert order.state == OrderState.ACTIVE
+    assert len(stripe.Charge.list(payment_intent=order.stripe_payment_intent_id).data) == 1
