@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: demo test test-fast lint bench-emulator firedrill load clean
+.PHONY: demo test test-fast lint bench-emulator firedrill load chaos clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ firedrill: $(VENV)/.runtime
 # (docs/performance.md). LOAD_ARGS="--levels 1,10,25 --duration 30" and more: see --help.
 load: $(VENV)/.dev
 	scripts/with-postgres.sh $(VENV)/bin/python scripts/load/run.py $(LOAD_ARGS)
+
+# The same stack while gunicorn workers, gunicorn and qcluster are SIGKILLed and Stripe and its
+# webhooks misbehave; reports what converged and which net caught it (docs/chaos.md).
+# CHAOS_ARGS="--customers 50 --duration 150 --seed 1" and more: see --help.
+chaos: $(VENV)/.dev
+	scripts/with-postgres.sh $(VENV)/bin/python scripts/load/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf var staticfiles

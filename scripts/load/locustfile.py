@@ -109,60 +109,24 @@ class Customer(HttpUser):
                                        "steps": {k: round(v, 4) for k, v in steps.items()}}) + "\n")
 
     def _purchase(self, email, steps, outcome):
-        # 1-2. The checkout form, submitted.
-        page = self._step(steps, "GET /checkout/", "GET", "/checkout/").text
-        csrf, nonce_input = CSRF_RE.search(page), NONCE_RE.search(page)
-        if not csrf or not nonce_input:
-            raise PurchaseFailed("checkout form without csrf token or nonce")
-        nonce = VALUE_RE.search(nonce_input.group(0)).group(1)
-        response = self._step(steps, "POST /checkout/", "POST", "/checkout/", expect=(302,), data={
-            "csrfmiddlewaretoken": csrf.group(1), "email": email, "full_name": "Load Test", "nonce": nonce,
-        }, headers={"Referer": self.host + "/checkout/"})
-        pay_path = response.headers["Location"]
-        if "/pay/" not in pay_path:
-            raise PurchaseFailed(f"checkout went to {pay_path}, not the pay page")
-
-        # 3. The pay page.
-        page = self._step(steps, "GET /checkout/[token]/pay/", "GET", pay_path).text
-        client_secret = json_script(page, "stripe-client-secret")
-        publishable_key = json_script(page, "stripe-publishable-key")
-        return_url = unescape(RETURN_URL_RE.search(page).group(1))
-        stripe_js = STRIPE_JS_RE.search(page)
-        if not stripe_js:
-            raise PurchaseFailed("no Stripe.js on the pay page")
-        parts = urlsplit(stripe_js.group(1))
-        stripe_base = f"{parts.scheme}://{parts.netloc}"  # Stripe.js calls the origin it came from
-        intent_id = client_secret.split("_secret_")[0]
-        outcome["payment_intent"] = intent_id
-
-        # 4-5. Stripe.js: the Payment Element checks the client secret, then confirmPayment.
-        pi_url = f"{stripe_base}/v1/payment_intents/{intent_id}"
-        self._step(steps, "Stripe.js GET payment_intent", "GET",
-                   pi_url + "?" + urlencode({"key": publishable_key, "client_secret": client_secret}))
-        confirm = self._step(steps, "Stripe.js POST confirm", "POST", pi_url + "/confirm", data={
-            "return_url": return_url,
-            "payment_method_data[type]": "card",
-            **{f"payment_method_data[card][{k}]": v for k, v in TEST_CARD.items()},
-            "key": publishable_key,
-            "client_secret": client_secret,
-        }).json()
+        pay_path = self._checkout(steps, email)
+        pay = self._pay_page(steps, pay_path)
+        outcome["payment_intent"] = pay["intent_id"]
+        self._stripe_js_mount(steps, pay)
+        confirm = self._stripe_js_confirm(steps, pay).json()
         if confirm.get("status") != "succeeded":
             raise PurchaseFailed(f"confirm answered status {confirm.get('status')!r}")
         outcome["paid_seconds"] = round(time.perf_counter() - self._started, 4)
 
         # 6. Stripe.js sends the browser to the return URL: the status page settles the order.
-        back = return_url + ("&" if "?" in return_url else "?") + urlencode({
-            "payment_intent": intent_id, "payment_intent_client_secret": client_secret,
-            "redirect_status": "succeeded"})
-        page = self._step(steps, "GET /orders/[token]/ (return)", "GET", back).text
+        page = self._step(steps, "GET /orders/[token]/ (return)", "GET", return_url_for(pay)).text
         code = STATUS_CODE_RE.search(page)
         code = code.group(1) if code else None
         outcome["return_status"] = code
         outcome["return_seconds"] = round(time.perf_counter() - self._started, 4)
 
         # 7. status.js polls every 2 s until the order is final.
-        api = re.search(r'data-status-api-url="([^"]+)"', page)
-        api_url = urljoin(self.host, unescape(api.group(1))) if api else None
+        api_url = self._status_api_url(page)
         deadline = time.monotonic() + ACTIVE_TIMEOUT
         polls = 0
         while code != "active":
@@ -176,3 +140,68 @@ class Customer(HttpUser):
                               expect=(200, 429)).json().get("code", code)
         outcome["polls"] = polls
         outcome["ok"] = True
+
+    # The steps, one method each, so a customer with other habits (scripts/load/chaos_locustfile.py)
+    # can reuse them.
+
+    def _checkout(self, steps, email):
+        """1-2. The checkout form, submitted; returns the pay page's path."""
+        page = self._step(steps, "GET /checkout/", "GET", "/checkout/").text
+        csrf, nonce_input = CSRF_RE.search(page), NONCE_RE.search(page)
+        if not csrf or not nonce_input:
+            raise PurchaseFailed("checkout form without csrf token or nonce")
+        nonce = VALUE_RE.search(nonce_input.group(0)).group(1)
+        response = self._step(steps, "POST /checkout/", "POST", "/checkout/", expect=(302,), data={
+            "csrfmiddlewaretoken": csrf.group(1), "email": email, "full_name": "Load Test", "nonce": nonce,
+        }, headers={"Referer": self.host + "/checkout/"})
+        pay_path = response.headers["Location"]
+        if "/pay/" not in pay_path:
+            raise PurchaseFailed(f"checkout went to {pay_path}, not the pay page")
+        return pay_path
+
+    def _pay_page(self, steps, pay_path, response=None):
+        """3. The pay page: what its Stripe.js needs."""
+        page = (response or self._step(steps, "GET /checkout/[token]/pay/", "GET", pay_path)).text
+        return pay_page_fields(page)
+
+    def _stripe_js_mount(self, steps, pay, **kwargs):
+        """4. The Payment Element checks the client secret."""
+        return self._step(steps, "Stripe.js GET payment_intent", "GET", pay["pi_url"] + "?" + urlencode(
+            {"key": pay["publishable_key"], "client_secret": pay["client_secret"]}), **kwargs)
+
+    def _stripe_js_confirm(self, steps, pay, **kwargs):
+        """5. stripe.confirmPayment() with the test card."""
+        return self._step(steps, "Stripe.js POST confirm", "POST", pay["pi_url"] + "/confirm", data={
+            "return_url": pay["return_url"],
+            "payment_method_data[type]": "card",
+            **{f"payment_method_data[card][{k}]": v for k, v in TEST_CARD.items()},
+            "key": pay["publishable_key"],
+            "client_secret": pay["client_secret"],
+        }, **kwargs)
+
+    def _status_api_url(self, page):
+        api = re.search(r'data-status-api-url="([^"]+)"', page)
+        return urljoin(self.host, unescape(api.group(1))) if api else None
+
+
+def pay_page_fields(page):
+    """What Stripe.js gets from the pay page: client secret, key, return URL, its own origin."""
+    client_secret = json_script(page, "stripe-client-secret")
+    publishable_key = json_script(page, "stripe-publishable-key")
+    return_url = unescape(RETURN_URL_RE.search(page).group(1))
+    stripe_js = STRIPE_JS_RE.search(page)
+    if not stripe_js:
+        raise PurchaseFailed("no Stripe.js on the pay page")
+    parts = urlsplit(stripe_js.group(1))
+    stripe_base = f"{parts.scheme}://{parts.netloc}"  # Stripe.js calls the origin it came from
+    intent_id = client_secret.split("_secret_")[0]
+    return {"client_secret": client_secret, "publishable_key": publishable_key, "return_url": return_url,
+            "intent_id": intent_id, "pi_url": f"{stripe_base}/v1/payment_intents/{intent_id}"}
+
+
+def return_url_for(pay, redirect_status="succeeded"):
+    """Where Stripe.js sends the browser after confirming: the return URL with its parameters."""
+    url = pay["return_url"]
+    return url + ("&" if "?" in url else "?") + urlencode({
+        "payment_intent": pay["intent_id"], "payment_intent_client_secret": pay["client_secret"],
+        "redirect_status": redirect_status})

@@ -19,36 +19,30 @@ JSON lines, the summary as JSON) goes to var/load/<timestamp>/.
 import argparse
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
-import uuid
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
-from demo import (  # noqa: E402  (scripts/demo.py: the same keys and helpers as `make demo`)
-    EMULATOR_PUBLISHABLE_KEY,
-    EMULATOR_SECRET_KEY,
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack import (  # scripts/load/stack.py: the stack, shared with chaos.py
+    BIN,
+    PYTHON,
+    ROLES,
+    ROOT,
+    Stack,
+    _proc_table,
     die_with_parent,
-    free_port,
-    stop_processes,
-    wait_for_http,
+    invariants,
+    machine_busy_seconds,
+    percentile,
+    start_backstop,
+    tree_cpu_seconds,
+    wait_for_drain,
 )
-
-from billing.stripe_events import STRIPE_EVENTS_USED  # noqa: E402  (plain data, no Django)
-
-PYTHON = sys.executable
-BIN = Path(PYTHON).parent
-PGBIN = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-ROLES = {"web": "bk_web", "worker": "bk_worker"}  # PostgreSQL roles, one per Backstop process kind
 
 
 def say(message):
@@ -69,204 +63,7 @@ def parse_args():
     return parser.parse_args()
 
 
-# -- CPU accounting from /proc ------------------------------------------------------------------
-
-
-def _proc_table():
-    """pid -> (ppid, cpu ticks of the process plus its reaped children)."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After "pid (comm)": state ppid ... utime(12) stime(13) cutime(14) cstime(15), 0-based here.
-        table[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
-    return table
-
-
-def tree_cpu_seconds(roots, table=None):
-    """CPU-seconds used so far by each root's process tree. A live process counts its own time and
-    its reaped children's (cutime/cstime), so exited gunicorn workers and PostgreSQL backends that
-    their parent has waited for are included and nothing is counted twice."""
-    table = table or _proc_table()
-    children = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    result = {}
-    for name, root in roots.items():
-        total, stack = 0, [root] if root in table else []
-        while stack:
-            pid = stack.pop()
-            total += table[pid][1]
-            stack.extend(children.get(pid, []))
-        result[name] = total / CLK_TCK
-    return result
-
-
-def machine_busy_seconds():
-    """CPU-seconds the whole machine has been busy (all cores, everything but idle and iowait)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
-
-
-# -- the stack ----------------------------------------------------------------------------------
-
-
-class Stack:
-    def __init__(self, out):
-        self.out = out
-        self.children = []  # (name, Popen, log file)
-
-    def start(self, name, argv, env):
-        log = open(self.out / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop_all)
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, preexec_fn=die_with_parent)
-        self.children.append((name, process, log))
-        say(f"started {name} (pid {process.pid}, log {self.out / (name + '.log')})")
-        return process
-
-    def stop_all(self):
-        stop_processes([(name, process) for name, process, _log in self.children], say)
-        for _name, _process, log in self.children:
-            log.close()
-        self.children = []
-
-
-def as_postgres(argv):
-    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
-
-
-class Database:
-    """The harness's own connection (as the superuser the throwaway server was made with)."""
-
-    def __init__(self, url):
-        import psycopg
-
-        self.url = url
-        self.conn = psycopg.connect(url, autocommit=True)
-
-    def one(self, sql, params=()):
-        return self.conn.execute(sql, params).fetchone()
-
-    def all(self, sql, params=()):
-        return self.conn.execute(sql, params).fetchall()
-
-    def close(self):
-        self.conn.close()
-
-
-def enable_pg_stat_statements(url):
-    """Preload pg_stat_statements on the throwaway server (one restart). False if not possible."""
-    import psycopg
-
-    try:
-        db = Database(url)
-        if "pg_stat_statements" not in db.one("SHOW shared_preload_libraries")[0]:
-            data_dir = db.one("SHOW data_directory")[0]
-            db.conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-            db.close()
-            subprocess.run(as_postgres([str(PGBIN / "pg_ctl"), "-D", data_dir, "-l", f"{data_dir}/server.log",
-                                        "-m", "fast", "-w", "-t", "30", "restart"]),
-                           check=True, stdout=subprocess.DEVNULL)
-            db = Database(url)
-        db.conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        db.close()
-        return True
-    except (psycopg.Error, subprocess.CalledProcessError, OSError) as exc:
-        say(f"pg_stat_statements unavailable ({exc}); counting transactions from pg_stat_database instead")
-        return False
-
-
-def role_url(url, role):
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://{role}@{rest.split('@', 1)[1]}"
-
-
-def app_environment(database_url, app_port, emulator_port, webhook_uuid, webhook_secret, q_workers):
-    env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "HTTPS": "false",
-        # Each simulated customer sends its own address in X-Forwarded-For, as nginx would report it.
-        "TRUSTED_PROXY_COUNT": "1",
-        "SITE_URL": f"http://127.0.0.1:{app_port}",
-        "DATABASE_URL": database_url,
-        "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY,
-        "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY,
-        "STRIPE_API_BASE": f"http://127.0.0.1:{emulator_port}",
-        "STRIPE_JS_URL": f"http://127.0.0.1:{emulator_port}/v3",
-        "STRIPE_WEBHOOK_SECRET": webhook_secret,
-        "STRIPE_WEBHOOK_UUID": webhook_uuid,
-        "EMAIL_BACKEND": "anymail.backends.test.EmailBackend",  # sends nothing; the outbox is real
-        "Q_WORKERS": str(q_workers),
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
-
-
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
 # -- measuring one level ------------------------------------------------------------------------
-
-
-def percentile(values, pct):
-    if not values:
-        return None
-    values = sorted(values)
-    k = (len(values) - 1) * pct / 100
-    low = int(k)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (k - low)
-
-
-class Probe:
-    def __init__(self, db, emulator, has_pss):
-        self.db, self.emulator, self.has_pss = db, emulator, has_pss
-
-    def backlog(self):
-        hooks = get_json(f"{self.emulator}/_emulator/webhooks")
-        webhooks = hooks["queued"] + hooks["in_flight"] + hooks["held"]
-        tasks = self.db.one("SELECT count(*) FROM django_q_ormq")[0]
-        return webhooks, tasks
-
-    def outbox_pending(self, first_order_id):
-        return self.db.one("""SELECT count(*) FROM billing_outboundemail e JOIN billing_order o ON o.id = e.order_id
-                              WHERE o.id > %s AND e.status IN ('pending', 'sending')""", (first_order_id,))[0]
-
-    def sql_counters(self):
-        if self.has_pss:
-            rows = self.db.all("""SELECT r.rolname, sum(s.calls), sum(s.calls) FILTER
-                                         (WHERE s.query !~* '^\\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)')
-                                  FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
-                                  WHERE r.rolname = ANY(%s) GROUP BY r.rolname""", (list(ROLES.values()),))
-            return {role: (int(total or 0), int(stmts or 0)) for role, total, stmts in rows}
-        row = self.db.one("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
-        return {"all": (int(row[0]), int(row[0]))}
-
-    def top_statements(self, limit=3):
-        if not self.has_pss:
-            return []
-        rows = self.db.all("""SELECT s.total_exec_time, s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90)
-                              FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
-                              WHERE r.rolname = ANY(%s) ORDER BY 1 DESC""", (list(ROLES.values()),))
-        total = sum(r[0] for r in rows) or 1
-        return [{"share": round(100 * t / total, 1), "calls": int(c), "query": q} for t, c, q in rows[:limit]]
-
-    def reset_statements(self):
-        if self.has_pss:
-            self.db.conn.execute("SELECT pg_stat_statements_reset()")
 
 
 def run_level(users, args, probe, roots, out, host):
@@ -297,16 +94,7 @@ def run_level(users, args, probe, roots, out, host):
             time.sleep(1)
     load_seconds = time.monotonic() - started
     hooks_at_end, tasks_at_end = probe.backlog()
-    drain_started, drained_for = time.monotonic(), 0
-    while True:
-        hooks, tasks = probe.backlog()
-        quiet = hooks == 0 and tasks == 0 and probe.outbox_pending(first_order_id) == 0
-        drained_for = drained_for + 1 if quiet else 0
-        if drained_for >= 2 or time.monotonic() - drain_started > args.drain_timeout:
-            break
-        time.sleep(0.5)
-    drain_seconds = time.monotonic() - drain_started
-    drained = drained_for >= 2
+    drained, drain_seconds = wait_for_drain(probe, first_order_id, args.drain_timeout)
     cpu_after = tree_cpu_seconds({k: v for k, v in roots.items() if k != "locust"})
     busy = machine_busy_seconds() - busy_before
     window = time.monotonic() - started
@@ -329,24 +117,7 @@ def run_level(users, args, probe, roots, out, host):
         SELECT extract(epoch FROM e.sent_at - o.paid_at) FROM billing_outboundemail e
         JOIN billing_order o ON o.id = e.order_id
         WHERE o.id > %s AND e.kind = 'confirmation' AND e.sent_at IS NOT NULL""", (first_order_id,))]
-    invariants = dict(zip(
-        ["orders", "active", "paid_not_active", "confirmation_not_1", "confirmation_unsent", "double_charged",
-         "entitlements_not_1"],
-        db.one("""
-        WITH o AS (SELECT * FROM billing_order WHERE id > %(first)s)
-        SELECT (SELECT count(*) FROM o),
-               (SELECT count(*) FROM o WHERE state = 'active'),
-               (SELECT count(*) FROM o WHERE paid_at IS NOT NULL AND state <> 'active'),
-               (SELECT count(*) FROM o WHERE state = 'active' AND (SELECT count(*) FROM billing_outboundemail e
-                    WHERE e.order_id = o.id AND e.kind = 'confirmation') <> 1),
-               (SELECT count(*) FROM o WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM billing_outboundemail e
-                    WHERE e.order_id = o.id AND e.kind = 'confirmation' AND e.status = 'sent')),
-               (SELECT count(*) FROM (SELECT c.payment_intent_id FROM djstripe_charge c
-                    JOIN o ON o.stripe_payment_intent_id = c.payment_intent_id
-                    WHERE c.status = 'succeeded' GROUP BY 1 HAVING count(*) > 1) d),
-               (SELECT count(*) FROM o WHERE state = 'active' AND (SELECT count(*) FROM accounts_entitlement t
-                    WHERE t.order_id = o.id) <> 1)
-        """, {"first": first_order_id}), strict=True))
+    invariants_after = invariants(db, first_order_id)
     durations = [p["seconds"] for p in ok]
     returns = [p["return_seconds"] for p in ok if "return_seconds" in p]
     return {
@@ -376,7 +147,7 @@ def run_level(users, args, probe, roots, out, host):
         "drained": drained,
         "email_delay_seconds": {"p50": _r(percentile(delays, 50)), "p95": _r(percentile(delays, 95)),
                                 "count": len(delays)},
-        "invariants": invariants,
+        "invariants": invariants_after,
     }
 
 
@@ -444,7 +215,7 @@ def main():
         say(f"locust is not installed in {BIN}: run `make .venv/.dev` or pip install -r requirements-dev.txt")
         return 2
 
-    stack = Stack(out)
+    stack = Stack(out, say)
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -462,50 +233,17 @@ def main():
 
 
 def _run(args, levels, url, out, stack):
-    has_pss = enable_pg_stat_statements(url)
-    db = Database(url)
-    for role in ROLES.values():
-        if not db.one("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)):
-            db.conn.execute(f"CREATE ROLE {role} SUPERUSER LOGIN")  # trust auth on the throwaway server
-    app_port, emulator_port = free_port(), free_port()
-    webhook_uuid, webhook_secret = str(uuid.uuid4()), "whsec_" + secrets.token_hex(24)
-    env = app_environment(role_url(url, ROLES["web"]), app_port, emulator_port, webhook_uuid, webhook_secret,
-                          args.q_workers)
-    worker_env = dict(env, DATABASE_URL=role_url(url, ROLES["worker"]))
-
-    say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
-    setup_env = dict(env, DATABASE_URL=url)
-    for step in (["migrate", "--noinput", "-v", "0"], ["createcachetable"], ["collectstatic", "--noinput", "-v", "0"],
-                 ["demo_setup", "--support-password", secrets.token_urlsafe(12)]):
-        subprocess.run([PYTHON, "manage.py", *step], cwd=ROOT, env=setup_env, check=True, stdout=subprocess.DEVNULL)
-
-    webhook_url = f"http://127.0.0.1:{app_port}/stripe/webhook/{webhook_uuid}/"
-    emulator = stack.start("emulator", [
-        PYTHON, "-m", "stripe_emulator", "--port", str(emulator_port), "--log-level", "WARNING",
-        "--webhook", f"{webhook_url}={webhook_secret}", "--webhook-workers", str(args.webhook_workers),
-        "--webhook-events", ",".join(STRIPE_EVENTS_USED)], env)
-    web = stack.start("web", [
-        str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{app_port}", "--workers", str(args.web_workers),
-        "--threads", str(args.web_threads), "--graceful-timeout", "5"], env)
-    worker = stack.start("worker", [PYTHON, "manage.py", "qcluster"], worker_env)
-    wait_for_http(f"http://127.0.0.1:{app_port}/healthz")
-    wait_for_http(f"http://127.0.0.1:{emulator_port}/_emulator/state")
-    postmaster = int(Path(db.one("SHOW data_directory")[0], "postmaster.pid").read_text().split()[0]) \
-        if os.access(db.one("SHOW data_directory")[0], os.R_OK) else None
-    roots = {"web": web.pid, "worker": worker.pid, "emulator": emulator.pid}
-    if postmaster:
-        roots["postgres"] = postmaster
-    else:
-        say("cannot read the PostgreSQL data directory: no PostgreSQL CPU figures")
-    probe = Probe(db, f"http://127.0.0.1:{emulator_port}", has_pss)
-    say(f"stack up: app http://127.0.0.1:{app_port}, emulator http://127.0.0.1:{emulator_port}, "
+    backstop = start_backstop(stack, url, web_workers=args.web_workers, web_threads=args.web_threads,
+                              q_workers=args.q_workers, webhook_workers=args.webhook_workers, say=say)
+    db, probe, roots = backstop.db, backstop.probe, backstop.roots
+    say(f"stack up: app {backstop.app}, emulator {backstop.emulator}, "
         f"{args.web_workers}x{args.web_threads} gunicorn, {args.q_workers} task workers, "
         f"{args.webhook_workers} webhook deliveries in flight, SQL counted by "
-        f"{'pg_stat_statements' if has_pss else 'pg_stat_database transactions'}")
+        f"{'pg_stat_statements' if backstop.has_pss else 'pg_stat_database transactions'}")
 
     results = []
     for users in levels:
-        result = run_level(users, args, probe, roots, out, f"http://127.0.0.1:{app_port}")
+        result = run_level(users, args, probe, roots, out, backstop.app)
         results.append(result)
         print_level(result)
         (out / "summary.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},

@@ -1,0 +1,372 @@
+"""The real Backstop stack for the load and chaos harnesses (scripts/load/run.py, chaos.py).
+
+One copy of: starting PostgreSQL-side roles and pg_stat_statements on the throwaway server that
+scripts/with-postgres.sh made, migrating and seeding (manage.py demo_setup), starting the Stripe
+emulator, gunicorn and qcluster (and restarting one of them), CPU accounting from /proc, the
+backlog probe, waiting for the drain, and the invariants asked of the database afterwards.
+Everything started goes through `Stack`, whose `stop_all` stops it all.
+"""
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+from demo import (  # noqa: E402  (scripts/demo.py: the same keys and helpers as `make demo`)
+    EMULATOR_PUBLISHABLE_KEY,
+    EMULATOR_SECRET_KEY,
+    die_with_parent,
+    free_port,
+    stop_processes,
+    wait_for_http,
+)
+
+from billing.stripe_events import STRIPE_EVENTS_USED  # noqa: E402  (plain data, no Django)
+
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+PGBIN = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ROLES = {"web": "bk_web", "worker": "bk_worker"}  # PostgreSQL roles, one per Backstop process kind
+
+
+# -- CPU accounting from /proc ------------------------------------------------------------------
+
+
+def _proc_table():
+    """pid -> (ppid, cpu ticks of the process plus its reaped children)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After "pid (comm)": state ppid ... utime(12) stime(13) cutime(14) cstime(15), 0-based here.
+        table[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    return table
+
+
+def tree_cpu_seconds(roots, table=None):
+    """CPU-seconds used so far by each root's process tree. A live process counts its own time and
+    its reaped children's (cutime/cstime), so exited gunicorn workers and PostgreSQL backends that
+    their parent has waited for are included and nothing is counted twice."""
+    table = table or _proc_table()
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    result = {}
+    for name, root in roots.items():
+        total, stack = 0, [root] if root in table else []
+        while stack:
+            pid = stack.pop()
+            total += table[pid][1]
+            stack.extend(children.get(pid, []))
+        result[name] = total / CLK_TCK
+    return result
+
+
+def machine_busy_seconds():
+    """CPU-seconds the whole machine has been busy (all cores, everything but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
+
+
+# -- the stack ----------------------------------------------------------------------------------
+
+
+class Stack:
+    """The processes a harness started, each the leader of its own process group."""
+
+    def __init__(self, out, say):
+        self.out, self.say = out, say
+        self.children = []  # (name, Popen, log file)
+        self.commands = {}  # name -> (argv, env), to start it again
+
+    def start(self, name, argv, env):
+        log = open(self.out / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop_all)
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, preexec_fn=die_with_parent)
+        self.children.append((name, process, log))
+        self.commands[name] = (argv, env)
+        self.say(f"started {name} (pid {process.pid}, log {self.out / (name + '.log')})")
+        return process
+
+    def process(self, name):
+        """The newest process started under this name."""
+        return next(p for n, p, _log in reversed(self.children) if n == name)
+
+    def kill(self, name):
+        """SIGKILL the whole process group of `name` (its leader and every child), as a crash would."""
+        process = self.process(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return process.pid
+
+    def restart(self, name):
+        """Start `name` again with the argv and environment it was first started with. Call it from
+        the main thread: children die with the thread that started them (PR_SET_PDEATHSIG)."""
+        argv, env = self.commands[name]
+        for i, (n, process, log) in enumerate(self.children):
+            if n == name and process.poll() is not None:
+                log.close()
+                del self.children[i]
+                break
+        return self.start(name, argv, env)
+
+    def stop_all(self):
+        stop_processes([(name, process) for name, process, _log in self.children], self.say)
+        for _name, _process, log in self.children:
+            log.close()
+        self.children = []
+
+
+def as_postgres(argv):
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+class Database:
+    """The harness's own connection (as the superuser the throwaway server was made with)."""
+
+    def __init__(self, url):
+        import psycopg
+
+        self.url = url
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def one(self, sql, params=()):
+        return self.conn.execute(sql, params).fetchone()
+
+    def all(self, sql, params=()):
+        return self.conn.execute(sql, params).fetchall()
+
+    def close(self):
+        self.conn.close()
+
+
+def enable_pg_stat_statements(url, say):
+    """Preload pg_stat_statements on the throwaway server (one restart). False if not possible."""
+    import psycopg
+
+    try:
+        db = Database(url)
+        if "pg_stat_statements" not in db.one("SHOW shared_preload_libraries")[0]:
+            data_dir = db.one("SHOW data_directory")[0]
+            db.conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            db.close()
+            subprocess.run(as_postgres([str(PGBIN / "pg_ctl"), "-D", data_dir, "-l", f"{data_dir}/server.log",
+                                        "-m", "fast", "-w", "-t", "30", "restart"]),
+                           check=True, stdout=subprocess.DEVNULL)
+            db = Database(url)
+        db.conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        db.close()
+        return True
+    except (psycopg.Error, subprocess.CalledProcessError, OSError) as exc:
+        say(f"pg_stat_statements unavailable ({exc}); counting transactions from pg_stat_database instead")
+        return False
+
+
+def role_url(url, role):
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{role}@{rest.split('@', 1)[1]}"
+
+
+def app_environment(database_url, app_port, emulator_port, webhook_uuid, webhook_secret, q_workers):
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "HTTPS": "false",
+        # Each simulated customer sends its own address in X-Forwarded-For, as nginx would report it.
+        "TRUSTED_PROXY_COUNT": "1",
+        "SITE_URL": f"http://127.0.0.1:{app_port}",
+        "DATABASE_URL": database_url,
+        "STRIPE_SECRET_KEY": EMULATOR_SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": EMULATOR_PUBLISHABLE_KEY,
+        "STRIPE_API_BASE": f"http://127.0.0.1:{emulator_port}",
+        "STRIPE_JS_URL": f"http://127.0.0.1:{emulator_port}/v3",
+        "STRIPE_WEBHOOK_SECRET": webhook_secret,
+        "STRIPE_WEBHOOK_UUID": webhook_uuid,
+        "EMAIL_BACKEND": "anymail.backends.test.EmailBackend",  # sends nothing; the outbox is real
+        "Q_WORKERS": str(q_workers),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+# -- measuring one level ------------------------------------------------------------------------
+
+
+def percentile(values, pct):
+    if not values:
+        return None
+    values = sorted(values)
+    k = (len(values) - 1) * pct / 100
+    low = int(k)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (k - low)
+
+
+class Probe:
+    def __init__(self, db, emulator, has_pss):
+        self.db, self.emulator, self.has_pss = db, emulator, has_pss
+
+    def backlog(self):
+        hooks = get_json(f"{self.emulator}/_emulator/webhooks")
+        webhooks = hooks["queued"] + hooks["in_flight"] + hooks["held"]
+        tasks = self.db.one("SELECT count(*) FROM django_q_ormq")[0]
+        return webhooks, tasks
+
+    def outbox_pending(self, first_order_id):
+        return self.db.one("""SELECT count(*) FROM billing_outboundemail e JOIN billing_order o ON o.id = e.order_id
+                              WHERE o.id > %s AND e.status IN ('pending', 'sending')""", (first_order_id,))[0]
+
+    def sql_counters(self):
+        if self.has_pss:
+            rows = self.db.all("""SELECT r.rolname, sum(s.calls), sum(s.calls) FILTER
+                                         (WHERE s.query !~* '^\\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)')
+                                  FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+                                  WHERE r.rolname = ANY(%s) GROUP BY r.rolname""", (list(ROLES.values()),))
+            return {role: (int(total or 0), int(stmts or 0)) for role, total, stmts in rows}
+        row = self.db.one("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
+        return {"all": (int(row[0]), int(row[0]))}
+
+    def top_statements(self, limit=3):
+        if not self.has_pss:
+            return []
+        rows = self.db.all("""SELECT s.total_exec_time, s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90)
+                              FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+                              WHERE r.rolname = ANY(%s) ORDER BY 1 DESC""", (list(ROLES.values()),))
+        total = sum(r[0] for r in rows) or 1
+        return [{"share": round(100 * t / total, 1), "calls": int(c), "query": q} for t, c, q in rows[:limit]]
+
+    def reset_statements(self):
+        if self.has_pss:
+            self.db.conn.execute("SELECT pg_stat_statements_reset()")
+
+
+
+
+# -- starting it, draining it, checking it ------------------------------------------------------
+
+
+@dataclass
+class Backstop:
+    """A started stack: where everything listens, and the handles to measure it."""
+
+    stack: Stack
+    db: Database
+    probe: Probe
+    has_pss: bool
+    app: str  # http://127.0.0.1:<gunicorn port>
+    emulator: str  # http://127.0.0.1:<emulator port>
+    env: dict  # the web server's environment (manage.py commands can use it too)
+    roots: dict = field(default_factory=dict)  # process kind -> pid, for tree_cpu_seconds
+
+    def manage(self, *args, **kwargs):
+        """Run a manage.py command against the stack's database, as the superuser."""
+        env = dict(self.env, DATABASE_URL=self.db.url)
+        return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, **kwargs)
+
+
+def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_workers, say):
+    """pg_stat_statements, one role per process kind, migrate, demo_setup, then the emulator
+    (delivering webhooks from `webhook_workers` threads), gunicorn and qcluster ("emulator", "web"
+    and "worker" in `stack`, so `stack.kill`/`stack.restart` work on them)."""
+    has_pss = enable_pg_stat_statements(url, say)
+    db = Database(url)
+    for role in ROLES.values():
+        if not db.one("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)):
+            db.conn.execute(f"CREATE ROLE {role} SUPERUSER LOGIN")  # trust auth on the throwaway server
+    app_port, emulator_port = free_port(), free_port()
+    webhook_uuid, webhook_secret = str(uuid.uuid4()), "whsec_" + secrets.token_hex(24)
+    env = app_environment(role_url(url, ROLES["web"]), app_port, emulator_port, webhook_uuid, webhook_secret,
+                          q_workers)
+    worker_env = dict(env, DATABASE_URL=role_url(url, ROLES["worker"]))
+
+    say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
+    setup_env = dict(env, DATABASE_URL=url)
+    for step in (["migrate", "--noinput", "-v", "0"], ["createcachetable"], ["collectstatic", "--noinput", "-v", "0"],
+                 ["demo_setup", "--support-password", secrets.token_urlsafe(12)]):
+        subprocess.run([PYTHON, "manage.py", *step], cwd=ROOT, env=setup_env, check=True, stdout=subprocess.DEVNULL)
+
+    webhook_url = f"http://127.0.0.1:{app_port}/stripe/webhook/{webhook_uuid}/"
+    emulator = stack.start("emulator", [
+        PYTHON, "-m", "stripe_emulator", "--port", str(emulator_port), "--log-level", "WARNING",
+        "--webhook", f"{webhook_url}={webhook_secret}", "--webhook-workers", str(webhook_workers),
+        "--webhook-events", ",".join(STRIPE_EVENTS_USED)], env)
+    web = stack.start("web", [
+        str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{app_port}", "--workers", str(web_workers),
+        "--threads", str(web_threads), "--graceful-timeout", "5"], env)
+    worker = stack.start("worker", [PYTHON, "manage.py", "qcluster"], worker_env)
+    wait_for_http(f"http://127.0.0.1:{app_port}/healthz")
+    wait_for_http(f"http://127.0.0.1:{emulator_port}/_emulator/state")
+    data_dir = db.one("SHOW data_directory")[0]
+    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0]) if os.access(data_dir, os.R_OK) else None
+    roots = {"web": web.pid, "worker": worker.pid, "emulator": emulator.pid}
+    if postmaster:
+        roots["postgres"] = postmaster
+    else:
+        say("cannot read the PostgreSQL data directory: no PostgreSQL CPU figures")
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    return Backstop(stack=stack, db=db, probe=Probe(db, emulator_url, has_pss), has_pss=has_pss,
+                    app=f"http://127.0.0.1:{app_port}", emulator=emulator_url, env=env, roots=roots)
+
+
+def wait_for_drain(probe, first_order_id, timeout, quiet_polls=2, poll_seconds=0.5):
+    """Wait until no webhook is queued, in flight or held, the task queue is empty and no email of
+    these orders is waiting, `quiet_polls` polls in a row. Returns (drained, seconds waited)."""
+    started, quiet = time.monotonic(), 0
+    while True:
+        hooks, tasks = probe.backlog()
+        idle = hooks == 0 and tasks == 0 and probe.outbox_pending(first_order_id) == 0
+        quiet = quiet + 1 if idle else 0
+        if quiet >= quiet_polls or time.monotonic() - started > timeout:
+            return quiet >= quiet_polls, time.monotonic() - started
+        time.sleep(poll_seconds)
+
+
+INVARIANTS = ["orders", "active", "paid_not_active", "confirmation_not_1", "confirmation_unsent", "double_charged",
+              "entitlements_not_1"]
+
+
+def invariants(db, first_order_id):
+    """Counts over the orders after `first_order_id`: all zero but orders and active is healthy."""
+    return dict(zip(INVARIANTS, db.one("""
+        WITH o AS (SELECT * FROM billing_order WHERE id > %(first)s)
+        SELECT (SELECT count(*) FROM o),
+               (SELECT count(*) FROM o WHERE state = 'active'),
+               (SELECT count(*) FROM o WHERE paid_at IS NOT NULL AND state <> 'active'),
+               (SELECT count(*) FROM o WHERE state = 'active' AND (SELECT count(*) FROM billing_outboundemail e
+                    WHERE e.order_id = o.id AND e.kind = 'confirmation') <> 1),
+               (SELECT count(*) FROM o WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM billing_outboundemail e
+                    WHERE e.order_id = o.id AND e.kind = 'confirmation' AND e.status = 'sent')),
+               (SELECT count(*) FROM (SELECT c.payment_intent_id FROM djstripe_charge c
+                    JOIN o ON o.stripe_payment_intent_id = c.payment_intent_id
+                    WHERE c.status = 'succeeded' GROUP BY 1 HAVING count(*) > 1) d),
+               (SELECT count(*) FROM o WHERE state = 'active' AND (SELECT count(*) FROM accounts_entitlement t
+                    WHERE t.order_id = o.id) <> 1)
+        """, {"first": first_order_id}), strict=True))
