@@ -19,8 +19,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_q.tasks import async_task
-from djstripe.models import Event as DjstripeEvent
 from djstripe.models import WebhookEndpoint
 
 from accounts.models import Entitlement, normalize_email
@@ -407,46 +405,30 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 
 # --- Stripe events (the webhook's fast path) ----------------------------------------------------
-# The webhook view (billing/webhooks.py) checks each delivery and hands it to `stripe_event_receive`
-# instead of having dj-stripe process it in the request. Most events of a purchase arrive after the
-# customer's own return has settled the order; those are answered at once, with no task and no call
-# to Stripe, and reach the mirror through the pull sync within a minute. Everything else is
-# mirrored by dj-stripe and settled in the worker.
-# docs/decisions/0009-webhooks-answered-fast.md weighs this.
+# The webhook view (billing/webhooks.py) checks each delivery and hands the event here. An event is
+# a nudge: the order it concerns is settled from Stripe's own word, as the customer's return does,
+# whichever comes first; the other then finds the order settled and costs one read. Mirroring
+# Stripe's objects is the pull sync's job (billing/mirror.py, every minute, through dj-stripe).
+# docs/decisions/0009-webhooks-settle-the-mirror-pulls.md weighs this.
 
 
-def stripe_event_receive(*, event: dict) -> bool:
-    """Called in the webhook request: True if the event was queued for the worker."""
-    if event.get("type") not in STRIPE_EVENTS_USED:
-        return False  # an endpoint subscribed to more than it needs: nothing here reads the rest
-    order = selectors.order_for_stripe_object(event["data"]["object"])
-    if order is not None and selectors.stripe_event_is_old_news(event, order):
-        return False
-    # Queued at once, not after a commit: there is no transaction around a webhook, and an error
-    # must reach the view, which then asks Stripe to deliver the event again.
-    async_task("billing.tasks.process_stripe_event", event, task_name=f"stripe-{event['id']}")
-    return True
+def stripe_event_receive(*, event: dict) -> str:
+    """Act on one verified Stripe event; returns what was done, for the log.
 
-
-def stripe_event_process(*, event: dict) -> Order | None:
-    """The worker's half: mirror the event's object with dj-stripe, then settle its order.
-
-    Safe to repeat (dj-stripe keeps one Event row per event id, settle converges), so a duplicate
-    delivery or a retried task changes nothing twice.
+    Raises StripeError when Stripe cannot be asked now: the view answers 503 and Stripe delivers
+    the event again later (and the sweep settles the order meanwhile if it can).
     """
+    if event.get("type") not in STRIPE_EVENTS_USED:
+        return "not an event Backstop uses"
     order = selectors.order_for_stripe_object(event["data"]["object"])
-    if order is not None and selectors.stripe_event_is_old_news(event, order):
-        return order  # settled by another path while the event waited in the queue
-    # dj-stripe stores the event and re-fetches its object from Stripe before mirroring it, so an
-    # event delivered late or out of order never writes a stale state over a newer one.
-    DjstripeEvent.process(event)
     if order is None:
         # Not ours (another product on the account), or our order row is missing (a restore from
-        # a backup): the sweep joins the mirrored charge to orders and adopts it.
-        logger.info("Stripe event %s (%s) matches no order", event["id"], event["type"])
-        return None
-    return order_settle(order_id=order.id, actor="webhook", reason=f"Stripe event {event['type']} {event['id']}",
-                        payment_intent=selectors.payment_intent_from_mirror(order.stripe_payment_intent_id))
+        # a backup): the pull sync mirrors the charge and the sweep adopts it.
+        return "no order; left to the sweep"
+    if selectors.stripe_event_is_old_news(event, order):
+        return f"{order.reference} already settled"
+    order = order_settle(order_id=order.id, actor="webhook", reason=f"Stripe event {event['type']} {event['id']}")
+    return f"{order.reference} settled: {order.state}"
 
 
 # --- Refunds and held money ---------------------------------------------------------------------

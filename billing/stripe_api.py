@@ -4,6 +4,8 @@ Production talks to api.stripe.com; the demo and tests set STRIPE_API_BASE to th
 Nothing else in the code knows the difference.
 """
 
+import contextlib
+import contextvars
 import functools
 
 import stripe
@@ -13,23 +15,42 @@ from django.conf import settings
 # key, so a lost response is answered by Stripe's stored reply rather than a second charge.
 MAX_NETWORK_RETRIES = 2
 TIMEOUT_SECONDS = 20
+# While a person waits on a page, a hanging Stripe must not hold them (and the web thread) for a
+# minute: calls give up after settings.STRIPE_INTERACTIVE_TIMEOUT and retry once, then the page
+# says "checking" and the worker, the sweep and the next poll carry on with the patient settings.
+INTERACTIVE_RETRIES = 1
 
 StripeError = stripe.StripeError
 CardError = stripe.CardError
 
+_someone_waiting = contextvars.ContextVar("stripe_someone_waiting", default=False)
+
+
+@contextlib.contextmanager
+def someone_waiting():
+    """Stripe calls made inside answer a person (a web request), so they give up sooner."""
+    token = _someone_waiting.set(True)
+    try:
+        yield
+    finally:
+        _someone_waiting.reset(token)
+
 
 def client() -> stripe.StripeClient:
-    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
+    if _someone_waiting.get():
+        return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE,
+                       settings.STRIPE_INTERACTIVE_TIMEOUT, INTERACTIVE_RETRIES)
+    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, TIMEOUT_SECONDS, MAX_NETWORK_RETRIES)
 
 
-@functools.lru_cache(maxsize=4)
-def _client(api_key, api_base):
+@functools.lru_cache(maxsize=8)
+def _client(api_key, api_base, timeout, retries):
     # Cached so that the HTTP session (and its keep-alive connections) is reused across calls.
     return stripe.StripeClient(
         api_key=api_key,
         base_addresses={"api": api_base} if api_base else None,
-        max_network_retries=MAX_NETWORK_RETRIES,
-        http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS),
+        max_network_retries=retries,
+        http_client=stripe.RequestsClient(timeout=timeout),
     )
 
 

@@ -7,10 +7,6 @@ def send_outbound_email(email_id: int):
     services.outbound_email_send(email_id=email_id)
 
 
-def process_stripe_event(event: dict):
-    services.stripe_event_process(event=event)
-
-
 def dispatch_due_emails():
     return services.outbound_email_dispatch_due()
 

@@ -1,15 +1,14 @@
-"""Stripe's webhook endpoint: check, answer, and leave the work to the worker.
+"""Stripe's webhook endpoint: check the delivery, settle the order it concerns, answer.
 
-A delivery is answered in a few milliseconds: the body is checked (size, a known endpoint, Stripe's
-signature over the exact bytes), then `stripe_event_receive` either recognises the event as old
-news for an order that is already settled, or queues it for the worker, which mirrors it with
-dj-stripe and settles the order. dj-stripe's own view would store the delivery, re-fetch the object
-from Stripe and mirror it inside the request: most of a purchase's cost under load, for events
-that mostly confirm what the customer's return had already settled
-(docs/decisions/0009-webhooks-answered-fast.md).
+The body is checked (size, a known endpoint, Stripe's signature over the exact bytes, as dj-stripe
+checks it), then `stripe_event_receive` settles the order from Stripe's word, or recognises the
+event as old news for an order already settled (one read). dj-stripe's own view would store the
+delivery, re-fetch the object and mirror it with what it refers to, inside the request: most of
+a purchase's cost under load. The mirror is kept by the pull sync instead
+(docs/decisions/0009-webhooks-settle-the-mirror-pulls.md).
 
-If the event cannot be queued, the answer is 503 and Stripe delivers it again later; the pull
-sync and the sweep catch whatever is lost anyway.
+If Stripe cannot be asked now, the answer is 503 and Stripe delivers the event again later; the
+sweep settles the order meanwhile if it can.
 """
 
 import json
@@ -69,10 +68,10 @@ def stripe_webhook(request, uuid):
         return _answer(400, "Not a valid Stripe event for this endpoint.")
 
     try:
-        queued = services.stripe_event_receive(event=event)
-    except Exception:
-        logger.exception("Stripe event %s (%s) could not be queued; Stripe will deliver it again", event_id, event_type)
-        return _answer(503, "Could not take the event now; please retry.")
-    logger.info("Stripe event %s (%s) for %s: %s", event_id, event_type, obj.get("id"),
-                "queued" if queued else "nothing to do")
+        outcome = services.stripe_event_receive(event=event)
+    except stripe.StripeError as exc:
+        logger.warning("Stripe event %s (%s) not settled now (%s); Stripe will deliver it again", event_id,
+                       event_type, exc)
+        return _answer(503, "Could not act on the event now; please retry.")
+    logger.info("Stripe event %s (%s) for %s: %s", event_id, event_type, obj.get("id"), outcome)
     return _answer(200, "OK")

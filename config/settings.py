@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "billing.middleware.stripe_someone_waiting",
     "config.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -213,6 +214,8 @@ else:
     STRIPE_TEST_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
 # Only set when pointing at the local emulator: dj-stripe reads STRIPE_API_HOST's mere presence.
 STRIPE_API_BASE = env_url("STRIPE_API_BASE")
+# Seconds a Stripe call made while a person waits on a page may take (billing/stripe_api.py).
+STRIPE_INTERACTIVE_TIMEOUT = env_int("STRIPE_INTERACTIVE_TIMEOUT", 5)
 if STRIPE_API_BASE:
     STRIPE_API_HOST = STRIPE_API_BASE
 STRIPE_JS_URL = env_url("STRIPE_JS_URL", "https://js.stripe.com/v3")

@@ -244,6 +244,15 @@ class Probe:
         return self.db.one("""SELECT count(*) FROM billing_outboundemail e JOIN billing_order o ON o.id = e.order_id
                               WHERE o.id > %s AND e.status IN ('pending', 'sending')""", (first_order_id,))[0]
 
+    def mirror_missing(self, first_order_id):
+        """Paid orders whose charge is not in dj-stripe's mirror yet. Webhooks do not mirror
+        (docs/decisions/0009-webhooks-settle-the-mirror-pulls.md); the sweep's pull sync does, within
+        a minute, and that work is part of a purchase's cost."""
+        return self.db.one("""SELECT count(*) FROM billing_order o WHERE o.id > %s AND o.paid_at IS NOT NULL
+                              AND NOT EXISTS (SELECT 1 FROM djstripe_charge c WHERE c.status = 'succeeded'
+                                              AND c.payment_intent_id = o.stripe_payment_intent_id)""",
+                           (first_order_id,))[0]
+
     def sql_counters(self):
         if self.has_pss:
             rows = self.db.all("""SELECT r.rolname, sum(s.calls), sum(s.calls) FILTER
@@ -347,6 +356,17 @@ def wait_for_drain(probe, first_order_id, timeout, quiet_polls=2, poll_seconds=0
         if quiet >= quiet_polls or time.monotonic() - started > timeout:
             return quiet >= quiet_polls, time.monotonic() - started
         time.sleep(poll_seconds)
+
+
+def wait_for_mirror(probe, first_order_id, timeout, poll_seconds=1.0):
+    """Wait until every paid order's charge is mirrored (the scheduled sweep's pull sync runs every
+    minute). Returns (caught up, seconds waited)."""
+    started = time.monotonic()
+    while probe.mirror_missing(first_order_id):
+        if time.monotonic() - started > timeout:
+            return False, time.monotonic() - started
+        time.sleep(poll_seconds)
+    return True, time.monotonic() - started
 
 
 INVARIANTS = ["orders", "active", "paid_not_active", "confirmation_not_1", "confirmation_unsent", "double_charged",

@@ -101,6 +101,23 @@ def test_when_stripe_answers_an_error_the_status_page_says_checking_not_not_char
     assert "Not charged" not in page
 
 
+def test_when_stripe_hangs_the_status_page_answers_within_seconds_and_says_checking(
+    client, stripe_emulator, emulator_control, settings
+):
+    import time
+
+    settings.STRIPE_INTERACTIVE_TIMEOUT = 1
+    order = order_with_payment_intent()
+    pay(order)
+    emulator_control.fail_next(method="GET", path="/v1/payment_intents/", count=5, status="timeout", seconds=35)
+    started = time.monotonic()
+
+    page = status_page(client, order)
+
+    assert time.monotonic() - started < 6  # two 1 s attempts and the SDK's backoff, not 3 x 20 s
+    assert 'data-status-code="checking"' in page
+
+
 def test_after_a_killed_settle_the_next_request_past_the_throttle_settles(client, stripe_emulator):
     import time
 

@@ -1,9 +1,8 @@
-"""Stripe's signed events, delivered by the emulator over HTTP to dj-stripe's real webhook view."""
+"""Stripe's signed events, delivered by the emulator over HTTP to the webhook endpoint."""
 
 import time
 
 import pytest
-from djstripe.models import Charge, PaymentIntent
 
 from billing.models import OrderState
 from tests.billing.helpers import order_with_payment_intent, pay, stripe_event_for
@@ -33,16 +32,22 @@ def test_a_payment_succeeded_event_activates_the_order_without_anyone_looking(
     assert order.events.filter(to_state="active").get().actor == "webhook"
 
 
-def test_dj_stripe_mirrors_the_payment_intent_and_charge_from_events(
-    stripe_webhooks_to_live_server, emulator_control
+def test_an_event_that_cannot_be_settled_now_gets_503_and_settles_when_stripe_delivers_it_again(
+    stripe_webhooks_to_live_server, emulator_control, settings
 ):
+    settings.STRIPE_INTERACTIVE_TIMEOUT = 1
     order = order_with_payment_intent()
-
+    emulator_control.pause_webhooks()
     pay(order)
-    emulator_control.wait_for_webhooks()
+    event = stripe_event_for(order, "payment_intent.succeeded")
+    emulator_control.fail_next(method="GET", path="/v1/payment_intents/", count=4, status=500)
 
-    assert PaymentIntent.objects.filter(id=order.stripe_payment_intent_id).exists()
-    assert Charge.objects.filter(payment_intent_id=order.stripe_payment_intent_id).exists()
+    emulator_control.resume_webhooks()
+    emulator_control.wait_for_webhooks(timeout=20)
+
+    order = wait_for_state(order, OrderState.ACTIVE)
+    assert 503 in [d["http_status"] for d in emulator_control.webhook_deliveries(event=event["id"])]
+    assert order.events.get(to_state="active").actor == "webhook"
 
 
 def test_a_duplicated_event_delivery_activates_once(stripe_webhooks_to_live_server, emulator_control):
