@@ -39,6 +39,11 @@ FIRST_SYNC_WINDOW = timedelta(days=3)
 # Objects written per resource per pass. A long catch-up (a restore, `--since 30d`) then advances
 # the high-water mark pass by pass instead of running past the task timeout and starting over.
 MAX_MIRRORED_PER_PASS = 2000
+# And at most this long writing, across resources: the sweep runs as a task that is killed after
+# 60 s (Q_CLUSTER's timeout), and a killed pass saves no high-water mark. Under heavy load a
+# minute's purchases can take longer than that to mirror; each pass then saves what it did and
+# the next one continues, so the mirror catches up instead of starting over.
+TIME_BUDGET_SECONDS = 30
 
 
 @dataclass
@@ -57,7 +62,10 @@ def stripe_mirror_sync(*, since: int | None = None, dry_run: bool = False) -> Sy
     """
     result = SyncResult()
     charges_to_refresh: set[str] = set()
+    deadline = time.monotonic() + TIME_BUDGET_SECONDS
     for resource in stripe_api.LISTABLE:
+        if time.monotonic() > deadline:
+            break  # out of time: the next pass lists this resource from its mark
         cursor = StripeSyncCursor.objects.filter(resource=resource).values_list("created_gte", flat=True).first()
         start = since if since is not None else (
             cursor - int(OVERLAP.total_seconds()) if cursor is not None
@@ -70,10 +78,11 @@ def stripe_mirror_sync(*, since: int | None = None, dry_run: bool = False) -> Sy
             continue
         mirrored = _mirrored_data(MODELS[resource], [obj.id for obj in objects])
         # Oldest first: a charge's PaymentIntent is mirrored before the charge that points to it,
-        # and a pass cut short by MAX_MIRRORED_PER_PASS leaves the mark where it stopped.
+        # and a pass cut short (MAX_MIRRORED_PER_PASS, TIME_BUDGET_SECONDS) leaves the mark where it stopped.
         for obj in reversed(objects):
-            if changed >= MAX_MIRRORED_PER_PASS:
-                logger.info("Pull sync: %s capped at %s this pass; the next pass continues", resource, changed)
+            if changed >= MAX_MIRRORED_PER_PASS or time.monotonic() > deadline:
+                logger.info("Pull sync: %s stopped after %s written this pass; the next pass continues",
+                            resource, changed)
                 break
             listed += 1
             if listed % 1000 == 0:

@@ -126,6 +126,23 @@ def test_a_long_catch_up_advances_pass_by_pass(stripe_emulator, emulator_control
     assert djstripe_models.Charge.objects.count() == 120
 
 
+def test_passes_out_of_time_keep_what_they_mirrored_and_the_next_pass_continues(
+    stripe_emulator, emulator_control, monkeypatch
+):
+    from billing import mirror
+
+    monkeypatch.setattr(mirror, "TIME_BUDGET_SECONDS", 0.2)  # mirroring 60 payments takes about a second
+    emulator_control.seed(charges=60)
+
+    passes = []
+    while sum(passes) < 60 and len(passes) < 30:
+        passes.append(stripe_mirror_sync().mirrored.get("charges", 0))
+
+    assert passes[0] < 60
+    assert sum(passes) == 60  # none written twice
+    assert djstripe_models.Charge.objects.count() == 60
+
+
 def test_dj_stripe_keeps_the_charge_amount_in_major_units_as_the_sweeps_index_assumes(stripe_emulator):
     # billing/selectors.py finds amount mismatches from dj-stripe's `amount` column (dollars, not
     # cents) so it need not read every charge's JSON; a dj-stripe upgrade that changes this must fail here.
