@@ -209,7 +209,7 @@ def main():
     supervisor.run_step("collectstatic", "--noinput", "-v", "0")
     supervisor.run_step("render_50x", str(VAR / "50x.html"), "-v", "0")  # what nginx would serve
     supervisor.run_step("demo_setup", "--support-email", SUPPORT_EMAIL,
-                        "--support-password", values["support_password"])
+                        f"--support-password={values['support_password']}")  # "=": a password may start with "-"
 
     site = f"http://127.0.0.1:{WEB_PORT}"
     webhook_url = f"{site}/stripe/webhook/{values['webhook_uuid']}/"

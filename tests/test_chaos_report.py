@@ -72,7 +72,7 @@ def test_each_paid_order_is_credited_to_the_net_that_made_it_active():
     report = chaos.convergence(orders, events, moments, payments, final_sweep_at=2000)
     assert report["paid_orders"] == 2
     assert report["made_active_by"] == {"sweep (scheduled, every minute)": 1}
-    assert report["payment_noticed_by"] == {"sweep (scheduled, every minute)": 1, "webhook task": 1}
+    assert report["payment_noticed_by"] == {"sweep (scheduled, every minute)": 1, "webhook": 1}
     assert report["needed_the_sweep"] == ["BK-A"]
     assert report["payment_to_active_seconds"]["max"] == 1.5
     assert [n["ref"] for n in report["not_converged"]] == ["BK-B"]

@@ -23,7 +23,7 @@ After --duration it stops injecting, lets the customers finish what they started
 webhook backlog, the task queue and the outbox to drain, runs `manage.py reconcile` (the sweep) as
 cron would, again while something is still open, and reports: the invariants (charged twice,
 emailed twice, entitlements, paid but not active, money with no order), which net made each paid
-order active (the customer's page, the webhook task, the sweep, support), the orders left for a
+order active (the customer's page, the webhook, the sweep, support), the orders left for a
 human and why, payment-to-active times, the faults injected, the errors customers saw, and the
 false words: pages that told a customer they had not been charged after Stripe had taken the money.
 
@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -53,12 +52,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stack import (  # scripts/load/stack.py: the stack, shared with run.py
     BIN,
     EMULATOR_SECRET_KEY,
-    PYTHON,
     ROOT,
-    Stack,
     _proc_table,
     die_with_parent,
     get_json,
+    harness_main,
     invariants,
     percentile,
     start_backstop,
@@ -69,7 +67,7 @@ from stack import (  # scripts/load/stack.py: the stack, shared with run.py
 # pattern with */[ is matched whole, so "/v1/payment_intent[s]" is the create call only).
 APP_CALLS = [("POST", "/v1/customer[s]"), ("POST", "/v1/payment_intent[s]"),
              ("GET", "/v1/payment_intents/pi_*"),  # the app's retrieve (settle, pay page) and Stripe.js's
-             ("GET", "/v1/charges/*")]  # dj-stripe re-fetching a charge while processing its webhook
+             ("GET", "/v1/charges/*")]  # the pull sync refreshing a refunded or disputed charge
 CONFIRM = ("POST", "/v1/payment_intents/pi_*/confirm")  # Stripe.js confirming the payment
 STRIPE_FAULTS = {
     "stripe 429": ([*APP_CALLS, CONFIRM], lambda rng: {"kind": "fail", "status": "429", "count": rng.randint(1, 4)}),
@@ -120,7 +118,7 @@ def parse_args(argv=None):
                         help="seconds customers get after --duration to finish the purchase they started")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
-    parser.add_argument("--q-workers", type=int, default=2, help="django-q2 worker processes (Q_WORKERS)")
+    parser.add_argument("--q-workers", type=int, default=4, help="django-q2 worker processes (Q_WORKERS)")
     parser.add_argument("--webhook-workers", type=int, default=16, help="emulator webhook deliveries in flight")
     parser.add_argument("--drain-timeout", type=int, default=300, help="seconds to wait for backlogs to drain")
     parser.add_argument("--sweeps", type=int, default=3, help="most `manage.py reconcile` runs after the drain")
@@ -354,8 +352,6 @@ def convergence(orders, events, moments, payments, final_sweep_at):
             return "sweep (scheduled, every minute)"
         if actor == "customer":
             return "customer's status page"
-        if actor == "webhook":
-            return "webhook task"
         return "support" if actor.startswith("support") else actor
 
     made_active, made_paid, lags, lag_by_net = Counter(), Counter(), [], {}
@@ -451,31 +447,7 @@ def open_cases(db, first_order_id, emulator):
 
 def main():
     args = parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        script = ROOT / "scripts" / "with-postgres.sh"
-        os.execv(str(script), [str(script), PYTHON, *sys.argv])
-    out = args.out or ROOT / "var" / "chaos" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    if shutil.which("locust", path=str(BIN)) is None:
-        say(f"locust is not installed in {BIN}: run `make .venv/.dev` or pip install -r requirements-dev.txt")
-        return 2
-    stack = Stack(out, say)
-
-    def on_signal(signum, _frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    # SIGINT too: a shell starting us in the background would have left Ctrl-C ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, on_signal)
-    try:
-        return _run(args, url, out, stack)
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    finally:
-        say("stopping everything")
-        stack.stop_all()
+    return harness_main("chaos", args.out, lambda url, out, stack: _run(args, url, out, stack), say)
 
 
 def _run(args, url, out, stack):

@@ -19,23 +19,19 @@ JSON lines, the summary as JSON) goes to var/load/<timestamp>/.
 import argparse
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stack import (  # scripts/load/stack.py: the stack, shared with chaos.py
     BIN,
-    PYTHON,
     ROLES,
     ROOT,
-    Stack,
     _proc_table,
     die_with_parent,
+    harness_main,
     invariants,
     machine_busy_seconds,
     percentile,
@@ -57,7 +53,7 @@ def parse_args():
     parser.add_argument("--think-time", type=float, default=0.0, help="seconds between a customer's purchases")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
-    parser.add_argument("--q-workers", type=int, default=2, help="django-q2 worker processes (Q_WORKERS)")
+    parser.add_argument("--q-workers", type=int, default=4, help="django-q2 worker processes (Q_WORKERS)")
     parser.add_argument("--webhook-workers", type=int, default=16, help="emulator webhook deliveries in flight")
     parser.add_argument("--drain-timeout", type=int, default=300, help="seconds to wait for backlogs to drain")
     parser.add_argument("--out", type=Path, help="output directory (default var/load/<timestamp>)")
@@ -216,32 +212,8 @@ def print_table(results):
 
 def main():
     args = parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        script = ROOT / "scripts" / "with-postgres.sh"
-        os.execv(str(script), [str(script), PYTHON, *sys.argv])
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
-    out = args.out or ROOT / "var" / "load" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    if shutil.which("locust", path=str(BIN)) is None:
-        say(f"locust is not installed in {BIN}: run `make .venv/.dev` or pip install -r requirements-dev.txt")
-        return 2
-
-    stack = Stack(out, say)
-
-    def on_signal(signum, _frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    try:
-        return _run(args, levels, url, out, stack)
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    finally:
-        say("stopping everything")
-        stack.stop_all()
+    return harness_main("load", args.out, lambda url, out, stack: _run(args, levels, url, out, stack), say)
 
 
 def _run(args, levels, url, out, stack):

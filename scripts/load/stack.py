@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -319,7 +320,7 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
     say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
     setup_env = dict(env, DATABASE_URL=url)
     for step in (["migrate", "--noinput", "-v", "0"], ["createcachetable"], ["collectstatic", "--noinput", "-v", "0"],
-                 ["demo_setup", "--support-password", secrets.token_urlsafe(12)]):
+                 ["demo_setup", f"--support-password={secrets.token_urlsafe(12)}"]):
         subprocess.run([PYTHON, "manage.py", *step], cwd=ROOT, env=setup_env, check=True, stdout=subprocess.DEVNULL)
 
     webhook_url = f"http://127.0.0.1:{app_port}/stripe/webhook/{webhook_uuid}/"
@@ -390,3 +391,35 @@ def invariants(db, first_order_id):
                (SELECT count(*) FROM o WHERE state = 'active' AND (SELECT count(*) FROM accounts_entitlement t
                     WHERE t.order_id = o.id) <> 1)
         """, {"first": first_order_id}), strict=True))
+
+
+def harness_main(kind, out, run, say):
+    """The start and end `make load` and `make chaos` share: run under a throwaway PostgreSQL
+    (re-executing under scripts/with-postgres.sh when started without one), write to `out` (default
+    var/<kind>/<timestamp>), call run(url, out, stack), and stop everything started, whatever
+    happens: Ctrl-C, SIGTERM and SIGHUP included."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        script = ROOT / "scripts" / "with-postgres.sh"
+        os.execv(str(script), [str(script), PYTHON, *sys.argv])
+    out = out or ROOT / "var" / kind / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    if shutil.which("locust", path=str(BIN)) is None:
+        say(f"locust is not installed in {BIN}: run `make .venv/.dev` or pip install -r requirements-dev.txt")
+        return 2
+    stack = Stack(out, say)
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    # SIGINT too: a shell starting us in the background would have left Ctrl-C ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    try:
+        return run(url, out, stack)
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    finally:
+        say("stopping everything")
+        stack.stop_all()
