@@ -1,6 +1,6 @@
 """The sweep: one pass of the safety net, run every minute (cron or the django-q2 schedule).
 
-1. Pull sync: mirror what Stripe has and the webhooks missed (billing/mirror.py).
+1. Pull sync: mirror what Stripe has into dj-stripe's tables (billing/mirror.py).
 2. Ask the mirror and the orders two set-based questions (billing/selectors.py) and fix each
    answer through the same services every other path uses: `order_settle`, `order_adopt`,
    `order_hold_money`, `order_refund`.

@@ -136,12 +136,11 @@ def stripe_event_is_old_news(event: dict, order: Order) -> bool:
 
 
 def payment_intent_from_mirror(payment_intent_id: str):
-    """The PaymentIntent as dj-stripe last mirrored it, when that is enough to settle on.
+    """The PaymentIntent as dj-stripe last mirrored it, when it can be trusted without Stripe.
 
-    dj-stripe re-fetches objects from Stripe while processing each webhook, so right after an
-    event the mirror is as fresh as a retrieve. It is only trusted for final states (succeeded
-    with its charge mirrored, or canceled): a stale "requires_payment_method" must never move an
-    order backwards, so anything else returns None and settle asks Stripe.
+    The pull sync keeps the mirror up to about a minute behind Stripe, so only final states are
+    trusted (succeeded with its charge mirrored, or canceled), which Stripe never leaves: a stale
+    "requires_payment_method" must never move an order backwards, so anything else returns None.
     """
     data = PaymentIntent.objects.filter(id=payment_intent_id).values_list("stripe_data", flat=True).first()
     if not data or data.get("status") not in ("succeeded", "canceled"):
@@ -193,8 +192,8 @@ ORDER BY c.created
 
 # Succeeded Backstop charges (our reference in the metadata) whose order is missing, or that
 # Stripe shows refunded, disputed or for another amount than the order says. Limited to the
-# mirror rows that changed since `window_start` (webhooks and the pull sync both touch
-# djstripe_updated), unless a full scan is asked for.
+# mirror rows that changed since `window_start` (the pull sync touches djstripe_updated), unless
+# a full scan is asked for.
 #
 # In two steps, because reading stripe_data is what costs (about 10 µs a row: it is TOASTed,
 # so each -> is a lookup plus a decompression) and a million rows must not all be read:

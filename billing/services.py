@@ -62,7 +62,8 @@ def plan_ensure_default() -> Plan:
 
 @transaction.atomic
 def stripe_webhook_endpoint_ensure(*, secret: str, uuid: str, url: str, livemode: bool):
-    """Store the signing secret of the Stripe webhook endpoint where dj-stripe verifies it.
+    """Store the signing secret of the Stripe webhook endpoint in dj-stripe's WebhookEndpoint,
+    where billing/webhooks.py reads it to verify each delivery.
 
     The endpoint itself is configured in Stripe (dashboard, or the emulator's --webhook flag);
     this keeps our side in step so that `stripe/webhook/<uuid>/` accepts its signed events.
@@ -210,7 +211,7 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
 def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=None) -> Order:
     """Bring the order in line with what Stripe says, and return it.
 
-    Any path may call this any number of times, concurrently: the webhook task, the customer's
+    Any path may call this any number of times, concurrently: the webhook, the customer's
     status page, the sweep, support. It reads Stripe's PaymentIntent (unless the caller passes a
     fresh one), then locks the order, re-reads it and applies only the moves the truth requires.
     Paid orders become active with exactly one entitlement and one confirmation email; a
