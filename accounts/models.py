@@ -45,6 +45,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Stored lowercased (see normalize_email) so a plain unique index is case-insensitive.
     email = models.EmailField("email address", max_length=254, unique=True)
     full_name = models.CharField(max_length=200, blank=True)
+    # Printed on receipts if the customer adds them on their account page.
+    company_name = models.CharField("company", max_length=200, blank=True)
+    vat_number = models.CharField("VAT number", max_length=50, blank=True)
+    # Emails before (and on the day) a plan ends; off by the one-click link or the account page.
+    renewal_reminders = models.BooleanField(default=True)
     is_staff = models.BooleanField(
         default=False, help_text="Can sign in to the support console."
     )

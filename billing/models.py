@@ -86,7 +86,17 @@ class Order(models.Model):
     stripe_charge_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
+    # What Stripe took (the PaymentIntent's amount_received) and in which currency: the figures
+    # every page and email shows once money has moved. Ours above is what we asked for; where the
+    # two differ, support sees both and the customer sees Stripe's.
+    amount_received_cents = models.PositiveIntegerField(null=True, blank=True)
+    received_currency = models.CharField(max_length=3, blank=True)
+    # What Stripe has refunded of it (the charge's amount_refunded), in received_currency.
     amount_refunded_cents = models.PositiveIntegerField(default=0)
+    # The line on the customer's bank statement (the charge's calculated_statement_descriptor).
+    statement_descriptor = models.CharField(max_length=30, blank=True)
+    # A random id kept in the browser's session: two checkouts from one browser find each other.
+    browser_key = models.CharField(max_length=32, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     # Money held without service: since when, and when it is refunded automatically unless the
     # order is finished first (HELD_MONEY_DEADLINE). Cleared once the customer has service or
@@ -106,9 +116,12 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=models.Q(currency__regex=r"^[a-z]{3}$"), name="order_currency_iso"
             ),
+            # Nothing is refunded beyond what Stripe took (or, before it took anything, asked for).
             models.CheckConstraint(
-                condition=models.Q(amount_refunded_cents__lte=models.F("amount_cents")),
-                name="order_refund_not_above_amount",
+                condition=(models.Q(amount_received_cents__isnull=True,
+                                    amount_refunded_cents__lte=models.F("amount_cents"))
+                           | models.Q(amount_refunded_cents__lte=models.F("amount_received_cents"))),
+                name="order_refund_not_above_received",
             ),
             # Money received is a fact with a charge behind it.
             models.CheckConstraint(
@@ -129,7 +142,39 @@ class Order(models.Model):
 
     @property
     def amount_display(self):
+        """The price we asked for. Say `paid_display` wherever money has moved."""
         return format_money(self.amount_cents, self.currency)
+
+    @property
+    def paid_currency(self) -> str:
+        return self.received_currency or self.currency
+
+    @property
+    def paid_cents(self) -> int:
+        """What Stripe took, once it has; until then the price asked for."""
+        return self.amount_cents if self.amount_received_cents is None else self.amount_received_cents
+
+    @property
+    def paid_display(self):
+        return format_money(self.paid_cents, self.paid_currency)
+
+    @property
+    def refunded_display(self):
+        return format_money(self.amount_refunded_cents, self.paid_currency)
+
+    @property
+    def refundable_cents(self) -> int:
+        return max(0, self.paid_cents - self.amount_refunded_cents) if self.amount_received_cents is not None else 0
+
+    @property
+    def refundable_display(self):
+        return format_money(self.refundable_cents, self.paid_currency)
+
+    @property
+    def amounts_differ(self) -> bool:
+        """Stripe took another amount or currency than the order asked for (support sees both)."""
+        return self.amount_received_cents is not None and (
+            self.amount_received_cents != self.amount_cents or self.paid_currency != self.currency)
 
 
 class OrderEvent(models.Model):
@@ -158,6 +203,28 @@ class OrderEvent(models.Model):
         super().save(*args, **kwargs)
 
 
+class OrderRefund(models.Model):
+    """One refund Stripe made of an order's payment, as Stripe reports it: a line on the receipt."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
+    stripe_refund_id = models.CharField(max_length=255, unique=True)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    status = models.CharField(max_length=30)
+    # Stripe's time of the refund, not when we learned of it.
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.stripe_refund_id}: {self.amount_display} ({self.status})"
+
+    @property
+    def amount_display(self):
+        return format_money(self.amount_cents, self.currency)
+
+
 class OutboundEmail(models.Model):
     """Transactional outbox: written in the transaction that decides an email is owed, sent after.
 
@@ -172,6 +239,9 @@ class OutboundEmail(models.Model):
         REFUND = "refund", "Refund confirmation"
         PASSWORD_RESET = "password_reset", "Password link"
         SIGNIN_LINK = "signin_link", "Sign-in link"
+        ALREADY_YOURS = "already_yours", "Checkout with an address that has the plan"
+        RENEWAL_REMINDER = "renewal_reminder", "Plan ends soon"
+        PLAN_ENDED = "plan_ended", "Plan has ended"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"
@@ -193,6 +263,9 @@ class OutboundEmail(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    # Emails owed once per something other than (order, kind), e.g. "renewal:<entitlement>:30d":
+    # a second row with the same key cannot be inserted.
+    dedupe_key = models.CharField(max_length=100, unique=True, null=True, blank=True)
     esp_message_id = models.CharField(max_length=255, blank=True)
     esp_status = models.CharField(max_length=50, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

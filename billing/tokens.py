@@ -21,3 +21,26 @@ def order_from_status_token(token: str) -> Order | None:
     except (signing.BadSignature, ValueError):
         return None
     return Order.objects.select_related("plan").filter(public_id=public_id).first()
+
+
+# The Renew link in reminder emails and on the account page: it proves the holder reads the
+# customer's inbox, so checkout may prefill the address and say what the plan runs until. It
+# expires, because forwarded emails live for ever.
+_renew_signer = signing.TimestampSigner(salt="billing.renew")
+RENEW_LINK_MAX_AGE = 60 * 60 * 24 * 120
+
+
+def renew_token(user) -> str:
+    return _renew_signer.sign(f"{user.pk}:{user.email}")
+
+
+def user_from_renew_token(token: str):
+    """The customer a Renew link was made for, or None if it is broken, expired or their address
+    has changed since (the link then belongs to an address that is no longer theirs)."""
+    from django.contrib.auth import get_user_model
+
+    try:
+        pk, email = _renew_signer.unsign(token, max_age=RENEW_LINK_MAX_AGE).split(":", 1)
+    except (signing.BadSignature, ValueError):
+        return None
+    return get_user_model().objects.filter(pk=pk, email=email, is_active=True, is_staff=False).first()
