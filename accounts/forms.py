@@ -1,3 +1,6 @@
+import re
+
+from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm, PasswordResetForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.db import transaction
@@ -40,3 +43,37 @@ class CustomerPasswordResetForm(PasswordResetForm):
         with transaction.atomic():
             for user in self.get_users(self.cleaned_data["email"]):
                 services.outbound_email_queue(user=user, kind=OutboundEmail.Kind.PASSWORD_RESET)
+
+
+class ReceiptDetailsForm(forms.ModelForm):
+    """The company name and VAT number the customer wants printed on their receipts."""
+
+    class Meta:
+        model = User
+        fields = ["company_name", "vat_number"]
+        labels = {"company_name": "Company name", "vat_number": "VAT number"}
+        error_messages = {
+            "company_name": {"max_length": "Please keep the company name to %(limit_value)d characters or fewer."},
+            "vat_number": {"max_length": "A VAT number has at most %(limit_value)d characters."},
+        }
+
+    # Letters and digits, with the spaces, dots, dashes and slashes some countries write them with.
+    VAT_SHAPE = re.compile(r"^[A-Z0-9][A-Z0-9 ./-]{2,}[A-Z0-9]$")
+
+    def clean_company_name(self):
+        return " ".join(self.cleaned_data["company_name"].split())
+
+    def clean_vat_number(self):
+        vat = " ".join(self.cleaned_data["vat_number"].split()).upper()
+        if vat and not (self.VAT_SHAPE.match(vat) and any(c.isdigit() for c in vat)):
+            raise forms.ValidationError(
+                "That doesn't look like a VAT number: use letters and digits as your tax office writes it, "
+                "usually starting with the country code, like DE123456789.")
+        return vat
+
+
+class ReminderSettingsForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["renewal_reminders"]
+        labels = {"renewal_reminders": "Email me before my plan ends"}

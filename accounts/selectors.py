@@ -1,7 +1,14 @@
 from django.db.models import Max
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from accounts.models import Entitlement
+from billing.renewals import days_left as calendar_days_left
+from billing.tokens import order_status_token, renew_token
+
+# Within this many days of the end, the account page puts Renew first.
+RENEW_SOON_DAYS = 30
 
 
 def access_until(user, *, now=None):
@@ -19,5 +26,15 @@ def account_overview(user) -> dict:
     entitlements = list(Entitlement.objects.filter(user=user).select_related("plan", "order"))
     current = next((e for e in entitlements if e.is_active(now)), None)
     orders = list(user.orders.exclude(paid_at__isnull=True).select_related("plan").order_by("-paid_at"))
+    for order in orders:
+        # Every payment Stripe took has a receipt, reached by the order's own signed link.
+        order.receipt_url = (reverse("billing:receipt", kwargs={"token": order_status_token(order)})
+                             if order.amount_received_cents is not None else "")
+    until = access_until(user, now=now)
+    # Calendar days to the end date (0 on the day), counted as the reminder emails count them.
+    days_left = calendar_days_left(until, now) if until else None
     return {"current": current, "entitlements": entitlements, "orders": orders,
-            "access_until": access_until(user, now=now)}
+            "access_until": until, "days_left": days_left,
+            "renew_soon": days_left is not None and days_left <= RENEW_SOON_DAYS,
+            # Encoded: the token carries the email address, and a "+" in it must not become a space.
+            "renew_url": reverse("billing:checkout") + "?" + urlencode({"renew": renew_token(user)})}

@@ -7,6 +7,9 @@ app_name = "accounts"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("receipt-details/", views.receipt_details, name="receipt_details"),
+    path("reminders/", views.reminder_settings, name="reminders"),
+    path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("signin/", views.signin, name="signin"),
     path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -14,9 +17,9 @@ urlpatterns = [
         success_url=reverse_lazy("accounts:password_reset_done")), name="password_reset"),
     path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(
         template_name="accounts/password_reset_done.html"), name="password_reset_done"),
-    path("password/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        template_name="accounts/password_reset_confirm.html",
-        success_url=reverse_lazy("accounts:password_reset_complete")), name="password_reset_confirm"),
+    path("password/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(
         template_name="accounts/password_reset_complete.html"), name="password_reset_complete"),
+    path("reminders/off/<str:token>/", views.reminders_off, name="reminders_off"),
 ]

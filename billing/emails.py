@@ -7,11 +7,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
+from django.utils.http import urlencode, urlsafe_base64_encode
 from sesame.utils import get_query_string
 
-from billing.models import OutboundEmail
-from billing.tokens import order_status_token
+from accounts.tokens import reminders_off_token
+from billing.models import OrderState, OutboundEmail, Plan
+from billing.renewals import RENEWAL_KINDS, days_left
+from billing.selectors import order_access
+from billing.tokens import order_status_token, renew_token
 
 
 def _account_context(email: OutboundEmail) -> dict:
@@ -43,11 +46,58 @@ def email_context(email: OutboundEmail) -> dict:
     }
     if order.refund_deadline_at:
         context["refund_deadline"] = f"{timezone.localtime(order.refund_deadline_at):%A, %B %-d at %H:%M %Z}"
-    if entitlement is not None and entitlement.revoked_at is not None:
-        context["access_ended"] = True
-    if order.user_id:
+    # What the order bought and what the customer has in all: the confirmation's dates, and the
+    # refund email's words about access (nothing about access to someone who never had it).
+    context["access"] = order_access(order)
+    context["statement_descriptor"] = order.statement_descriptor
+    # Held money that nothing finishes on its own: a person checks it, or the deadline refunds it.
+    context["held_for_review"] = order.state == OrderState.NEEDS_REVIEW
+    if email.kind == OutboundEmail.Kind.ALREADY_YOURS:
+        # When the checkout happened (the row is written in its request), and, to the address's own
+        # inbox only, a way to add time after the plan's end.
+        context["checkout_at"] = f"{timezone.localtime(email.created_at):%B %-d at %H:%M %Z}"
+        if context["access"].until and order.user_id:
+            context["renew_url"] = (settings.SITE_URL + reverse("billing:checkout") + "?"
+                                    + urlencode({"renew": renew_token(order.user)}))
+    # A one-click link only while the account has no password: once it has one, links stop working.
+    if order.user_id and not order.user.has_usable_password():
         context["signin_url"] = settings.SITE_URL + reverse("accounts:signin") + get_query_string(order.user)
+    context.update(_renewal_context(email))
     return context
+
+
+def _reminders_off_url(user) -> str:
+    return settings.SITE_URL + reverse("accounts:reminders_off", kwargs={"token": reminders_off_token(user)})
+
+
+def _renewal_context(email: OutboundEmail) -> dict:
+    """Renewal reminders and the plan-ended email: the end date, the days left as the email is
+    sent, what renewing costs (what checkout would charge today), the Renew link and the opt-out."""
+    if email.kind not in RENEWAL_KINDS:
+        return {}
+    entitlement = email.order.entitlement
+    plan = entitlement.plan if entitlement.plan.is_active else (
+        Plan.objects.filter(is_active=True).order_by("amount_cents").first())
+    left = days_left(entitlement.ends_at)
+    return {
+        "ends_on": entitlement.ends_at,
+        "days_left": left,
+        "ends_in": "today" if left <= 0 else "tomorrow" if left == 1 else f"in {left} days",
+        "renew_plan": plan,
+        "renew_url": (settings.SITE_URL + reverse("billing:checkout") + "?"
+                      + urlencode({"renew": renew_token(entitlement.user)})),
+        "reminders_off_url": _reminders_off_url(entitlement.user),
+        "account_url": settings.SITE_URL + reverse("accounts:home"),
+    }
+
+
+def _list_unsubscribe_headers(email: OutboundEmail) -> dict:
+    """RFC 8058 one-click opt-out for the emails a customer may turn off: their mail program
+    shows an Unsubscribe button that POSTs to the link (accounts.views.reminders_off)."""
+    if email.kind not in RENEWAL_KINDS:
+        return {}
+    return {"List-Unsubscribe": f"<{_reminders_off_url(email.order.entitlement.user)}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 def build_message(email: OutboundEmail) -> EmailMultiAlternatives:
@@ -62,7 +112,7 @@ def build_message(email: OutboundEmail) -> EmailMultiAlternatives:
         to=[email.recipient],
         reply_to=[settings.SUPPORT_EMAIL],
         # A stable Message-ID per outbox row lets mail systems recognise a copy of the same email.
-        headers={"Message-ID": f"<outbox-{email.id}-{about}@backstop>"},
+        headers={"Message-ID": f"<outbox-{email.id}-{about}@backstop>", **_list_unsubscribe_headers(email)},
     )
     message.attach_alternative(render_to_string(f"{base}.html", context), "text/html")
     # anymail: tag and metadata, so ESP events map back to the row

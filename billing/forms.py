@@ -13,6 +13,9 @@ class CheckoutForm(forms.Form):
     email_confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
     # The customer saw that this address already bought the plan and chose to buy again.
     buy_again = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # A Renew link's token, carried through the form: it proves the address, so checkout may say
+    # until when the plan runs.
+    renew = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput)
 
     def clean(self):
         cleaned = super().clean()

@@ -205,7 +205,7 @@ def _refund_overdue_held_money(report: SweepReport, *, now: datetime):
             deadline = order.refund_deadline_at
             order = services.order_refund(order_id=order_id, actor="sweep", reason=(
                 f"We could not finish setting up your account by {timezone.localtime(deadline):%B %-d at %H:%M %Z}, "
-                "so, as promised, we refunded you automatically. Your access has ended and you owe us nothing."))
+                "so, as promised, we refunded you automatically. You owe us nothing."))
         except (BillingError, stripe_api.StripeError) as exc:
             report.fail("refunded_at_deadline", f"{reference}: {exc}")
             continue

@@ -1,6 +1,7 @@
 """Billing reads: what views, the API and emails show. No writes here."""
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import stripe
 from django.db import connection
@@ -16,78 +17,163 @@ S = OrderState
 class CustomerStatus:
     """What the customer is told about an order: honest about money, in plain words."""
 
-    code: str  # not_charged | checking | failed | processing | activating | active | refunded | attention
+    # not_charged | checking | failed | processing | activating | active | refunding | refunded | canceled
+    # | attention
+    code: str
     charged: bool
     headline: str
     message: str
     final: bool  # nothing will change without the customer or support doing something
     # Money is held without service: the customer may take it back now instead of waiting.
     refund_offer: bool = False
+    # The line on the customer's bank statement, once Stripe has charged.
+    statement_descriptor: str = ""
 
     def as_dict(self):
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class OrderAccess:
+    """The time an order bought, and what the customer has in all."""
+
+    granted: bool  # the order gave access at some point (it has an entitlement)
+    in_force: bool  # and still does (not revoked)
+    starts_at: datetime | None
+    ends_at: datetime | None
+    stacked: bool  # its time starts after time the customer had already paid for
+    # When the customer's paid time runs out, across all their payments; None if it has.
+    until: datetime | None
+
+
+def order_access(order: Order, *, now: datetime | None = None) -> OrderAccess:
+    from accounts.models import Entitlement
+    from accounts.selectors import access_until
+
+    entitlement = Entitlement.objects.filter(order_id=order.id).first()
+    until = access_until(order.user_id, now=now) if order.user_id else None
+    if entitlement is None:
+        return OrderAccess(False, False, None, None, False, until)
+    return OrderAccess(True, entitlement.revoked_at is None, entitlement.starts_at, entitlement.ends_at,
+                       entitlement.starts_at > order.paid_at if order.paid_at else False, until)
+
+
+def access_until_without(order: Order, *, now: datetime | None = None) -> datetime | None:
+    """When the customer's paid time would run out if this order's time were taken back: the others
+    re-laid end to end, as billing.services does on a refund."""
+    from accounts.models import Entitlement
+    from accounts.periods import lay_end_to_end
+
+    now = now or timezone.now()
+    if not order.user_id:
+        return None
+    others = (Entitlement.objects.filter(user_id=order.user_id, revoked_at__isnull=True)
+              .exclude(order_id=order.id).select_related("order", "plan").order_by("id"))
+    periods = lay_end_to_end([(e.order.paid_at, e.plan.duration_months) for e in others])
+    ends = [end for _start, end in periods if end > now]
+    return max(ends) if ends else None
+
+
+def _day(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%B %-d, %Y}"
+
+
+def _access_after_refund(order: Order) -> str:
+    """What the customer still has once this order's money went back; nothing if it never gave access."""
+    access = order_access(order)
+    if not access.granted:
+        return ""
+    if access.until:
+        return f" Your {order.plan.name} plan stays active until {_day(access.until)}, paid for by your other payment."
+    return f" Your {order.plan.name} plan ended with the refund."
+
+
 def order_customer_status(order: Order, *, checked: bool = True) -> CustomerStatus:
     """What we tell the customer. `checked` says whether the order reflects Stripe's word as of
-    a moment ago; when it does not and money may have moved, we say we are checking."""
-    amount = order.amount_display
+    a moment ago; when it does not and money may have moved, we say we are checking.
+
+    Once money has moved, every amount is Stripe's (what it took, what it refunded), whatever
+    the order asked for.
+    """
+    paid = order.paid_display
+    descriptor = order.statement_descriptor if order.paid_at else ""
+
+    def status(*args, **kwargs):
+        return CustomerStatus(*args, statement_descriptor=descriptor, **kwargs)
+
     if order.held_since is not None and order.state not in (S.ACTIVE, S.REFUND_PENDING, S.REFUNDED):
         deadline = f"{timezone.localtime(order.refund_deadline_at):%B %-d at %H:%M %Z}"
-        return CustomerStatus("attention", True, "Payment received — we're finishing your order",
-                              f"We have your payment of {amount}, and your account is being set up. If it "
-                              f"isn't ready by {deadline}, we refund you in full automatically — you don't "
-                              "need to ask. You won't be charged again.", final=False, refund_offer=True)
+        if order.state == S.NEEDS_REVIEW:
+            # Nothing finishes it on its own: a person checks it, or the deadline refunds it.
+            return status("attention", True, "Payment received — a person is checking your order",
+                          f"We have your payment of {paid}. Before your account can be switched on, someone on "
+                          f"our team needs to check it. Unless they finish it by {deadline}, we refund you in full "
+                          "automatically — you don't need to ask. You won't be charged again.",
+                          final=False, refund_offer=True)
+        return status("attention", True, "Payment received — we're finishing your order",
+                      f"We have your payment of {paid}, and your account is being set up. If it "
+                      f"isn't ready by {deadline}, we refund you in full automatically — you don't "
+                      "need to ask. You won't be charged again.", final=False, refund_offer=True)
     if not checked and order_needs_settle(order) and order.state != S.PAID:
-        return CustomerStatus("checking", False, "Checking your payment with our payment provider",
-                              "We're asking Stripe, our payment provider, whether your payment went through. "
-                              "This takes a few seconds and this page updates by itself. You will never be "
-                              "charged twice for this order.", final=False)
+        return status("checking", False, "Checking your payment with our payment provider",
+                      "We're asking Stripe, our payment provider, whether your payment went through. "
+                      "This takes a few seconds and this page updates by itself. You will never be "
+                      "charged twice for this order.", final=False)
     if order.state == S.PENDING:
-        return CustomerStatus("not_charged", False, "Not charged yet",
-                              f"We have not taken any money. Your order is ready for payment of {amount}.",
-                              final=False)
+        return status("not_charged", False, "Not charged yet",
+                      f"We have not taken any money. Your order is ready for payment of {order.amount_display}.",
+                      final=False)
     if order.state == S.FAILED:
-        return CustomerStatus("failed", False, "Payment didn't go through — you have not been charged",
-                              f"{order.attention_reason or 'The card was declined.'} "
-                              "You can try again with the same or another card.", final=True)
+        return status("failed", False, "Payment didn't go through — you have not been charged",
+                      f"{order.attention_reason or 'The card was declined.'} "
+                      "You can try again with the same or another card.", final=True)
     if order.state == S.PROCESSING:
-        return CustomerStatus("processing", False, "Confirming your payment",
-                              "Your bank is confirming the payment. This usually takes a few seconds; "
-                              "you will not be charged twice.", final=False)
+        return status("processing", False, "Confirming your payment",
+                      "Your bank is confirming the payment. This usually takes a few seconds; "
+                      "you will not be charged twice.", final=False)
     if order.state == S.PAID:
-        return CustomerStatus("activating", True, "Payment received — activating your account",
-                              f"We have your payment of {amount}. Your account is being switched on; "
-                              "this usually takes a few seconds.", final=False)
+        return status("activating", True, "Payment received — activating your account",
+                      f"We have your payment of {paid}. Your account is being switched on; "
+                      "this usually takes a few seconds.", final=False)
     if order.state == S.ACTIVE:
-        until = order.entitlement.ends_at if hasattr(order, "entitlement") else None
-        when = f" until {timezone.localtime(until):%B %-d, %Y}" if until else ""
-        return CustomerStatus("active", True, "You're all set",
-                              f"Payment of {amount} received and your {order.plan.name} plan is "
-                              f"active{when}. We've emailed your confirmation and a sign-in link.",
-                              final=True)
+        return status("active", True, "You're all set", _active_message(order), final=True)
     if order.state == S.REFUND_PENDING:
-        return CustomerStatus("refunding", True, "Refund on its way",
-                              f"We have refunded {amount}. Banks usually show it within 5–10 days.",
-                              final=True)
+        return status("refunding", True, "Refund on its way",
+                      f"We're refunding {order.refundable_display if order.refundable_cents else paid} to you. "
+                      "Banks usually show it within 5–10 days." + _access_after_refund(order), final=True)
     if order.state == S.REFUNDED:
-        return CustomerStatus("refunded", False, "Refunded",
-                              f"Your payment of {amount} has been refunded in full. Banks usually show "
-                              "it within 5–10 days.", final=True)
+        return status("refunded", False, "Refunded",
+                      f"Your payment of {paid} has been refunded in full. Banks usually show "
+                      "it within 5–10 days." + _access_after_refund(order), final=True)
     if order.state == S.CANCELED:
-        return CustomerStatus("canceled", False, "Order canceled — you have not been charged",
-                              "This order was canceled before any payment was taken.", final=True)
+        return status("canceled", False, "Order canceled — you have not been charged",
+                      "This order was canceled before any payment was taken.", final=True)
     if order.state == S.DISPUTED:
-        return CustomerStatus("attention", True, "Your bank has asked about this payment",
-                              "Your bank opened a dispute about this payment, so we are looking at it with "
-                              "them. Your access carries on meanwhile. If you did not mean to dispute it, "
-                              "reply to your confirmation email and we will sort it out together.",
-                              final=True)
+        return status("attention", True, "Your bank has asked about this payment",
+                      "Your bank opened a dispute about this payment, so we are looking at it with "
+                      "them. Your access carries on meanwhile. If you did not mean to dispute it, "
+                      "reply to your confirmation email and we will sort it out together.",
+                      final=True)
     # needs_review: money may be held and a person is on it.
-    return CustomerStatus("attention", order.paid_at is not None, "We're looking at your order",
-                          "Something needs a human check before we can finish. If you were charged, "
-                          "your money is safe: we will either activate your account or refund you in "
-                          "full, and email you within one business day.", final=False)
+    return status("attention", order.paid_at is not None, "We're looking at your order",
+                  "Something needs a human check before we can finish. If you were charged, "
+                  "your money is safe: we will either activate your account or refund you in "
+                  "full, and email you within one business day.", final=False)
+
+
+def _active_message(order: Order) -> str:
+    access = order_access(order)
+    refunded = f" {order.refunded_display} of it has been refunded." if order.amount_refunded_cents else ""
+    if not access.in_force:
+        return f"Payment of {order.paid_display} received.{refunded}"
+    if access.stacked:
+        plan = (f"It adds {order.plan.duration_months} months after the time you had already paid for: "
+                f"{_day(access.starts_at)} to {_day(access.ends_at)}.")
+    else:
+        plan = f"Your {order.plan.name} plan is active until {_day(access.ends_at)}."
+    if access.until and access.until > access.ends_at:
+        plan += f" With your other payments, it runs until {_day(access.until)}."
+    return f"Payment of {order.paid_display} received.{refunded} {plan}"
 
 
 def order_needs_settle(order: Order) -> bool:
@@ -244,11 +330,7 @@ WHERE c.djstripe_id IN (SELECT djstripe_id FROM candidates)
                 OR (CAST(ROUND(c.amount * 100) AS INTEGER) <> o.amount_cents
                     AND CAST(c.stripe_data ->> 'amount' AS INTEGER) <> o.amount_cents)))
        OR (o.state NOT IN ('refunded', 'refund_pending') AND CAST(c.stripe_data -> 'refunded' AS TEXT) = 'true')
-       -- o.amount_refunded_cents <> min(Stripe's amount_refunded, o.amount_cents), reading it once
-       OR NOT ((CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) = o.amount_refunded_cents
-                AND o.amount_refunded_cents <= o.amount_cents)
-               OR (CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) > o.amount_cents
-                   AND o.amount_refunded_cents = o.amount_cents)))
+       OR CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) <> o.amount_refunded_cents)
 ORDER BY c.created
 """
 
@@ -277,3 +359,79 @@ def backstop_charges_out_of_step(*, changed_since=None) -> list[Discrepancy]:
                        [] if changed_since is None else [changed_since])
         return [Discrepancy(case, charge, pi, reference or "", order_id, state)
                 for charge, pi, reference, order_id, state, case in cursor.fetchall()]
+
+
+def entitlements_renewal_email_candidates(*, ending_after, ending_by):
+    """Plans ending in (ending_after, ending_by] whose holder may be owed a renewal reminder or the
+    email on the day it ends: oldest end first, with user, order and plan.
+
+    Only the last stretch of paid time counts: an entitlement is left out when its holder has
+    another unrevoked one ending later (purchases stack end to end, so they have renewed). Also
+    left out: revoked ones (refunded or ended by support), orders no longer active (refunded,
+    disputed), staff, deactivated accounts and customers who turned reminders off.
+    """
+    from django.db.models import Exists, OuterRef
+
+    from accounts.models import Entitlement
+
+    renewed = Entitlement.objects.filter(user=OuterRef("user"), revoked_at__isnull=True,
+                                         ends_at__gt=OuterRef("ends_at"))
+    return (Entitlement.objects
+            .filter(ends_at__gt=ending_after, ends_at__lte=ending_by, revoked_at__isnull=True,
+                    order__state=OrderState.ACTIVE, user__is_staff=False, user__is_active=True,
+                    user__renewal_reminders=True)
+            .exclude(Exists(renewed))
+            .select_related("user", "order", "plan")
+            .order_by("ends_at", "id"))
+
+
+# --- Receipts ------------------------------------------------------------------------------------
+
+# Stripe's card brand codes, as a receipt spells them.
+CARD_BRANDS = {"amex": "American Express", "cartes_bancaires": "Cartes Bancaires", "diners": "Diners Club",
+               "discover": "Discover", "jcb": "JCB", "mastercard": "Mastercard", "unionpay": "UnionPay",
+               "visa": "Visa"}
+# Refunds Stripe has made or is making; a failed or canceled one gave nothing back.
+REFUND_COUNTED = {"succeeded", "pending", "requires_action"}
+
+
+def order_receipt(order: Order):
+    """What the receipt of this order's payment says (billing.receipts.Receipt), or None if no
+    money was received. Every amount is Stripe's, in Stripe's currency; the buyer's company and VAT
+    number are what they keep on their account page today."""
+    from django.conf import settings
+
+    from billing.money import format_money
+    from billing.receipts import Receipt, ReceiptRefund
+
+    if order.amount_received_cents is None or order.paid_at is None:
+        return None
+    user = order.user
+    refunds = [r for r in order.refunds.all() if r.status in REFUND_COUNTED]
+    lines = [ReceiptRefund(refunded_at=r.created_at, amount=r.amount_display, in_progress=r.status != "succeeded")
+             for r in refunds]
+    # Stripe's total on the charge is the word on how much went back; a part of it whose refund
+    # we have not recorded yet still shows, as a line without a date.
+    unlisted = order.amount_refunded_cents - sum(r.amount_cents for r in refunds)
+    if unlisted > 0:
+        lines.append(ReceiptRefund(refunded_at=None, amount=format_money(unlisted, order.paid_currency),
+                                   in_progress=False))
+    months = order.plan.duration_months
+    brand = CARD_BRANDS.get(order.card_brand, order.card_brand.replace("_", " ").title() or "Card")
+    return Receipt(
+        reference=order.reference,
+        seller_name=settings.SELLER_NAME,
+        seller_address=tuple(settings.SELLER_ADDRESS),
+        buyer_name=order.full_name or (user.full_name if user else ""),
+        buyer_email=order.email,
+        company_name=user.company_name if user else "",
+        vat_number=user.vat_number if user else "",
+        description=f"{order.plan.name} plan, {months} month{'s' if months != 1 else ''}, one payment",
+        paid_at=order.paid_at,
+        amount_paid=order.paid_display,
+        card=f"{brand} ending in {order.card_last4}" if order.card_last4 else "",
+        statement_descriptor=order.statement_descriptor,
+        refunds=tuple(lines),
+        amount_refunded=order.refunded_display if order.amount_refunded_cents else "",
+        net_amount=format_money(order.paid_cents - order.amount_refunded_cents, order.paid_currency),
+    )

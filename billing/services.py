@@ -10,7 +10,6 @@ The rules every function here keeps:
   list and appends an OrderEvent with the actor and the reason.
 """
 
-import calendar
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -22,9 +21,10 @@ from django.utils import timezone
 from djstripe.models import WebhookEndpoint
 
 from accounts.models import Entitlement, normalize_email
+from accounts.periods import add_months, lay_end_to_end
 from billing import locks, selectors, stripe_api
 from billing.errors import BillingError, InvalidTransition, PaymentSetupFailed, RefundFailed
-from billing.models import Order, OrderEvent, OrderState, OutboundEmail, Plan
+from billing.models import Order, OrderEvent, OrderRefund, OrderState, OutboundEmail, Plan
 from billing.money import format_money
 from billing.queue import enqueue_after_commit
 from billing.states import can_transition
@@ -88,22 +88,42 @@ def stripe_webhook_endpoint_ensure(*, secret: str, uuid: str, url: str, livemode
 # --- Checkout ----------------------------------------------------------------------------------
 
 
-def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=None,
+# Two checkouts from one browser this close together are the same purchase (two tabs, a reload,
+# Back and submit again): the second gets the first order, so only one payment is ever in flight.
+CHECKOUT_REUSE_WINDOW = timedelta(hours=1)
+
+
+def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=None, browser_key: str = "",
                  actor: str = "checkout") -> Order:
-    """Write the intent to buy before any money moves. A repeated nonce returns the first order."""
+    """Write the intent to buy before any money moves.
+
+    A repeated nonce (a double submit) returns the first order. Checkouts for one address are
+    serialised, so two tabs of one browser submitted at the same moment cannot both make an order:
+    the second finds the first's unpaid order (same browser, address and plan) and gets that.
+    """
+    email = normalize_email(email)
     if checkout_nonce is not None:
         existing = Order.objects.filter(checkout_nonce=checkout_nonce).first()
         if existing is not None:
             return existing
     try:
         with transaction.atomic():
+            locks.address_lock(email)
+            if browser_key:
+                unpaid = (Order.objects.filter(email=email, plan=plan, browser_key=browser_key,
+                                               state__in=[S.PENDING, S.FAILED],
+                                               created_at__gte=timezone.now() - CHECKOUT_REUSE_WINDOW)
+                          .order_by("-created_at").first())
+                if unpaid is not None:
+                    return unpaid
             order = Order.objects.create(
                 plan=plan,
-                email=normalize_email(email),
+                email=email,
                 full_name=full_name.strip(),
                 amount_cents=plan.amount_cents,
                 currency=plan.currency,
                 checkout_nonce=checkout_nonce,
+                browser_key=browser_key,
             )
             _record(order, actor=actor, reason=f"Order created for {order.amount_display}", to_state=S.PENDING)
     except IntegrityError:
@@ -139,8 +159,8 @@ def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") ->
                 return order
         if order.state == S.ACTIVE:
             entitlement = Entitlement.objects.filter(order=order).first()
-            if entitlement is None or not entitlement.is_active(now):
-                continue  # last year's plan: buying again is a renewal
+            if entitlement is None or entitlement.revoked_at is not None or entitlement.ends_at <= now:
+                continue  # time that has run out: buying again is simply buying
         return order
     return None
 
@@ -261,11 +281,13 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
             move(S.NEEDS_REVIEW, order.attention_reason)
     elif pi.status == "succeeded":
         facts_changed = _record_payment_facts(order, pi, charge)
-        refunded = min(charge.amount_refunded, order.amount_cents) if charge else order.amount_refunded_cents
+        refunded = charge.amount_refunded if charge else order.amount_refunded_cents
         if refunded != order.amount_refunded_cents:
             order.amount_refunded_cents = refunded
             events.append(OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(
-                f"Stripe shows {format_money(refunded, order.currency)} refunded in total{why}")[:500]))
+                f"Stripe shows {format_money(refunded, pi.currency)} refunded in total{why}")[:500]))
+        if charge is not None:
+            _record_refunds(order, charge)
         fully_refunded = charge is not None and (
             bool(charge.get("refunded")) or charge.amount_refunded >= pi.amount_received)
         if fully_refunded:
@@ -299,7 +321,7 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
             alert_raise(kind="dispute", key=f"dispute:{order.id}", order=order,
                         summary=f"{order.reference}: the customer's bank disputed {order.amount_display}")
         if facts_changed and not events:
-            order.save(update_fields=["paid_at", "stripe_charge_id", "card_brand", "card_last4", "updated_at"])
+            order.save(update_fields=[*PAYMENT_FACTS, "updated_at"])
     elif pi.status in ("processing", "requires_action", "requires_capture"):
         if order.state in (S.PENDING, S.FAILED):
             move(S.PROCESSING, f"Stripe reports the payment as {pi.status.replace('_', ' ')}")
@@ -328,33 +350,74 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
         OrderEvent.objects.bulk_create(events)
 
 
+# What settle copies from Stripe's PaymentIntent and charge onto the order.
+PAYMENT_FACTS = ["paid_at", "amount_received_cents", "received_currency", "stripe_charge_id", "card_brand",
+                 "card_last4", "statement_descriptor"]
+
+
 def _record_payment_facts(order: Order, pi, charge) -> bool:
-    """Copy what Stripe knows about the payment onto the order; True if anything changed."""
-    before = (order.paid_at, order.stripe_charge_id, order.card_brand, order.card_last4)
+    """Copy what Stripe knows about the payment onto the order; True if anything changed.
+
+    The amount is the PaymentIntent's amount_received, in Stripe's currency: what the customer's
+    bank sees, and so what every page and email says, whatever the order asked for.
+    """
+    before = [getattr(order, field) for field in PAYMENT_FACTS]
     if order.paid_at is None:
         created = charge.created if charge else pi.created
         order.paid_at = datetime.fromtimestamp(created, tz=UTC)
+    order.amount_received_cents = pi.amount_received
+    order.received_currency = pi.currency
     if charge is not None:
         order.stripe_charge_id = charge.id
         card = (charge.get("payment_method_details") or {}).get("card") or {}
         order.card_brand = card.get("brand") or order.card_brand
         order.card_last4 = card.get("last4") or order.card_last4
-    return before != (order.paid_at, order.stripe_charge_id, order.card_brand, order.card_last4)
+        order.statement_descriptor = (charge.get("calculated_statement_descriptor")
+                                      or order.statement_descriptor)[:30]
+    return before != [getattr(order, field) for field in PAYMENT_FACTS]
+
+
+def _record_refunds(order: Order, charge):
+    """Keep one OrderRefund per refund Stripe lists on the charge (when the charge came with them)."""
+    refunds = charge.get("refunds")
+    if not refunds or isinstance(refunds, str):
+        return
+    rows = [OrderRefund(order=order, stripe_refund_id=r.id, amount_cents=r.amount, currency=r.currency,
+                        status=r.status, created_at=datetime.fromtimestamp(r.created, tz=UTC))
+            for r in refunds.get("data") or []]
+    if rows:
+        OrderRefund.objects.bulk_create(rows, update_conflicts=True, unique_fields=["stripe_refund_id"],
+                                        update_fields=["amount_cents", "status"])
 
 
 def _activate(order: Order, *, actor: str, events: list, why: str, ids: dict):
-    """Grant access for the paid order: one entitlement (unique per order) and one email."""
-    user = _user_for_email(order.email, order.full_name)
-    Entitlement.objects.create(
+    """Grant access for the paid order: one entitlement (unique per order) and one email.
+
+    One payment buys one plan's length of time, whatever the customer already has: if their plan
+    still runs, the new time starts where it ends (stacked, no day lost).
+    """
+    user = _user_for_email(order.email, order.full_name)  # also locks the user: stacking cannot race
+    starts_at = _stack_start(user, order.paid_at)
+    entitlement = Entitlement.objects.create(
         user=user,
         order=order,
         plan=order.plan,
-        starts_at=order.paid_at,
-        ends_at=add_months(order.paid_at, order.plan.duration_months),
+        starts_at=starts_at,
+        ends_at=add_months(starts_at, order.plan.duration_months),
     )
     order.user = user
-    events.append(_move(order, S.ACTIVE, actor=actor, reason="Access granted" + why, stripe_ids=ids))
+    granted = (f"Access granted until {entitlement.ends_at:%Y-%m-%d}" if starts_at == order.paid_at else
+               f"Access granted from {starts_at:%Y-%m-%d} (after the plan already paid for) "
+               f"until {entitlement.ends_at:%Y-%m-%d}")
+    events.append(_move(order, S.ACTIVE, actor=actor, reason=granted + why, stripe_ids=ids))
     outbound_email_queue(order=order, kind=OutboundEmail.Kind.CONFIRMATION)
+
+
+def _stack_start(user, paid_at: datetime) -> datetime:
+    """Where a new payment's time starts: when it was paid, or where the time already paid for ends."""
+    end = max(Entitlement.objects.filter(user=user, revoked_at__isnull=True).values_list("ends_at", flat=True),
+              default=None)
+    return max(paid_at, end) if end else paid_at
 
 
 def _hold_money(order: Order, *, actor: str, ids: dict) -> OrderEvent:
@@ -378,9 +441,33 @@ def _hold_money(order: Order, *, actor: str, ids: dict) -> OrderEvent:
 
 
 def _revoke_entitlement(order: Order, why: str):
-    Entitlement.objects.filter(order=order, revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoked_reason=why
-    )
+    """Take back the time this order bought, and only that: time stacked after it moves up."""
+    entitlement = Entitlement.objects.filter(order=order, revoked_at__isnull=True).first()
+    if entitlement is None:
+        return
+    get_user_model().objects.select_for_update().filter(pk=entitlement.user_id).first()
+    entitlement.revoked_at, entitlement.revoked_reason = timezone.now(), why
+    entitlement.save(update_fields=["revoked_at", "revoked_reason"])
+    _entitlements_restack(entitlement.user_id, after_id=entitlement.id)
+
+
+def _entitlements_restack(user_id: int, *, after_id: int):
+    """Re-lay the user's entitlements end to end, in the order they were granted, moving up the
+    ones granted after `after_id`.
+
+    Depends only on the entitlements themselves (not on when it runs), so repeating it changes
+    nothing. Caller holds the user's row lock.
+    """
+    chain = list(Entitlement.objects.filter(user_id=user_id, revoked_at__isnull=True)
+                 .select_related("order", "plan").order_by("id"))
+    periods = lay_end_to_end([(e.order.paid_at, e.plan.duration_months) for e in chain])
+    for entitlement, (starts_at, ends_at) in zip(chain, periods, strict=True):
+        if entitlement.id > after_id and (starts_at, ends_at) != (entitlement.starts_at, entitlement.ends_at):
+            entitlement.starts_at, entitlement.ends_at = starts_at, ends_at
+            entitlement.save(update_fields=["starts_at", "ends_at"])
+            _record(entitlement.order, actor="system", reason=(
+                f"Time moved up after an earlier payment was refunded: now {starts_at:%Y-%m-%d} "
+                f"to {ends_at:%Y-%m-%d}"))
 
 
 def _user_for_email(email: str, full_name: str):
@@ -395,14 +482,6 @@ def _user_for_email(email: str, full_name: str):
         update_conflicts=True, unique_fields=["email"], update_fields=["email"],
     )
     return user
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """Same day-of-month `months` later, clamped to the month's end (31 Jan + 1 = 28/29 Feb)."""
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
 
 
 # --- Stripe events (the webhook's fast path) ----------------------------------------------------
@@ -654,14 +733,27 @@ def _record(order: Order, *, actor: str, reason: str, to_state: str = "", stripe
 # --- Outbox ---------------------------------------------------------------------------------------
 
 
-def outbound_email_queue(*, kind: str, order: Order | None = None, user=None, recipient: str = "") -> OutboundEmail:
+def outbound_email_queue(*, kind: str, order: Order | None = None, user=None, recipient: str = "",
+                         dedupe_key: str | None = None) -> OutboundEmail | None:
     """Owe the customer an email, in the caller's transaction; it is sent after commit.
 
-    About an order (`order`), or for the password link about an account (`user`).
+    About an order (`order`), or for the password link about an account (`user`). With a
+    `dedupe_key` (e.g. "renewal:<entitlement>:30d") the email is owed at most once for ever: if a
+    row with that key exists, or another process inserts it at the same moment, nothing is added
+    and None is returned.
     """
-    email = OutboundEmail.objects.create(
-        order=order, user=user, kind=kind, recipient=recipient or (order.email if order is not None else user.email),
-        next_attempt_at=timezone.now())
+    fields = {"order": order, "user": user, "kind": kind, "next_attempt_at": timezone.now(),
+              "recipient": recipient or (order.email if order is not None else user.email)}
+    if dedupe_key is None:
+        email = OutboundEmail.objects.create(**fields)
+    else:
+        try:
+            with transaction.atomic():  # a savepoint: the caller's transaction survives a duplicate
+                email = OutboundEmail.objects.create(**fields, dedupe_key=dedupe_key)
+        except IntegrityError:
+            if OutboundEmail.objects.filter(dedupe_key=dedupe_key).exists():
+                return None
+            raise
     enqueue_after_commit("billing.tasks.send_outbound_email", email.id, task_name=f"email-{email.id}")
     return email
 
@@ -779,6 +871,33 @@ def order_status_links_send(*, email: str, card_last4: str = "") -> int:
     if not orders:
         logger.warning("Status links for %s not sent: %s already sent in the last day", address, sent_today)
     return len(orders)
+
+
+# A checkout with an address that already has the plan (or a payment in progress) emails that
+# address once, whoever typed it, at most this often.
+ALREADY_YOURS_EVERY = timedelta(minutes=5)
+
+
+def order_already_yours_send(*, order: Order) -> bool:
+    """Tell the address of `order` that someone started a checkout with it and we charged nothing.
+
+    The person at checkout may not be the customer, so the email goes only to the order's own
+    address and carries only our words. One per address per ALREADY_YOURS_EVERY, and together with
+    status links at most STATUS_LINK_EMAILS_PER_DAY a day; the address lock makes two checkouts at
+    the same moment count each other. Returns whether an email was queued.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        locks.address_lock(order.email)
+        sent = OutboundEmail.objects.filter(recipient=order.email, kind__in=[
+            OutboundEmail.Kind.ALREADY_YOURS, OutboundEmail.Kind.STATUS_LINK])
+        if sent.filter(kind=OutboundEmail.Kind.ALREADY_YOURS, created_at__gte=now - ALREADY_YOURS_EVERY).exists():
+            return False
+        if sent.filter(created_at__gte=now - timedelta(days=1)).count() >= STATUS_LINK_EMAILS_PER_DAY:
+            logger.warning("Checkout notice for %s not sent: the day's emails are used up", order.email)
+            return False
+        outbound_email_queue(order=order, kind=OutboundEmail.Kind.ALREADY_YOURS)
+    return True
 
 
 def outbound_email_record_esp_event(*, message_id: str, event_type: str, description: str = "") -> int:

@@ -63,8 +63,9 @@ def payment_intent_create(*, idempotency_key: str, **params):
 
 
 def payment_intent_retrieve(payment_intent_id: str):
+    # The charge's refunds too: each is a line on the customer's receipt.
     return client().v1.payment_intents.retrieve(
-        payment_intent_id, params={"expand": ["latest_charge"]}
+        payment_intent_id, params={"expand": ["latest_charge.refunds"]}
     )
 
 

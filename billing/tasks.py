@@ -17,3 +17,10 @@ def reconcile():
 
     run = reconcile_run()
     return {"status": run.status, **run.counts}
+
+
+def renewal_reminders():
+    """Renewal reminders and plan-ended emails, from the django-q2 schedule; counts for the log."""
+    from billing.renewals import reminders_send
+
+    return reminders_send().counts

@@ -11,6 +11,8 @@ urlpatterns = [
     path("orders/lookup/", views.lookup, name="lookup"),
     path("orders/<str:token>/", views.status, name="status"),
     path("orders/<str:token>/refund/", views.refund_now, name="refund-now"),
+    path("orders/<str:token>/receipt/", views.receipt, name="receipt"),
+    path("orders/<str:token>/receipt.pdf", views.receipt_pdf, name="receipt-pdf"),
     path("orders/<str:token>/signin/", views.status_signin, name="status-signin"),
     path("api/orders/<str:token>/status", views.OrderStatusAPI.as_view(), name="status-api"),
 ]

@@ -4,9 +4,9 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
 from django.core.cache import cache
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -15,12 +15,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import normalize_email
-from billing import services, stripe_api
+from accounts.periods import add_months
+from accounts.selectors import access_until
+from billing import receipts, selectors, services, stripe_api
 from billing.errors import BillingError, PaymentSetupFailed
 from billing.forms import CheckoutForm, OrderLookupForm
 from billing.models import OrderState, Plan
 from billing.selectors import order_customer_status, order_needs_settle, payment_intent_from_mirror
-from billing.tokens import order_from_status_token, order_status_token
+from billing.tokens import order_from_status_token, order_status_token, user_from_renew_token
 from config.client_ip import client_ip
 from config.ratelimit import over_limit
 
@@ -56,6 +58,11 @@ def home(request):
 
 # The orders this browser created, so its own pages may say more than a stranger's would.
 SESSION_ORDERS = "billing:orders"
+# A random id for this browser, stored on its orders: two tabs' checkouts find each other.
+SESSION_BROWSER = "billing:browser"
+# Addresses this browser has shown it reads (signed in, or a Renew link): their pages may say
+# until when the plan runs.
+SESSION_VERIFIED = "billing:verified"
 
 
 def _remember_order(request, order):
@@ -67,13 +74,57 @@ def _is_own_order(request, order) -> bool:
     return order.public_id.hex in request.session.get(SESSION_ORDERS, [])
 
 
+def _browser_key(request) -> str:
+    key = request.session.get(SESSION_BROWSER)
+    if not key:
+        key = request.session[SESSION_BROWSER] = uuid.uuid4().hex
+    return key
+
+
+def _verified_customer(request):
+    """The customer whose address this browser has proved it reads: a valid Renew link (from
+    their own inbox), or signed in as them. Staff never shop from the console's session."""
+    token = request.POST.get("renew") or request.GET.get("renew")
+    if token:
+        user = user_from_renew_token(token)
+        if user is not None:
+            return user
+    if request.user.is_authenticated and not request.user.is_staff:
+        return request.user
+    return None
+
+
+def _verify_address(request, email):
+    verified = [e for e in request.session.get(SESSION_VERIFIED, []) if e != email]
+    request.session[SESSION_VERIFIED] = [*verified, email][-5:]
+
+
+def _renewal(request, email, plan):
+    """For an address this browser has proved: until when its plan runs, and until when after
+    one more payment (purchases stack end to end). None if nothing runs or nothing is proved."""
+    email = normalize_email(email)
+    if email not in request.session.get(SESSION_VERIFIED, []):
+        return None
+    user = get_user_model().objects.filter(email=email).first()
+    until = access_until(user) if user is not None else None
+    if until is None:
+        return None
+    return {"until": until, "new_until": add_months(until, plan.duration_months), "months": plan.duration_months}
+
+
 @never_cache  # its answers carry the customer's email address
 @require_http_methods(["GET", "POST"])
 def checkout(request):
     plan = _current_plan()
     if plan is None:
         raise Http404("Nothing on sale")
-    form = CheckoutForm(request.POST or None, initial={"nonce": uuid.uuid4()})
+    _browser_key(request)  # now, so that two tabs rendered from here share it when they submit
+    customer = _verified_customer(request)
+    initial = {"nonce": uuid.uuid4(), "renew": request.GET.get("renew", "")}
+    if customer is not None:
+        _verify_address(request, customer.email)
+        initial.update(email=customer.email, full_name=customer.full_name)
+    form = CheckoutForm(request.POST or None, initial=initial)
     setup_failed = False
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
@@ -82,18 +133,29 @@ def checkout(request):
                                  "so we've paused new ones for a while. You have not been charged. Please try again "
                                  f"later, or write to {settings.SUPPORT_EMAIL} and a person will help.")
             return render(request, "billing/checkout.html", {"plan": plan, "form": form}, status=429)
+        # Asked even for a deliberate second purchase: it settles this address's open orders first,
+        # so an unpaid order this browser may reuse (services.order_create) is unpaid in Stripe too.
+        earlier = services.order_latest_purchase(email=email, plan=plan)
         if not form.cleaned_data["buy_again"]:
-            earlier = services.order_latest_purchase(email=email, plan=plan)
             if earlier is not None and earlier.state in PAYABLE_STATES and _is_own_order(request, earlier):
                 # Their own unpaid order: the same payment, never a second one.
                 return redirect("billing:pay", token=order_status_token(earlier))
             if earlier is not None and earlier.state in services.PURCHASED:
-                return _already_bought(request, form, plan, earlier)
+                proved = earlier.email in request.session.get(SESSION_VERIFIED, []) or _is_own_order(request, earlier)
+                if earlier.state == OrderState.ACTIVE and proved:
+                    _verify_address(request, earlier.email)
+                    if customer is None or customer.email != earlier.email:
+                        # Their plan runs: one more payment adds time after it; say so and ask.
+                        return _offer_more_time(request, form, plan, earlier)
+                    # A signed-in customer or a Renew link saw the new end date on the form itself.
+                else:
+                    return _already_bought(request, form, plan, earlier)
         order = services.order_create(
             plan=plan,
             email=email,
             full_name=form.cleaned_data["full_name"],
             checkout_nonce=form.cleaned_data["nonce"],
+            browser_key=_browser_key(request),
         )
         _remember_order(request, order)
         try:
@@ -103,8 +165,11 @@ def checkout(request):
         else:
             return redirect("billing:pay", token=order_status_token(order))
     suggestion = getattr(form, "suggestion", None)
-    return render(request, "billing/checkout.html",
-                  {"plan": plan, "form": form, "setup_failed": setup_failed, "suggestion": suggestion})
+    shown_email = form["email"].value() or ""
+    return render(request, "billing/checkout.html", {
+        "plan": plan, "form": form, "setup_failed": setup_failed, "suggestion": suggestion,
+        "renewal": _renewal(request, shown_email, plan) if shown_email else None,
+    })
 
 
 def _checkout_over_limit(request, email) -> bool:
@@ -120,13 +185,19 @@ def _status_link_email_over_limit(request, email) -> bool:
     return over_limit(request, group="status-link:email", rate=STATUS_LINK_RATE_PER_EMAIL, value=normalize_email(email))
 
 
+def _offer_more_time(request, form, plan, earlier):
+    """The customer's plan still runs: before any card form, say what one more payment buys."""
+    return render(request, "billing/more_time.html", {
+        "plan": plan, "form": form, "order": earlier, "renewal": _renewal(request, earlier.email, plan)})
+
+
 def _already_bought(request, form, plan, earlier):
     """This address already has the plan (or a payment for it in progress): say so instead of
     offering a second card form. A stranger typing someone's address learns only that we have
     emailed that address; the order's own link goes to its owner's inbox, or to its own browser."""
     own = _is_own_order(request, earlier)
     if not own and not _status_link_email_over_limit(request, earlier.email):
-        services.order_status_links_send(email=earlier.email)
+        services.order_already_yours_send(order=earlier)
     return render(request, "billing/already_bought.html", {
         "plan": plan, "form": form, "own": own, "order": earlier,
         "status": order_customer_status(earlier) if own else None,
@@ -159,6 +230,7 @@ def pay(request, token):
         "status_url": status_url,
         "return_url": request.build_absolute_uri(status_url),
         "status_api_url": reverse("billing:status-api", kwargs={"token": token}),
+        "renewal": _renewal(request, order.email, order.plan),
     })
 
 
@@ -214,6 +286,7 @@ def status(request, token):
         "refund_url": reverse("billing:refund-now", kwargs={"token": token}),
         "signin_url": reverse("billing:status-signin", kwargs={"token": token}),
         "own_order": _is_own_order(request, order),
+        "has_password": order.user is not None and order.user.has_usable_password(),
     })
 
 
@@ -284,3 +357,27 @@ class OrderStatusAPI(APIView):
         body = order_customer_status(order, checked=checked).as_dict()
         body["reference"] = order.reference
         return Response(body, headers={"Cache-Control": "no-store"})
+
+
+def _receipt_or_404(token):
+    order = order_from_status_token(token)
+    receipt = selectors.order_receipt(order) if order is not None else None
+    if receipt is None:
+        raise Http404("No payment to give a receipt for")
+    return receipt
+
+
+@never_cache  # the customer's name, company and email address
+def receipt(request, token):
+    return render(request, "billing/receipt.html", {
+        "receipt": _receipt_or_404(token),
+        "pdf_url": reverse("billing:receipt-pdf", kwargs={"token": token}),
+    })
+
+
+@never_cache
+def receipt_pdf(request, token):
+    document = _receipt_or_404(token)
+    response = HttpResponse(receipts.receipt_pdf(document), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipt-{document.reference}.pdf"'
+    return response

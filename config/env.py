@@ -78,6 +78,17 @@ def env_duration(name, default: str) -> timedelta:
         raise ImproperlyConfigured(f"{name} must be a duration such as 90s, 15m, 24h or 2d, not {raw!r}.") from None
 
 
+def env_durations(name, default: str) -> list[timedelta]:
+    """A comma-separated list of durations ('30d,7d'), longest first, each once."""
+    raw = os.environ.get(name) or default
+    try:
+        values = {parse_duration(item) for item in raw.split(",")}
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be durations separated by commas, such as 30d,7d, not {raw!r}.") from None
+    return sorted(values, reverse=True)
+
+
 def settings_or_exit():
     """Load settings now and turn a configuration error into one line and exit status 1.
 

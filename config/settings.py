@@ -12,7 +12,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_duration, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_duration, env_durations, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime files of the embedded setup (SQLite database, file email); never committed.
@@ -277,6 +277,12 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Backstop <hello@backstop.loc
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Shown to customers as the way to reach a human.
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@backstop.localhost")
+# Who sold the plan, printed at the top of every receipt. The address is one or more lines
+# separated by ";" (or new lines).
+SELLER_NAME = env_str("SELLER_NAME", "Backstop Demo Ltd")
+SELLER_ADDRESS = [line.strip() for line in env_str(
+    "SELLER_ADDRESS", "1 Example Street; Springfield, IL 62701; United States").replace("\n", ";").split(";")
+    if line.strip()]
 # Internal: who is told when money is held without service.
 SUPPORT_TEAM_EMAILS = env_list("SUPPORT_TEAM_EMAILS", [SUPPORT_EMAIL])
 # Optional Slack-compatible incoming webhook (POST {"text": ...}) for the same alerts.
@@ -289,6 +295,9 @@ HELD_MONEY_DEADLINE = env_duration("HELD_MONEY_DEADLINE", "24h")
 # The sweep leaves a charge this long to the fast paths (the customer's return, the webhook)
 # before it settles the order itself (docs/decisions/0006-sweep-interval-and-grace.md).
 RECONCILE_GRACE = env_duration("RECONCILE_GRACE", "20s")
+# How long before a plan ends its holder is reminded, once per entry; on the day it ends they get
+# one more email (billing/renewals.py, docs/decisions/0010-no-automatic-renewal.md).
+RENEWAL_REMINDERS = env_durations("RENEWAL_REMINDERS", "30d,7d")
 # The email provider whose delivery reports (and inbound mail) we accept: only its webhook URLs
 # are routed (config/urls.py), and only with the shared secret. Read from the anymail backend.
 _esp = EMAIL_BACKEND.split(".")[2] if EMAIL_BACKEND.startswith("anymail.backends.") else ""

@@ -47,7 +47,7 @@ def test_the_customer_is_told_at_once_that_we_have_their_payment_and_the_refund_
         order = held_order(email="ada@example.com")
 
     (message,) = [m for m in mailoutbox if m.to == ["ada@example.com"]]
-    assert "We received your payment of $199.00" in message.body
+    assert "We received your payment of $249.00" in message.body  # what Stripe took, not the order's $199.00
     deadline = timezone.localtime(order.refund_deadline_at)
     assert f"{deadline:%B %-d at %H:%M}" in message.body
     assert "we refund you in full automatically" in message.body

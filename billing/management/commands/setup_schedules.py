@@ -20,6 +20,11 @@ SCHEDULES = [
         "minutes": 1,
     },
     {
+        "name": "renewals: reminders before a plan ends, and the email on the day",
+        "func": "billing.tasks.renewal_reminders",
+        "schedule_type": Schedule.HOURLY,
+    },
+    {
         "name": "support: daily digest of what the nets caught",
         "func": "support.tasks.send_daily_digest",
         "schedule_type": Schedule.DAILY,

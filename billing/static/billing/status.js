@@ -23,6 +23,8 @@
   var payLink = document.getElementById('status-pay-link');
   var signinBlock = document.getElementById('status-signin');
   var refundBlock = document.getElementById('status-refund');
+  var statement = document.getElementById('status-statement');
+  var statementLabel = document.getElementById('status-statement-label');
 
   var TONES = { active: 'ok', refunding: 'ok', refunded: 'ok', failed: 'warn', attention: 'warn' };
 
@@ -57,6 +59,10 @@
     }
     if (signinBlock) signinBlock.hidden = status.code !== 'active';
     if (refundBlock) refundBlock.hidden = !status.refund_offer;
+    if (statement && status.statement_descriptor) {
+      setText(statement, status.statement_descriptor);
+      statement.hidden = statementLabel.hidden = false;
+    }
     if (status.code === 'active' || status.code === 'refunded') document.title = status.headline + ' · Backstop';
   }
 

@@ -1,0 +1,23 @@
+"""Paid time as dates: pure functions, no database, so services and selectors lay it out alike."""
+
+import calendar
+from datetime import datetime
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Same day-of-month `months` later, clamped to the month's end (31 Jan + 1 = 28/29 Feb)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def lay_end_to_end(purchases) -> list[tuple[datetime, datetime]]:
+    """Where each purchase's time falls when purchases stack: `purchases` is (paid_at, months) in
+    the order they were granted; each starts when paid, or where the time before it ends."""
+    periods, previous_end = [], None
+    for paid_at, months in purchases:
+        start = max(paid_at, previous_end) if previous_end else paid_at
+        previous_end = add_months(start, months)
+        periods.append((start, previous_end))
+    return periods
