@@ -100,10 +100,11 @@ def reminder_settings(request):
     form = ReminderSettingsForm(request.POST, instance=request.user)
     if not form.is_valid():
         return _home(request, reminders_form=form)
-    form.save()
     if form.cleaned_data["renewal_reminders"]:
+        form.save()
         messages.success(request, "Saved. We'll email you before your plan ends.")
     else:
+        reminders_unsubscribe(user=request.user, via="their account page")  # support sees it on the timeline
         messages.success(request, "Saved. We won't email you before your plan ends; it still ends on its "
                                   "date and nothing renews by itself.")
     return redirect("accounts:home")

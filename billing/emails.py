@@ -52,6 +52,9 @@ def email_context(email: OutboundEmail) -> dict:
     context["statement_descriptor"] = order.statement_descriptor
     # Held money that nothing finishes on its own: a person checks it, or the deadline refunds it.
     context["held_for_review"] = order.state == OrderState.NEEDS_REVIEW
+    if order.paid_at is not None:
+        context["receipt_url"] = settings.SITE_URL + reverse("billing:receipt",
+                                                             kwargs={"token": order_status_token(order)})
     if email.kind == OutboundEmail.Kind.ALREADY_YOURS:
         # When the checkout happened (the row is written in its request), and, to the address's own
         # inbox only, a way to add time after the plan's end.

@@ -82,13 +82,18 @@ class _ReceiptPDF(FPDF):
         self.multi_cell(0, height, pdf_text(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def amount_row(self, label: str, amount: str, *, style: str = "", rule: bool = False):
+        """A label (wrapped if long) with its amount to the right, on the label's first line."""
         if rule:
             self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
             self.ln(1.5)
         self.set_font("helvetica", style=style, size=10)
-        width = self.w - self.l_margin - self.r_margin
-        self.cell(width - 40, 7, pdf_text(label))
-        self.cell(40, 7, pdf_text(amount), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        amount_width = 40
+        top = self.get_y()
+        self.multi_cell(self.epw - amount_width - 5, 7, pdf_text(label), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        bottom = self.get_y()
+        self.set_xy(self.w - self.r_margin - amount_width, top)
+        self.cell(amount_width, 7, pdf_text(amount), align="R")
+        self.set_xy(self.l_margin, bottom)
 
 
 def receipt_pdf(receipt: Receipt) -> bytes:
@@ -96,7 +101,6 @@ def receipt_pdf(receipt: Receipt) -> bytes:
     pdf = _ReceiptPDF()
     pdf.set_title(pdf_text(f"Receipt {receipt.reference}"))
     pdf.set_author(pdf_text(receipt.seller_name))
-    pdf.set_creation_date(receipt.paid_at)
     pdf.add_page()
 
     pdf.text_line("Receipt", size=20, style="B", height=10)

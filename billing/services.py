@@ -319,7 +319,7 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
         if charge is not None and charge.get("disputed") and order.state in (S.PAID, S.ACTIVE):
             move(S.DISPUTED, "The customer's bank opened a dispute on the payment")
             alert_raise(kind="dispute", key=f"dispute:{order.id}", order=order,
-                        summary=f"{order.reference}: the customer's bank disputed {order.amount_display}")
+                        summary=f"{order.reference}: the customer's bank disputed {order.paid_display}")
         if facts_changed and not events:
             order.save(update_fields=[*PAYMENT_FACTS, "updated_at"])
     elif pi.status in ("processing", "requires_action", "requires_capture"):
@@ -432,7 +432,7 @@ def _hold_money(order: Order, *, actor: str, ids: dict) -> OrderEvent:
     if not order.emails.filter(kind=OutboundEmail.Kind.PAYMENT_RECEIVED).exists():
         outbound_email_queue(order=order, kind=OutboundEmail.Kind.PAYMENT_RECEIVED)
     alert_raise(kind="held_money", key=f"held-money:{order.id}", order=order,
-                summary=f"{order.reference}: {order.amount_display} held without service; "
+                summary=f"{order.reference}: {order.paid_display} held without service; "
                         f"refunded automatically at {deadline} unless finished first",
                 details=order.attention_reason)
     return OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(

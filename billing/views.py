@@ -361,10 +361,10 @@ class OrderStatusAPI(APIView):
 
 def _receipt_or_404(token):
     order = order_from_status_token(token)
-    receipt = selectors.order_receipt(order) if order is not None else None
-    if receipt is None:
+    document = selectors.order_receipt(order) if order is not None else None
+    if document is None:
         raise Http404("No payment to give a receipt for")
-    return receipt
+    return document
 
 
 @never_cache  # the customer's name, company and email address

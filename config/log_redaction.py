@@ -3,7 +3,8 @@
 A customer's status token is the path of their order's pages (/orders/<token>/, /checkout/<token>/pay/,
 /api/orders/<token>/status): anyone holding it sees the order and its email address. Stripe's return
 from the payment step adds ?payment_intent_client_secret=…, a sign-in link carries ?sesame=…, and a
-password link is /account/password/reset/<uid>/<token>/. Request lines, Referer headers and Django's
+password link is /account/password/reset/<uid>/<token>/, a Renew link carries ?renew=… and the
+reminders opt-out is /account/reminders/off/<token>/. Request lines, Referer headers and Django's
 "Not Found: /orders/…" warnings would all write them down.
 
 `redact()` replaces them; `RedactingFilter` applies it to our log records (settings.LOGGING) and
@@ -21,8 +22,11 @@ _RULES = [
     (re.compile(r"(/(?:orders|checkout|api/orders)/)(?!lookup/)[^/?#\s\"']+"), r"\1[token]"),
     # Django's password link, /account/password/reset/<uidb64>/<token>/ (not .../sent/ or .../done/).
     (re.compile(r"(/account/password/reset/)(?!sent/|done/)[^/?#\s\"']+/[^/?#\s\"']+"), r"\1[token]"),
-    # Query parameters that are secrets: Stripe's client secret and the sign-in link's token.
-    (re.compile(r"((?:^|[?&;\s])(?:payment_intent_client_secret|sesame)=)[^&#\s\"']*"), r"\1[redacted]"),
+    # The one-click reminders opt-out, /account/reminders/off/<token>/.
+    (re.compile(r"(/account/reminders/off/)[^/?#\s\"']+"), r"\1[token]"),
+    # Query parameters that are secrets: Stripe's client secret, the sign-in link's token and the
+    # Renew link's (it opens checkout as the customer).
+    (re.compile(r"((?:^|[?&;\s])(?:payment_intent_client_secret|sesame|renew)=)[^&#\s\"']*"), r"\1[redacted]"),
 ]
 
 

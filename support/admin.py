@@ -155,7 +155,8 @@ class OrderAdmin(admin.ModelAdmin):
     def refund_view(self, request, order_id):
         """A confirmation page first (amount, its effect on access, a reason), then one refund."""
         order = self._case(request, order_id, "refund_order")
-        remaining = order.amount_cents - order.amount_refunded_cents
+        # What Stripe can still give back: what it took less what it refunded, in its currency.
+        remaining, currency = order.refundable_cents, order.paid_currency
         error = ""
         amount_text = request.POST.get("amount", f"{Decimal(remaining) / 100:.2f}")
         reason = request.POST.get("reason", "").strip()
@@ -168,8 +169,8 @@ class OrderAdmin(admin.ModelAdmin):
             if not reason:
                 error = "Say why: the customer reads it in their refund email."
             elif not 0 < amount <= remaining:
-                most = format_money(remaining, order.currency)
-                error = f"Refund between {format_money(1, order.currency)} and {most}."
+                most = format_money(remaining, currency)
+                error = f"Refund between {format_money(1, currency)} and {most}."
             elif confirmed:
                 try:
                     order = services.order_refund_by_support(order_id=order.id, user=request.user,
@@ -181,17 +182,17 @@ class OrderAdmin(admin.ModelAdmin):
                     self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
                 else:
                     self.message_user(request, f"{order.reference}: refunded "
-                                      f"{format_money(amount, order.currency)} — {order.get_state_display()}",
+                                      f"{format_money(amount, currency)} — {order.get_state_display()}",
                                       messages.SUCCESS)
                 return self._back(order)
         return TemplateResponse(request, "support/order_refund.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta, "case": order, "title": f"Refund {order.reference}",
             "amount": amount, "amount_text": f"{Decimal(amount) / 100:.2f}", "reason": reason, "error": error,
-            "amount_display": format_money(amount, order.currency), "full": amount == remaining,
+            "amount_display": format_money(amount, currency), "full": amount == remaining,
             "key": request.POST.get("key") or uuid.uuid4(),
-            "refunded_display": format_money(order.amount_refunded_cents, order.currency)
-            if order.amount_refunded_cents else "",
+            "refunded_display": order.refunded_display if order.amount_refunded_cents else "",
+            "effect": selectors.refund_effect(order, full=amount == remaining),
         })
 
     def _act(self, request, order_id, permission, action, done):

@@ -29,7 +29,10 @@ def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
     """What happened to this order and what a person should do about it, in one sentence each."""
 
     now = now or timezone.now()
-    amount = order.amount_display
+    # What Stripe took once it took anything; where it differs from the order, support sees both.
+    amount = order.paid_display if order.amount_received_cents is not None else order.amount_display
+    if order.amounts_differ:
+        amount += f" (the order asked {order.amount_display})"
     charged_at = order.paid_at or _charged_at(order)
     if charged_at == UNKNOWN:
         return Diagnosis("Stripe could not be reached to check whether this payment went through, and our "
@@ -62,7 +65,7 @@ def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
         return Diagnosis(f"A refund was requested at {_when(order.state_changed_at)} and Stripe has not confirmed it "
                          "yet; the sweep asks again every minute.", "recover", "Check with Stripe")
     if order.state == S.REFUNDED:
-        return Diagnosis(f"Refunded in full ({format_money(order.amount_refunded_cents, order.currency)}) on "
+        return Diagnosis(f"Refunded in full ({order.refunded_display}) on "
                          f"{_when(order.state_changed_at)}. {order.refund_reason}".strip(), "none", "")
     if order.state == S.DISPUTED:
         return Diagnosis(f"The customer's bank disputed the {amount} payment on {_when(order.state_changed_at)}. "
@@ -72,10 +75,26 @@ def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
         return Diagnosis("Canceled before any payment; nothing was charged.", "none", "")
     entitlement = getattr(order, "entitlement", None) if order.user_id else None
     until = f"; access until {entitlement.ends_at:%b %-d, %Y}" if entitlement else ""
-    refunded = (f" {format_money(order.amount_refunded_cents, order.currency)} refunded."
-                if order.amount_refunded_cents else "")
+    refunded = f" {order.refunded_display} refunded." if order.amount_refunded_cents else ""
     return Diagnosis(f"Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded} Nothing is wrong.",
                      "resend", "Resend confirmation")
+
+
+def refund_effect(order: Order, *, full: bool) -> str:
+    """What a refund would do to the customer's access, in the words support reads before pressing."""
+    from billing.selectors import access_until_without, order_access
+
+    if not full:
+        return ("A partial refund: the customer keeps their access. If you change the amount, you'll be asked "
+                "to confirm the new one.")
+    if not order_access(order).in_force:
+        return ("A full refund: this order gives no access now, so no access changes; the customer gets one "
+                "email saying why.")
+    remains = access_until_without(order)
+    if remains:
+        return (f"A full refund takes back only the time this payment bought: the customer keeps access until "
+                f"{timezone.localtime(remains):%b %-d, %Y} from their other payments, and gets one email saying why.")
+    return "A full refund: the customer's access ends at once, and they get one email saying why."
 
 
 UNKNOWN = "unknown"
@@ -207,11 +226,11 @@ def order_replies(order: Order, *, agent_name: str, status_url: str) -> list[dic
     card = f" ({order.card_brand.title() or 'card'} ending {order.card_last4})" if order.card_last4 else ""
     values = {
         "name": f" {order.full_name.split()[0]}" if order.full_name.strip() else "",
-        "amount": order.amount_display, "reference": order.reference, "email": order.email,
+        "amount": order.paid_display, "reference": order.reference, "email": order.email,
         "plan": order.plan.name, "status_url": status_url, "agent": agent_name or "The Backstop team",
         "paid": f"{timezone.localtime(order.paid_at):%B %-d}" if order.paid_at else "your purchase date",
         "until": f"{entitlement.ends_at:%B %-d, %Y}" if entitlement else "a year from activation",
-        "refunded": format_money(order.amount_refunded_cents or order.amount_cents, order.currency),
+        "refunded": order.refunded_display if order.amount_refunded_cents else order.paid_display,
         "card": card,
     }
     return [{"key": key, "subject": subject.format(**values), "body": body.format(**values)}
@@ -261,7 +280,7 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
         seen.add(order.id)
         items.append(QueueItem("charged_without_service", f"{order.reference}: charged, not active",
                                f"{order.email} · the nets have not finished it", order.paid_at or order.created_at,
-                               order.amount_cents, order.refund_deadline_at, order_url(order.id)))
+                               order.paid_cents, order.refund_deadline_at, order_url(order.id)))
     attention = Q(state__in=[S.NEEDS_REVIEW, S.DISPUTED]) | Q(held_since__isnull=False) | Q(
         state=S.REFUND_PENDING, state_changed_at__lt=now - timedelta(minutes=10))
     for order in Order.objects.filter(attention).exclude(id__in=seen).exclude(state__in=[S.ACTIVE, S.REFUNDED])[:limit]:
@@ -272,7 +291,7 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
         items.append(QueueItem(kind, f"{order.reference}: {title}",
                                f"{order.email} · {order.attention_reason or order.get_state_display()}",
                                order.held_since or order.state_changed_at,
-                               order.amount_cents - order.amount_refunded_cents, order.refund_deadline_at,
+                               order.paid_cents - order.amount_refunded_cents, order.refund_deadline_at,
                                order_url(order.id)))
     for alert in Alert.objects.filter(kind=Alert.Kind.UNMATCHED_CHARGE, resolved_at__isnull=True)[:limit]:
         items.append(QueueItem("unmatched_charge", alert.summary, alert.details[:200], alert.created_at,
@@ -292,7 +311,7 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
                       .order_by("created_at"))
         items.append(QueueItem("duplicate", f"{dup['email']} paid {len(orders)} times for the same plan",
                                ", ".join(o.reference for o in orders), orders[-1].created_at,
-                               orders[-1].amount_cents, url=order_url(orders[-1].id)))
+                               orders[-1].paid_cents, url=order_url(orders[-1].id)))
     from support.models import InboundMessage
 
     for message in InboundMessage.objects.filter(status=InboundMessage.Status.OPEN).order_by("received_at")[:limit]:

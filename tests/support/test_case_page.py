@@ -249,3 +249,30 @@ def test_a_customer_signing_in_with_their_link_shows_on_the_order_timeline(clien
     page = staff(client).get(case_url(order)).content.decode()
 
     assert "Signed in to their account with a sign-in link" in page
+
+
+def test_the_refund_form_for_one_of_two_stacked_years_says_what_access_remains(client, stripe_emulator):
+    from django.utils import timezone
+
+    first = billing_services.order_settle(order_id=paid_order(email="ana@example.com").id, actor="customer")
+    second = billing_services.order_settle(order_id=paid_order(email="ana@example.com").id, actor="customer")
+
+    page = staff(client).get(case_url(second, "refund")).content.decode()
+
+    until = f"{timezone.localtime(first.entitlement.ends_at):%b %-d, %Y}"
+    assert f"the customer keeps access until {until}" in page
+    assert "access ends at once" not in page
+
+
+def test_the_case_and_refund_form_show_what_stripe_took_beside_what_the_order_asked(client, stripe_emulator):
+    order = paid_order(email="bo@example.com", amount_cents=24800)
+    Order.objects.filter(pk=order.pk).update(amount_cents=24900)
+    billing_services.order_settle(order_id=order.id, actor="webhook")
+
+    admin = staff(client)
+    case = admin.get(reverse("admin:billing_order_change", args=[order.id])).content.decode()
+    form = admin.get(reverse("admin:billing_order_refund", args=[order.id])).content.decode()
+
+    assert "Stripe took $248.00; the order asked $249.00" in case
+    assert 'value="248.00"' in form  # the default is what can still be refunded
+    assert "Stripe took $248.00 (the order asked $249.00)" in form
