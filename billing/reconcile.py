@@ -23,11 +23,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing import mirror, selectors, services, stripe_api
+from billing import mirror, selectors, services, signals, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
-from support.models import Alert
-from support.services import alert_raise, alerts_notify_due
 
 logger = logging.getLogger(__name__)
 S = OrderState
@@ -166,7 +164,7 @@ def _adopt(report: SweepReport, found: selectors.Discrepancy):
         if not isinstance(exc, (BillingError, stripe_api.StripeError)):
             logger.exception("sweep: adopting %s failed", found.payment_intent_id)
         report.fail("adopt", f"{found.reference or found.charge_id}: {exc}")
-        alert_raise(kind="unmatched_charge", key=f"unmatched:{found.charge_id}",
+        signals.attention(kind="unmatched_charge", key=f"unmatched:{found.charge_id}",
                     summary=f"Stripe charge {found.charge_id} ({found.reference}) has no order and could not "
                             "be recreated", details=str(exc))
         return
@@ -223,17 +221,20 @@ def _outbox(report: SweepReport):
     if result["due"]:
         report.act("emails_requeued", f"sent {result['sent']} of {result['due']} owed emails")
     # Order emails only: a password link that failed is simply asked for again by its customer.
+    # Newest first: support opens one case per email (by key), so older ones already have theirs.
     stuck = (OutboundEmail.objects.filter(status__in=[OutboundEmail.Status.FAILED, OutboundEmail.Status.UNCERTAIN],
                                           order__isnull=False)
-             .exclude(id__in=Alert.objects.filter(email__isnull=False).values("email_id"))
-             .select_related("order"))
+             .select_related("order").order_by("-id"))
     for email in stuck[:100]:
-        alert_raise(kind="email", key=f"email:{email.id}", order=email.order, email=email,
-                    summary=f"{email.order.reference}: {email.get_kind_display().lower()} to {email.recipient} "
-                            f"{'may not have been sent' if email.status == 'uncertain' else 'could not be sent'}",
-                    details=email.last_error)
-        report.act("emails_to_person", f"handed email {email.id} ({email.kind}, {email.order.reference}) to a person")
-    notified = alerts_notify_due()
+        opened = signals.attention(
+            kind="email", key=f"email:{email.id}", order=email.order, email=email,
+            summary=f"{email.order.reference}: {email.get_kind_display().lower()} to {email.recipient} "
+                    f"{'may not have been sent' if email.status == 'uncertain' else 'could not be sent'}",
+            details=email.last_error)
+        if opened:
+            report.act("emails_to_person", f"handed email {email.id} ({email.kind}, {email.order.reference}) "
+                                           "to a person")
+    notified = sum(sent or 0 for _receiver, sent in signals.sweep_finished.send(sender=None))
     if notified:
         report.counts["alerts_resent"] += notified
 

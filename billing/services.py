@@ -22,14 +22,13 @@ from djstripe.models import WebhookEndpoint
 
 from accounts.models import Entitlement, normalize_email
 from accounts.periods import add_months, lay_end_to_end
-from billing import locks, selectors, stripe_api
+from billing import locks, selectors, signals, stripe_api
 from billing.errors import BillingError, InvalidTransition, PaymentSetupFailed, RefundFailed
 from billing.models import Order, OrderEvent, OrderRefund, OrderState, OutboundEmail, Plan
 from billing.money import format_money
 from billing.queue import enqueue_after_commit
 from billing.states import can_transition
 from billing.stripe_events import STRIPE_EVENTS_USED
-from support.services import alert_raise, alerts_resolve
 
 logger = logging.getLogger(__name__)
 S = OrderState
@@ -318,7 +317,7 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
         # A dispute freezes nothing for the customer yet; it puts the order in front of a person.
         if charge is not None and charge.get("disputed") and order.state in (S.PAID, S.ACTIVE):
             move(S.DISPUTED, "The customer's bank opened a dispute on the payment")
-            alert_raise(kind="dispute", key=f"dispute:{order.id}", order=order,
+            signals.attention(kind="dispute", key=f"dispute:{order.id}", order=order,
                         summary=f"{order.reference}: the customer's bank disputed {order.paid_display}")
         if facts_changed and not events:
             order.save(update_fields=[*PAYMENT_FACTS, "updated_at"])
@@ -431,7 +430,7 @@ def _hold_money(order: Order, *, actor: str, ids: dict) -> OrderEvent:
     deadline = f"{timezone.localtime(order.refund_deadline_at):%Y-%m-%d %H:%M %Z}"
     if not order.emails.filter(kind=OutboundEmail.Kind.PAYMENT_RECEIVED).exists():
         outbound_email_queue(order=order, kind=OutboundEmail.Kind.PAYMENT_RECEIVED)
-    alert_raise(kind="held_money", key=f"held-money:{order.id}", order=order,
+    signals.attention(kind="held_money", key=f"held-money:{order.id}", order=order,
                 summary=f"{order.reference}: {order.paid_display} held without service; "
                         f"refunded automatically at {deadline} unless finished first",
                 details=order.attention_reason)
@@ -572,7 +571,7 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
     except stripe_api.StripeError as exc:
         logger.warning("Refund of %s for %s failed: %s", money, order.reference, exc)
         _record(order, actor=actor, reason=f"Stripe did not confirm the refund of {money}: {exc}", stripe_ids=ids)
-        alert_raise(kind="refund_failed", key=f"refund-failed:{order.id}:{charge.amount_refunded}",
+        signals.attention(kind="refund_failed", key=f"refund-failed:{order.id}:{charge.amount_refunded}",
                     order=order, summary=f"{order.reference}: refund of {money} not confirmed by Stripe",
                     details=str(exc))
         raise RefundFailed(f"Stripe did not confirm the refund for {order.reference}; "
@@ -721,7 +720,7 @@ def _move(order: Order, to_state: str, *, actor: str, reason: str, stripe_ids=No
     order.state_changed_at = timezone.now()
     if order.held_since is not None and to_state in (S.ACTIVE, S.REFUND_PENDING, S.REFUNDED, S.CANCELED):
         order.held_since = order.refund_deadline_at = None
-        alerts_resolve(order=order, kinds=["held_money"])
+        signals.attention_over.send(sender=Order, order=order, kinds=["held_money"])
     return event
 
 

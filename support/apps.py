@@ -6,4 +6,4 @@ class SupportConfig(AppConfig):
     verbose_name = "Support"
 
     def ready(self):
-        from support import inbound  # noqa: F401  (connects the inbound-email receiver)
+        from support import inbound, receivers  # noqa: F401  (connect the inbound-email and billing receivers)
