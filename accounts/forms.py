@@ -1,7 +1,7 @@
 import re
 
 from django import forms
-from django.contrib.auth.forms import BaseUserCreationForm, PasswordResetForm
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, PasswordResetForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.db import transaction
 
@@ -77,3 +77,13 @@ class ReminderSettingsForm(forms.ModelForm):
         model = User
         fields = ["renewal_reminders"]
         labels = {"renewal_reminders": "Email me before my plan ends"}
+
+
+class CustomerLoginForm(AuthenticationForm):
+    """The shop's password login. A staff account is refused exactly as a wrong password is: staff sign
+    in at the console's own door, which asks for their authenticator code (support/forms.py)."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if user.is_staff:
+            raise self.get_invalid_login_error()

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts import views
+from accounts.forms import CustomerLoginForm
 
 app_name = "accounts"
 
@@ -11,7 +12,8 @@ urlpatterns = [
     path("reminders/", views.reminder_settings, name="reminders"),
     path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("signin/", views.signin, name="signin"),
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html",
+                                                authentication_form=CustomerLoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/reset/", views.PasswordResetView.as_view(
         success_url=reverse_lazy("accounts:password_reset_done")), name="password_reset"),

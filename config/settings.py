@@ -130,6 +130,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # Django's login forms pass the email as `username` (axes would look for USERNAME_FIELD, "email").
 AXES_USERNAME_FORM_FIELD = "username"
+# Every spelling of one address (capitals, spaces) is one counter, as it is one account.
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
 AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 # A time-based one-time code (an authenticator app) on top of the password for the console; on

@@ -72,6 +72,9 @@ def demo_environment(values):
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DJANGO_DEBUG": "false",  # show the real customer-facing error pages
+            # Unlike production, no authenticator code at the console's door: a newcomer has no app set up
+            # for the demo's support person. Said where the login is printed.
+            "STAFF_TWO_FACTOR": "false",
             "SECRET_KEY": values["secret_key"],
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "HTTPS": "false",
@@ -248,6 +251,8 @@ def main():
     say("Backstop is running. Ctrl-C stops everything.")
     say(f"  Shop:            {site}/")
     say(f"  Support console: {site}/admin/  login {SUPPORT_EMAIL} / {values['support_password']}")
+    say("                   two-factor is off in the demo; production asks for an authenticator code "
+        "(support_staff --totp)")
     if has_emulator:
         say(f"  Stripe emulator: http://127.0.0.1:{EMULATOR_PORT}  (control API under /_emulator/)")
     say(f"  Emails sent:     {VAR / 'mail'}")

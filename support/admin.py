@@ -5,7 +5,7 @@ as `support:<email>`; this module gathers input, checks the permission and repor
 """
 
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -20,6 +20,7 @@ from billing.models import Order, OrderState, OutboundEmail
 from billing.money import format_money
 from billing.tokens import order_status_token
 from support import selectors, services
+from support.forms import RefundAmountForm
 from support.models import Alert, InboundMessage
 
 
@@ -158,12 +159,15 @@ class OrderAdmin(admin.ModelAdmin):
         # What Stripe can still give back: what it took less what it refunded, in its currency.
         remaining, currency = order.refundable_cents, order.paid_currency
         error = ""
-        amount_text = request.POST.get("amount", f"{Decimal(remaining) / 100:.2f}")
         reason = request.POST.get("reason", "").strip()
-        try:
-            amount = int((Decimal(amount_text.replace("$", "").replace(",", "").strip()) * 100).to_integral_value())
-        except InvalidOperation:
-            amount, error = remaining, "Enter an amount such as 249.00."
+        form = RefundAmountForm(request.POST if request.method == "POST" else None)
+        amount = remaining
+        if form.is_bound and form.is_valid():
+            amount = form.amount_cents()
+        elif form.is_bound:
+            error = form.NOT_AN_AMOUNT
+            if form.has_error("amount", "min_value"):
+                error = f"Refund between {format_money(1, currency)} and {format_money(remaining, currency)}."
         confirmed = request.POST.get("confirmed_amount") == str(amount)
         if request.method == "POST" and not error:
             if not reason:
@@ -246,7 +250,7 @@ class InboundMessageAdmin(admin.ModelAdmin):
     list_display = ["received_at", "from_email", "subject", "status", "done_automatically"]
     list_filter = ["status"]
     search_fields = ["from_email", "from_name", "subject", "body", "orders__reference"]
-    fields = ["received_at", "from_name", "from_email", "subject", "body", "linked_orders", "diagnosis",
+    fields = ["received_at", "from_name", "from_email", "sender_check", "subject", "body", "linked_orders", "diagnosis",
               "done_automatically", "draft_subject", "draft_body", "status", "answered_by", "answered_at"]
     readonly_fields = fields
     actions = ["mark_answered"]

@@ -89,7 +89,13 @@ class InboundMessage(models.Model):
     from_name = models.CharField(max_length=200, blank=True)
     subject = models.CharField(max_length=300, blank=True)
     body = models.TextField(blank=True)
+    # What the provider's envelope says about the From (support/inbound.py): only an authenticated
+    # From that is an order's own address gets a reply with that order's details.
+    sender_authenticated = models.BooleanField(default=False)
+    sender_check = models.CharField(max_length=200, blank=True)
+    # Candidates, for support's eyes; the sender may not be their owner (see the diagnosis).
     orders = models.ManyToManyField("billing.Order", blank=True, related_name="inbound_messages")
+    matched_at = models.DateTimeField(null=True, blank=True)  # set by the matching task
     # What Backstop found and did on its own before a person reads it.
     diagnosis = models.TextField(blank=True)
     done_automatically = models.CharField(max_length=500, blank=True)

@@ -1,5 +1,6 @@
 """Support-console reads: an order as a case (diagnosis, timeline, replies). No writes here."""
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -402,32 +403,67 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
 
 # --- Inbound support email: which orders is the customer writing about? ------------------------
 
-_REFERENCE_RE = r"\bBK-?[0-9A-HJKMNP-TV-Z]{4}-?[0-9A-HJKMNP-TV-Z]{4}\b"
-_STATEMENT_RE = r"BACKSTOP\*?\s*([0-9A-HJKMNP-TV-Z]{8})\b"
-_LAST4_RE = (r"(?:ending(?:\s+in)?|ends\s+(?:in|with)|last\s*(?:4|four)(?:\s+digits)?(?:\s+(?:are|is))?|[*xX•]{2,})"
-             r"\D{0,12}(\d{4})\b")
-_AMOUNT_RE = r"(?:\$|USD\s?)\s?(\d{1,5}(?:[.,]\d{2})?)"
+# Only this much of a body is read, and every pattern is linear: each token is anchored and every
+# repeat has a small bound (issue 15: `[*xX]{2,}\D{0,12}` took 66 s on 20,000 characters).
+INBOUND_SCAN_LIMIT = 20_000
+_REFERENCE_RE = re.compile(r"\bBK-?([0-9A-HJKMNP-TV-Z]{4})-?([0-9A-HJKMNP-TV-Z]{4})\b")
+_STATEMENT_RE = re.compile(r"\bBACKSTOP\*?\s{0,3}([0-9A-HJKMNP-TV-Z]{8})\b")
+_LAST4_RE = re.compile(r"(?:\bending(?:\s{1,3}in)?|\bends\s{1,3}(?:in|with)|\blast\s{0,3}(?:4|four)(?:\s{1,3}digits)?"
+                       r"(?:\s{1,3}(?:are|is))?|(?<![*x•])[*x•]{2,16})[^\d*x•]{0,12}(\d{4})\b", re.IGNORECASE)
+_AMOUNT_RE = re.compile(r"(?:\$|\bUSD\s?)\s?(\d{1,5}(?:[.,]\d{2})?)")
 
 
-def orders_mentioned(*, from_email: str, text: str, limit: int = 10) -> list[Order]:
-    """The sender's own orders, and any order the text points to by reference, statement code,
-    or card last 4 (with the amount, when one is given), newest first."""
-    import re
+@dataclass(frozen=True)
+class InboundTokens:
+    references: frozenset[str]
+    last4s: frozenset[str]
+    amounts_cents: frozenset[int]
 
+
+def inbound_tokens(*, subject: str, text: str) -> InboundTokens:
+    """What a support email quotes that can point to an order: the subject, and only the first
+    INBOUND_SCAN_LIMIT characters of the body."""
+    text = f"{subject[:300]}\n{text[:INBOUND_SCAN_LIMIT]}"
+    upper = text.upper()
+    references = {a + b for a, b in _REFERENCE_RE.findall(upper)} | set(_STATEMENT_RE.findall(upper))
+    return InboundTokens(
+        references=frozenset(f"BK-{r[:4]}-{r[4:]}" for r in references),
+        last4s=frozenset(_LAST4_RE.findall(text)),
+        amounts_cents=frozenset(round(float(a.replace(",", ".")) * 100) for a in _AMOUNT_RE.findall(text)),
+    )
+
+
+def orders_mentioned(*, from_email: str, subject: str, text: str, limit: int = 10) -> list[Order]:
+    """Candidate orders for a support email, newest first: the sender's own, and any the text
+    points to by reference, statement code, or card last 4 together with the amount (a last 4
+    alone is shared by thousands of cards and never points to an order). Candidates are for
+    support's eyes: whether the sender may hear about one is `inbound_sender_owns`."""
     from django.db.models import Q
 
     from accounts.models import normalize_email
 
-    upper = text.upper()
-    references = {r.replace("-", "") for r in re.findall(_REFERENCE_RE, upper)}
-    references |= set(re.findall(_STATEMENT_RE, upper))
-    references = {f"BK-{r[-8:-4]}-{r[-4:]}" for r in references}
-    last4s = set(re.findall(_LAST4_RE, text, flags=re.IGNORECASE))
-    amounts = {round(float(a.replace(",", ".")) * 100) for a in re.findall(_AMOUNT_RE, text)}
-    match = Q(email=normalize_email(from_email)) | Q(reference__in=references)
-    if last4s:
-        by_card = Q(card_last4__in=last4s)
-        pis = charges_by_card_last4(last4s).values("payment_intent_id")
-        by_card |= Q(stripe_payment_intent_id__in=pis)
-        match |= by_card & Q(amount_cents__in=amounts) if amounts else by_card
+    tokens = inbound_tokens(subject=subject, text=text)
+    match = Q(email=normalize_email(from_email)) | Q(reference__in=tokens.references)
+    if tokens.last4s and tokens.amounts_cents:
+        pis = charges_by_card_last4(tokens.last4s).values("payment_intent_id")
+        by_card = Q(card_last4__in=tokens.last4s) | Q(stripe_payment_intent_id__in=pis)
+        match |= by_card & Q(amount_cents__in=tokens.amounts_cents)
     return list(Order.objects.filter(match).select_related("plan").order_by("-created_at")[:limit])
+
+
+def inbound_sender_owns(order: Order, *, from_email: str, sender_authenticated: bool) -> bool:
+    """May a reply to this sender carry this order's details? Only when the sender is the order's
+    own address and the provider's envelope checks back the From (see support/inbound.py)."""
+    from accounts.models import normalize_email
+
+    return sender_authenticated and bool(from_email) and normalize_email(order.email) == normalize_email(from_email)
+
+
+# The reply to a sender who is not (or cannot be shown to be) the order's address: our words only,
+# nothing from any candidate order.
+UNVERIFIED_SENDER_REPLY = (
+    "About your order",
+    "Hello,\n\nThank you for writing. To keep orders private, we can only discuss an order with the email "
+    "address it was paid with. Please write to us again from that address, or use Find my order:\n"
+    "{lookup_url}\nIt emails a link to your order's page to the address on the order.\n\n{agent}",
+)

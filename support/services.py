@@ -301,11 +301,35 @@ def outbound_email_resend(*, order_id: int, kind: str, user, key):
 # --- Inbound support email ----------------------------------------------------------------------
 
 
-def inbound_message_receive(*, message_id: str, from_email: str, from_name: str, subject: str, text: str):
-    """A customer wrote to support: match their orders, fix what Backstop can on its own, and
-    leave the case open with the diagnosis and a drafted reply for a person to send.
+def inbound_message_receive(*, message_id: str, from_email: str, from_name: str, subject: str, text: str,
+                            sender_authenticated: bool = False, sender_check: str = ""):
+    """A customer wrote to support: store the case (bounded) and queue the matching for the worker,
+    so the provider's webhook is answered at once whatever the size of the email.
 
     Idempotent on the ESP's message id (providers retry their webhooks).
+    """
+    from billing.queue import enqueue_after_commit
+    from support.models import InboundMessage
+    from support.selectors import INBOUND_SCAN_LIMIT
+
+    with transaction.atomic():
+        message, created = InboundMessage.objects.get_or_create(message_id=message_id[:255], defaults={
+            "from_email": from_email[:254], "from_name": from_name[:200], "subject": subject[:300],
+            "body": text[:INBOUND_SCAN_LIMIT], "sender_authenticated": sender_authenticated,
+            "sender_check": sender_check[:200]})
+        if created:
+            enqueue_after_commit("support.tasks.match_inbound_message", message.id,
+                                 task_name=f"inbound-{message.id}-match")
+    return message
+
+
+def inbound_message_match(*, message_id: int):
+    """Match a stored support email to its candidate orders, fix what Backstop can on its own, and
+    leave the case open with the diagnosis and a drafted reply for a person to send.
+
+    The draft carries an order's details only for its owner: an authenticated From that is the
+    order's own address. Anyone else gets a draft with none (ask them to write from the address
+    they paid with, or use Find my order); the candidates stay linked for support. Safe to run twice.
     """
     from billing import stripe_api
     from billing.errors import BillingError
@@ -315,14 +339,15 @@ def inbound_message_receive(*, message_id: str, from_email: str, from_name: str,
     from support import selectors
     from support.models import InboundMessage
 
-    message, created = InboundMessage.objects.get_or_create(message_id=message_id[:255], defaults={
-        "from_email": from_email[:254], "from_name": from_name[:200], "subject": subject[:300], "body": text[:20000]})
-    if not created:
-        return message
+    message = InboundMessage.objects.filter(pk=message_id, matched_at=None).first()
+    if message is None:
+        return None  # already matched (a redelivered task)
+    from_email = message.from_email
     done, orders = [], []
-    for order in selectors.orders_mentioned(from_email=from_email, text=f"{subject}\n{text}"):
+    for order in selectors.orders_mentioned(from_email=from_email, subject=message.subject, text=message.body):
         if order.stripe_payment_intent_id and order.state in (OrderState.PENDING, OrderState.PROCESSING,
                                                               OrderState.FAILED, OrderState.PAID):
+            # Asking Stripe tells the sender nothing: whatever it finds is mailed to the order's address.
             before = order.state
             try:
                 order = order_settle(order_id=order.id, actor="support:inbound-email",
@@ -333,24 +358,43 @@ def inbound_message_receive(*, message_id: str, from_email: str, from_name: str,
                 if order.state != before:
                     done.append(f"{order.reference}: {before} → {order.state}")
         orders.append(order)  # as settle left it, so the diagnosis and the draft see the new state
-    message.orders.set(orders)
-    first = from_name.split()[0] if from_name.strip() else ""
-    if orders:
-        case = orders[0]
-        message.diagnosis = selectors.order_diagnosis(case).summary
+    owned = [o for o in orders if selectors.inbound_sender_owns(
+        o, from_email=from_email, sender_authenticated=message.sender_authenticated)]
+    first = message.from_name.split()[0] if message.from_name.strip() else ""
+    agent = "The Backstop team"
+    if owned:
+        case = owned[0]
+        diagnosis = selectors.order_diagnosis(case).summary
         status_url = settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(case)})
         replies = {r["key"]: r for r in selectors.order_replies(case, agent_name="", status_url=status_url)}
         key = {"active": "recovered" if done else "resent", "refunded": "refunded",
                "needs_review": "offer_refund", "paid": "offer_refund"}.get(case.state, "not_found")
         reply = replies[key]
+    elif orders:
+        why = (f"the From address is on the order but the provider could not confirm it ({message.sender_check})"
+               if any(selectors.inbound_sender_owns(o, from_email=from_email, sender_authenticated=True)
+                      for o in orders)
+               else f"{from_email} is not the address on any of them")
+        diagnosis = (f"Unverified sender: {len(orders)} candidate order(s) linked for you only; {why}. "
+                             "Share nothing about an order until they write from its address or use Find my order.")
+        subject, body = selectors.UNVERIFIED_SENDER_REPLY
+        reply = {"subject": subject, "body": body.format(
+            lookup_url=settings.SITE_URL + reverse("billing:lookup"), agent=agent)}
     else:
-        message.diagnosis = f"No order or payment matches {from_email} or anything in the message."
+        diagnosis = f"No order or payment matches {from_email} or anything in the message."
         reply = {"subject": selectors.REPLIES["not_found"][0], "body": selectors.REPLIES["not_found"][1].format(
-            name=f" {first}" if first else "", email=from_email, agent="The Backstop team")}
-    message.done_automatically = "; ".join(done)[:500]
-    message.draft_subject = f"Re: {subject}"[:300] if subject else reply["subject"]
-    message.draft_body = reply["body"]
-    message.save()
+            name=f" {first}" if first else "", email=from_email, agent=agent)}
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        if message.matched_at is not None:
+            return message  # a concurrent run got there first
+        message.orders.set(orders)
+        message.diagnosis = diagnosis
+        message.done_automatically = "; ".join(done)[:500]
+        message.draft_subject = f"Re: {message.subject}"[:300] if message.subject else reply["subject"]
+        message.draft_body = reply["body"]
+        message.matched_at = timezone.now()
+        message.save()
     return message
 
 

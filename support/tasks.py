@@ -9,3 +9,7 @@ def notify_alert(alert_id: int):
 
 def send_daily_digest():
     return services.daily_digest_send()
+
+
+def match_inbound_message(message_id: int):
+    services.inbound_message_match(message_id=message_id)

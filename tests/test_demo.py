@@ -115,6 +115,12 @@ def wait_until_gone(pid, timeout=10):
     return left
 
 
+def test_the_demo_says_its_console_login_skips_the_authenticator_code_production_asks_for(demo):
+    _process, output, _env = demo
+
+    assert "two-factor is off in the demo; production asks for an authenticator code (support_staff --totp)" in output
+
+
 def test_the_demo_serves_the_admin_to_the_printed_support_login_and_stops_on_sigterm(demo):
     process, output, env = demo
     login = re.search(r"login (\S+) / (\S+)", output)
