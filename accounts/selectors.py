@@ -1,11 +1,10 @@
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
 
 from accounts.models import Entitlement
 from billing.renewals import days_left as calendar_days_left
-from billing.tokens import order_status_token, renew_token
+from billing.tokens import order_status_token, renew_path
 
 # Within this many days of the end, the account page puts Renew first.
 RENEW_SOON_DAYS = 30
@@ -36,5 +35,4 @@ def account_overview(user) -> dict:
     return {"current": current, "entitlements": entitlements, "orders": orders,
             "access_until": until, "days_left": days_left,
             "renew_soon": days_left is not None and days_left <= RENEW_SOON_DAYS,
-            # Encoded: the token carries the email address, and a "+" in it must not become a space.
-            "renew_url": reverse("billing:checkout") + "?" + urlencode({"renew": renew_token(user)})}
+            "renew_url": renew_path(user)}

@@ -7,14 +7,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
-from django.utils.http import urlencode, urlsafe_base64_encode
+from django.utils.http import urlsafe_base64_encode
 from sesame.utils import get_query_string
 
 from accounts.tokens import reminders_off_token
 from billing.models import OrderState, OutboundEmail, Plan
 from billing.renewals import RENEWAL_KINDS, days_left
 from billing.selectors import order_access
-from billing.tokens import order_status_token, renew_token
+from billing.tokens import order_status_token, renew_path
 
 
 def _account_context(email: OutboundEmail) -> dict:
@@ -60,8 +60,7 @@ def email_context(email: OutboundEmail) -> dict:
         # inbox only, a way to add time after the plan's end.
         context["checkout_at"] = f"{timezone.localtime(email.created_at):%B %-d at %H:%M %Z}"
         if context["access"].until and order.user_id:
-            context["renew_url"] = (settings.SITE_URL + reverse("billing:checkout") + "?"
-                                    + urlencode({"renew": renew_token(order.user)}))
+            context["renew_url"] = settings.SITE_URL + renew_path(order.user)
     # A one-click link only while the account has no password: once it has one, links stop working.
     if order.user_id and not order.user.has_usable_password():
         context["signin_url"] = settings.SITE_URL + reverse("accounts:signin") + get_query_string(order.user)
@@ -87,8 +86,7 @@ def _renewal_context(email: OutboundEmail) -> dict:
         "days_left": left,
         "ends_in": "today" if left <= 0 else "tomorrow" if left == 1 else f"in {left} days",
         "renew_plan": plan,
-        "renew_url": (settings.SITE_URL + reverse("billing:checkout") + "?"
-                      + urlencode({"renew": renew_token(entitlement.user)})),
+        "renew_url": settings.SITE_URL + renew_path(entitlement.user),
         "reminders_off_url": _reminders_off_url(entitlement.user),
         "account_url": settings.SITE_URL + reverse("accounts:home"),
     }

@@ -414,9 +414,10 @@ def _activate(order: Order, *, actor: str, events: list, why: str, ids: dict):
 
 def _stack_start(user, paid_at: datetime) -> datetime:
     """Where a new payment's time starts: when it was paid, or where the time already paid for ends."""
-    end = max(Entitlement.objects.filter(user=user, revoked_at__isnull=True).values_list("ends_at", flat=True),
-              default=None)
-    return max(paid_at, end) if end else paid_at
+    # Imported here: accounts.selectors reads billing.renewals, which writes through this module.
+    from accounts.selectors import access_until
+
+    return max(paid_at, access_until(user, now=paid_at) or paid_at)
 
 
 def _hold_money(order: Order, *, actor: str, ids: dict) -> OrderEvent:

@@ -34,6 +34,15 @@ def renew_token(user) -> str:
     return _renew_signer.sign(f"{user.pk}:{user.email}")
 
 
+def renew_path(user) -> str:
+    """Checkout's path with this customer's Renew link. Encoded: the token carries the address, and
+    a "+" in it must not arrive as a space."""
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    return reverse("billing:checkout") + "?" + urlencode({"renew": renew_token(user)})
+
+
 def user_from_renew_token(token: str):
     """The customer a Renew link was made for, or None if it is broken, expired or their address
     has changed since (the link then belongs to an address that is no longer theirs)."""
