@@ -269,6 +269,9 @@ class OutboundEmail(models.Model):
     esp_message_id = models.CharField(max_length=255, blank=True)
     esp_status = models.CharField(max_length=50, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the sender wrote on the order's PaymentIntent that this once-per-order email went: the
+    # record that survives a database restore (docs/decisions/0012-what-was-sent-survives-a-restore.md).
+    stripe_noted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -285,7 +288,11 @@ class OutboundEmail(models.Model):
                 name="outbound_email_about_an_order_or_an_account",
             ),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["sent_at"], name="outbound_email_unnoted_idx",
+                         condition=models.Q(status="sent", stripe_noted_at__isnull=True)),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.recipient} ({self.status})"

@@ -298,7 +298,7 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
                 if not order.refund_reason:
                     order.refund_reason = "Our team issued this refund."
                 if not order.emails.filter(kind=OutboundEmail.Kind.REFUND).exists():
-                    outbound_email_queue(order=order, kind=OutboundEmail.Kind.REFUND)
+                    _owe_once(order, OutboundEmail.Kind.REFUND, pi)
         elif pi.amount_received != order.amount_cents or pi.currency != order.currency:
             if order.state != S.NEEDS_REVIEW:
                 order.attention_reason = (
@@ -308,9 +308,9 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
                 move(S.NEEDS_REVIEW, order.attention_reason)
         elif order.state in (S.PENDING, S.PROCESSING, S.FAILED):
             move(S.PAID, "Stripe confirmed the payment")
-            _activate(order, actor=actor, events=events, why=why, ids=ids)
+            _activate(order, pi, actor=actor, events=events, why=why, ids=ids)
         elif order.state == S.PAID:
-            _activate(order, actor=actor, events=events, why=why, ids=ids)
+            _activate(order, pi, actor=actor, events=events, why=why, ids=ids)
         elif order.state == S.CANCELED:
             order.attention_reason = "A payment arrived for an order that had been canceled"
             move(S.NEEDS_REVIEW, order.attention_reason)
@@ -342,7 +342,7 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
     # clock after which they are refunded without asking.
     held = order.state == S.NEEDS_REVIEW and pi.status == "succeeded" and not fully_refunded
     if held and order.held_since is None:
-        events.append(_hold_money(order, actor=actor, ids=ids))
+        events.append(_hold_money(order, actor=actor, ids=ids, pi=pi))
 
     if events:
         order.save()
@@ -389,7 +389,7 @@ def _record_refunds(order: Order, charge):
                                         update_fields=["amount_cents", "status"])
 
 
-def _activate(order: Order, *, actor: str, events: list, why: str, ids: dict):
+def _activate(order: Order, pi, *, actor: str, events: list, why: str, ids: dict):
     """Grant access for the paid order: one entitlement (unique per order) and one email.
 
     One payment buys one plan's length of time, whatever the customer already has: if their plan
@@ -409,7 +409,7 @@ def _activate(order: Order, *, actor: str, events: list, why: str, ids: dict):
                f"Access granted from {starts_at:%Y-%m-%d} (after the plan already paid for) "
                f"until {entitlement.ends_at:%Y-%m-%d}")
     events.append(_move(order, S.ACTIVE, actor=actor, reason=granted + why, stripe_ids=ids))
-    outbound_email_queue(order=order, kind=OutboundEmail.Kind.CONFIRMATION)
+    _owe_once(order, OutboundEmail.Kind.CONFIRMATION, pi)
 
 
 def _stack_start(user, paid_at: datetime) -> datetime:
@@ -420,7 +420,7 @@ def _stack_start(user, paid_at: datetime) -> datetime:
     return max(paid_at, access_until(user, now=paid_at) or paid_at)
 
 
-def _hold_money(order: Order, *, actor: str, ids: dict) -> OrderEvent:
+def _hold_money(order: Order, *, actor: str, ids: dict, pi=None) -> OrderEvent:
     """Start holding the customer's money openly: the deadline, the email, the team's alert.
 
     Called inside the order's lock, once per order (held_since is then set); the caller saves.
@@ -430,7 +430,7 @@ def _hold_money(order: Order, *, actor: str, ids: dict) -> OrderEvent:
     order.refund_deadline_at = now + settings.HELD_MONEY_DEADLINE
     deadline = f"{timezone.localtime(order.refund_deadline_at):%Y-%m-%d %H:%M %Z}"
     if not order.emails.filter(kind=OutboundEmail.Kind.PAYMENT_RECEIVED).exists():
-        outbound_email_queue(order=order, kind=OutboundEmail.Kind.PAYMENT_RECEIVED)
+        _owe_once(order, OutboundEmail.Kind.PAYMENT_RECEIVED, pi)
     signals.attention(kind="held_money", key=f"held-money:{order.id}", order=order,
                 summary=f"{order.reference}: {order.paid_display} held without service; "
                         f"refunded automatically at {deadline} unless finished first",
@@ -758,6 +758,68 @@ def outbound_email_queue(*, kind: str, order: Order | None = None, user=None, re
     return email
 
 
+def _sent_note_key(kind: str) -> str:
+    return f"backstop_sent_{kind}"  # Stripe metadata keys: at most 40 characters
+
+
+def _owe_once(order: Order, kind: str, pi=None) -> OutboundEmail | None:
+    """Owe one of the once-per-order emails (the caller knows it is not owed yet), unless Stripe's
+    record says it already went.
+
+    Our outbox rows are lost with a database restored from a backup; the note the sender left on
+    the PaymentIntent is not, so the customer is not sent the same email twice
+    (docs/decisions/0012-what-was-sent-survives-a-restore.md).
+    """
+    note = str(((pi.metadata or {}) if pi is not None else {}).get(_sent_note_key(kind)) or "")
+    if not note:
+        return outbound_email_queue(order=order, kind=kind)
+    stamp, _, message_id = note.partition(" ")
+    try:
+        sent_at = datetime.fromisoformat(stamp)
+    except ValueError:
+        sent_at = timezone.now()
+    email = OutboundEmail.objects.create(order=order, kind=kind, recipient=order.email,
+                                         status=OutboundEmail.Status.SENT, sent_at=sent_at,
+                                         esp_message_id=message_id[:255], stripe_noted_at=timezone.now())
+    _record(order, actor="system", reason=(f"{email.get_kind_display()} already sent on {stamp} by Stripe's record "
+                                           "of it; not sent again (our database was restored from before)"))
+    return email
+
+
+def _note_sent_in_stripe(email: OutboundEmail) -> bool:
+    """Write on the order's PaymentIntent that this email went, with when and the ESP's id.
+
+    Keyed per order and kind, so a retry repeats the same write; a resend of a noted email
+    changes nothing (it is still the email that went).
+    """
+    pi_id = email.order.stripe_payment_intent_id if email.order_id else None
+    if pi_id:
+        stamp = (email.sent_at or timezone.now()).astimezone(UTC).isoformat(timespec="seconds")
+        try:
+            stripe_api.payment_intent_note(
+                pi_id, idempotency_key=f"sent-{email.order.reference}-{email.kind}",
+                metadata={_sent_note_key(email.kind): f"{stamp} {email.esp_message_id}"[:500]})
+        except stripe_api.StripeError as exc:
+            logger.warning("Could not note in Stripe that email %s went (the dispatcher retries): %s", email.id, exc)
+            return False
+    OutboundEmail.objects.filter(pk=email.pk).update(stripe_noted_at=timezone.now())
+    return True
+
+
+def outbound_emails_note_due(*, limit: int = 20) -> int:
+    """Note in Stripe the once-per-order emails whose note was lost (Stripe down, worker killed)."""
+    due = (OutboundEmail.objects.filter(status=OutboundEmail.Status.SENT, stripe_noted_at__isnull=True,
+                                        kind__in=OutboundEmail.ONCE_PER_ORDER,
+                                        sent_at__lt=timezone.now() - timedelta(minutes=1))
+           .select_related("order").order_by("sent_at")[:limit])
+    noted = 0
+    for email in due:
+        if not _note_sent_in_stripe(email):
+            break  # Stripe is down: the next run tries again
+        noted += 1
+    return noted
+
+
 # Seconds to wait before each retry of a failed send; then we give up and support is told.
 EMAIL_RETRY_DELAYS = [30, 120, 600, 1800, 3600, 3 * 3600]
 # A send that has not finished after this long was interrupted (worker killed mid-call).
@@ -815,6 +877,8 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
         email.save(update_fields=["status", "sent_at", "last_error", "esp_message_id", "esp_status"])
         if email.order_id is not None:
             _record(email.order, actor="system", reason=f"Email sent: {email.get_kind_display()} to {email.recipient}")
+    if email.kind in OutboundEmail.ONCE_PER_ORDER and email.stripe_noted_at is None:
+        _note_sent_in_stripe(email)
     return email
 
 
@@ -831,7 +895,7 @@ def outbound_email_dispatch_due(*, limit: int = 100) -> dict:
     for email_id in due:
         result = outbound_email_send(email_id=email_id)
         sent += bool(result and result.status == OutboundEmail.Status.SENT)
-    return {"due": len(due), "sent": sent, "uncertain": uncertain}
+    return {"due": len(due), "sent": sent, "uncertain": uncertain, "noted": outbound_emails_note_due()}
 
 
 # --- Customer self-service --------------------------------------------------------------------

@@ -69,6 +69,12 @@ def payment_intent_retrieve(payment_intent_id: str):
     )
 
 
+def payment_intent_note(payment_intent_id: str, *, idempotency_key: str, metadata: dict):
+    """Add metadata to a PaymentIntent (Stripe merges it into what is there)."""
+    return client().v1.payment_intents.update(payment_intent_id, params={"metadata": metadata},
+                                              options={"idempotency_key": idempotency_key})
+
+
 def payment_intent_search_by_order(order_id: int):
     result = client().v1.payment_intents.search(
         params={"query": f"metadata['order_id']:'{int(order_id)}'", "limit": 10}
