@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: demo test test-fast lint bench-emulator firedrill load chaos clean
+.PHONY: demo test test-fast lint bench-emulator firedrill load chaos interleavings clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,15 @@ load: $(VENV)/.dev
 # CHAOS_ARGS="--customers 50 --duration 150 --seed 1" and more: see --help.
 chaos: $(VENV)/.dev
 	scripts/with-postgres.sh $(VENV)/bin/python scripts/load/chaos.py $(CHAOS_ARGS)
+
+# Every actor of the money path interleaved at random, invariants after each step
+# (tests/interleavings). The suite runs 8 examples; this runs INTERLEAVINGS_EXAMPLES (2000).
+INTERLEAVINGS_EXAMPLES ?= 2000
+interleavings: $(VENV)/.dev
+	@mkdir -p var; rm -f var/interleavings.txt
+	INTERLEAVINGS_EXAMPLES=$(INTERLEAVINGS_EXAMPLES) INTERLEAVINGS_REPORT=var/interleavings.txt \
+	  scripts/with-postgres.sh env DJANGO_SETTINGS_MODULE=tests.settings $(VENV)/bin/python -m pytest -q \
+	  -p no:cacheprovider -p no:logging tests/interleavings; status=$$?; cat var/interleavings.txt; exit $$status
 
 clean:
 	rm -rf var staticfiles

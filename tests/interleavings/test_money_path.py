@@ -1,0 +1,366 @@
+"""Every actor of the money path, interleaved at random (hypothesis' RuleBasedStateMachine).
+
+The rules are the actors: customers checking out, paying (or being declined), reloading their
+status page, buying another year and pressing Refund me now; Stripe's webhooks delivered,
+duplicated, lost or reordered; the sweep; support's Recover, Refund and Extend; the held-money
+deadline passing; the year's-end reminders; a database restore to an earlier snapshot. After every
+step the invariants that must hold at every moment are checked, and at the end of each example
+the nets are run to rest and the promises are checked: every succeeded Backstop charge has
+exactly one order that ends active or refunded, nothing is charged, refunded or emailed twice.
+
+Each example starts from a clean database (a savepoint rolled back at teardown) and a reset
+emulator. A restore rolls the database back to a savepoint taken earlier in the example while
+Stripe and the customers' inboxes keep everything, exactly as a real restore would.
+
+`make interleavings` runs thousands (INTERLEAVINGS_EXAMPLES); CI runs a short form.
+"""
+
+import itertools
+import json
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+import stripe
+from django.core import mail
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+
+from accounts.models import Entitlement
+from billing import services, stripe_api
+from billing.errors import BillingError
+from billing.models import Order, OrderState, OutboundEmail
+from billing.tokens import order_status_token
+from support import services as support_services
+from tests.factories import PlanFactory
+
+S = OrderState
+EMAILS = ["ada@example.com", "grace@example.com"]
+CARDS = ["pm_card_visa", "pm_card_visa", "pm_card_mastercard", "pm_card_chargeDeclined"]
+WEBHOOK_SECRET = "whsec_interleavings"
+EXPECTED = (BillingError, stripe_api.StripeError, stripe.StripeError, support_services.AlreadyDone, ValueError)
+ONCE = {str(kind) for kind in OutboundEmail.ONCE_PER_ORDER}
+REPORT = os.environ.get("INTERLEAVINGS_REPORT", "")
+
+
+class MoneyPath(RuleBasedStateMachine):
+    orders = Bundle("orders")
+    staff = None  # set per test run by the fixture
+    examples = 0
+
+    def __init__(self):
+        super().__init__()
+        type(self).examples += 1
+        stripe_api_control().reset()
+        cache.clear()
+        mail.outbox = []
+        self.clean = transaction.savepoint()
+        self.snapshots: list[str] = []
+        self.events_seen: set[str] = set()
+        self.inbox: list[dict] = []  # Stripe events not delivered yet, oldest first
+        self.client = Client()
+        services.stripe_webhook_endpoint_ensure(secret=WEBHOOK_SECRET, uuid=django_settings().STRIPE_WEBHOOK_UUID,
+                                                url="http://testserver/stripe/webhook/", livemode=False)
+        self.plan = PlanFactory()
+
+    def teardown(self):
+        try:
+            self.converge()
+            self.check_promises()
+        finally:
+            transaction.savepoint_rollback(self.clean)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def act(self, func, *args, **kwargs):
+        """Run one actor's step as production runs it: its own transaction, then what it queued."""
+        with capture_on_commit():
+            try:
+                return func(*args, **kwargs)
+            except EXPECTED:
+                return None
+            finally:
+                self.collect_events()
+
+    def collect_events(self):
+        fresh = []
+        for event in stripe.Event.list(limit=100).auto_paging_iter():
+            if event.id in self.events_seen:
+                break
+            self.events_seen.add(event.id)
+            fresh.append(json.loads(str(event)))
+        self.inbox.extend(reversed(fresh))
+
+    def deliver(self, event: dict):
+        payload = json.dumps(event)
+        header = stripe.WebhookSignature.generate_signature_header(payload, WEBHOOK_SECRET)
+        path = reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": django_settings().STRIPE_WEBHOOK_UUID})
+        with capture_on_commit():
+            response = self.client.post(path, data=payload, content_type="application/json",
+                                        HTTP_STRIPE_SIGNATURE=header)
+            self.collect_events()
+        assert response.status_code in (200, 503), response.content  # 503: Stripe will deliver it again
+
+    def sweep(self):
+        with capture_on_commit():
+            call_command("reconcile", verbosity=0)
+            self.collect_events()
+
+    def converge(self):
+        """What the nets do given time: every webhook arrives, the sweep runs, deadlines pass."""
+        while self.inbox:
+            self.deliver(self.inbox.pop(0))
+        for _ in range(3):
+            self.held_money_deadline_passes()
+            while self.inbox:
+                self.deliver(self.inbox.pop(0))
+
+    # --- customers ---------------------------------------------------------------------------
+
+    @rule(target=orders, email=st.sampled_from(EMAILS), browser=st.sampled_from(["tab-a", "tab-b", ""]))
+    def checkout(self, email, browser):
+        def start():
+            order = services.order_create(plan=self.plan, email=email, full_name="Ada Lovelace", browser_key=browser)
+            services.order_prepare_payment(order=order)
+            return order.reference
+
+        return self.act(start) or ""
+
+    @rule(reference=orders, card=st.sampled_from(CARDS))
+    def pay(self, reference, card):
+        order = Order.objects.filter(reference=reference).first()
+        if order is None or not order.stripe_payment_intent_id:
+            return
+        pi = stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id)
+        if pi.status not in ("requires_payment_method", "requires_confirmation"):
+            return
+        self.act(stripe.PaymentIntent.confirm, pi.id, payment_method=card, return_url="http://testserver/return")
+
+    @rule(target=orders, email=st.sampled_from(EMAILS))
+    def buy_another_year(self, email):
+        # A customer whose plan still runs pays for another year; it must start where theirs ends.
+        if not Entitlement.objects.filter(user__email=email, revoked_at=None).exists():
+            return ""
+        reference = self.checkout(email=email, browser="")
+        order = Order.objects.filter(reference=reference).first()
+        if order is None or not order.stripe_payment_intent_id:
+            return reference
+        self.act(stripe.PaymentIntent.confirm, order.stripe_payment_intent_id, payment_method="pm_card_visa",
+                 return_url="http://testserver/return")
+        self.reload_status_page(reference)
+        return reference
+
+    @rule(reference=orders)
+    def reload_status_page(self, reference):
+        order = Order.objects.filter(reference=reference).first()
+        if order is not None:
+            with capture_on_commit():
+                response = self.client.get(reverse("billing:status-api", kwargs={"token": order_status_token(order)}))
+                self.collect_events()
+            assert response.status_code in (200, 429), response.status_code
+
+    @rule(reference=orders)
+    def refund_me_now(self, reference):
+        order = Order.objects.filter(reference=reference).first()
+        if order is not None:
+            with capture_on_commit():
+                response = self.client.post(reverse("billing:refund-now", kwargs={"token": order_status_token(order)}))
+                self.collect_events()
+            assert response.status_code in (302, 404), response.status_code
+
+    # --- Stripe's webhooks -----------------------------------------------------------------------
+
+    @precondition(lambda self: self.inbox)
+    @rule()
+    def webhook_delivered(self):
+        self.deliver(self.inbox.pop(0))
+
+    @precondition(lambda self: self.inbox)
+    @rule()
+    def webhook_duplicated(self):
+        self.deliver(self.inbox[0])
+
+    @precondition(lambda self: self.inbox)
+    @rule()
+    def webhook_lost(self):
+        self.inbox.pop(0)
+
+    @precondition(lambda self: len(self.inbox) > 1)
+    @rule()
+    def webhooks_reordered(self):
+        self.deliver(self.inbox.pop())
+
+    # --- the nets, support, time -----------------------------------------------------------------
+
+    @rule()
+    def the_sweep_runs(self):
+        self.sweep()
+
+    @rule(reference=orders)
+    def support_recovers(self, reference):
+        order = Order.objects.filter(reference=reference).first()
+        if order is not None:
+            self.act(support_services.order_recover, order_id=order.id, user=self.staff)
+
+    @rule(reference=orders, partial=st.booleans(), twice=st.booleans())
+    def support_refunds(self, reference, partial, twice):
+        order = Order.objects.filter(reference=reference).first()
+        if order is None or order.state not in (S.PAID, S.ACTIVE, S.NEEDS_REVIEW):
+            return
+        key = uuid.uuid4()
+        amount = 1000 if partial else None
+        for _ in range(2 if twice else 1):  # a double click sends the same form twice
+            self.act(support_services.order_refund_by_support, order_id=order.id, user=self.staff, key=key,
+                     reason="The customer asked", amount_cents=amount)
+
+    @rule(reference=orders)
+    def support_extends(self, reference):
+        order = Order.objects.filter(reference=reference).first()
+        if order is not None:
+            self.act(support_services.entitlement_extend, order_id=order.id, user=self.staff, days=30,
+                     reason="Goodwill after an outage", key=uuid.uuid4())
+
+    @rule()
+    def held_money_deadline_passes(self):
+        Order.objects.filter(held_since__isnull=False).update(refund_deadline_at=timezone.now() - timedelta(seconds=1))
+        self.sweep()
+
+    @rule(email=st.sampled_from(EMAILS), days_left=st.sampled_from([29, 6, 0]))
+    def the_year_nearly_ends(self, email, days_left):
+        # Time passes for one customer: their paid time moves so that `days_left` remain, end to end.
+        entitlements = list(Entitlement.objects.filter(user__email=email, revoked_at=None).order_by("ends_at"))
+        if not entitlements:
+            return
+        shift = entitlements[-1].ends_at - (timezone.now() + timedelta(days=days_left, hours=1))
+        for entitlement in entitlements:
+            entitlement.starts_at -= shift
+            entitlement.ends_at -= shift
+            entitlement.save(update_fields=["starts_at", "ends_at"])
+        with capture_on_commit():
+            call_command("renewal_reminders", verbosity=0)
+
+    @rule()
+    def snapshot_taken(self):
+        self.snapshots.append(transaction.savepoint())
+
+    @precondition(lambda self: self.snapshots)
+    @rule()
+    def database_restored_to_the_last_snapshot(self):
+        # Stripe, the webhooks in flight and the customers' inboxes keep what happened since.
+        transaction.savepoint_rollback(self.snapshots.pop())
+        call_command("reconcile", "--since", "all", verbosity=0)
+
+    # --- what holds at every moment ----------------------------------------------------------------
+
+    @invariant()
+    def an_order_has_at_most_one_entitlement_and_one_of_each_once_email(self):
+        assert not Entitlement.objects.values("order").annotate(n=Count("id")).filter(n__gt=1).exists()
+        owed = OutboundEmail.objects.filter(kind__in=ONCE).values("order", "kind").annotate(n=Count("id"))
+        assert not owed.filter(n__gt=1).exists()
+
+    @invariant()
+    def an_active_order_has_its_entitlement_and_its_confirmation(self):
+        for order in Order.objects.filter(state=S.ACTIVE):
+            assert Entitlement.objects.filter(order=order, revoked_at=None).count() == 1, order.reference
+            assert order.emails.filter(kind=OutboundEmail.Kind.CONFIRMATION).count() == 1, order.reference
+
+    @invariant()
+    def a_customers_paid_periods_never_overlap(self):
+        for user_id in Entitlement.objects.filter(revoked_at=None).values_list("user", flat=True).distinct():
+            periods = list(Entitlement.objects.filter(user_id=user_id, revoked_at=None).order_by("starts_at")
+                           .values_list("starts_at", "ends_at"))
+            for (_, end), (start, _) in itertools.pairwise(periods):
+                assert start >= end - timedelta(seconds=1), periods
+
+    @invariant()
+    def nobody_is_emailed_the_same_once_per_order_email_twice(self):
+        sent = [(m.metadata.get("order_reference"), m.tags[0]) for m in mail.outbox
+                if getattr(m, "tags", None) and m.tags[0] in ONCE]
+        assert len(sent) == len(set(sent)), sent
+
+    @invariant()
+    def nothing_is_refunded_beyond_what_was_taken(self):
+        for order in Order.objects.filter(amount_received_cents__isnull=False):
+            refunded = order.refunds.aggregate(total=Sum("amount_cents"))["total"] or 0
+            assert refunded <= order.amount_received_cents, order.reference
+            assert order.amount_refunded_cents <= order.amount_received_cents, order.reference
+
+    # --- what is promised once the nets have run ----------------------------------------------------
+
+    def check_promises(self):
+        by_reference: dict[str, list] = {}
+        for pi in stripe.PaymentIntent.list(limit=100).auto_paging_iter():
+            reference = (pi.metadata or {}).get("reference")
+            if pi.status == "succeeded" and reference:
+                by_reference.setdefault(reference, []).append(pi)
+        for reference, intents in by_reference.items():
+            assert len(intents) == 1, f"{reference} charged {len(intents)} times"
+            orders = list(Order.objects.filter(reference=reference))
+            assert len(orders) == 1, f"{reference}: {len(orders)} orders for one charge"
+            order = orders[0]
+            assert order.state in (S.ACTIVE, S.REFUNDED), f"{reference} ended {order.state}"
+            if order.state == S.ACTIVE:
+                confirmation = order.emails.get(kind=OutboundEmail.Kind.CONFIRMATION)
+                assert confirmation.status == OutboundEmail.Status.SENT, f"{reference}: {confirmation.status}"
+            assert order.events.filter(to_state=order.state).exists(), f"{reference}: no event explains {order.state}"
+        charged = {ref for ref, intents in by_reference.items()}
+        assert not Order.objects.filter(state__in=[S.ACTIVE, S.PAID]).exclude(reference__in=charged).exists()
+
+
+# --- plumbing ------------------------------------------------------------------------------------
+
+_emulator = {}
+
+
+def stripe_api_control():
+    return _emulator["control"]
+
+
+def django_settings():
+    from django.conf import settings as django_settings
+
+    return django_settings
+
+
+def capture_on_commit():
+    return _emulator["capture"](execute=True)
+
+
+def _profile() -> settings:
+    return settings(max_examples=int(os.environ.get("INTERLEAVINGS_EXAMPLES", "8")),
+                    stateful_step_count=int(os.environ.get("INTERLEAVINGS_STEPS", "25")),
+                    deadline=None, suppress_health_check=list(HealthCheck),
+                    database=DirectoryBasedExampleDatabase(".hypothesis/interleavings"))
+
+
+@pytest.mark.django_db
+def test_every_interleaving_of_the_actors_keeps_every_promise(stripe_emulator, settings,
+                                                              django_capture_on_commit_callbacks):
+    settings.RECONCILE_GRACE = timedelta(0)
+    _emulator.update(control=stripe_emulator.control, capture=django_capture_on_commit_callbacks)
+    MoneyPath.staff = support_services.support_staff_ensure(email="amy@backstop.localhost", password="x" * 20,
+                                                            refunds=True)
+    MoneyPath.examples = 0
+    try:
+        run_state_machine_as_test(MoneyPath, settings=_profile())
+    except BaseException:
+        _report(f"{MoneyPath.examples} examples, 1 violation")
+        raise
+    _report(f"{MoneyPath.examples} examples, 0 violations")
+
+
+def _report(line: str):
+    print(line)
+    if REPORT:
+        with open(REPORT, "w") as handle:
+            handle.write(line + "\n")
