@@ -182,7 +182,8 @@ def test_a_second_reply_after_a_colleague_answered_is_refused_and_keeps_the_word
 
     page = response.content.decode()
     assert len(mailoutbox) == 1
-    assert "Nothing was sent" in page and "Ben Okafor sent a reply" in page
+    assert "Nothing was sent" in page
+    assert "Ben Okafor sent a reply" in page
     assert "Ana&#x27;s words" in page
 
 
@@ -352,7 +353,8 @@ def test_an_email_past_the_first_response_target_comes_first_in_the_queue(settin
 
     queue = selectors.needs_attention()
 
-    assert queue[0].url == page_url(late) and queue[0].breached
+    assert queue[0].url == page_url(late)
+    assert queue[0].breached
     assert [item.kind for item in queue[1:]] == ["held_money", "inbound"]
     assert held.reference in queue[1].title
 
@@ -365,18 +367,18 @@ def test_each_email_shows_how_long_the_customer_has_waited_against_the_target(an
     page = ana.get(page_url(message)).content.decode()
     queue = ana.get(reverse("admin:index")).content.decode()
 
-    assert "Waiting 5\xa0hours" in page and "a first reply within 4\xa0hours" in page
+    assert "Waiting 5\xa0hours" in page
+    assert "a first reply within 4\xa0hours" in page
     assert 'id="inbound-late">overdue by 1\xa0hour' in page
     assert "first reply overdue by 1\xa0hour" in queue
 
 
 def test_the_first_response_target_is_four_hours_unless_set():
-    from config.env import env_duration
-
-    assert env_duration("SUPPORT_FIRST_RESPONSE_UNSET_FOR_TEST", "4h") == timedelta(hours=4)
     from django.conf import settings
 
-    assert settings.SUPPORT_FIRST_RESPONSE == timedelta(hours=4)
+    target = settings.SUPPORT_FIRST_RESPONSE
+
+    assert target == timedelta(hours=4)
 
 
 def test_the_teams_recent_actions_are_on_the_landing_page(ana, ben):
