@@ -104,7 +104,8 @@ class OrderAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = get_object_or_404(Order.objects.select_related("plan", "user"), pk=object_id)
-        services.case_view_record(user=request.user, order_id=order.id)
+        if self.has_view_permission(request, order):
+            services.case_view_record(user=request.user, order_id=order.id)
         status_url = request.build_absolute_uri(
             reverse("billing:status", kwargs={"token": order_status_token(order)}))
         can = {name: _perm(request, code) for name, code in [

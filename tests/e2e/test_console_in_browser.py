@@ -177,6 +177,7 @@ def test_two_colleagues_on_one_case_see_each_other_and_extend_once(chromium, app
         ana.goto(case)
         ben.goto(case)
         expect(ben.locator("#case-colleagues")).to_contain_text("Ana Ruiz has it open")
+        shot(ben, "colleagues")
 
         for page in (ana, ben):
             page.get_by_label("Why").fill("Two days of outage")

@@ -393,3 +393,42 @@ def test_the_teams_recent_actions_are_on_the_landing_page(ana, ben):
     assert "The team's recent actions" in page
     assert "Ben Okafor · Access extended to" in page
     assert "None available" not in page
+
+
+# --- At the same moment (real threads, real transactions) --------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_colleagues_extending_at_the_same_moment_extend_once():
+    from tests.billing.helpers import at_once
+
+    order = active_with_access()
+    before = Entitlement.objects.get(order=order).ends_at
+    ana, ben = staff_user(), staff_user("ben@backstop.localhost", "Ben Okafor")
+    seen = selectors.order_case_version(order.id)
+    people = iter([ana, ben])
+
+    def extend():
+        services.entitlement_extend(order_id=order.id, user=next(people), days=30, reason="Outage",
+                                    key=uuid.uuid4(), seen=seen)
+
+    errors = at_once(extend)
+
+    assert [type(e) for e in errors] == [services.CaseChanged]
+    assert Entitlement.objects.get(order=order).ends_at == before + timedelta(days=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_reply_submitted_twice_at_the_same_moment_sends_one_email(mailoutbox):
+    from tests.billing.helpers import at_once
+
+    message = support_email()
+    ana = staff_user()
+    form = {"subject": "Re: Charged but no account", "body": "Hello", "key": uuid.uuid4(),
+            "seen": selectors.inbound_case_version(message)}
+
+    errors = at_once(lambda: services.inbound_message_reply_send(message_id=message.id, user=ana, **form))
+
+    assert [type(e) for e in errors] == [services.AlreadyDone]
+    assert message.replies.count() == 1
+    assert OutboundEmail.objects.filter(kind=OutboundEmail.Kind.SUPPORT_REPLY).count() == 1
