@@ -272,6 +272,26 @@ def test_a_colleague_who_has_the_case_open_is_named_on_it(ana, ben):
     assert "Ben Okafor has it open or had it open (just now)" in page
 
 
+def test_what_a_colleague_did_on_an_order_in_the_last_minutes_is_named_on_it(ana, ben):
+    order = active_with_access()
+    context = ben.get(reverse("admin:billing_order_change", args=[order.pk])).context
+    ben.post(reverse("admin:billing_order_extend", args=[order.pk]), {
+        "key": str(context["action_key"]), "seen": context["case_version"], "days": "30", "reason": "Outage"})
+
+    page = ana.get(reverse("admin:billing_order_change", args=[order.pk])).content.decode()
+
+    assert "Ben Okafor: Access extended by 30 days" in page
+
+
+def test_a_colleague_seen_more_than_ten_minutes_ago_is_not_named(ana, ben):
+    order = OrderFactory()
+    ben.get(reverse("admin:billing_order_change", args=[order.pk]))
+    CaseView.objects.update(viewed_at=timezone.now() - timedelta(minutes=11))
+    page = ana.get(reverse("admin:billing_order_change", args=[order.pk])).content.decode()
+
+    assert 'id="case-colleagues"' not in page
+
+
 def test_a_colleagues_reply_is_named_on_the_message(ana, ben, django_capture_on_commit_callbacks):
     message = support_email()
     send(ben, message, reply_form(ben, message), django_capture_on_commit_callbacks)
