@@ -101,7 +101,23 @@ def _list_unsubscribe_headers(email: OutboundEmail) -> dict:
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
+def _support_reply(email: OutboundEmail) -> EmailMultiAlternatives:
+    """A person's reply, in their words as stored on the row, threaded under the customer's email:
+    In-Reply-To and References name its Message-ID (RFC 5322 3.6.4)."""
+    threading = {"In-Reply-To": email.in_reply_to, "References": email.in_reply_to} if email.in_reply_to else {}
+    about = email.order.public_id.hex if email.order_id is not None else "reply"
+    message = EmailMultiAlternatives(
+        subject=email.subject, body=email.body, from_email=settings.DEFAULT_FROM_EMAIL, to=[email.recipient],
+        reply_to=[settings.SUPPORT_EMAIL],
+        headers={"Message-ID": f"<outbox-{email.id}-{about}@backstop>", **threading})
+    message.tags = [email.kind]
+    message.metadata = {"outbound_email_id": str(email.id)}
+    return message
+
+
 def build_message(email: OutboundEmail) -> EmailMultiAlternatives:
+    if email.kind == OutboundEmail.Kind.SUPPORT_REPLY:
+        return _support_reply(email)
     context = email_context(email)
     base = f"emails/{email.kind}"
     about = email.order.public_id.hex if email.order_id is not None else f"account-{email.user_id}"

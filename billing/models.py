@@ -229,7 +229,9 @@ class OutboundEmail(models.Model):
     """Transactional outbox: written in the transaction that decides an email is owed, sent after.
 
     Every email is about an order, except the password link, which is about an account: exactly
-    one of `order` and `user` is set, and `user` only for that kind (a database constraint).
+    one of `order` and `user` is set, and `user` only for that kind (a database constraint). A
+    support person's reply is the exception both ways: its words are on the row (subject, body),
+    and it may be about no order at all (a reply to someone who has none).
     """
 
     class Kind(models.TextChoices):
@@ -242,6 +244,7 @@ class OutboundEmail(models.Model):
         ALREADY_YOURS = "already_yours", "Checkout with an address that has the plan"
         RENEWAL_REMINDER = "renewal_reminder", "Plan ends soon"
         PLAN_ENDED = "plan_ended", "Plan has ended"
+        SUPPORT_REPLY = "support_reply", "Reply from support"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"
@@ -266,6 +269,11 @@ class OutboundEmail(models.Model):
     # Emails owed once per something other than (order, kind), e.g. "renewal:<entitlement>:30d":
     # a second row with the same key cannot be inserted.
     dedupe_key = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    # A person's words, for SUPPORT_REPLY only (the other kinds render their templates), and the
+    # Message-ID of the email it answers, so the customer's mail program threads it.
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
     esp_message_id = models.CharField(max_length=255, blank=True)
     esp_status = models.CharField(max_length=50, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -284,7 +292,9 @@ class OutboundEmail(models.Model):
             ),
             models.CheckConstraint(
                 condition=(models.Q(kind="password_reset", order__isnull=True, user__isnull=False)
-                           | (~models.Q(kind="password_reset") & models.Q(order__isnull=False, user__isnull=True))),
+                           | models.Q(kind="support_reply", user__isnull=True)
+                           | (~models.Q(kind__in=["password_reset", "support_reply"])
+                              & models.Q(order__isnull=False, user__isnull=True))),
                 name="outbound_email_about_an_order_or_an_account",
             ),
         ]

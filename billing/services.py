@@ -734,16 +734,19 @@ def _record(order: Order, *, actor: str, reason: str, to_state: str = "", stripe
 
 
 def outbound_email_queue(*, kind: str, order: Order | None = None, user=None, recipient: str = "",
-                         dedupe_key: str | None = None) -> OutboundEmail | None:
+                         dedupe_key: str | None = None, subject: str = "", body: str = "",
+                         in_reply_to: str = "") -> OutboundEmail | None:
     """Owe the customer an email, in the caller's transaction; it is sent after commit.
 
-    About an order (`order`), or for the password link about an account (`user`). With a
+    About an order (`order`), or for the password link about an account (`user`); a support
+    reply carries its own `subject` and `body`, threaded under `in_reply_to`. With a
     `dedupe_key` (e.g. "renewal:<entitlement>:30d") the email is owed at most once for ever: if a
     row with that key exists, or another process inserts it at the same moment, nothing is added
     and None is returned.
     """
     fields = {"order": order, "user": user, "kind": kind, "next_attempt_at": timezone.now(),
-              "recipient": recipient or (order.email if order is not None else user.email)}
+              "recipient": recipient or (order.email if order is not None else user.email),
+              "subject": subject[:300], "body": body, "in_reply_to": in_reply_to[:998]}
     if dedupe_key is None:
         email = OutboundEmail.objects.create(**fields)
     else:

@@ -287,6 +287,9 @@ SELLER_ADDRESS = [line.strip() for line in env_str(
     if line.strip()]
 # Internal: who is told when money is held without service.
 SUPPORT_TEAM_EMAILS = env_list("SUPPORT_TEAM_EMAILS", [SUPPORT_EMAIL])
+# How soon a customer who writes to support should have a first reply: the console shows each
+# email's wait against it, and puts the ones past it first in its queue.
+SUPPORT_FIRST_RESPONSE = env_duration("SUPPORT_FIRST_RESPONSE", "4h")
 # Optional Slack-compatible incoming webhook (POST {"text": ...}) for the same alerts.
 ALERT_WEBHOOK_URL = env_url("ALERT_WEBHOOK_URL")
 

@@ -7,12 +7,15 @@ as `support:<email>`; this module gathers input, checks the permission and repor
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
 from billing import stripe_api
 from billing.errors import BillingError
@@ -20,7 +23,7 @@ from billing.models import Order, OrderState, OutboundEmail
 from billing.money import format_money
 from billing.tokens import order_status_token
 from support import selectors, services
-from support.forms import RefundAmountForm
+from support.forms import RefundAmountForm, ReplyForm
 from support.models import Alert, InboundMessage
 
 
@@ -95,11 +98,14 @@ class OrderAdmin(admin.ModelAdmin):
             path("<int:order_id>/note/", view(self.note_view), name="billing_order_note"),
             path("<int:order_id>/signin-link/", view(self.signin_link_view), name="billing_order_signin_link"),
             path("<int:order_id>/extend/", view(self.extend_view), name="billing_order_extend"),
+            path("<int:order_id>/claim/", view(self.claim_view), name="billing_order_claim"),
             *super().get_urls(),
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = get_object_or_404(Order.objects.select_related("plan", "user"), pk=object_id)
+        if self.has_view_permission(request, order):
+            services.case_view_record(user=request.user, order_id=order.id)
         status_url = request.build_absolute_uri(
             reverse("billing:status", kwargs={"token": order_status_token(order)}))
         can = {name: _perm(request, code) for name, code in [
@@ -113,6 +119,10 @@ class OrderAdmin(admin.ModelAdmin):
                                                status_url=status_url),
             "can": can,
             "action_key": uuid.uuid4(),
+            # What this page shows, carried by the money buttons: refused if a colleague changes the case.
+            "case_version": selectors.order_case_version(order.id),
+            "colleagues": selectors.case_colleagues(user=request.user, order=order),
+            "claim": getattr(order, "support_claim", None),
             "resendable": [e for e in order.emails.all() if e.kind in OutboundEmail.ONCE_PER_ORDER],
             "refundable": order.state in (OrderState.PAID, OrderState.ACTIVE, OrderState.NEEDS_REVIEW),
             "extendable": hasattr(order, "entitlement") and order.entitlement.revoked_at is None,
@@ -137,6 +147,7 @@ class OrderAdmin(admin.ModelAdmin):
             self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
         else:
             self.message_user(request, f"{order.reference}: {order.get_state_display()}", messages.SUCCESS)
+            self.log_change(request, order, f"Recover: {order.get_state_display()}")
         return order
 
     @staticmethod
@@ -169,6 +180,8 @@ class OrderAdmin(admin.ModelAdmin):
             if form.has_error("amount", "min_value"):
                 error = f"Refund between {format_money(1, currency)} and {format_money(remaining, currency)}."
         confirmed = request.POST.get("confirmed_amount") == str(amount)
+        # What the person saw when they chose to refund: the case page's version, kept through this page.
+        seen = request.POST.get("seen") or request.GET.get("seen") or selectors.order_case_version(order.id)
         if request.method == "POST" and not error:
             if not reason:
                 error = "Say why: the customer reads it in their refund email."
@@ -178,16 +191,16 @@ class OrderAdmin(admin.ModelAdmin):
             elif confirmed:
                 try:
                     order = services.order_refund_by_support(order_id=order.id, user=request.user,
-                                                             key=self._key(request), reason=reason,
+                                                             key=self._key(request), reason=reason, seen=seen,
                                                              amount_cents=None if amount == remaining else amount)
                 except services.AlreadyDone as exc:
                     self.message_user(request, str(exc), messages.WARNING)
                 except (BillingError, stripe_api.StripeError) as exc:
                     self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
                 else:
-                    self.message_user(request, f"{order.reference}: refunded "
-                                      f"{format_money(amount, currency)} — {order.get_state_display()}",
-                                      messages.SUCCESS)
+                    done = f"Refunded {format_money(amount, currency)} — {order.get_state_display()}"
+                    self.message_user(request, f"{order.reference}: {done}", messages.SUCCESS)
+                    self.log_change(request, order, done)
                 return self._back(order)
         return TemplateResponse(request, "support/order_refund.html", {
             **self.admin_site.each_context(request),
@@ -195,6 +208,8 @@ class OrderAdmin(admin.ModelAdmin):
             "amount": amount, "amount_text": f"{Decimal(amount) / 100:.2f}", "reason": reason, "error": error,
             "amount_display": format_money(amount, currency), "full": amount == remaining,
             "key": request.POST.get("key") or uuid.uuid4(),
+            "seen": seen,
+            "colleagues": selectors.case_colleagues(user=request.user, order=order),
             "refunded_display": order.refunded_display if order.amount_refunded_cents else "",
             "effect": selectors.refund_effect(order, full=amount == remaining),
         })
@@ -210,6 +225,8 @@ class OrderAdmin(admin.ModelAdmin):
             self.message_user(request, str(exc) or "Check the form and try again.", messages.WARNING)
         else:
             self.message_user(request, done(result), messages.SUCCESS)
+            # The admin's own log: the team's recent actions on the console's front page.
+            self.log_change(request, order, done(result))
         return self._back(order)
 
     def resend_view(self, request, order_id):
@@ -239,20 +256,47 @@ class OrderAdmin(admin.ModelAdmin):
             request, order_id, "extend_access",
             lambda order: services.entitlement_extend(order_id=order.id, user=request.user,
                                                       days=_whole_number(request.POST.get("days")),
-                                                      reason=request.POST.get("reason", ""), key=self._key(request)),
+                                                      reason=request.POST.get("reason", ""), key=self._key(request),
+                                                      seen=request.POST.get("seen", "")),
             lambda entitlement: f"Access extended to {entitlement.ends_at:%b %-d, %Y}.")
+
+    def claim_view(self, request, order_id):
+        return _claim(self, request, "view_order", order_id=order_id)
+
+
+def _claim(model_admin, request, permission, **case):
+    """Claim (or, pressed by its holder, release) a case: "<name> is on it"."""
+    if request.method != "POST":
+        return redirect(f"admin:{'support_inboundmessage' if 'message_id' in case else 'billing_order'}_change",
+                        *case.values())
+    if not request.user.has_perm(f"{'support' if 'message_id' in case else 'billing'}.{permission}"):
+        raise PermissionDenied
+    model = InboundMessage if "message_id" in case else Order
+    obj = get_object_or_404(model, pk=next(iter(case.values())))
+    if request.POST.get("release"):
+        services.case_release(user=request.user, **case)
+        done = "You are no longer on this case."
+    else:
+        _, previous = services.case_claim(user=request.user, **case)
+        done = "You are on this case" + (f" (taken from {previous.get_full_name()})." if previous else ".")
+    model_admin.message_user(request, done, messages.SUCCESS)
+    model_admin.log_change(request, obj, done)
+    return redirect(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", obj.pk)
 
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(admin.ModelAdmin):
-    """Support email, matched to orders, with what Backstop did and a reply drafted."""
+    """Support email, matched to orders, with what Backstop did and a reply drafted: the page is
+    the case (support/inbound_case.html), with Send reply, Mark answered and Claim."""
 
-    list_display = ["received_at", "from_email", "subject", "status", "done_automatically"]
+    list_display = ["received_at", "from_email", "subject", "status", "claimed", "done_automatically"]
     list_filter = ["status"]
+    list_select_related = ["claim__user"]
     search_fields = ["from_email", "from_name", "subject", "body", "orders__reference"]
-    fields = ["received_at", "from_name", "from_email", "sender_check", "subject", "body", "linked_orders", "diagnosis",
-              "done_automatically", "draft_subject", "draft_body", "status", "answered_by", "answered_at"]
+    fields = ["received_at", "from_name", "from_email", "sender_check", "subject", "linked_orders", "diagnosis",
+              "done_automatically", "status", "answered_by", "answered_at"]
     readonly_fields = fields
+    change_form_template = "support/inbound_case.html"
     actions = ["mark_answered"]
 
     def has_add_permission(self, request):
@@ -261,14 +305,104 @@ class InboundMessageAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     @admin.display(description="orders")
     def linked_orders(self, message):
         links = [format_html('<a href="{}">{}</a> ({})', reverse("admin:billing_order_change", args=[o.pk]),
                              o.reference, o.get_state_display()) for o in message.orders.all()]
         return format_html_join(", ", "{}", ((link,) for link in links)) or "none found"
 
+    @admin.display(description="on it")
+    def claimed(self, message):
+        claim = getattr(message, "claim", None)
+        return claim.user.get_full_name() if claim else ""
+
     @admin.action(description="Mark answered", permissions=["view"])
     def mark_answered(self, request, queryset):
         count = services.inbound_messages_answered(ids=list(queryset.values_list("id", flat=True)),
                                                    user=request.user)
         self.message_user(request, f"{count} marked answered.", messages.SUCCESS)
+
+    def get_urls(self):
+        def view(func):
+            return self.admin_site.admin_view(func)
+
+        return [
+            path("<int:message_id>/reply/", view(self.reply_view), name="support_inboundmessage_reply"),
+            path("<int:message_id>/answered/", view(self.answered_view), name="support_inboundmessage_answered"),
+            path("<int:message_id>/claim/", view(self.claim_view), name="support_inboundmessage_claim"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        message = get_object_or_404(InboundMessage.objects.select_related("answered_by"), pk=object_id)
+        if self.has_view_permission(request, message):
+            services.case_view_record(user=request.user, message_id=message.id)
+        reply = (extra_context or {}).get("reply") or {
+            "subject": message.draft_subject or services.reply_subject(message.subject),
+            "body": message.draft_body}
+        context = {
+            "inbound": message,
+            "reply": reply,
+            "action_key": uuid.uuid4(),
+            "case_version": selectors.inbound_case_version(message),
+            "colleagues": selectors.case_colleagues(user=request.user, message=message),
+            "claim": getattr(message, "claim", None),
+            "wait": selectors.first_response(message),
+            "target_text": timesince(timezone.now() - settings.SUPPORT_FIRST_RESPONSE),
+            "sent_replies": message.replies.select_related("email", "user"),
+            "can_reply": request.user.has_perm("support.reply_inboundmessage"),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def reply_view(self, request, message_id):
+        """Send reply: the edited draft goes out through the outbox and the email is answered."""
+        if request.method != "POST":
+            return redirect("admin:support_inboundmessage_change", message_id)
+        if not request.user.has_perm("support.reply_inboundmessage"):
+            raise PermissionDenied
+        message = get_object_or_404(InboundMessage, pk=message_id)
+        form = ReplyForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, "A reply needs a subject and some words.", messages.ERROR)
+            return self._again(request, message, form)
+        try:
+            reply = services.inbound_message_reply_send(message_id=message.id, user=request.user, **form.cleaned_data)
+        except services.CaseChanged as exc:
+            self.message_user(request, str(exc).replace("Nothing was done", "Nothing was sent"), messages.WARNING)
+            return self._again(request, message, form)
+        except (services.AlreadyDone, ValueError) as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+        else:
+            done = f"Reply sent to {reply.email.recipient}: {reply.email.subject}"
+            self.message_user(request, f"{done}. Marked answered.", messages.SUCCESS)
+            self.log_change(request, message, done)
+        return redirect("admin:support_inboundmessage_change", message.id)
+
+    def _again(self, request, message, form):
+        """The page again with the person's words kept, and a fresh version: pressing Send now is
+        their explicit choice, having read what changed."""
+        request.method = "GET"  # the case page is read-only: render it, do not process a change form
+        return self.change_view(request, str(message.pk), extra_context={"reply": {
+            "subject": form.data.get("subject", ""), "body": form.data.get("body", "")}})
+
+    def answered_view(self, request, message_id):
+        if request.method != "POST":
+            return redirect("admin:support_inboundmessage_change", message_id)
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        message = get_object_or_404(InboundMessage, pk=message_id)
+        try:
+            services.inbound_message_answer(message_id=message.id, user=request.user)
+        except services.AlreadyDone as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+        else:
+            self.message_user(request, "Marked answered.", messages.SUCCESS)
+            self.log_change(request, message, "Marked answered")
+        return redirect("admin:support_inboundmessage_change", message.id)
+
+    def claim_view(self, request, message_id):
+        return _claim(self, request, "view_inboundmessage", message_id=message_id)

@@ -1,4 +1,4 @@
-"""The console's forms: its door (password and authenticator code) and the refund amount."""
+"""The console's forms: its door (password and authenticator code), the refund amount, a reply."""
 
 from decimal import Decimal
 
@@ -73,3 +73,12 @@ class RefundAmountForm(forms.Form):
 
     def amount_cents(self) -> int:
         return int(self.cleaned_data["amount"] * 100)
+
+
+class ReplyForm(forms.Form):
+    """Send reply: the person's edited draft, the page's one-time key and the case as they saw it."""
+
+    subject = forms.CharField(max_length=300)
+    body = forms.CharField(max_length=50_000)
+    key = forms.UUIDField()
+    seen = forms.CharField(max_length=50)

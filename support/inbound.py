@@ -59,4 +59,6 @@ def receive_support_email(sender, event, esp_name, **kwargs):
         text=(message.text or "")[:INBOUND_SCAN_LIMIT],
         sender_authenticated=authenticated,
         sender_check=check,
+        # Postmark's MessageID above is its own; a reply threads on the email's Message-ID header.
+        rfc_message_id=message.get("Message-ID", "") or "",
     )

@@ -68,7 +68,8 @@ class ActionReceipt(models.Model):
 
     key = models.UUIDField(unique=True)
     action = models.CharField(max_length=50)
-    order = models.ForeignKey("billing.Order", on_delete=models.CASCADE, related_name="+")
+    # None for an action on a support email with no order (a reply to a stranger).
+    order = models.ForeignKey("billing.Order", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -83,7 +84,9 @@ class InboundMessage(models.Model):
         OPEN = "open", "Waiting for a person"
         ANSWERED = "answered", "Answered"
 
-    message_id = models.CharField(max_length=255, unique=True)
+    message_id = models.CharField(max_length=255, unique=True)  # the provider's id (Postmark's MessageID)
+    # The email's own Message-ID header: what a reply's In-Reply-To and References must carry.
+    rfc_message_id = models.CharField(max_length=998, blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     from_email = models.EmailField()
     from_name = models.CharField(max_length=200, blank=True)
@@ -108,6 +111,64 @@ class InboundMessage(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+        permissions = [("reply_inboundmessage", "Can send a reply to a support email")]
 
     def __str__(self):
         return f"{self.from_email}: {self.subject}"
+
+
+class SupportReply(models.Model):
+    """A reply a support person sent to a support email: the outbox row that carries it, and who."""
+
+    message = models.ForeignKey(InboundMessage, on_delete=models.CASCADE, related_name="replies")
+    email = models.OneToOneField("billing.OutboundEmail", on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"Reply to {self.message} by {self.user}"
+
+
+_ONE_CASE = (models.Q(order__isnull=False, message__isnull=True) | models.Q(order__isnull=True, message__isnull=False))
+
+
+class CaseClaim(models.Model):
+    """"<name> is on it": who took a case (an order or a support email), one person per case."""
+
+    order = models.OneToOneField("billing.Order", on_delete=models.CASCADE, null=True, blank=True,
+                                 related_name="support_claim")
+    message = models.OneToOneField(InboundMessage, on_delete=models.CASCADE, null=True, blank=True,
+                                   related_name="claim")
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    claimed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=_ONE_CASE, name="case_claim_one_case")]
+
+    def __str__(self):
+        return f"{self.user} is on {self.order or self.message}"
+
+
+class CaseView(models.Model):
+    """When a person last had a case open, to warn a colleague who opens it too. One row per
+    person and case, written at most once a minute (support.services.case_view_record)."""
+
+    order = models.ForeignKey("billing.Order", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    message = models.ForeignKey(InboundMessage, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    viewed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=_ONE_CASE, name="case_view_one_case"),
+            models.UniqueConstraint(fields=["user", "order"], condition=models.Q(order__isnull=False),
+                                    name="case_view_once_per_order"),
+            models.UniqueConstraint(fields=["user", "message"], condition=models.Q(message__isnull=False),
+                                    name="case_view_once_per_message"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} viewed {self.order or self.message} at {self.viewed_at}"

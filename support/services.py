@@ -30,6 +30,7 @@ SUPPORT_PERMISSIONS = [
     ("billing", "view_reconcilerun"),
     ("support", "view_alert"),
     ("support", "view_inboundmessage"),
+    ("support", "reply_inboundmessage"),
     ("support", "view_note"),
     ("support", "add_note"),
     ("support", "recover_order"),
@@ -234,10 +235,18 @@ def order_recover(*, order_id: int, user):
     return order_settle(order_id=order_id, actor=support_actor(user), reason="support pressed Recover")
 
 
-def order_refund_by_support(*, order_id: int, user, key, reason: str, amount_cents: int | None = None):
+def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str, amount_cents: int | None = None):
+    """Refund as this person, once per form, and only if no one changed the case since they
+    loaded it (`seen`): the receipt, taken under the order's lock, is what a colleague's
+    concurrent refund sees, before Stripe is called outside any lock."""
+    from billing import locks
     from billing.services import order_refund
+    from support import selectors
 
-    _receipt(key=key, action="refund", order_id=order_id, user=user)
+    with transaction.atomic():
+        locks.order_lock(order_id)
+        _receipt(key=key, action="refund", order_id=order_id, user=user)
+        _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
     return order_refund(order_id=order_id, actor=support_actor(user), reason=reason, amount_cents=amount_cents)
 
 
@@ -252,7 +261,7 @@ def order_note_add(*, order_id: int, user, body: str, key):
         return Note.objects.create(order_id=order_id, author=user, body=body)
 
 
-def entitlement_extend(*, order_id: int, user, days: int, reason: str, key):
+def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen: str):
     """Give the customer more time on their plan (an outage, a goodwill gesture)."""
     from accounts.models import Entitlement
     from billing.models import OrderEvent
@@ -261,8 +270,13 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key):
         raise ValueError("Extend by 1 to 366 days.")
     if not reason.strip():
         raise ValueError("Say why, for the customer's history.")
+    from billing import locks
+    from support import selectors
+
     with transaction.atomic():
+        locks.order_lock(order_id)
         _receipt(key=key, action="extend", order_id=order_id, user=user)
+        _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
         entitlement = Entitlement.objects.select_for_update().filter(order_id=order_id).first()
         if entitlement is None or entitlement.revoked_at is not None:
             raise ValueError("This order has no active access to extend.")
@@ -302,7 +316,7 @@ def outbound_email_resend(*, order_id: int, kind: str, user, key):
 
 
 def inbound_message_receive(*, message_id: str, from_email: str, from_name: str, subject: str, text: str,
-                            sender_authenticated: bool = False, sender_check: str = ""):
+                            sender_authenticated: bool = False, sender_check: str = "", rfc_message_id: str = ""):
     """A customer wrote to support: store the case (bounded) and queue the matching for the worker,
     so the provider's webhook is answered at once whatever the size of the email.
 
@@ -316,7 +330,7 @@ def inbound_message_receive(*, message_id: str, from_email: str, from_name: str,
         message, created = InboundMessage.objects.get_or_create(message_id=message_id[:255], defaults={
             "from_email": from_email[:254], "from_name": from_name[:200], "subject": subject[:300],
             "body": text[:INBOUND_SCAN_LIMIT], "sender_authenticated": sender_authenticated,
-            "sender_check": sender_check[:200]})
+            "sender_check": sender_check[:200], "rfc_message_id": rfc_message_id.strip()[:998]})
         if created:
             enqueue_after_commit("support.tasks.match_inbound_message", message.id,
                                  task_name=f"inbound-{message.id}-match")
@@ -391,7 +405,7 @@ def inbound_message_match(*, message_id: int):
         message.orders.set(orders)
         message.diagnosis = diagnosis
         message.done_automatically = "; ".join(done)[:500]
-        message.draft_subject = f"Re: {message.subject}"[:300] if message.subject else reply["subject"]
+        message.draft_subject = reply_subject(message.subject) or reply["subject"]
         message.draft_body = reply["body"]
         message.matched_at = timezone.now()
         message.save()
@@ -421,3 +435,127 @@ def order_signin_link_send(*, order_id: int, user, key):
         OrderEvent.objects.create(order=order, actor=support_actor(user),
                                   reason=f"Sign-in link sent to {order.user.email}")
     return email
+
+
+# --- Two people, one inbox: replies, claims, and who else is on a case ------------------------
+# A person acts on what their page showed them: the forms carry the case's version as loaded
+# (support.selectors.order_case_version / inbound_case_version), and an action is refused when a
+# colleague changed the case since, so two presses of "Extend 30 days" on two page loads extend
+# once. A double click on one page is the one-time key's job (_receipt).
+
+
+class CaseChanged(AlreadyDone):
+    """The case changed since the person loaded the page: nothing was done."""
+
+
+def _refuse_if_changed(changes: list[str]):
+    if changes:
+        raise CaseChanged(f"Nothing was done: since you opened this case, {changes[0]}. "
+                          "Reload the page, check, and press again if it is still needed.")
+
+
+def reply_subject(subject: str) -> str:
+    """"Re: <their subject>", with one Re: however many their subject already carries."""
+    import re
+
+    bare = re.sub(r"^(\s*re\s*:\s*)+", "", subject or "", flags=re.IGNORECASE).strip()
+    return f"Re: {bare}"[:300] if bare else ""
+
+
+def inbound_message_reply_send(*, message_id: int, user, key, subject: str, body: str, seen: str):
+    """Send a person's reply to a support email through the outbox, threaded under it, and mark
+    the email answered, in one go. Only to the email's From address; about an order (on its
+    timeline) only when the sender is that order's verified owner, else about none."""
+    from billing.models import OrderEvent, OutboundEmail
+    from billing.services import outbound_email_queue
+    from support import selectors
+    from support.models import InboundMessage, SupportReply
+
+    subject = " ".join(subject.split())
+    subject = reply_subject(subject) if subject.lower().startswith("re:") else subject[:300]
+    body = body.strip()
+    if not subject or not body:
+        raise ValueError("A reply needs a subject and some words.")
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update().get(pk=message_id)
+        _receipt(key=key, action="reply", order_id=None, user=user)
+        _refuse_if_changed(selectors.inbound_case_changes(message, seen=seen, user=user))
+        owned = [o for o in message.orders.all() if selectors.inbound_sender_owns(
+            o, from_email=message.from_email, sender_authenticated=message.sender_authenticated)]
+        order = owned[0] if owned else None
+        email = outbound_email_queue(kind=OutboundEmail.Kind.SUPPORT_REPLY, order=order,
+                                     recipient=message.from_email, subject=subject, body=body,
+                                     in_reply_to=message.rfc_message_id)
+        reply = SupportReply.objects.create(message=message, email=email, user=user)
+        if order is not None:
+            OrderEvent.objects.create(order=order, actor=support_actor(user),
+                                      reason=f"Replied to the customer's email: {subject}"[:500])
+        if message.status == InboundMessage.Status.OPEN:
+            message.status = InboundMessage.Status.ANSWERED
+            message.answered_by, message.answered_at = user, timezone.now()
+            message.save(update_fields=["status", "answered_by", "answered_at"])
+    return reply
+
+
+def inbound_message_answer(*, message_id: int, user):
+    """Mark one support email answered (the reply went another way, or none is needed)."""
+    from support.models import InboundMessage
+
+    if not inbound_messages_answered(ids=[message_id], user=user):
+        message = InboundMessage.objects.select_related("answered_by").get(pk=message_id)
+        who = message.answered_by.get_full_name() if message.answered_by else "someone"
+        raise AlreadyDone(f"Already answered by {who}.")
+    return InboundMessage.objects.get(pk=message_id)
+
+
+def _case(order_id, message_id) -> dict:
+    if (order_id is None) == (message_id is None):
+        raise ValueError("A case is one order or one support email.")
+    return {"order_id": order_id} if order_id is not None else {"message_id": message_id}
+
+
+def case_claim(*, user, order_id: int | None = None, message_id: int | None = None):
+    """"<name> is on it": this person takes the case (from a colleague too, who is named on the
+    order's timeline). Returns the claim and who had it before (or None)."""
+    from billing.models import OrderEvent
+    from support.models import CaseClaim
+
+    case = _case(order_id, message_id)
+    now = timezone.now()
+    with transaction.atomic():
+        claim, created = CaseClaim.objects.select_for_update().get_or_create(
+            **case, defaults={"user": user, "claimed_at": now})
+        previous = None if created or claim.user_id == user.id else claim.user
+        if not created and claim.user_id == user.id:
+            return claim, None
+        claim.user, claim.claimed_at = user, now
+        claim.save(update_fields=["user", "claimed_at"])
+        if order_id is not None:
+            taken = f", from {previous.get_full_name()}" if previous else ""
+            OrderEvent.objects.create(order_id=order_id, actor=support_actor(user), reason=f"Took the case{taken}")
+    return claim, previous
+
+
+def case_release(*, user, order_id: int | None = None, message_id: int | None = None) -> bool:
+    from support.models import CaseClaim
+
+    return CaseClaim.objects.filter(**_case(order_id, message_id), user=user).delete()[0] > 0
+
+
+CASE_VIEW_EVERY = timedelta(minutes=1)
+
+
+def case_view_record(*, user, order_id: int | None = None, message_id: int | None = None, now=None):
+    """Remember that this person has the case open, for a colleague's warning; at most one write
+    a minute per person and case, however often the page is loaded."""
+    from support.models import CaseView
+
+    case = _case(order_id, message_id)
+    now = now or timezone.now()
+    if CaseView.objects.filter(user=user, **case, viewed_at__lt=now - CASE_VIEW_EVERY).update(viewed_at=now):
+        return
+    try:
+        with transaction.atomic():
+            CaseView.objects.get_or_create(user=user, **case, defaults={"viewed_at": now})
+    except IntegrityError:
+        pass  # the same person's other tab, a moment ago

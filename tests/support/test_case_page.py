@@ -182,7 +182,8 @@ def test_extend_access_moves_the_end_date_and_records_why(client, stripe_emulato
     order = active_order()
     before = order.entitlement.ends_at
 
-    staff(client).post(case_url(order, "extend"), {"key": str(uuid.uuid4()), "days": "30", "reason": "Outage"})
+    seen = staff(client).get(case_url(order)).context["case_version"]
+    client.post(case_url(order, "extend"), {"key": str(uuid.uuid4()), "days": "30", "reason": "Outage", "seen": seen})
 
     order = Order.objects.get(pk=order.pk)
     assert (order.entitlement.ends_at - before).days == 30
