@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0007_support_reply_email'),
+        ('billing', '0008_support_reply_email'),
         ('support', '0005_inbound_sender_check'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0006_stripe_amounts_refunds_dedupe'),
+        ('billing', '0007_outbound_email_stripe_note'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
