@@ -41,7 +41,9 @@ from billing import services, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail
 from billing.tokens import order_status_token
+from support import selectors as support_selectors
 from support import services as support_services
+from support.models import InboundMessage, SupportReply
 from tests.factories import PlanFactory
 
 S = OrderState
@@ -72,6 +74,7 @@ class MoneyPath(RuleBasedStateMachine):
         services.stripe_webhook_endpoint_ensure(secret=WEBHOOK_SECRET, uuid=django_settings().STRIPE_WEBHOOK_UUID,
                                                 url="http://testserver/stripe/webhook/", livemode=False)
         self.plan = PlanFactory()
+        self.written = 0
 
     def teardown(self):
         try:
@@ -217,18 +220,39 @@ class MoneyPath(RuleBasedStateMachine):
         order = Order.objects.filter(reference=reference).first()
         if order is None or order.state not in (S.PAID, S.ACTIVE, S.NEEDS_REVIEW):
             return
-        key = uuid.uuid4()
+        key, seen = uuid.uuid4(), support_selectors.order_case_version(order.id)
         amount = 1000 if partial else None
         for _ in range(2 if twice else 1):  # a double click sends the same form twice
             self.act(support_services.order_refund_by_support, order_id=order.id, user=self.staff, key=key,
-                     reason="The customer asked", amount_cents=amount)
+                     reason="The customer asked", amount_cents=amount, seen=seen)
 
-    @rule(reference=orders)
-    def support_extends(self, reference):
+    @rule(reference=orders, colleagues=st.sampled_from([1, 2]))
+    def support_extends(self, reference, colleagues):
+        # With two: both colleagues loaded the case at the same moment and each pressed Extend.
         order = Order.objects.filter(reference=reference).first()
         if order is not None:
-            self.act(support_services.entitlement_extend, order_id=order.id, user=self.staff, days=30,
-                     reason="Goodwill after an outage", key=uuid.uuid4())
+            seen = support_selectors.order_case_version(order.id)
+            for _ in range(colleagues):
+                self.act(support_services.entitlement_extend, order_id=order.id, user=self.staff, days=30,
+                         reason="Goodwill after an outage", key=uuid.uuid4(), seen=seen)
+
+    @rule(email=st.sampled_from(EMAILS), verified=st.booleans())
+    def customer_writes_to_support(self, email, verified):
+        self.written += 1
+        self.act(support_services.inbound_message_receive, message_id=f"pm-{self.written}", from_email=email,
+                 from_name="Ada Lovelace", subject="Where is my account?", text="I paid but cannot sign in.",
+                 sender_authenticated=verified, rfc_message_id=f"<m{self.written}@mail.example.com>")
+
+    @rule(colleagues=st.sampled_from([1, 2]))
+    def support_sends_the_reply(self, colleagues):
+        message = InboundMessage.objects.filter(status=InboundMessage.Status.OPEN).order_by("?").first()
+        if message is None:
+            return
+        seen = support_selectors.inbound_case_version(message)
+        for _ in range(colleagues):  # two people answering the same email from pages loaded together
+            self.act(support_services.inbound_message_reply_send, message_id=message.id, user=self.staff,
+                     key=uuid.uuid4(), subject=message.draft_subject or "Re: your email",
+                     body=message.draft_body or "Hello", seen=seen)
 
     @rule()
     def held_money_deadline_passes(self):
@@ -287,6 +311,11 @@ class MoneyPath(RuleBasedStateMachine):
         sent = [(m.metadata.get("order_reference"), m.tags[0]) for m in mail.outbox
                 if getattr(m, "tags", None) and m.tags[0] in ONCE]
         assert len(sent) == len(set(sent)), sent
+
+    @invariant()
+    def a_support_email_gets_one_reply_however_many_press_send(self):
+        assert not SupportReply.objects.values("message").annotate(n=Count("id")).filter(n__gt=1).exists()
+        assert not InboundMessage.objects.filter(status=InboundMessage.Status.OPEN, replies__isnull=False).exists()
 
     @invariant()
     def nothing_is_refunded_beyond_what_was_taken(self):
