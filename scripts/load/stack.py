@@ -295,6 +295,7 @@ class Backstop:
     emulator: str  # http://127.0.0.1:<emulator port>
     env: dict  # the web server's environment (manage.py commands can use it too)
     roots: dict = field(default_factory=dict)  # process kind -> pid, for tree_cpu_seconds
+    apps: list = field(default_factory=list)  # every host's web server, app first
 
     def manage(self, *args, **kwargs):
         """Run a manage.py command against the stack's database, as the superuser."""
@@ -302,20 +303,32 @@ class Backstop:
         return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, **kwargs)
 
 
-def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_workers, say):
+def host_name(kind, host):
+    """Process names: host 1 keeps the plain names ("web", "worker"), others get "-2", "-3"."""
+    return kind if host == 1 else f"{kind}-{host}"
+
+
+def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_workers, say, hosts=1,
+                   cron_every=20):
     """pg_stat_statements, one role per process kind, migrate, demo_setup, then the emulator
     (delivering webhooks from `webhook_workers` threads), gunicorn and qcluster ("emulator", "web"
-    and "worker" in `stack`, so `stack.kill`/`stack.restart` work on them)."""
+    and "worker" in `stack`, so `stack.kill`/`stack.restart` work on them).
+
+    With `hosts` > 1, each further host gets its own gunicorn and qcluster on one PostgreSQL
+    ("web-2", "worker-2", ...), every host runs the sweep from cron every `cron_every` seconds
+    ("cron-1", "cron-2", ...) besides the django-q2 schedule, and Stripe has one webhook endpoint
+    per host: every event reaches every host, at about the same moment (harsher than a load
+    balancer, which would pick one)."""
     has_pss = enable_pg_stat_statements(url, say)
     db = Database(url)
     for role in ROLES.values():
         if not db.one("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)):
             db.conn.execute(f"CREATE ROLE {role} SUPERUSER LOGIN")  # trust auth on the throwaway server
-    app_port, emulator_port = free_port(), free_port()
+    app_ports, emulator_port = [free_port() for _ in range(hosts)], free_port()
     webhook_uuid, webhook_secret = str(uuid.uuid4()), "whsec_" + secrets.token_hex(24)
-    env = app_environment(role_url(url, ROLES["web"]), app_port, emulator_port, webhook_uuid, webhook_secret,
-                          q_workers)
-    worker_env = dict(env, DATABASE_URL=role_url(url, ROLES["worker"]))
+    envs = [app_environment(role_url(url, ROLES["web"]), port, emulator_port, webhook_uuid, webhook_secret,
+                            q_workers) for port in app_ports]
+    env = envs[0]
 
     say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
     setup_env = dict(env, DATABASE_URL=url)
@@ -323,27 +336,38 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
                  ["demo_setup", f"--support-password={secrets.token_urlsafe(12)}"]):
         subprocess.run([PYTHON, "manage.py", *step], cwd=ROOT, env=setup_env, check=True, stdout=subprocess.DEVNULL)
 
-    webhook_url = f"http://127.0.0.1:{app_port}/stripe/webhook/{webhook_uuid}/"
+    webhooks = []
+    for port in app_ports:
+        webhooks += ["--webhook", f"http://127.0.0.1:{port}/stripe/webhook/{webhook_uuid}/={webhook_secret}"]
     emulator = stack.start("emulator", [
-        PYTHON, "-m", "stripe_emulator", "--port", str(emulator_port), "--log-level", "WARNING",
-        "--webhook", f"{webhook_url}={webhook_secret}", "--webhook-workers", str(webhook_workers),
-        "--webhook-events", ",".join(STRIPE_EVENTS_USED)], env)
-    web = stack.start("web", [
-        str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{app_port}", "--workers", str(web_workers),
-        "--threads", str(web_threads), "--graceful-timeout", "5"], env)
-    worker = stack.start("worker", [PYTHON, "manage.py", "qcluster"], worker_env)
-    wait_for_http(f"http://127.0.0.1:{app_port}/healthz")
+        PYTHON, "-m", "stripe_emulator", "--port", str(emulator_port), "--log-level", "WARNING", *webhooks,
+        "--webhook-workers", str(webhook_workers), "--webhook-events", ",".join(STRIPE_EVENTS_USED)], env)
+    roots = {"emulator": emulator.pid}
+    for host, (port, host_env) in enumerate(zip(app_ports, envs, strict=True), start=1):
+        web = stack.start(host_name("web", host), [
+            str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers),
+            "--threads", str(web_threads), "--graceful-timeout", "5"], host_env)
+        worker = stack.start(host_name("worker", host), [PYTHON, "manage.py", "qcluster"],
+                             dict(host_env, DATABASE_URL=role_url(url, ROLES["worker"])))
+        roots[host_name("web", host)], roots[host_name("worker", host)] = web.pid, worker.pid
+        if hosts > 1:
+            cron = stack.start(f"cron-{host}", ["bash", "-c", f"while :; do {PYTHON} manage.py reconcile -v 0; "
+                                                f"sleep {int(cron_every)}; done"],
+                               dict(host_env, DATABASE_URL=role_url(url, ROLES["worker"])))
+            roots[f"cron-{host}"] = cron.pid
+    for port in app_ports:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz")
     wait_for_http(f"http://127.0.0.1:{emulator_port}/_emulator/state")
     data_dir = db.one("SHOW data_directory")[0]
     postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0]) if os.access(data_dir, os.R_OK) else None
-    roots = {"web": web.pid, "worker": worker.pid, "emulator": emulator.pid}
     if postmaster:
         roots["postgres"] = postmaster
     else:
         say("cannot read the PostgreSQL data directory: no PostgreSQL CPU figures")
     emulator_url = f"http://127.0.0.1:{emulator_port}"
+    apps = [f"http://127.0.0.1:{port}" for port in app_ports]
     return Backstop(stack=stack, db=db, probe=Probe(db, emulator_url, has_pss), has_pss=has_pss,
-                    app=f"http://127.0.0.1:{app_port}", emulator=emulator_url, env=env, roots=roots)
+                    app=apps[0], emulator=emulator_url, env=env, roots=roots, apps=apps)
 
 
 def wait_for_drain(probe, first_order_id, timeout, quiet_polls=2, poll_seconds=0.5):
