@@ -22,6 +22,7 @@ from billing.tokens import order_status_token
 from support import selectors, services
 from support.forms import RefundAmountForm
 from support.models import Alert, InboundMessage
+from support.timefmt import console_date
 
 
 @admin.register(Alert)
@@ -240,7 +241,7 @@ class OrderAdmin(admin.ModelAdmin):
             lambda order: services.entitlement_extend(order_id=order.id, user=request.user,
                                                       days=_whole_number(request.POST.get("days")),
                                                       reason=request.POST.get("reason", ""), key=self._key(request)),
-            lambda entitlement: f"Access extended to {entitlement.ends_at:%b %-d, %Y}.")
+            lambda entitlement: f"Access extended to {console_date(entitlement.ends_at)}.")
 
 
 @admin.register(InboundMessage)
