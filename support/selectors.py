@@ -481,9 +481,12 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
     for order in orders.select_related("plan").order_by("-created_at")[:limit]:
         found_pis.add(order.stripe_payment_intent_id)
         results.append(_order_result(order))
-    charges = [c for c in charges.order_by("-created")[:limit] if c.payment_intent_id not in found_pis]
-    # The orders of charges found on their own (by card, amount or day), in one query.
-    by_pi = {o.stripe_payment_intent_id: o for o in Order.objects.select_related("plan").filter(
+    # Most charges an amount or a day finds belong to orders already listed: only the others are
+    # read whole (a mirrored charge's stripe_data is a few kB), and their orders in one query.
+    unseen = [pk for pk, pi in charges.order_by("-created").values_list("pk", "payment_intent_id")[:limit]
+              if pi not in found_pis]
+    charges = list(djstripe_models.Charge.objects.filter(pk__in=unseen).order_by("-created")) if unseen else []
+    by_pi = {o.stripe_payment_intent_id: o for o in Order.objects.select_related("plan").order_by().filter(
         stripe_payment_intent_id__in=[c.payment_intent_id for c in charges if c.payment_intent_id])}
     for charge in charges:
         if charge.payment_intent_id in found_pis:

@@ -143,3 +143,22 @@ def test_search_results_say_when_with_the_zone(console):
 
     assert "ordered Dec 1, 2026 22:09 UTC" in results
     assert not TWELVE_HOUR.search(results.split("</ul>")[0])
+
+
+def test_the_stripe_mirror_lists_its_times_with_their_zone(client, stripe_emulator):
+    from djstripe.models import Charge
+
+    from billing.mirror import stripe_mirror_sync
+    from tests.factories import StaffFactory
+
+    paid_order()
+    stripe_mirror_sync()
+    Charge.objects.update(created=AT)
+    client.force_login(StaffFactory(is_superuser=True))
+
+    charges = page(client, reverse("admin:djstripe_charge_changelist"))
+    charge = page(client, reverse("admin:djstripe_charge_change", args=[Charge.objects.get().djstripe_id]))
+
+    assert "Dec 1, 2026 22:09 UTC" in charges
+    assert not TWELVE_HOUR.search(charges.split('id="result_list"')[1])
+    assert charge  # dj-stripe's own change page (its times in Django's format) still opens
