@@ -357,13 +357,13 @@ def queries(cursor, n: int, runs: int, seed: int) -> list[tuple]:
         ("amount, common ($249.00)", [(amounts_common[i % len(amounts_common)], at_least(50)) for i in range(runs)]),
         ("amount, no order has it", [(f"${rng.randrange(300, 999)}.{rng.randrange(1, 99):02d}", lambda r: r == [])
                                      for _ in range(runs)]),
-        ("amount Stripe took ($248.00)", [(spelling, lambda r: len(r) >= 50 and any(
+        ("amount Stripe took ($248)", [(spelling, lambda r: len(r) >= 50 and any(
             "(asked $249.00)" in x["title"] or "no order" in x["title"] for x in r))
             for spelling in (["$248.00", "248", "248.00", "248,00", "USD 248"] * runs)[:runs]]),
         ("day, ISO (2026-03-14)", [(f"{d:%Y-%m-%d}", at_least(1)) for d, _ in days[:runs]]),
         ("day, month name (Mar 14)", [(f"{d:%b} {d.day}" if i % 2 else f"{d.day} {d:%B}", at_least(1))
                                       for i, (d, _) in enumerate([d for d in days if d[1]][:runs])]),
-        ("amount on a day (248 Mar 14 2026)", [(f"248 {at:%b} {at.day} {at.year}", has(ref)) for ref, at in took_248]),
+        ("amount on a day (248 Mar 14)", [(f"248 {at:%b} {at.day} {at.year}", has(ref)) for ref, at in took_248]),
         ("a day before any order", [(f"2019-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}", lambda r: r == [])
                                     for _ in range(runs)]),
         ("pi_ (orders and mirror)", [(sid("pi", s), pi_check(s)) for s in slots[:runs]]),
@@ -440,7 +440,7 @@ def main():
             print(f"  {name:<24}{rows:>11,}{heap:>12}{toast or '-':>12}{indexes:>12}{total:>12}")
         cursor.execute("SELECT c.relname, pg_size_pretty(pg_relation_size(c.oid)) FROM pg_class c "
                        "WHERE c.relname LIKE 'backstop_search%%' ORDER BY c.relname")
-        print("  the search's indexes (support/migrations/0004): "
+        print("  the search's indexes (support/migrations/0004 and 0006): "
               + (", ".join(f"{name} {size}" for name, size in cursor.fetchall()) or "none"))
         kinds = queries(cursor, n, args.runs, args.seed)
 

@@ -162,3 +162,30 @@ def test_the_stripe_mirror_lists_its_times_with_their_zone(client, stripe_emulat
     assert "Dec 1, 2026 22:09 UTC" in charges
     assert not TWELVE_HOUR.search(charges.split('id="result_list"')[1])
     assert charge  # dj-stripe's own change page (its times in Django's format) still opens
+
+
+def test_every_list_of_the_console_still_opens(client):
+    from django.contrib import admin
+
+    from tests.factories import StaffFactory
+
+    OrderFactory()
+    client.force_login(StaffFactory(is_superuser=True))
+
+    for model in admin.site._registry:
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        assert client.get(url).status_code == 200, url
+
+
+def test_change_pages_with_editable_times_still_open(client):
+    from tests.factories import StaffFactory
+
+    superuser = StaffFactory(is_superuser=True)
+    plan = OrderFactory().plan
+    client.force_login(superuser)
+
+    plan_page = page(client, reverse("admin:billing_plan_change", args=[plan.pk]))
+    user_page = page(client, reverse("admin:accounts_user_change", args=[superuser.pk]))
+
+    assert " UTC</div>" in plan_page.split("field-created_at")[1][:800]  # read-only: the console's format
+    assert 'name="date_joined_0"' in user_page  # editable: still Django's input
