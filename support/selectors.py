@@ -479,7 +479,8 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
     results = []
     found_pis = set()
     for order in orders.select_related("plan").order_by("-created_at")[:limit]:
-        found_pis.add(order.stripe_payment_intent_id)
+        if order.stripe_payment_intent_id:
+            found_pis.add(order.stripe_payment_intent_id)
         results.append(_order_result(order))
     # Most charges an amount or a day finds belong to orders already listed: only the others are
     # read whole (a mirrored charge's stripe_data is a few kB), and their orders in one query.

@@ -84,6 +84,13 @@ def test_an_amount_with_a_thousands_separator_is_read_as_printed(console):
     assert order.reference in search(console, "1.248,00")
 
 
+def test_an_amount_beyond_any_price_finds_nothing_instead_of_failing(console):
+    OrderFactory()
+
+    assert "Nothing found" in search(console, "$99,999,999.99")
+    assert "Nothing found" in search(console, "$1,000,000,000.00")
+
+
 def test_a_mirrored_charge_with_an_order_is_shown_as_that_order_once(console, stripe_emulator):
     order = held_for_248()
     stripe_mirror_sync()
