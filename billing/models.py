@@ -1,5 +1,6 @@
 import secrets
 import uuid
+from datetime import UTC
 
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
@@ -350,4 +351,5 @@ class ReconcileRun(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self):
-        return f"Sweep {self.started_at:%Y-%m-%d %H:%M:%S} ({self.get_status_display()})"
+        # Shown as the console page's title: a time says its zone (issue 15).
+        return f"Sweep {self.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({self.get_status_display()})"

@@ -7,6 +7,7 @@ anything production needs must be set explicitly: the process refuses to start o
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
@@ -175,6 +176,17 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The zone the support console shows every time in, and reads a typed date in (support/timefmt.py):
+# the team's own, e.g. "Europe/Berlin". The site, its emails and its schedules stay in UTC.
+SUPPORT_TIME_ZONE = env_str("SUPPORT_TIME_ZONE", "UTC")
+try:
+    ZoneInfo(SUPPORT_TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"SUPPORT_TIME_ZONE must be an IANA time zone name such as 'UTC' or 'Europe/Berlin', not "
+        f"{SUPPORT_TIME_ZONE!r} (if the name is right, this machine lacks the time zone database: "
+        "install the system's tzdata package, or `pip install tzdata`)."
+    ) from None
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -115,6 +115,10 @@ def load(cursor, n: int) -> dict:
         FROM (
           SELECT s, CASE {kind_case} ELSE 'active' END AS kind,
                  CASE WHEN mod(s, 10) < 7 THEN 24900 ELSE 2900 END AS amount,
+                 -- What Stripe took: for 1 slot in 500, a dollar less than the order asked ($248.00
+                 -- for $249.00, as in issue 15), so an amount search must look at both.
+                 CASE WHEN mod(s, 10) < 7 THEN 24900 ELSE 2900 END - CASE WHEN mod(s, 500) = 3 THEN 100 ELSE 0 END
+                   AS took,
                  CASE WHEN mod(s, 10) < 7 THEN 'annual' ELSE 'monthly' END AS plan_code,
                  now() - interval '1 hour' - (interval '730 days') * (1 - s / %s::float8) AS created,
                  {sql_pick(FIRST, 1)} AS first, {sql_pick(LAST, 2)} AS last, {sql_pick(DOMAINS, 3)} AS domain,
@@ -168,7 +172,7 @@ def load(cursor, n: int) -> dict:
                                             created, metadata, customer_id)
         SELECT created + interval '4 seconds', created + interval '5 seconds',
                CAST(%s AS jsonb) || jsonb_build_object(
-                 'id', pi, 'amount', amount, 'amount_received', CASE WHEN status = 'succeeded' THEN amount ELSE 0 END,
+                 'id', pi, 'amount', took, 'amount_received', CASE WHEN status = 'succeeded' THEN took ELSE 0 END,
                  'client_secret', pi || '_secret_' || substr(md5(pi), 1, 24),
                  'created', extract(epoch FROM created)::bigint, 'currency', 'usd', 'customer', cus,
                  'latest_charge', ch, 'metadata', md, 'payment_method', pm,
@@ -181,8 +185,8 @@ def load(cursor, n: int) -> dict:
                                      metadata, amount, currency, status, payment_intent_id, customer_id)
         SELECT created + interval '4 seconds', created + interval '5 seconds',
                CAST(%s AS jsonb) || jsonb_build_object(
-                 'id', ch, 'amount', amount, 'amount_captured', amount,
-                 'amount_refunded', CASE WHEN kind = 'refunded' THEN amount ELSE 0 END,
+                 'id', ch, 'amount', took, 'amount_captured', took,
+                 'amount_refunded', CASE WHEN kind = 'refunded' THEN took ELSE 0 END,
                  'balance_transaction', txn,
                  'billing_details', jsonb_build_object(
                    'address', jsonb_build_object('city', NULL, 'country', 'US', 'line1', NULL, 'line2', NULL,
@@ -203,18 +207,18 @@ def load(cursor, n: int) -> dict:
                                                'total_count', CASE WHEN kind = 'refunded' THEN 1 ELSE 0 END,
                                                'url', '/v1/charges/' || ch || '/refunds'),
                  'status', status),
-               ch, false, created, md, amount / 100.0, 'usd', status, pi, cus
+               ch, false, created, md, took / 100.0, 'usd', status, pi, cus
         FROM (SELECT *, {metadata} AS md FROM bench_slot) x
     """, [json.dumps(charge_template()), json.dumps(charge_template()["payment_method_details"])])
     step("djstripe_refund", """
         INSERT INTO djstripe_refund (djstripe_created, djstripe_updated, stripe_data, id, livemode, created,
                                      metadata, amount, currency, charge_id)
         SELECT created + interval '3 days', created + interval '3 days',
-               jsonb_build_object('id', re, 'object', 'refund', 'amount', amount, 'charge', ch,
+               jsonb_build_object('id', re, 'object', 'refund', 'amount', took, 'charge', ch,
                                   'created', extract(epoch FROM created + interval '3 days')::bigint,
                                   'currency', 'usd', 'metadata', '{}'::jsonb, 'payment_intent', pi,
                                   'reason', 'requested_by_customer', 'status', 'succeeded'),
-               re, false, created + interval '3 days', '{}'::jsonb, amount, 'usd', ch
+               re, false, created + interval '3 days', '{}'::jsonb, took, 'usd', ch
         FROM bench_slot WHERE kind = 'refunded'
     """)
     step("djstripe_dispute", """
@@ -232,7 +236,8 @@ def load(cursor, n: int) -> dict:
         INSERT INTO billing_order (id, reference, public_id, checkout_nonce, email, full_name, amount_cents,
             currency, state, state_changed_at, attention_reason, stripe_customer_id, stripe_payment_intent_id,
             stripe_charge_id, card_brand, card_last4, amount_refunded_cents, paid_at, created_at, updated_at,
-            user_id, plan_id, held_since, refund_deadline_at, refund_reason)
+            user_id, plan_id, held_since, refund_deadline_at, refund_reason, amount_received_cents, received_currency,
+            statement_descriptor, browser_key)
         SELECT s, reference, CAST(md5('o' || s) AS uuid), NULL, email, full_name, amount, 'usd',
                CASE kind WHEN 'canceled' THEN 'canceled' WHEN 'failed' THEN 'failed' WHEN 'refunded' THEN 'refunded'
                          WHEN 'disputed' THEN 'disputed' ELSE 'active' END,
@@ -243,10 +248,12 @@ def load(cursor, n: int) -> dict:
                     END,
                CASE WHEN paid THEN ch END, CASE WHEN paid THEN 'visa' ELSE '' END,
                CASE WHEN paid THEN last4 ELSE '' END,
-               CASE kind WHEN 'refunded' THEN amount ELSE 0 END, CASE WHEN paid THEN created + interval '5 seconds' END,
+               CASE kind WHEN 'refunded' THEN took ELSE 0 END, CASE WHEN paid THEN created + interval '5 seconds' END,
                created - interval '40 seconds', created + interval '10 seconds', NULL,
                (SELECT id FROM billing_plan WHERE code = plan_code), NULL, NULL,
-               CASE kind WHEN 'refunded' THEN 'Refund requested' ELSE '' END
+               CASE kind WHEN 'refunded' THEN 'Refund requested' ELSE '' END,
+               CASE WHEN paid THEN took END, CASE WHEN paid THEN 'usd' ELSE '' END,
+               CASE WHEN paid THEN 'BACKSTOP* ' || replace(substr(reference, 4), '-', '') ELSE '' END, ''
         FROM (SELECT *, kind IN ('active', 'refunded', 'disputed') AS paid FROM bench_slot) x
     """)
     cursor.execute("SELECT setval(pg_get_serial_sequence('billing_order', 'id'), (SELECT max(id) FROM billing_order))")
@@ -307,6 +314,14 @@ def queries(cursor, n: int, runs: int, seed: int) -> list[tuple]:
     cursor.execute("SELECT d.id, o.reference FROM djstripe_dispute d JOIN billing_order o ON o.stripe_charge_id = "
                    "d.charge_id ORDER BY md5(d.id || %s) LIMIT %s", [str(seed), runs])
     disputes = cursor.fetchall()
+    # Days are the support team's (SUPPORT_TIME_ZONE, UTC in tests.settings); a day without a year
+    # is the most recent one, so those come from the last 300 days.
+    cursor.execute("SELECT reference, created_at, created_at > now() - interval '300 days' FROM billing_order "
+                   "WHERE id = ANY(%s)", [slots])
+    days = [(row[1].date(), row[2]) for row in cursor.fetchall()]
+    cursor.execute("SELECT reference, created_at FROM billing_order WHERE amount_received_cents = 24800 "
+                   "ORDER BY md5(reference || %s) LIMIT %s", [str(seed), runs])
+    took_248 = cursor.fetchall()
 
     def has(text):
         return lambda results: any(text in r["title"] or text in r["detail"] for r in results)
@@ -342,6 +357,15 @@ def queries(cursor, n: int, runs: int, seed: int) -> list[tuple]:
         ("amount, common ($249.00)", [(amounts_common[i % len(amounts_common)], at_least(50)) for i in range(runs)]),
         ("amount, no order has it", [(f"${rng.randrange(300, 999)}.{rng.randrange(1, 99):02d}", lambda r: r == [])
                                      for _ in range(runs)]),
+        ("amount Stripe took ($248)", [(spelling, lambda r: len(r) >= 50 and any(
+            "(asked $249.00)" in x["title"] or "no order" in x["title"] for x in r))
+            for spelling in (["$248.00", "248", "248.00", "248,00", "USD 248"] * runs)[:runs]]),
+        ("day, ISO (2026-03-14)", [(f"{d:%Y-%m-%d}", at_least(1)) for d, _ in days[:runs]]),
+        ("day, month name (Mar 14)", [(f"{d:%b} {d.day}" if i % 2 else f"{d.day} {d:%B}", at_least(1))
+                                      for i, (d, _) in enumerate([d for d in days if d[1]][:runs])]),
+        ("amount on a day (248 Mar 14)", [(f"248 {at:%b} {at.day} {at.year}", has(ref)) for ref, at in took_248]),
+        ("a day before any order", [(f"2019-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}", lambda r: r == [])
+                                    for _ in range(runs)]),
         ("pi_ (orders and mirror)", [(sid("pi", s), pi_check(s)) for s in slots[:runs]]),
         ("ch_", [(o[6], has(o[3])) for o in paid[5 * runs:6 * runs]]),
         ("cus_", [(o[7], has(o[3])) for o in paid[6 * runs:7 * runs]]),
@@ -416,7 +440,7 @@ def main():
             print(f"  {name:<24}{rows:>11,}{heap:>12}{toast or '-':>12}{indexes:>12}{total:>12}")
         cursor.execute("SELECT c.relname, pg_size_pretty(pg_relation_size(c.oid)) FROM pg_class c "
                        "WHERE c.relname LIKE 'backstop_search%%' ORDER BY c.relname")
-        print("  the search's indexes (support/migrations/0004): "
+        print("  the search's indexes (support/migrations/0004 and 0006): "
               + (", ".join(f"{name} {size}" for name, size in cursor.fetchall()) or "none"))
         kinds = queries(cursor, n, args.runs, args.seed)
 

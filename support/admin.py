@@ -25,6 +25,7 @@ from billing.tokens import order_status_token
 from support import selectors, services
 from support.forms import RefundAmountForm, ReplyForm
 from support.models import Alert, InboundMessage
+from support.timefmt import console_date
 
 
 @admin.register(Alert)
@@ -258,7 +259,7 @@ class OrderAdmin(admin.ModelAdmin):
                                                       days=_whole_number(request.POST.get("days")),
                                                       reason=request.POST.get("reason", ""), key=self._key(request),
                                                       seen=request.POST.get("seen", "")),
-            lambda entitlement: f"Access extended to {entitlement.ends_at:%b %-d, %Y}.")
+            lambda entitlement: f"Access extended to {console_date(entitlement.ends_at)}.")
 
     def claim_view(self, request, order_id):
         return _claim(self, request, "view_order", order_id=order_id)

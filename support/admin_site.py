@@ -2,10 +2,12 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db import models
 from django.urls import path
 
 from support import selectors
+from support.timefmt import console_time
 
 
 class StripeMirrorActionsForSuperusers:
@@ -32,6 +34,59 @@ class StripeMirrorActionsForSuperusers:
                      name="djstripe_custom_action"), *theirs]
 
 
+class ConsoleTimeColumns:
+    """Date-time columns of a changelist in the console's one format, with its zone ("Dec 1, 2026
+    22:09 UTC", support/timefmt.py), not Django's locale format ("Dec. 1, 2026, 10:09 p.m.", zone
+    unsaid). Mixed into every ModelAdmin as it registers (SupportAdminSite.register)."""
+
+    def _console_time_of(self, name):
+        """The column or read-only field that shows date-time field `name`; anything else as given."""
+        if not isinstance(name, str) or name in (self.list_editable or ()):
+            return name
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return name
+        if not isinstance(field, models.DateTimeField):
+            return name
+        # One callable per field: Django matches read-only fields and links by identity.
+        shown = self.__dict__.setdefault("_console_times", {})
+        if name not in shown:
+            def show(obj):
+                return console_time(getattr(obj, name)) or self.get_empty_value_display()
+
+            show.__name__ = name  # keeps Django's CSS classes (column-created_at, field-created_at)
+            shown[name] = admin.display(description=field.verbose_name, ordering=name)(show)
+        return shown[name]
+
+    def get_list_display(self, request):
+        return [self._console_time_of(name) for name in super().get_list_display(request)]
+
+
+class ConsoleTimes(ConsoleTimeColumns):
+    """…and the read-only date-time fields of the change page too (every field of a view-only page)."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [self._console_time_of(name) for name in super().get_readonly_fields(request, obj)]
+
+    def get_fieldsets(self, request, obj=None):
+        readonly = set(super().get_readonly_fields(request, obj))
+        view_only = obj is not None and not self.has_change_permission(request, obj)
+
+        def shown(name):
+            if isinstance(name, (list, tuple)):
+                return type(name)(shown(each) for each in name)
+            return self._console_time_of(name) if view_only or name in readonly else name
+
+        return [(title, {**options, "fields": shown(options["fields"])})
+                for title, options in super().get_fieldsets(request, obj)]
+
+
+# Our own apps' admins get the console's times on their change pages too; dj-stripe's (the mirror)
+# in their columns only: their change pages rebuild the field list from the read-only fields by name.
+OUR_APPS = ("accounts", "billing", "support")
+
+
 class SupportAdminSite(admin.AdminSite):
     site_header = "Backstop support"
     site_title = "Backstop support"
@@ -52,8 +107,12 @@ class SupportAdminSite(admin.AdminSite):
         return "support/login.html" if settings.STAFF_TWO_FACTOR else None
 
     def register(self, model_or_iterable, admin_class=None, **options):
-        if admin_class is not None and admin_class.__module__.startswith("djstripe."):
-            admin_class = type(admin_class.__name__, (StripeMirrorActionsForSuperusers, admin_class), {})
+        if admin_class is not None:
+            app = admin_class.__module__.split(".")[0]
+            mixins = (ConsoleTimes,) if app in OUR_APPS else (ConsoleTimeColumns,)
+            if app == "djstripe":
+                mixins += (StripeMirrorActionsForSuperusers,)
+            admin_class = type(admin_class.__name__, (*mixins, admin_class), {"__module__": admin_class.__module__})
         super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request):

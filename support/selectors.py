@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -11,6 +11,7 @@ from djstripe import models as djstripe_models
 from billing import stripe_api
 from billing.models import Order, OrderState
 from billing.money import format_money
+from support.timefmt import console_date, console_day_bounds, console_time, console_today
 
 S = OrderState
 
@@ -23,7 +24,7 @@ class Diagnosis:
 
 
 def _when(moment: datetime | None) -> str:
-    return f"{timezone.localtime(moment):%b %-d, %H:%M}" if moment else "an unknown time"
+    return console_time(moment) if moment else "an unknown time"
 
 
 def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
@@ -75,7 +76,7 @@ def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
     if order.state == S.CANCELED:
         return Diagnosis("Canceled before any payment; nothing was charged.", "none", "")
     entitlement = getattr(order, "entitlement", None) if order.user_id else None
-    until = f"; access until {entitlement.ends_at:%b %-d, %Y}" if entitlement else ""
+    until = f"; access until {console_date(entitlement.ends_at)}" if entitlement else ""
     refunded = f" {order.refunded_display} refunded." if order.amount_refunded_cents else ""
     return Diagnosis(f"Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded} Nothing is wrong.",
                      "resend", "Resend confirmation")
@@ -94,7 +95,7 @@ def refund_effect(order: Order, *, full: bool) -> str:
     remains = access_until_without(order)
     if remains:
         return (f"A full refund takes back only the time this payment bought: the customer keeps access until "
-                f"{timezone.localtime(remains):%b %-d, %Y} from their other payments, and gets one email saying why.")
+                f"{console_date(remains)} from their other payments, and gets one email saying why.")
     return "A full refund: the customer's access ends at once, and they get one email saying why."
 
 
@@ -342,11 +343,104 @@ def charges_by_card_last4(last4s):
         last4=KT("stripe_data__payment_method_details__card__last4")).filter(last4__in=list(last4s))
 
 
+# An amount as a bank statement or a customer writes it: "$248.00", "248", "248,00", "1,248.00",
+# "1.248,00", "USD 248". The last "." or "," followed by one or two digits is the decimal point;
+# any other separator groups thousands, and one kind only.
+_AMOUNT_QUERY_RE = re.compile(r"(?P<whole>\d{1,3}(?:(?P<group>[,.])\d{3})(?:(?P=group)\d{3})*|\d{1,9})"
+                              r"(?:(?P<point>[.,])(?P<fraction>\d{1,2}))?")
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"]
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+_MONTH = r"(?P<month>[a-z]{3,9})\.?"
+_YEAR = r"(?P<year>\d{4})"
+# ISO, and the forms with the month's name; never "12/01", which is Dec 1 to some and Jan 12 to others.
+_DATE_QUERY_RES = [
+    re.compile(rf"{_YEAR}-(?P<month_number>\d{{1,2}})-{_DAY}"),
+    re.compile(rf"{_MONTH}\s{{0,3}}{_DAY}(?:,?\s{{1,3}}{_YEAR})?"),
+    re.compile(rf"{_DAY}\s{{0,3}}{_MONTH}(?:,?\s{{1,3}}{_YEAR})?"),
+]
+
+
+def parse_amount_cents(text: str) -> int | None:
+    """Cents for an amount as printed ("$248.00" → 24800), or None if the text is not one."""
+    t = text.strip().upper().removeprefix("USD").removesuffix("USD").strip()
+    t = t.removeprefix("$").removesuffix("$").strip()
+    match = _AMOUNT_QUERY_RE.fullmatch(t)
+    if not match or (match["group"] and match["group"] == match["point"]):
+        return None
+    whole = int(match["whole"].replace(",", "").replace(".", ""))
+    if whole >= 10**9:  # beyond any price, and beyond dj-stripe's amount column (11 digits)
+        return None
+    return whole * 100 + int((match["fraction"] or "0").ljust(2, "0"))
+
+
+def parse_console_date(text: str, *, today: date | None = None) -> date | None:
+    """The day a typed date means ("2026-12-01", "Dec 1", "1 December 2026"), or None. A date
+    without a year is the most recent one that is not in the future, in SUPPORT_TIME_ZONE."""
+    t = text.strip().lower()
+    for pattern in _DATE_QUERY_RES:
+        match = pattern.fullmatch(t)
+        if match:
+            break
+    else:
+        return None
+    groups = match.groupdict()
+    if groups.get("month_number"):
+        month = int(groups["month_number"])
+    else:
+        month = next((i + 1 for i, name in enumerate(_MONTHS) if name.startswith(groups["month"])), 0)
+    day = int(groups["day"])
+    if not 1 <= month <= 12:
+        return None
+    if groups.get("year"):
+        try:
+            return date(int(groups["year"]), month, day)
+        except ValueError:
+            return None
+    today = today or console_today()
+    for year in range(today.year, today.year - 8, -1):  # eight years always hold a February 29
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate <= today:
+            return candidate
+    return None
+
+
+def _amount_and_day(q: str) -> tuple[int | None, date | None]:
+    """An amount, a day, or both ("248 Dec 1", "Dec 1 $248.00"); (None, None) if neither."""
+    day = parse_console_date(q)
+    if day is not None:
+        return None, day
+    amount = parse_amount_cents(q)
+    if amount is not None:
+        return amount, None
+    words = q.split()
+    if len(words) >= 2:
+        for amount_text, rest in ((words[0], words[1:]), (words[-1], words[:-1])):
+            amount, day = parse_amount_cents(amount_text), parse_console_date(" ".join(rest))
+            if amount is not None and day is not None:
+                return amount, day
+    return None, None
+
+
+def _order_result(order: Order, detail: str = "") -> dict:
+    amount = order.paid_display if order.amount_received_cents is not None else order.amount_display
+    if order.amounts_differ:
+        amount += f" (asked {order.amount_display})"
+    when = f"paid {console_time(order.paid_at)}" if order.paid_at else f"ordered {console_time(order.created_at)}"
+    return {"kind": "order", "title": f"{order.reference} · {amount} · {order.get_state_display()}",
+            "detail": f"{order.email} · {detail or when}"
+            + (f" · card ending {order.card_last4}" if order.card_last4 and not detail else ""),
+            "url": f"/admin/billing/order/{order.id}/change/"}
+
+
 def console_search(query: str, *, limit: int = 50) -> list[dict]:
     """One box: email (part, any case), name, reference or statement code, card last 4 (also from
-    a payment whose order is not finished), an amount, or a Stripe id. Orders and the mirror."""
-    import re
-    from decimal import Decimal, InvalidOperation
+    a payment whose order is not finished), an amount as printed, a day, an amount on a day, or a
+    Stripe id. Orders and the mirror, newest first."""
+    from decimal import Decimal
 
     from django.db.models import Q
 
@@ -366,17 +460,25 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
     elif re.fullmatch(r"\d{4}", q):
         orders = Order.objects.filter(card_last4=q)
         charges = charges_by_card_last4([q])
+    elif (found := _amount_and_day(q)) != (None, None):
+        # Checked before references: "Dec 1 2026" and "2026-12-01" also have 8 letters and digits.
+        # Each filter matches an index of support/migrations/0004 or 0006.
+        cents, day = found
+        orders, charges = Order.objects.all(), djstripe_models.Charge.objects.all()
+        if cents is not None:
+            orders = orders.filter(Q(amount_cents=cents) | Q(amount_received_cents=cents))
+            # dj-stripe keeps the charge's amount in major units (dollars) in a column of its own.
+            charges = charges.filter(amount=Decimal(cents) / 100)
+        if day is not None:
+            start, end = console_day_bounds(day)
+            orders = orders.filter(Q(created_at__gte=start, created_at__lt=end)
+                                   | Q(paid_at__gte=start, paid_at__lt=end))
+            charges = charges.filter(created__gte=start, created__lt=end)
     elif re.fullmatch(r"(BK|BACKSTOP)?[0-9A-HJKMNP-TV-Z]{8}", compact) and not q.isdigit() and "@" not in q:
         # A reference, or the code on the bank statement ("BACKSTOP* 7F3K9QX2"); a word that only
         # looks like one is still searched as a name.
         body = compact.removeprefix("BACKSTOP").removeprefix("BK")
         orders = Order.objects.filter(Q(reference=f"BK-{body[:4]}-{body[4:]}") | Q(full_name__icontains=q))
-    elif re.fullmatch(r"\$?\d+(\.\d{1,2})?", q.replace(",", "")):
-        try:
-            cents = int(Decimal(q.replace("$", "").replace(",", "")) * 100)
-        except InvalidOperation:
-            cents = -1
-        orders = Order.objects.filter(amount_cents=cents)
     elif len(q) < MIN_PARTIAL_SEARCH:
         # One or two letters match too little to use an index and too much to read; ask for more.
         return []
@@ -385,26 +487,29 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
     results = []
     found_pis = set()
     for order in orders.select_related("plan").order_by("-created_at")[:limit]:
-        found_pis.add(order.stripe_payment_intent_id)
-        results.append({"kind": "order", "title": f"{order.reference} · {order.amount_display} · "
-                        f"{order.get_state_display()}", "detail": f"{order.email} · {order.created_at:%Y-%m-%d %H:%M}"
-                        + (f" · card ending {order.card_last4}" if order.card_last4 else ""),
-                        "url": f"/admin/billing/order/{order.id}/change/"})
-    for charge in charges.order_by("-created")[:limit]:
+        if order.stripe_payment_intent_id:
+            found_pis.add(order.stripe_payment_intent_id)
+        results.append(_order_result(order))
+    # Most charges an amount or a day finds belong to orders already listed: only the others are
+    # read whole (a mirrored charge's stripe_data is a few kB), and their orders in one query.
+    unseen = [pk for pk, pi in charges.order_by("-created").values_list("pk", "payment_intent_id")[:limit]
+              if pi not in found_pis]
+    charges = list(djstripe_models.Charge.objects.filter(pk__in=unseen).order_by("-created")) if unseen else []
+    by_pi = {o.stripe_payment_intent_id: o for o in Order.objects.select_related("plan").order_by().filter(
+        stripe_payment_intent_id__in=[c.payment_intent_id for c in charges if c.payment_intent_id])}
+    for charge in charges:
         if charge.payment_intent_id in found_pis:
             continue
-        order = Order.objects.filter(stripe_payment_intent_id=charge.payment_intent_id).first()
+        order = by_pi.get(charge.payment_intent_id)
         if order is not None:
             found_pis.add(order.stripe_payment_intent_id)
-            results.append({"kind": "order", "title": f"{order.reference} · {order.amount_display} · "
-                            f"{order.get_state_display()}", "detail": f"{order.email} · found by its Stripe charge",
-                            "url": f"/admin/billing/order/{order.id}/change/"})
+            results.append(_order_result(order, detail="found by its Stripe charge"))
             continue
         data = charge.stripe_data or {}
         money = format_money(data.get("amount", 0), data.get("currency", "usd"))
         results.append({"kind": "charge", "title": f"Stripe charge {charge.id} · {money} · {charge.status} · no order",
                         "detail": f"{(data.get('billing_details') or {}).get('email') or ''} "
-                        f"{(charge.metadata or {}).get('reference', '')} · {charge.created:%Y-%m-%d %H:%M}",
+                        f"{(charge.metadata or {}).get('reference', '')} · {console_time(charge.created)}",
                         "url": stripe_dashboard_url(charge.id)})
     return results[:limit]
 

@@ -197,7 +197,7 @@ def daily_digest_send(*, now=None) -> str:
     fixed = {name: value for name, value in sorted(totals.items()) if value and not name.startswith("sync_")}
     lines += [f"  {name.replace('_', ' ')}: {value}" for name, value in fixed.items()] or ["  nothing"]
     lines += ["", f"Open cases for a person: {open_alerts.count()}"]
-    lines += [f"  - {alert.summary} (since {alert.created_at:%Y-%m-%d %H:%M})" for alert in open_alerts[:50]]
+    lines += [f"  - {alert.summary} (since {alert.created_at:%Y-%m-%d %H:%M} UTC)" for alert in open_alerts[:50]]
     body = "\n".join(lines) + "\n"
     send_mail(subject=f"[Backstop] Daily digest: {sum(fixed.values())} fixed, {open_alerts.count()} open",
               message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=settings.SUPPORT_TEAM_EMAILS)

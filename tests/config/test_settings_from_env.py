@@ -70,6 +70,7 @@ def test_a_missing_production_variable_stops_start_up_with_one_line_naming_it(va
         ("STRIPE_SECRET_KEY", "sk_test_51TestKeyInLiveMode000000000000000"),
         ("Q_WORKERS", "two"),
         ("STRIPE_WEBHOOK_UUID", "my-webhook"),
+        ("SUPPORT_TIME_ZONE", "Mars/Olympus"),
     ],
 )
 def test_a_malformed_variable_stops_start_up_with_one_line_naming_it(variable, value):
