@@ -266,6 +266,10 @@ class OutboundEmail(models.Model):
     # Emails owed once per something other than (order, kind), e.g. "renewal:<entitlement>:30d":
     # a second row with the same key cannot be inserted.
     dedupe_key = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    # Sent because a person chose to (the console's "Send sign-in link"), not by Backstop on its own:
+    # who, as the customer reads it ("Ana from our support team"), and why, in the customer's words.
+    sent_by = models.CharField(max_length=200, blank=True)
+    send_reason = models.CharField(max_length=500, blank=True)
     esp_message_id = models.CharField(max_length=255, blank=True)
     esp_status = models.CharField(max_length=50, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
