@@ -43,7 +43,9 @@ def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
                          "records have no charge for it yet. Press Recover to ask Stripe again; never tell the "
                          "customer they were not charged until it answers.", "recover", "Check with Stripe",
                          "checking")
-    sweep = sweep_notice(now=now)
+    # Only where a sentence leans on the sweep: it finishes charged orders, retries refunds, refunds held money.
+    sweep = sweep_notice(now=now) if order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID, S.NEEDS_REVIEW,
+                                                     S.REFUND_PENDING) else None
     if order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID) and charged_at is not None:
         if sweep is None:
             finishing = (f"The sweep finishes such orders every minute, from "
@@ -110,6 +112,12 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
     if confirmation.trouble:
         return Diagnosis(f"{paid} {confirmation.trouble} Resend it, or reply with the order page link.",
                          "resend", "Resend confirmation", "active")
+    wait = _activation_wait(order)
+    if wait:
+        # The customer waited for their account: what they want to hear first is that it is active.
+        return Diagnosis(f"{paid} The customer waited {int(wait.total_seconds() // 60)} minutes after paying for it "
+                         f"to activate. {confirmation.line}", "resend", "Resend confirmation",
+                         "resent" if confirmation.reply == "resent" else "active")
     return Diagnosis(f"{paid} {confirmation.line} Nothing is wrong.".replace("  ", " "), "resend",
                      "Resend confirmation", confirmation.reply)
 
@@ -257,7 +265,6 @@ def signin_link_request(order: Order):
     """The customer's newest email on this case that may ask for a way in: from the order's own,
     verified address, in the last SIGNIN_REQUEST_DAYS. None if there is none."""
     from datetime import timedelta
-
 
     since = timezone.now() - timedelta(days=SIGNIN_REQUEST_DAYS)
     for message in order.inbound_messages.filter(received_at__gte=since).order_by("-received_at")[:20]:
@@ -501,7 +508,7 @@ def _reply_facts(order: Order, diagnosis: Diagnosis, values: dict) -> list[str]:
             confirmation=(f" We sent your confirmation to {order.email} on {_when(confirmation.sent_at)}."
                           if confirmation.sent_at else
                           f" Your confirmation is on its way to {order.email}." if confirmation.on_its_way else ""),
-            sorry=" Sorry for the wait." if _activated_late(order) else "",
+            sorry=" Sorry for the wait." if _activation_wait(order) else "",
         )
         others = order_other_payments(order)
         if others:
@@ -543,13 +550,15 @@ def _refund_values(order: Order, access) -> dict:
     }
 
 
-def _activated_late(order: Order) -> bool:
-    """Did the customer wait for their account: activated after the nets' head start, not at checkout?"""
+def _activation_wait(order: Order):
+    """How long the customer waited for their account after paying, when it was longer than the
+    nets' head start (not activated at checkout); else None."""
     from datetime import timedelta
 
     activated = order.events.filter(to_state=S.ACTIVE).order_by("created_at").values_list("created_at",
                                                                                           flat=True).first()
-    return bool(activated and order.paid_at and activated - order.paid_at > timedelta(minutes=NETS_HEAD_START_MINUTES))
+    wait = activated - order.paid_at if activated and order.paid_at else None
+    return wait if wait and wait > timedelta(minutes=NETS_HEAD_START_MINUTES) else None
 
 
 def _and(items) -> str:

@@ -3,11 +3,13 @@ timeline; the replies offered depend on the state; the recommended one fits the 
 diagnosis sees a double payment."""
 
 import uuid
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from billing import services as billing_services
 from billing.errors import RefundFailed
@@ -239,6 +241,24 @@ def test_every_amount_in_a_reply_is_what_stripe_took_not_todays_plan_price(strip
     assert "Your payment of $249.00" in replies["active"]
     assert "We've refunded $8.00" in replies["refunded"]
     assert_none_say(replies, ("$299.00",))
+
+
+def test_a_customer_who_waited_for_their_account_is_recommended_the_active_reply_with_an_apology(
+    stripe_emulator, sent
+):
+    order = active(sent)
+    Order.objects.filter(pk=order.pk).update(paid_at=timezone.now() - timedelta(minutes=40))  # paid, then waited
+
+    diagnosis = selectors.order_diagnosis(Order.objects.get(pk=order.pk))
+    replies = offered(order)
+
+    assert diagnosis.reply == "active"
+    assert "The customer waited 40 minutes" in diagnosis.summary
+    assert "Sorry for the wait." in replies["active"]
+
+
+def test_a_customer_activated_at_once_gets_no_apology_for_a_wait(stripe_emulator, sent):
+    assert_none_say(offered(active(sent)), ("Sorry for the wait",))
 
 
 def test_the_recommended_reply_comes_first_and_is_the_one_the_diagnosis_names(stripe_emulator, sent):
