@@ -247,7 +247,7 @@ def test_a_customer_who_waited_for_their_account_is_recommended_the_active_reply
     stripe_emulator, sent
 ):
     order = active(sent)
-    Order.objects.filter(pk=order.pk).update(paid_at=timezone.now() - timedelta(minutes=40))  # paid, then waited
+    Order.objects.filter(pk=order.pk).update(paid_at=timezone.now() - timedelta(minutes=40, seconds=30))  # then waited
 
     diagnosis = selectors.order_diagnosis(Order.objects.get(pk=order.pk))
     replies = offered(order)
