@@ -123,6 +123,22 @@ def test_a_sweep_that_has_not_finished_for_five_minutes_is_alerted_by_the_watchd
     assert "The sweep is stuck" in landing(console)
 
 
+def test_a_pass_that_failed_outright_counts_as_a_failure_like_one_with_errors():
+    now = timezone.now()
+    ReconcileRun.objects.create(started_at=now - timedelta(minutes=3), finished_at=now - timedelta(minutes=3),
+                                status=ReconcileRun.Status.OK)
+    ReconcileRun.objects.create(started_at=now - timedelta(minutes=2), finished_at=now - timedelta(minutes=2),
+                                status=ReconcileRun.Status.FAILED, errors=["sweep: OperationalError: gone"])
+    ReconcileRun.objects.create(started_at=now - timedelta(minutes=1), finished_at=now - timedelta(minutes=1),
+                                status=ReconcileRun.Status.ERRORS, errors=["sync: listing charges: 500"])
+
+    tasks.watch_sweep()
+
+    (alert,) = Alert.objects.filter(kind=DOWN)
+    assert "its last 2 passes" in alert.summary
+    assert "Newest error: sync: listing charges: 500." in alert.details
+
+
 def test_a_sweep_that_never_ran_is_on_the_landing_page(console):
     assert "The sweep has never run" in landing(console)
 
