@@ -101,7 +101,7 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
     from billing.selectors import order_access
 
     access = order_access(order)
-    until = f"; access until {_day(access.until)}" if access.until else ""
+    until = f"; access until {_date(access.until)}" if access.until else ""
     refunded = f" {order.refunded_display} refunded." if order.amount_refunded_cents else ""
     paid = f"Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded}"
     others = order_other_payments(order)
@@ -123,8 +123,13 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
 
 
 def _day(moment: datetime) -> str:
-    """A date (not a time): when access ends, as the customer's emails and pages print it."""
+    """A date (not a time) in a reply: when access ends, as the customer's emails and pages print it."""
     return f"{timezone.localtime(moment):%B %-d, %Y}"
+
+
+def _date(moment: datetime) -> str:
+    """A date (not a time) in what support reads, as the refund form prints it (refund_effect)."""
+    return f"{timezone.localtime(moment):%b %-d, %Y}"
 
 
 # Paid twice for the same plan within this long: what the queue lists as "duplicate" (needs_attention).
@@ -156,7 +161,7 @@ def _two_payments(order: Order, others: list[Order]) -> str:
     months = orders[-1].plan.duration_months
     added = (f"the second added {months} months" if len(orders) == 2
              else f"each after the first added {months} months")
-    to = f", to {_day(latest.ends_at)}" if latest.granted and latest.in_force else " once active"
+    to = f", to {_date(latest.ends_at)}" if latest.granted and latest.in_force else " once active"
     return f"This customer has {len(orders)} paid orders for the {order.plan.name} plan: {listed}; {added}{to}."
 
 
@@ -213,7 +218,7 @@ def refund_effect(order: Order, *, full: bool) -> str:
     remains = access_until_without(order)
     if remains:
         return (f"A full refund takes back only the time this payment bought: the customer keeps access until "
-                f"{timezone.localtime(remains):%b %-d, %Y} from their other payments, and gets one email saying why.")
+                f"{_date(remains)} from their other payments, and gets one email saying why.")
     return "A full refund: the customer's access ends at once, and they get one email saying why."
 
 

@@ -104,7 +104,7 @@ def test_the_diagnosis_of_a_customer_who_paid_twice_sees_both_payments(stripe_em
 
     assert "Nothing is wrong" not in diagnosis.summary
     assert f"This customer has 2 paid orders for the Annual plan: {first.reference}" in diagnosis.summary
-    ends = selectors._day(Order.objects.get(pk=second.pk).entitlement.ends_at)
+    ends = selectors._date(Order.objects.get(pk=second.pk).entitlement.ends_at)
     assert f"and {second.reference} ($249.00, " in diagnosis.summary
     assert f"the second added 12 months, to {ends}" in diagnosis.summary
     assert (diagnosis.action, diagnosis.reply) == ("refund", "two_payments")
