@@ -64,6 +64,9 @@ def email_context(email: OutboundEmail) -> dict:
     # A one-click link only while the account has no password: once it has one, links stop working.
     if order.user_id and not order.user.has_usable_password():
         context["signin_url"] = settings.SITE_URL + reverse("accounts:signin") + get_query_string(order.user)
+    # An email a person chose to send says who and why (else "as you asked" would be a guess).
+    context["sent_by"] = email.sent_by
+    context["send_reason"] = email.send_reason
     context.update(_renewal_context(email))
     return context
 

@@ -275,6 +275,10 @@ class OutboundEmail(models.Model):
     subject = models.CharField(max_length=300, blank=True)
     body = models.TextField(blank=True)
     in_reply_to = models.CharField(max_length=998, blank=True)
+    # Sent because a person chose to (the console's "Send sign-in link"), not by Backstop on its own:
+    # who, as the customer reads it ("Ana from our support team"), and why, in the customer's words.
+    sent_by = models.CharField(max_length=200, blank=True)
+    send_reason = models.CharField(max_length=500, blank=True)
     esp_message_id = models.CharField(max_length=255, blank=True)
     esp_status = models.CharField(max_length=50, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

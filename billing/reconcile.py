@@ -100,6 +100,7 @@ def reconcile_run(*, dry_run: bool = False, since: datetime | None = None, now: 
         run.errors = report.errors[:MAX_RECORDED_ACTIONS]
         run.duration_ms = int((time.monotonic() - started) * 1000)
         run.save()
+        _announce(run)
         if status == ReconcileRun.Status.FAILED:
             raise RuntimeError(f"sweep failed: {report.errors[-1]}")
         return run
@@ -234,9 +235,21 @@ def _outbox(report: SweepReport):
         if opened:
             report.act("emails_to_person", f"handed email {email.id} ({email.kind}, {email.order.reference}) "
                                            "to a person")
-    notified = sum(sent or 0 for _receiver, sent in signals.sweep_finished.send(sender=None))
+
+
+def _announce(run: ReconcileRun):
+    """Tell the apps above how this pass ended (its status, once recorded), so they can watch the
+    sweep itself and retry what they owe (lost alert notifications). A listener's trouble never
+    undoes the pass."""
+    notified = 0
+    for receiver, result in signals.sweep_finished.send_robust(sender=None, run=run, status=run.status):
+        if isinstance(result, Exception):
+            logger.error("sweep: listener %s failed", receiver, exc_info=result)
+        elif isinstance(result, int):
+            notified += result
     if notified:
-        report.counts["alerts_resent"] += notified
+        run.counts = {**run.counts, "alerts_resent": run.counts.get("alerts_resent", 0) + notified}
+        run.save(update_fields=["counts"])
 
 
 def _default_window_start() -> datetime | None:

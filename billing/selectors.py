@@ -435,3 +435,58 @@ def order_receipt(order: Order):
         amount_refunded=order.refunded_display if order.amount_refunded_cents else "",
         net_amount=format_money(order.paid_cents - order.amount_refunded_cents, order.paid_currency),
     )
+
+
+# --- How healthy is the sweep? ---------------------------------------------------------------
+# Read from ReconcileRun rows, so anything can ask, including a page when the worker is down.
+
+# The sweep runs every minute; this long without a finished pass means it is not running.
+SWEEP_STALE_AFTER_MINUTES = 5
+# This many failed passes in a row (with errors, or failed outright) means it is not doing its job.
+SWEEP_FAILURES_ALERT = 2
+
+
+@dataclass(frozen=True)
+class SweepHealth:
+    healthy: bool
+    # Failed passes since the last one that finished cleanly, newest first (ERRORS or FAILED).
+    failures: int
+    last_ok_id: int | None  # the last clean pass: an outage is everything after it
+    last_ok_at: datetime | None
+    last_finished_at: datetime | None  # any finished pass, clean or not
+    stalled: bool  # no pass finished within SWEEP_STALE_AFTER_MINUTES (or none ever did)
+    running_since: datetime | None  # a pass started and not finished, if any
+    last_error: str  # the newest failed pass's first error, for support's eyes
+
+
+def sweep_health(*, now: datetime | None = None) -> SweepHealth:
+    """Is the sweep doing its job? Unhealthy when SWEEP_FAILURES_ALERT passes in a row failed, or
+    when no pass has finished for SWEEP_STALE_AFTER_MINUTES (stuck, not scheduled, worker down)."""
+    from datetime import timedelta
+
+    from billing.models import ReconcileRun
+
+    Status = ReconcileRun.Status
+    now = now or timezone.now()
+    finished = ReconcileRun.objects.filter(status__in=[Status.OK, Status.ERRORS, Status.FAILED])
+    last_ok = finished.filter(status=Status.OK).order_by("-started_at").values("id", "started_at",
+                                                                               "finished_at").first()
+    failed = finished.exclude(status=Status.OK)
+    if last_ok:
+        failed = failed.filter(started_at__gt=last_ok["started_at"])
+    newest_failure = failed.order_by("-started_at").values_list("errors", flat=True).first()
+    failures = failed.count()
+    last_finished_at = finished.order_by("-finished_at").values_list("finished_at", flat=True).first()
+    running_since = (ReconcileRun.objects.filter(status=Status.RUNNING).order_by("started_at")
+                     .values_list("started_at", flat=True).first())
+    stalled = last_finished_at is None or last_finished_at < now - timedelta(minutes=SWEEP_STALE_AFTER_MINUTES)
+    return SweepHealth(
+        healthy=not stalled and failures < SWEEP_FAILURES_ALERT,
+        failures=failures,
+        last_ok_id=last_ok["id"] if last_ok else None,
+        last_ok_at=last_ok["finished_at"] if last_ok else None,
+        last_finished_at=last_finished_at,
+        stalled=stalled,
+        running_since=running_since,
+        last_error=str((newest_failure or [""])[0])[:300],
+    )

@@ -14,8 +14,9 @@ attention_needed = Signal()
 # The order's cases of these `kinds` are over (held money: the customer has service or their money).
 attention_over = Signal()
 
-# A sweep pass has done its work: listeners may retry what they owe (lost notifications). A receiver
-# returns how many it sent.
+# A sweep pass has ended and its run is recorded: `run` (a ReconcileRun) and its `status` (ok, errors,
+# failed). Listeners may watch the sweep's health (billing.selectors.sweep_health) and retry what they
+# owe (lost notifications); a receiver returns how many notifications it sent.
 sweep_finished = Signal()
 
 

@@ -112,12 +112,13 @@ class OrderAdmin(admin.ModelAdmin):
         can = {name: _perm(request, code) for name, code in [
             ("recover", "recover_order"), ("refund", "refund_order"), ("resend", "resend_email"),
             ("note", "add_note"), ("extend", "extend_access")]}
+        diagnosis = selectors.order_diagnosis(order)
         context = {
             "case": order,
-            "diagnosis": selectors.order_diagnosis(order),
+            "diagnosis": diagnosis,
             "timeline": selectors.order_timeline(order),
             "replies": selectors.order_replies(order, agent_name=request.user.get_full_name() or "",
-                                               status_url=status_url),
+                                               status_url=status_url, diagnosis=diagnosis),
             "can": can,
             "action_key": uuid.uuid4(),
             # What this page shows, carried by the money buttons: refused if a colleague changes the case.
@@ -128,6 +129,7 @@ class OrderAdmin(admin.ModelAdmin):
             "refundable": order.state in (OrderState.PAID, OrderState.ACTIVE, OrderState.NEEDS_REVIEW),
             "extendable": hasattr(order, "entitlement") and order.entitlement.revoked_at is None,
             "has_account": order.user is not None and not order.user.is_staff,
+            "signin_asked": selectors.signin_link_request(order),
             "stripe_url": selectors.stripe_dashboard_url(order.stripe_payment_intent_id or order.reference),
             **(extra_context or {}),
         }
@@ -147,7 +149,8 @@ class OrderAdmin(admin.ModelAdmin):
         except (BillingError, stripe_api.StripeError) as exc:
             self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
         else:
-            self.message_user(request, f"{order.reference}: {order.get_state_display()}", messages.SUCCESS)
+            finished, words = selectors.recover_outcome(order)
+            self.message_user(request, words, messages.SUCCESS if finished else messages.WARNING)
             self.log_change(request, order, f"Recover: {order.get_state_display()}")
         return order
 
@@ -242,7 +245,8 @@ class OrderAdmin(admin.ModelAdmin):
         return self._act(
             request, order_id, "resend_email",
             lambda order: services.order_signin_link_send(order_id=order.id, user=request.user,
-                                                          key=self._key(request)),
+                                                          key=self._key(request),
+                                                          reason=request.POST.get("reason", "")),
             lambda email: f"Sign-in link on its way to {email.recipient}")
 
     def note_view(self, request, order_id):

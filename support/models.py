@@ -16,6 +16,8 @@ class Alert(models.Model):
         REFUND_FAILED = "refund_failed", "Refund did not go through"
         EMAIL = "email", "Email not delivered"
         SWEEP_ERROR = "sweep_error", "The sweep could not finish a case"
+        # The safety net itself: failing pass after pass, or not finishing at all.
+        SWEEP_DOWN = "sweep_down", "The sweep is not working"
 
     kind = models.CharField(max_length=30, choices=Kind.choices)
     key = models.CharField(max_length=200, unique=True)

@@ -4,7 +4,7 @@ from django.dispatch import receiver
 
 from billing import signals
 from support.models import Alert
-from support.services import alert_raise, alerts_notify_due, alerts_resolve
+from support.services import alert_raise, alerts_notify_due, alerts_resolve, sweep_watch
 
 
 @receiver(signals.attention_needed, dispatch_uid="support.alert_on_attention")
@@ -18,6 +18,12 @@ def alert_on_attention(sender, *, kind, key, summary, details="", order=None, em
 @receiver(signals.attention_over, dispatch_uid="support.resolve_on_attention_over")
 def resolve_on_attention_over(sender, *, order, kinds, **kwargs) -> int:
     return alerts_resolve(order=order, kinds=kinds)
+
+
+@receiver(signals.sweep_finished, dispatch_uid="support.watch_the_sweep")
+def watch_the_sweep(sender, *, run=None, status=None, **kwargs) -> None:
+    # The pass just recorded may start an outage (a second failure in a row) or end one.
+    sweep_watch()
 
 
 @receiver(signals.sweep_finished, dispatch_uid="support.notify_after_sweep")

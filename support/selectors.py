@@ -21,6 +21,7 @@ class Diagnosis:
     summary: str  # what happened, in plain words
     action: str  # recover | refund | reply_not_charged | resend | none | stripe_dashboard
     action_label: str
+    reply: str = ""  # the key of the prefilled reply that fits (see order_replies)
 
 
 def _when(moment: datetime | None) -> str:
@@ -28,7 +29,9 @@ def _when(moment: datetime | None) -> str:
 
 
 def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
-    """What happened to this order and what a person should do about it, in one sentence each."""
+    """What happened to this order and what a person should do about it, each from a fact: the
+    order's state, Stripe's figures, its timeline, the customer's other payments, the sweep's health.
+    `reply` names the prefilled reply that fits (order_replies offers it first)."""
 
     now = now or timezone.now()
     # What Stripe took once it took anything; where it differs from the order, support sees both.
@@ -39,47 +42,168 @@ def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
     if charged_at == UNKNOWN:
         return Diagnosis("Stripe could not be reached to check whether this payment went through, and our "
                          "records have no charge for it yet. Press Recover to ask Stripe again; never tell the "
-                         "customer they were not charged until it answers.", "recover", "Check with Stripe")
+                         "customer they were not charged until it answers.", "recover", "Check with Stripe",
+                         "checking")
+    # Only where a sentence leans on the sweep: it finishes charged orders, retries refunds, refunds held money.
+    sweep = sweep_notice(now=now) if order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID, S.NEEDS_REVIEW,
+                                                     S.REFUND_PENDING) else None
     if order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID) and charged_at is not None:
-        grace_end = charged_at + settings.RECONCILE_GRACE
+        if sweep is None:
+            finishing = (f"The sweep finishes such orders every minute, from "
+                         f"{_when(max(charged_at + settings.RECONCILE_GRACE, now))}.")
+        else:
+            finishing = f"{sweep.title}, so nothing will finish it on its own: press Recover now."
         return Diagnosis(
             f"Charged {amount} at {_when(charged_at)}; the order never activated because nothing finished it "
-            f"after the payment (the server stopped, or the webhook was lost). The sweep finishes such orders "
-            f"every minute, from {_when(max(grace_end, now))}.", "recover", "Recover now")
+            f"after the payment (the server stopped, or the webhook was lost). {finishing}", "recover",
+            "Recover now", "offer_refund" if order.amount_received_cents is not None else "checking")
     if order.state == S.PENDING and order.stripe_payment_intent_id:
         return Diagnosis(f"No payment taken: the customer reached the payment step on {_when(order.created_at)} "
                          "but Stripe has no completed payment. Nothing is owed either way.",
-                         "reply_not_charged", "Reply: not charged")
+                         "reply_not_charged", "Reply: not charged", "not_charged")
     if order.state == S.PENDING:
         return Diagnosis("No payment taken: the customer never reached the payment step. The order is "
-                         "canceled automatically after a day.", "reply_not_charged", "Reply: not charged")
+                         "canceled automatically after a day.", "reply_not_charged", "Reply: not charged",
+                         "not_charged")
     if order.state == S.FAILED:
         return Diagnosis(f"The payment did not go through ({order.attention_reason or 'declined'}); no money "
                          "was taken. The customer can try again from their status page.",
-                         "reply_not_charged", "Reply: not charged")
+                         "reply_not_charged", "Reply: not charged", "not_charged")
     if order.state == S.NEEDS_REVIEW:
-        held = (f" Money held since {_when(order.held_since)}; refunded automatically at "
-                f"{_when(order.refund_deadline_at)} unless finished first." if order.held_since else "")
+        held = ""
+        if order.held_since:
+            held = (f" Money held since {_when(order.held_since)}; refunded automatically at "
+                    f"{_when(order.refund_deadline_at)} unless finished first.")
+            if sweep is not None and order.refund_deadline_at:
+                held += f" {sweep.title}, and it is what makes that refund: watch the deadline."
         why = order.attention_reason or "see the timeline"
         return Diagnosis(f"Charged {amount}, but it cannot activate on its own: {why}.{held} "
-                         "Fix the cause and Recover, or Refund.", "refund", "Refund")
+                         "Fix the cause and Recover, or Refund.", "refund", "Refund",
+                         "held" if order.amount_received_cents is not None else "checking")
     if order.state == S.REFUND_PENDING:
-        return Diagnosis(f"A refund was requested at {_when(order.state_changed_at)} and Stripe has not confirmed it "
-                         "yet; the sweep asks again every minute.", "recover", "Check with Stripe")
+        follow_up = ("the sweep asks again every minute." if sweep is None
+                     else f"{sweep.title}, so nothing asks again on its own: press Check with Stripe.")
+        return Diagnosis(f"A refund was requested at {_when(order.state_changed_at)} and Stripe has not confirmed "
+                         f"it yet; {follow_up}", "recover", "Check with Stripe", "refund_in_progress")
     if order.state == S.REFUNDED:
-        return Diagnosis(f"Refunded in full ({order.refunded_display}) on "
-                         f"{_when(order.state_changed_at)}. {order.refund_reason}".strip(), "none", "")
+        full = "in full " if order.amount_refunded_cents >= order.paid_cents else ""
+        return Diagnosis(f"Refunded {full}({order.refunded_display} of {order.paid_display}) on "
+                         f"{_when(order.state_changed_at)}. {order.refund_reason}".strip(), "none", "", "refunded")
     if order.state == S.DISPUTED:
         return Diagnosis(f"The customer's bank disputed the {amount} payment on {_when(order.state_changed_at)}. "
                          "Answer the dispute in Stripe's dashboard; access carries on meanwhile.",
-                         "stripe_dashboard", "Open in Stripe")
+                         "stripe_dashboard", "Open in Stripe", "disputed")
     if order.state == S.CANCELED:
-        return Diagnosis("Canceled before any payment; nothing was charged.", "none", "")
-    entitlement = getattr(order, "entitlement", None) if order.user_id else None
-    until = f"; access until {console_date(entitlement.ends_at)}" if entitlement else ""
+        return Diagnosis("Canceled before any payment; nothing was charged.", "none", "", "not_charged")
+    return _active_diagnosis(order, amount)
+
+
+def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
+    from billing.selectors import order_access
+
+    access = order_access(order)
+    until = f"; access until {_date(access.until)}" if access.until else ""
     refunded = f" {order.refunded_display} refunded." if order.amount_refunded_cents else ""
-    return Diagnosis(f"Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded} Nothing is wrong.",
-                     "resend", "Resend confirmation")
+    paid = f"Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded}"
+    others = order_other_payments(order)
+    if others:
+        return Diagnosis(f"{paid} {_two_payments(order, others)} If they meant to buy once, refund one: "
+                         f"{refund_effect(order, full=True)}", "refund", "Refund one payment", "two_payments")
+    confirmation = _confirmation_facts(order)
+    if confirmation.trouble:
+        return Diagnosis(f"{paid} {confirmation.trouble} Resend it, or reply with the order page link.",
+                         "resend", "Resend confirmation", "active")
+    wait = _activation_wait(order)
+    if wait:
+        # The customer waited for their account: what they want to hear first is that it is active.
+        return Diagnosis(f"{paid} The customer waited {int(wait.total_seconds() // 60)} minutes after paying for it "
+                         f"to activate. {confirmation.line}", "resend", "Resend confirmation",
+                         "resent" if confirmation.reply == "resent" else "active")
+    return Diagnosis(f"{paid} {confirmation.line} Nothing is wrong.".replace("  ", " "), "resend",
+                     "Resend confirmation", confirmation.reply)
+
+
+def _day(moment: datetime) -> str:
+    """A date (not a time) in a reply: when access ends, as the customer's emails and pages print it."""
+    return f"{timezone.localtime(moment):%B %-d, %Y}"
+
+
+def _date(moment: datetime) -> str:
+    """A date (not a time) in what support reads: the console's one format, in SUPPORT_TIME_ZONE."""
+    return console_date(moment)
+
+
+# Paid twice for the same plan within this long: what the queue lists as "duplicate" (needs_attention).
+DUPLICATE_PAYMENT_WINDOW_DAYS = 30
+
+
+def order_other_payments(order: Order) -> list[Order]:
+    """The customer's other paid orders for the same plan within DUPLICATE_PAYMENT_WINDOW_DAYS of this
+    one, oldest first. Since decision 0011 a second paid year stacks after the first: a real purchase,
+    and still one a person should see, since customers often did not mean it."""
+    from datetime import timedelta
+
+    if order.state not in (S.PAID, S.ACTIVE):
+        return []
+    window = timedelta(days=DUPLICATE_PAYMENT_WINDOW_DAYS)
+    return list(Order.objects.filter(email=order.email, plan_id=order.plan_id, state__in=[S.PAID, S.ACTIVE],
+                                     created_at__gte=order.created_at - window,
+                                     created_at__lte=order.created_at + window)
+                .exclude(pk=order.pk).select_related("plan").order_by("created_at"))
+
+
+def _two_payments(order: Order, others: list[Order]) -> str:
+    from billing.selectors import order_access
+
+    orders = sorted([order, *others], key=lambda o: o.created_at)
+    listed = ", ".join(f"{o.reference} ({o.paid_display}, {_when(o.paid_at)})" for o in orders[:-1])
+    listed += f" and {orders[-1].reference} ({orders[-1].paid_display}, {_when(orders[-1].paid_at)})"
+    latest = order_access(orders[-1])
+    months = orders[-1].plan.duration_months
+    added = (f"the second added {months} months" if len(orders) == 2
+             else f"each after the first added {months} months")
+    to = f", to {_date(latest.ends_at)}" if latest.granted and latest.in_force else " once active"
+    return f"This customer has {len(orders)} paid orders for the {order.plan.name} plan: {listed}; {added}{to}."
+
+
+@dataclass(frozen=True)
+class _ConfirmationFacts:
+    line: str  # what the timeline says of the confirmation email, for support
+    trouble: str  # why it may not have reached the customer, if so
+    reply: str  # the reply key these facts back: resent | confirmation_sent | active
+    sent_at: datetime | None = None
+    resent_at: datetime | None = None
+    on_its_way: bool = False  # queued or being sent right now
+
+
+def _confirmation_facts(order: Order) -> _ConfirmationFacts:
+    """The confirmation email as the outbox records it: sent (when), sent again after a resend,
+    on its way, or in trouble. A reply says "sent" only on a sent row, "sent again" only after a
+    resend recorded on the timeline and sent after it."""
+    from billing.models import OutboundEmail
+
+    email = order.emails.filter(kind=OutboundEmail.Kind.CONFIRMATION).first()
+    if email is None:
+        return _ConfirmationFacts("No confirmation email is recorded.", "", "active")
+    if email.status in (OutboundEmail.Status.FAILED, OutboundEmail.Status.UNCERTAIN) or email.esp_status in (
+            "bounced", "rejected", "failed", "complained"):
+        state = email.esp_status or email.get_status_display().lower()
+        return _ConfirmationFacts("", f"The confirmation to {email.recipient} did not arrive ({state}).", "active")
+    if email.status != OutboundEmail.Status.SENT or email.sent_at is None:
+        return _ConfirmationFacts(f"The confirmation to {email.recipient} is waiting to send.", "", "active",
+                                  on_its_way=True)
+    resend = (order.events.filter(actor__startswith="support:", reason__startswith=RESEND_EVENT_PREFIX
+                                  + OutboundEmail.Kind.CONFIRMATION.label)
+              .order_by("-created_at").values_list("created_at", flat=True).first())
+    if resend is not None and email.sent_at >= resend:
+        return _ConfirmationFacts(f"The confirmation was sent again to {email.recipient} at {_when(email.sent_at)}.",
+                                  "", "resent", email.sent_at, email.sent_at)
+    return _ConfirmationFacts(f"The confirmation was sent to {email.recipient} at {_when(email.sent_at)}.", "",
+                              "confirmation_sent", email.sent_at)
+
+
+# How support.services.outbound_email_resend records a resend on the timeline.
+RESEND_EVENT_PREFIX = "Asked to resend: "
 
 
 def refund_effect(order: Order, *, full: bool) -> str:
@@ -95,8 +219,82 @@ def refund_effect(order: Order, *, full: bool) -> str:
     remains = access_until_without(order)
     if remains:
         return (f"A full refund takes back only the time this payment bought: the customer keeps access until "
-                f"{console_date(remains)} from their other payments, and gets one email saying why.")
+                f"{_date(remains)} from their other payments, and gets one email saying why.")
     return "A full refund: the customer's access ends at once, and they get one email saying why."
+
+
+# --- The sweep watched: what support must hear when the safety net itself is down -----------------
+
+@dataclass(frozen=True)
+class SweepNotice:
+    key: str  # one alert per outage: everything since the last clean pass
+    title: str  # e.g. "The sweep is failing: its last 3 passes finished with errors"
+    detail: str
+
+
+def sweep_notice(*, now: datetime | None = None) -> SweepNotice | None:
+    """None while the sweep does its job; else what is wrong with it and what to do, for the
+    console's landing page, the case pages and the team's alert (billing.selectors.sweep_health)."""
+    from datetime import timedelta
+
+    from billing.selectors import SWEEP_STALE_AFTER_MINUTES, sweep_health
+
+    now = now or timezone.now()
+    health = sweep_health(now=now)
+    if health.healthy:
+        return None
+    stuck_for = timedelta(minutes=SWEEP_STALE_AFTER_MINUTES)
+    if health.running_since and health.running_since < now - stuck_for:
+        title = f"The sweep is stuck: a pass started at {_when(health.running_since)} has not finished"
+    elif health.stalled and health.last_finished_at is None:
+        title = "The sweep has never run"
+    elif health.stalled:
+        title = f"The sweep has not finished a pass since {_when(health.last_finished_at)}"
+    else:
+        title = f"The sweep is failing: its last {health.failures} passes finished with errors"
+    facts = [f"Last clean pass: {_when(health.last_ok_at) if health.last_ok_at else 'none recorded'}."]
+    if health.failures and health.last_error:
+        facts.append(f"Newest error: {health.last_error}.")
+    facts.append("Until it recovers, nothing finishes charged orders, retries refunds or refunds held money "
+                 "at its deadline on its own: press Recover on each case in the queue. Check that the worker "
+                 "(manage.py qcluster) is running and that Stripe answers; Reconcile runs shows each pass.")
+    return SweepNotice(key=f"sweep-down:after-{health.last_ok_id or 'none'}", title=title, detail=" ".join(facts))
+
+
+# --- Sign-in links: did the customer ask? ------------------------------------------------------
+
+# An email from the customer this recent may be what a sign-in link answers ("as you asked").
+SIGNIN_REQUEST_DAYS = 14
+
+
+def signin_link_request(order: Order):
+    """The customer's newest email on this case that may ask for a way in: from the order's own,
+    verified address, in the last SIGNIN_REQUEST_DAYS. None if there is none."""
+    from datetime import timedelta
+
+    since = timezone.now() - timedelta(days=SIGNIN_REQUEST_DAYS)
+    for message in order.inbound_messages.filter(received_at__gte=since).order_by("-received_at")[:20]:
+        if inbound_sender_owns(order, from_email=message.from_email, sender_authenticated=message.sender_authenticated):
+            return message
+    return None
+
+
+# --- Recover, when it cannot finish -------------------------------------------------------------
+
+def recover_outcome(order: Order) -> tuple[bool, str]:
+    """What support reads after pressing Recover: (finished, words). An order still held for review
+    says why it cannot finish and what to do, from its attention reason and deadline."""
+    if order.state != S.NEEDS_REVIEW:
+        return True, f"{order.reference}: {order.get_state_display()}"
+    why = order.attention_reason or "the timeline shows why"
+    held = ""
+    if order.held_since and order.refund_deadline_at:
+        held = (f" The customer's {order.paid_display} is held and is refunded automatically at "
+                f"{_when(order.refund_deadline_at)} unless the order is finished first.")
+    todo = ("Fix that cause (in Stripe or with the customer), then press Recover again; or refund the customer."
+            if order.amount_received_cents is not None
+            else "Check the payment in Stripe's dashboard, then press Recover again.")
+    return False, f"{order.reference} still needs review. Recover cannot finish it: {why}.{held} {todo}"
 
 
 UNKNOWN = "unknown"
@@ -196,26 +394,55 @@ def order_timeline(order: Order) -> list[TimelineEntry]:
     return sorted(entries, key=lambda entry: entry.at, reverse=True)
 
 
-# The prefilled replies: kind, specific, never blaming the customer. {placeholders} are filled in.
+# The prefilled replies: kind, specific, never blaming the customer. Each is offered only when the
+# facts its sentences state hold (order_replies); {placeholders} are filled in from those facts.
 REPLIES = {
-    "recovered": ("Your account is active",
-                  "Hello{name},\n\nThank you for your patience. Your payment of {amount} on {paid} came through, "
-                  "and your {plan} plan is now active until {until}. We've sent your confirmation with a sign-in "
-                  "link to {email}; you can also follow your order here:\n{status_url}\n\nYour reference is "
-                  "{reference}. Sorry for the wait, and welcome!\n\n{agent}"),
+    "active": ("Your account is active",
+               "Hello{name},\n\nThank you for writing. Your payment of {amount} on {paid} came through, and your "
+               "{plan} plan is active until {until}.{confirmation} You can follow your order here:\n{status_url}"
+               "\n\nYour reference is {reference}.{sorry}\n\n{agent}"),
+    "confirmation_sent": ("Your confirmation",
+                          "Hello{name},\n\nYour confirmation for order {reference} was sent to {email} on "
+                          "{confirmation_at}. If you can't find it, please check your spam folder. Your {plan} plan "
+                          "is active until {until}, and your order page is always here:\n{status_url}\n\n{agent}"),
     "resent": ("Your confirmation, sent again",
-               "Hello{name},\n\nWe've sent your confirmation for order {reference} again to {email}; it should "
-               "arrive within a few minutes (please check your spam folder too). Your {plan} plan is active "
-               "until {until}, and your order page is always here:\n{status_url}\n\n{agent}"),
+               "Hello{name},\n\nWe sent your confirmation for order {reference} again to {email} on {resent_at}; "
+               "please check your spam folder too. Your {plan} plan is active until {until}, and your order page "
+               "is always here:\n{status_url}\n\n{agent}"),
+    "two_payments": ("Your {count} payments",
+                     "Hello{name},\n\nThank you for writing. We can see {count} payments for the {plan} plan: "
+                     "{payments}. Each one adds {months} months, so your plan runs until {until}.\n\nIf you meant "
+                     "to buy once, reply to this email and we'll refund {amount} for order {reference}; {after_refund}"
+                     "\n\n{agent}"),
     "refunded": ("Your refund",
-                 "Hello{name},\n\nWe've refunded {refunded} to your card{card} for order {reference}. Banks "
-                 "usually take 5–10 days to show it on your statement; you don't need to do anything.\n\n"
-                 "If there's anything else we can do, just reply.\n\n{agent}"),
+                 "Hello{name},\n\nWe've refunded {refunded} to your card{card} for order {reference}{refunded_on}."
+                 "{part_of} Banks usually take 5–10 days to show it on your statement; you don't need to do "
+                 "anything.{access}\n\nIf there's anything else we can do, just reply.\n\n{agent}"),
+    "refund_in_progress": ("Your refund",
+                           "Hello{name},\n\nWe've asked our payment provider to refund {refunding} for order "
+                           "{reference}, and it is confirming it now. Once it has, we'll email you; banks usually "
+                           "take 5–10 days to show a refund on your statement.\n\n{agent}"),
     "offer_refund": ("About your order {reference}",
                      "Hello{name},\n\nWe have your payment of {amount} from {paid}, and we're sorry your account "
                      "isn't ready yet. We're finishing it now. If you'd rather not wait, reply to this email and "
                      "we'll refund you in full straight away; either way, you won't be charged twice.\n\n"
                      "You can follow your order here:\n{status_url}\n\n{agent}"),
+    "held": ("About your order {reference}",
+             "Hello{name},\n\nWe have your payment of {amount} from {paid}, and we're sorry your account isn't "
+             "ready yet: someone on our team needs to check your order before it can be switched on.{deadline} If "
+             "you'd rather not wait, reply to this email and we'll refund you in full straight away; either way, "
+             "you won't be charged twice.\n\nYou can follow your order here:\n{status_url}\n\n{agent}"),
+    "checking": ("About your order {reference}",
+                 "Hello{name},\n\nThank you for writing. We're checking your order {reference} with our payment "
+                 "provider now, and we'll write again as soon as we know. You won't be charged twice. You can also "
+                 "follow your order here:\n{status_url}\n\n{agent}"),
+    "not_charged": ("About your order {reference}",
+                    "Hello{name},\n\nThank you for writing. We checked order {reference}: {what}, and no money was "
+                    "taken, so you owe us nothing.{again}\n\n{agent}"),
+    "disputed": ("About your payment for order {reference}",
+                 "Hello{name},\n\nYour bank has told us that the payment of {amount} for order {reference} is "
+                 "disputed; your bank decides disputes. If it was opened by mistake, or if there's something we "
+                 "can fix for you, just reply.\n\n{agent}"),
     "not_found": ("Let's find your payment",
                   "Hello{name},\n\nThank you for writing. We couldn't find a payment from {email} yet. So we can "
                   "look it up, could you reply with the last 4 digits of the card you used, the amount, and the "
@@ -223,20 +450,126 @@ REPLIES = {
 }
 
 
-def order_replies(order: Order, *, agent_name: str, status_url: str) -> list[dict]:
-    entitlement = getattr(order, "entitlement", None) if order.user_id else None
-    card = f" ({order.card_brand.title() or 'card'} ending {order.card_last4})" if order.card_last4 else ""
+@dataclass(frozen=True)
+class Reply:
+    key: str
+    subject: str
+    body: str
+    recommended: bool = False  # the one the diagnosis asks for
+
+
+def order_replies(order: Order, *, agent_name: str, status_url: str,
+                  diagnosis: Diagnosis | None = None) -> list[Reply]:
+    """The replies that fit this order's state, each only where its facts hold; the one the
+    diagnosis names first. Every amount is Stripe's; every "we sent" or "we refunded" is on the
+    timeline (the outbox, the refunds) or is what the recommended button does."""
+    diagnosis = diagnosis or order_diagnosis(order)
     values = {
         "name": f" {order.full_name.split()[0]}" if order.full_name.strip() else "",
-        "amount": order.paid_display, "reference": order.reference, "email": order.email,
-        "plan": order.plan.name, "status_url": status_url, "agent": agent_name or "The Backstop team",
-        "paid": f"{timezone.localtime(order.paid_at):%B %-d}" if order.paid_at else "your purchase date",
-        "until": f"{entitlement.ends_at:%B %-d, %Y}" if entitlement else "a year from activation",
-        "refunded": order.refunded_display if order.amount_refunded_cents else order.paid_display,
-        "card": card,
+        "reference": order.reference, "email": order.email, "plan": order.plan.name, "status_url": status_url,
+        "agent": agent_name or "The Backstop team",
     }
-    return [{"key": key, "subject": subject.format(**values), "body": body.format(**values)}
-            for key, (subject, body) in REPLIES.items()]
+    keys = _reply_facts(order, diagnosis, values)
+    if diagnosis.reply in keys:
+        keys.remove(diagnosis.reply)
+        keys.insert(0, diagnosis.reply)
+    return [Reply(key, REPLIES[key][0].format(**values), REPLIES[key][1].format(**values),
+                  recommended=key == diagnosis.reply) for key in keys]
+
+
+def _reply_facts(order: Order, diagnosis: Diagnosis, values: dict) -> list[str]:
+    """Which replies this order's facts back; adds the values their sentences need."""
+    from billing.selectors import access_until_without, order_access
+
+    received = order.amount_received_cents is not None and order.paid_at is not None
+    values.update(amount=order.paid_display, paid=_when(order.paid_at) if order.paid_at else "")
+    if diagnosis.reply == "checking" or (diagnosis.action == "recover" and order.state != S.REFUND_PENDING):
+        # Charged (or maybe charged) and not finished: what Recover is about to do, and no more.
+        return ["offer_refund", "checking"] if received else ["checking"]
+    if order.state in (S.PENDING, S.FAILED, S.CANCELED):
+        values["what"] = {S.PENDING: "the payment was never completed", S.FAILED: "the payment didn't go through",
+                          S.CANCELED: "it was canceled before any payment"}[order.state]
+        values["again"] = ("" if order.state == S.CANCELED else
+                           f" If you'd still like the {order.plan.name} plan, you can pay from your order "
+                           f"page:\n{values['status_url']}")
+        return ["not_charged", "not_found"]
+    if order.state == S.NEEDS_REVIEW:
+        if not received:
+            return ["checking"]
+        values["deadline"] = (f" Unless we finish it by {_when(order.refund_deadline_at)}, we refund you in full "
+                              "automatically." if order.held_since and order.refund_deadline_at else "")
+        return ["held"]
+    if order.state == S.REFUND_PENDING:
+        values["refunding"] = order.refundable_display
+        return ["refund_in_progress"]
+    keys = []
+    access = order_access(order)
+    if order.state == S.ACTIVE and access.until:
+        confirmation = _confirmation_facts(order)
+        keys += [confirmation.reply] + (["active"] if confirmation.reply != "active" else [])
+        values.update(
+            until=_day(access.until),
+            confirmation_at=_when(confirmation.sent_at) if confirmation.sent_at else "",
+            resent_at=_when(confirmation.resent_at) if confirmation.resent_at else "",
+            confirmation=(f" We sent your confirmation to {order.email} on {_when(confirmation.sent_at)}."
+                          if confirmation.sent_at else
+                          f" Your confirmation is on its way to {order.email}." if confirmation.on_its_way else ""),
+            sorry=" Sorry for the wait." if _activation_wait(order) else "",
+        )
+        others = order_other_payments(order)
+        if others:
+            everyone = sorted([order, *others], key=lambda o: o.created_at)
+            remains = access_until_without(order)
+            values.update(
+                count={2: "two", 3: "three"}.get(len(everyone), str(len(everyone))),
+                payments=_and(f"{o.paid_display} on {_when(o.paid_at)} (order {o.reference})" for o in everyone),
+                months=order.plan.duration_months,
+                after_refund=(f"your plan would then run until {_day(remains)}." if remains
+                              else "your plan would then end at once."),
+            )
+            keys.append("two_payments")
+    if order.state == S.DISPUTED:
+        keys.append("disputed")
+    if order.amount_refunded_cents and received:
+        keys.append("refunded")
+        values.update(_refund_values(order, access))
+    return keys
+
+
+def _refund_values(order: Order, access) -> dict:
+    card = f" ({order.card_brand.title() or 'card'} ending {order.card_last4})" if order.card_last4 else ""
+    done = [r for r in order.refunds.all() if r.status == "succeeded"]
+    full = order.amount_refunded_cents >= order.paid_cents
+    if not access.granted:
+        after = ""
+    elif access.in_force or not full:
+        after = f" Your {order.plan.name} plan stays active until {_day(access.until)}." if access.until else ""
+    elif access.until:
+        after = f" Your {order.plan.name} plan stays active until {_day(access.until)}, paid for by your other payment."
+    else:
+        after = f" Your {order.plan.name} plan ended with the refund."
+    return {
+        "refunded": order.refunded_display, "card": card,
+        "refunded_on": f" on {_when(done[-1].created_at)}" if done else "",
+        "part_of": "" if full else f" That is part of your {order.paid_display} payment.",
+        "access": after,
+    }
+
+
+def _activation_wait(order: Order):
+    """How long the customer waited for their account after paying, when it was longer than the
+    nets' head start (not activated at checkout); else None."""
+    from datetime import timedelta
+
+    activated = order.events.filter(to_state=S.ACTIVE).order_by("created_at").values_list("created_at",
+                                                                                          flat=True).first()
+    wait = activated - order.paid_at if activated and order.paid_at else None
+    return wait if wait and wait > timedelta(minutes=NETS_HEAD_START_MINUTES) else None
+
+
+def _and(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 # --- The landing page: one search box, and only what needs a person ------------------------

@@ -178,6 +178,29 @@ def alerts_notify_due(*, older_than: timedelta = timedelta(seconds=30)) -> int:
     return sent
 
 
+def sweep_watch(*, now=None) -> Alert | None:
+    """Watch the safety net itself: one alert to the team while the sweep is down (failing pass after
+    pass, or not finishing at all), resolved once a pass finishes cleanly. Returns the open alert.
+
+    Runs after every pass (support.receivers) and every minute on its own schedule
+    (support/schedules.py), which keeps running when the sweep is stuck or never starts.
+    """
+    from billing.selectors import sweep_health
+    from support.selectors import sweep_notice
+
+    now = now or timezone.now()
+    open_alerts = Alert.objects.filter(kind=Alert.Kind.SWEEP_DOWN, resolved_at__isnull=True)
+    health = sweep_health(now=now)
+    if health.failures == 0 and not health.stalled:
+        open_alerts.update(resolved_at=now)
+        return None
+    notice = sweep_notice(now=now)
+    if notice is None:  # one failed pass after a clean one: not (yet) an outage
+        return open_alerts.first()
+    # An outage is one case from its start (the last clean pass) to its end, however it looks meanwhile.
+    return alert_raise(kind=Alert.Kind.SWEEP_DOWN, key=notice.key, summary=notice.title, details=notice.detail)
+
+
 def daily_digest_send(*, now=None) -> str:
     """Email the team what the nets caught and fixed on their own in the last day, and what is open."""
     from billing.models import ReconcileRun
@@ -378,12 +401,16 @@ def inbound_message_match(*, message_id: int):
     agent = "The Backstop team"
     if owned:
         case = owned[0]
-        diagnosis = selectors.order_diagnosis(case).summary
+        found = selectors.order_diagnosis(case)
+        diagnosis = found.summary
         status_url = settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(case)})
-        replies = {r["key"]: r for r in selectors.order_replies(case, agent_name="", status_url=status_url)}
-        key = {"active": "recovered" if done else "resent", "refunded": "refunded",
-               "needs_review": "offer_refund", "paid": "offer_refund"}.get(case.state, "not_found")
-        reply = replies[key]
+        # The reply the diagnosis names, with only the sentences the order's facts back.
+        replies = selectors.order_replies(case, agent_name="", status_url=status_url, diagnosis=found)
+        if done:  # we just finished their order: that it is active is the news
+            replies.sort(key=lambda r: r.key != "active")
+        reply = ({"subject": replies[0].subject, "body": replies[0].body} if replies else
+                 {"subject": "About your order", "body": f"Hello{f' {first}' if first else ''},\n\n"
+                  f"Thank you for writing.\n\n{agent}"})
     elif orders:
         why = (f"the From address is on the order but the provider could not confirm it ({message.sender_check})"
                if any(selectors.inbound_sender_owns(o, from_email=from_email, sender_authenticated=True)
@@ -419,11 +446,15 @@ def inbound_messages_answered(*, ids: list[int], user) -> int:
         status=InboundMessage.Status.ANSWERED, answered_by=user, answered_at=timezone.now())
 
 
-def order_signin_link_send(*, order_id: int, user, key):
-    """Email the customer a fresh one-click sign-in link (never to a staff account)."""
+def order_signin_link_send(*, order_id: int, user, key, reason: str = ""):
+    """Email the customer a fresh one-click sign-in link (never to a staff account), saying who sent
+    it and why: `reason` in the customer's words, or, left empty, "as you asked" when an email from
+    the order's own address asking us is on the case (support.selectors.signin_link_request)."""
     from billing.models import Order, OrderEvent, OutboundEmail
     from billing.services import outbound_email_queue
+    from support.selectors import signin_link_request
 
+    reason = " ".join(reason.split())
     with transaction.atomic():
         _receipt(key=key, action="signin_link", order_id=order_id, user=user)
         order = Order.objects.select_related("user").get(pk=order_id)
@@ -431,9 +462,20 @@ def order_signin_link_send(*, order_id: int, user, key):
             raise ValueError("This order has no account yet; Recover it first.")
         if order.user.is_staff or not order.user.is_active:
             raise ValueError("Sign-in links are for customer accounts only.")
-        email = outbound_email_queue(order=order, kind=OutboundEmail.Kind.SIGNIN_LINK, recipient=order.user.email)
+        if not reason:
+            asked = signin_link_request(order)
+            if asked is None:
+                raise ValueError("Say why you are sending it: the customer reads it in the email. (No email from "
+                                 "them asking for one is on this case.)")
+            reason = f"We're sending it as you asked in your email of {timezone.localtime(asked.received_at):%B %-d}."
+        elif reason[-1] not in ".!?":
+            reason += "."
+        first = user.full_name.split()[0] if user.full_name.strip() else ""
+        email = outbound_email_queue(order=order, kind=OutboundEmail.Kind.SIGNIN_LINK, recipient=order.user.email,
+                                     sent_by=f"{first} from our support team" if first else "Our support team",
+                                     send_reason=reason)
         OrderEvent.objects.create(order=order, actor=support_actor(user),
-                                  reason=f"Sign-in link sent to {order.user.email}")
+                                  reason=f"Sign-in link sent to {order.user.email}: {reason}"[:500])
     return email
 
 

@@ -7,6 +7,12 @@ def notify_alert(alert_id: int):
     services.alert_notify(alert_id=alert_id)
 
 
+def watch_sweep():
+    """Every minute, beside the sweep: the one check that runs when the sweep itself does not."""
+    alert = services.sweep_watch()
+    return {"sweep_down": bool(alert)}
+
+
 def send_daily_digest():
     return services.daily_digest_send()
 

@@ -53,7 +53,7 @@ def test_a_charged_customer_without_access_is_resolved_in_two_clicks_from_the_la
 
     expect(console_page.locator("#case-state")).to_have_attribute("data-state", "active")
     shot(console_page, "order")
-    reply = console_page.locator("#reply-recovered")
+    reply = console_page.locator("#reply-active")
     expect(reply).to_contain_text("Hello Ada")
     expect(reply).to_contain_text(order.reference)
     assert Order.objects.get(pk=order.pk).state == OrderState.ACTIVE

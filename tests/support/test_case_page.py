@@ -230,7 +230,7 @@ def test_send_sign_in_link_emails_the_customer_a_working_link(
     staff(client)
 
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(case_url(order, "signin_link"), {"key": str(uuid.uuid4())})
+        client.post(case_url(order, "signin_link"), {"key": str(uuid.uuid4()), "reason": "Your account is ready."})
 
     (message,) = [m for m in mailoutbox if m.subject == "Your sign-in link for Backstop"]
     link = next(line for line in message.body.splitlines() if "/account/signin/" in line).strip()

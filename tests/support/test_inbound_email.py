@@ -9,7 +9,6 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from billing import services
 from billing.mirror import stripe_mirror_sync
 from billing.models import OrderState
 from billing.tokens import order_status_token
@@ -258,11 +257,3 @@ def test_an_inbound_email_without_the_webhook_secret_is_refused(client):
 
     assert response.status_code == 400
     assert not InboundMessage.objects.exists()
-
-
-def test_an_active_customer_asking_gets_a_resend_draft(mail, stripe_emulator):
-    services.order_settle(order_id=paid_order(email="ada@example.com").id, actor="webhook")
-
-    message = mail(text="I never got my confirmation email.")
-
-    assert "sent your confirmation for order" in message.draft_body

@@ -1,0 +1,23 @@
+"""Billing's periodic tasks (django-q2 schedules), installed by `manage.py setup_schedules`."""
+
+from django_q.models import Schedule
+
+SCHEDULES = [
+    {
+        "name": "outbox: send due emails, flag interrupted sends",
+        "func": "billing.tasks.dispatch_due_emails",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
+        "name": "sweep: pull sync, settle, adopt, hold or refund, follow up",
+        "func": "billing.tasks.reconcile",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
+        "name": "renewals: reminders before a plan ends, and the email on the day",
+        "func": "billing.tasks.renewal_reminders",
+        "schedule_type": Schedule.HOURLY,
+    },
+]
