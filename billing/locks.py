@@ -1,8 +1,12 @@
 """Row locks in one place, so every path takes them the same way and in the same order."""
 
-from django.db import connection
+from datetime import timedelta
 
-from billing.models import Order
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.models import Lease, Order
 
 
 def order_lock(order_id: int) -> Order:
@@ -22,3 +26,19 @@ def address_lock(email: str):
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"address:{email}"])
+
+
+def lease_take(name: str, *, holder: str, seconds: int) -> bool:
+    """Take (or renew) the named lease for `seconds` if it is free, run out, or already ours.
+
+    One UPDATE decides: PostgreSQL re-checks its WHERE on the row another taker just changed, so of
+    two at once exactly one wins, whichever connection each statement runs on."""
+    now = timezone.now()
+    Lease.objects.get_or_create(name=name, defaults={"expires_at": now})
+    taken = Lease.objects.filter(Q(expires_at__lte=now) | Q(holder=holder), name=name).update(
+        holder=holder, expires_at=now + timedelta(seconds=seconds))
+    return taken == 1
+
+
+def lease_release(name: str, *, holder: str) -> None:
+    Lease.objects.filter(name=name, holder=holder).update(holder="", expires_at=timezone.now())

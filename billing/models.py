@@ -357,3 +357,21 @@ class ReconcileRun(models.Model):
     def __str__(self):
         # Shown as the console page's title: a time says its zone (issue 15).
         return f"Sweep {self.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({self.get_status_display()})"
+
+
+class Lease(models.Model):
+    """A named lease that one process holds until it lets go or the lease runs out: the sweep's
+    "one at a time" across hosts.
+
+    A row, not a session-level advisory lock: behind PgBouncer's transaction pooling each statement
+    may run on a different server connection, so a session lock taken by one statement and released
+    by another stays held for ever on a connection nobody owns, and every later sweep would skip
+    (docs/scaling.md). A lease also frees itself when its holder is SIGKILLed.
+    """
+
+    name = models.CharField(primary_key=True, max_length=50)
+    holder = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name}: {self.holder or 'free'} until {self.expires_at:%Y-%m-%d %H:%M:%S} UTC"

@@ -7,30 +7,31 @@
 3. Follow up what is in motion: refunds not yet confirmed, held money past its deadline,
    abandoned checkouts, emails stuck or given up, alerts not yet delivered.
 
-Safe to run twice at once on two hosts: a PostgreSQL advisory lock makes the second one skip,
+Safe to run twice at once on two hosts: a lease row (billing.locks.lease_take) makes the second one skip,
 and every step is idempotent anyway (settle converges, adoption is unique per reference, refunds
 carry idempotency keys), so even without the lock nothing is done twice.
 """
 
 import logging
+import os
 import socket
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from billing import mirror, selectors, services, signals, stripe_api
+from billing import locks, mirror, selectors, services, signals, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
 
 logger = logging.getLogger(__name__)
 S = OrderState
 
-ADVISORY_LOCK_ID = 0x6261636B73746F70 & 0x7FFFFFFFFFFFFFFF  # "backstop"
 # Mirror rows changed this long before the previous run started are looked at again.
 WINDOW_OVERLAP = timedelta(minutes=2)
 # A refund Stripe has not confirmed after this long is asked for again (same idempotency key).
@@ -259,26 +260,27 @@ def _default_window_start() -> datetime | None:
     return previous - WINDOW_OVERLAP if previous else None
 
 
-class _exclusive:
-    """A session-level PostgreSQL advisory lock, so two hosts' sweeps do not overlap.
+# How long one sweep may hold the sweep's lease. A pass takes seconds; one killed mid-pass keeps the
+# others out this long at most (the sweep-down alert fires after 5 minutes without a finished pass).
+SWEEP_LEASE_SECONDS = 180
 
-    Only a courtesy: correctness never depends on it (every step is idempotent). Other
-    databases (the embedded SQLite) have one host by construction, so there it always succeeds.
+
+class _exclusive:
+    """The sweep's lease (billing.locks.lease_take), so two hosts' sweeps do not overlap.
+
+    Only a courtesy: correctness never depends on it (every step is idempotent). A row rather than
+    an advisory lock, so it works behind PgBouncer's transaction pooling and frees itself when the
+    sweep holding it is killed (docs/scaling.md).
     """
 
     def __enter__(self):
-        self.held = False
-        if connection.vendor != "postgresql":
-            return True
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_ID])
-            self.held = cursor.fetchone()[0]
+        self.holder = f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held = locks.lease_take("sweep", holder=self.holder, seconds=SWEEP_LEASE_SECONDS)
         return self.held
 
     def __exit__(self, *exc):
         if self.held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_ID])
+            locks.lease_release("sweep", holder=self.holder)
 
 
 def _host() -> str:

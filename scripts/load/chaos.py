@@ -60,6 +60,7 @@ from stack import (  # scripts/load/stack.py: the stack, shared with run.py
     invariants,
     percentile,
     start_backstop,
+    start_pgbouncer,
     wait_for_drain,
 )
 
@@ -122,6 +123,11 @@ def parse_args(argv=None):
     parser.add_argument("--webhook-workers", type=int, default=16, help="emulator webhook deliveries in flight")
     parser.add_argument("--drain-timeout", type=int, default=300, help="seconds to wait for backlogs to drain")
     parser.add_argument("--sweeps", type=int, default=3, help="most `manage.py reconcile` runs after the drain")
+    parser.add_argument("--hosts", type=int, default=1,
+                        help="web hosts, each with its own gunicorn, qcluster and cron sweep, on one PostgreSQL")
+    parser.add_argument("--pgbouncer", action="store_true",
+                        help="app processes reach PostgreSQL through PgBouncer in transaction mode")
+    parser.add_argument("--cron-every", type=int, default=20, help="seconds between each host's cron sweeps")
     parser.add_argument("--out", type=Path, help="output directory (default var/chaos/<timestamp>)")
     return parser.parse_args(argv)
 
@@ -196,6 +202,8 @@ class Injector:
         self.backstop, self.rng = backstop, rng
         self.log = open(log_path, "a", buffering=1)  # noqa: SIM115 (closed in close)
         self.down = set()  # processes killed and not yet restarted
+        self.web_hosts = [name for name, _process, _log in backstop.stack.children
+                          if name == "web" or name.startswith("web-")]
         self.stripe_fault_ids = {}  # emulator fault id -> (name, count)
 
     def close(self):
@@ -210,15 +218,17 @@ class Injector:
         fault, stack, emulator = item["fault"], self.backstop.stack, self.backstop.emulator
         try:
             if fault == "gunicorn worker SIGKILL":
-                if "web" in self.down:
+                hosts = [n for n in self.web_hosts if n not in self.down]
+                if not hosts:
                     return self.record(fault, at=elapsed, skipped="gunicorn is down")
-                master = stack.process("web").pid
+                host = self.rng.choice(hosts)
+                master = stack.process(host).pid
                 workers = sorted(pid for pid, (ppid, _cpu) in _proc_table().items() if ppid == master)
                 if not workers:
                     return self.record(fault, at=elapsed, skipped="no worker running")
                 pid = self.rng.choice(workers)
                 os.kill(pid, signal.SIGKILL)
-                return self.record(fault, at=elapsed, pid=pid)
+                return self.record(fault, at=elapsed, pid=pid, host=host)
             if "process" in item and fault.startswith("restart"):
                 process = stack.restart(item["process"])
                 self.down.discard(item["process"])
@@ -452,8 +462,10 @@ def main():
 
 def _run(args, url, out, stack):
     started_at = datetime.now().astimezone()
+    pooled_url = start_pgbouncer(stack, url, out, say) if args.pgbouncer else None
     backstop = start_backstop(stack, url, web_workers=args.web_workers, web_threads=args.web_threads,
-                              q_workers=args.q_workers, webhook_workers=args.webhook_workers, say=say)
+                              q_workers=args.q_workers, webhook_workers=args.webhook_workers, say=say,
+                              hosts=args.hosts, cron_every=args.cron_every, pooled_url=pooled_url)
     db, probe = backstop.db, backstop.probe
     say(f"stack up: app {backstop.app}, emulator {backstop.emulator}; output in {out}")
     first_order_id = db.one("SELECT coalesce(max(id), 0) FROM billing_order")[0]
@@ -464,7 +476,8 @@ def _run(args, url, out, stack):
     injector = Injector(backstop, out / "faults.jsonl", random.Random(args.seed + 1))
     observations_file, purchases_file = out / "observations.jsonl", out / "purchases.jsonl"
     env = dict(os.environ, LOAD_RESULTS_FILE=str(purchases_file), CHAOS_OBSERVATIONS_FILE=str(observations_file),
-               LOAD_ACTIVE_TIMEOUT=str(min(150, args.finish_timeout - 20)), CHAOS_LEAVE_RATE=str(args.leave_rate))
+               LOAD_ACTIVE_TIMEOUT=str(min(150, args.finish_timeout - 20)), CHAOS_LEAVE_RATE=str(args.leave_rate),
+               CHAOS_HOSTS=",".join(backstop.apps) if args.hosts > 1 else "")
     say(f"{args.customers} customers for {args.duration} s, {len(plan)} faults planned (seed {args.seed})")
     try:
         with open(out / "locust.log", "wb") as log:

@@ -77,8 +77,17 @@ def page_claim(text):
     return None
 
 
+# With several web hosts (chaos --hosts), each customer sticks to one, as a load balancer with
+# sticky sessions would send them; a host that is down is then down for its customers.
+HOSTS = [h for h in os.environ.get("CHAOS_HOSTS", "").split(",") if h]
+
+
 class ChaosCustomer(shared.Customer):
     _email = _ref = _pi = None
+
+    def on_start(self):
+        if HOSTS:
+            self.host = self.client.base_url = random.choice(HOSTS)
 
     # -- one request, with a person's patience ---------------------------------------------------
 

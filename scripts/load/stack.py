@@ -13,8 +13,10 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -308,8 +310,51 @@ def host_name(kind, host):
     return kind if host == 1 else f"{kind}-{host}"
 
 
+def start_pgbouncer(stack, url, out, say):
+    """PgBouncer in transaction mode in front of the throwaway PostgreSQL, as managed PostgreSQL
+    offerings put it; returns the URL to reach the same database through it (or None without it)."""
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not os.access(binary, os.X_OK):
+        say("pgbouncer is not installed (apt-get install pgbouncer); running without it")
+        return None
+    scheme, rest = url.split("://", 1)
+    credentials, location = rest.split("@", 1)
+    hostport, _, dbname = location.partition("/")
+    host, _, port = hostport.partition(":")
+    listen = free_port()
+    work = Path(tempfile.mkdtemp(prefix="backstop-pgbouncer-"))
+    users = ["postgres", *ROLES.values(), credentials.split(":")[0]]
+    (work / "users.txt").write_text("".join(f'"{user}" ""\n' for user in sorted(set(users))))
+    (work / "pgbouncer.ini").write_text(f"""[databases]
+{dbname.split("?")[0]} = host={host} port={port or 5432}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {listen}
+unix_socket_dir =
+auth_type = trust
+auth_file = {work}/users.txt
+pool_mode = transaction
+max_client_conn = 400
+default_pool_size = 20
+ignore_startup_parameters = extra_float_digits,options
+logfile = {out}/pgbouncer-server.log
+""")
+    if os.geteuid() == 0:
+        shutil.chown(work, "postgres")
+        Path(out, "pgbouncer-server.log").touch()
+        shutil.chown(Path(out, "pgbouncer-server.log"), "postgres")
+    stack.start("pgbouncer", as_postgres([binary, str(work / "pgbouncer.ini")]), dict(os.environ))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", listen), timeout=1):
+            break
+        time.sleep(0.1)
+    say(f"PgBouncer (transaction pooling) on 127.0.0.1:{listen}")
+    return f"{scheme}://{credentials}@127.0.0.1:{listen}/{dbname}"
+
+
 def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_workers, say, hosts=1,
-                   cron_every=20):
+                   cron_every=20, pooled_url=None):
     """pg_stat_statements, one role per process kind, migrate, demo_setup, then the emulator
     (delivering webhooks from `webhook_workers` threads), gunicorn and qcluster ("emulator", "web"
     and "worker" in `stack`, so `stack.kill`/`stack.restart` work on them).
@@ -318,7 +363,8 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
     ("web-2", "worker-2", ...), every host runs the sweep from cron every `cron_every` seconds
     ("cron-1", "cron-2", ...) besides the django-q2 schedule, and Stripe has one webhook endpoint
     per host: every event reaches every host, at about the same moment (harsher than a load
-    balancer, which would pick one)."""
+    balancer, which would pick one). With `pooled_url` (start_pgbouncer), every app process
+    reaches PostgreSQL through PgBouncer's transaction pooling; migrations go direct."""
     has_pss = enable_pg_stat_statements(url, say)
     db = Database(url)
     for role in ROLES.values():
@@ -326,8 +372,12 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
             db.conn.execute(f"CREATE ROLE {role} SUPERUSER LOGIN")  # trust auth on the throwaway server
     app_ports, emulator_port = [free_port() for _ in range(hosts)], free_port()
     webhook_uuid, webhook_secret = str(uuid.uuid4()), "whsec_" + secrets.token_hex(24)
-    envs = [app_environment(role_url(url, ROLES["web"]), port, emulator_port, webhook_uuid, webhook_secret,
+    app_url = pooled_url or url
+    envs = [app_environment(role_url(app_url, ROLES["web"]), port, emulator_port, webhook_uuid, webhook_secret,
                             q_workers) for port in app_ports]
+    if pooled_url:
+        for host_env in envs:
+            host_env["DB_TRANSACTION_POOLING"] = "true"
     env = envs[0]
 
     say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
@@ -348,12 +398,12 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
             str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers),
             "--threads", str(web_threads), "--graceful-timeout", "5"], host_env)
         worker = stack.start(host_name("worker", host), [PYTHON, "manage.py", "qcluster"],
-                             dict(host_env, DATABASE_URL=role_url(url, ROLES["worker"])))
+                             dict(host_env, DATABASE_URL=role_url(app_url, ROLES["worker"])))
         roots[host_name("web", host)], roots[host_name("worker", host)] = web.pid, worker.pid
         if hosts > 1:
             cron = stack.start(f"cron-{host}", ["bash", "-c", f"while :; do {PYTHON} manage.py reconcile -v 0; "
                                                 f"sleep {int(cron_every)}; done"],
-                               dict(host_env, DATABASE_URL=role_url(url, ROLES["worker"])))
+                               dict(host_env, DATABASE_URL=role_url(app_url, ROLES["worker"])))
             roots[f"cron-{host}"] = cron.pid
     for port in app_ports:
         wait_for_http(f"http://127.0.0.1:{port}/healthz")

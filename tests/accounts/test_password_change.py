@@ -171,6 +171,6 @@ def test_a_sign_in_link_email_to_a_customer_with_a_password_says_to_use_it(strip
     message = build_message(email)
 
     assert "sesame=" not in message.body
-    assert "It has a password" in message.body
+    assert "Your account has a password" in message.body
     assert reverse("accounts:login") in message.body
     assert message.subject == "How to sign in to Backstop"
