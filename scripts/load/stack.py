@@ -189,12 +189,14 @@ def role_url(url, role):
     return f"{scheme}://{role}@{rest.split('@', 1)[1]}"
 
 
-def app_environment(database_url, app_port, emulator_port, webhook_uuid, webhook_secret, q_workers):
+def app_environment(database_url, app_port, emulator_port, webhook_uuid, webhook_secret, q_workers, secret_key=None):
     env = dict(os.environ)
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
+        # One key for every host: django-q2 signs each task with it (a worker with another key drops
+        # the task: BadSignature), and so are the customers' links and sessions.
+        "SECRET_KEY": secret_key or secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "HTTPS": "false",
         # Each simulated customer sends its own address in X-Forwarded-For, as nginx would report it.
@@ -372,9 +374,9 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
             db.conn.execute(f"CREATE ROLE {role} SUPERUSER LOGIN")  # trust auth on the throwaway server
     app_ports, emulator_port = [free_port() for _ in range(hosts)], free_port()
     webhook_uuid, webhook_secret = str(uuid.uuid4()), "whsec_" + secrets.token_hex(24)
-    app_url = pooled_url or url
+    app_url, secret_key = pooled_url or url, secrets.token_urlsafe(50)
     envs = [app_environment(role_url(app_url, ROLES["web"]), port, emulator_port, webhook_uuid, webhook_secret,
-                            q_workers) for port in app_ports]
+                            q_workers, secret_key) for port in app_ports]
     if pooled_url:
         for host_env in envs:
             host_env["DB_TRANSACTION_POOLING"] = "true"
