@@ -2,11 +2,9 @@
 only what needs a person."""
 
 from datetime import timedelta
-from io import StringIO
 
 import pytest
 import stripe
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,13 +15,6 @@ from tests.billing.helpers import paid_order
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def console(client):
-    call_command("support_staff", "ana@backstop.localhost", password="a long pass phrase 42", stdout=StringIO())
-    client.login(email="ana@backstop.localhost", password="a long pass phrase 42")
-    return client
 
 
 def search(console, q):

@@ -3,10 +3,8 @@ UTC", in SUPPORT_TIME_ZONE, never Django's "Dec. 1, 2026, 10:09 p.m." beside a b
 
 import re
 from datetime import UTC, datetime, timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from billing import services
@@ -19,13 +17,6 @@ pytestmark = pytest.mark.django_db
 
 AT = datetime(2026, 12, 1, 22, 9, tzinfo=UTC)
 TWELVE_HOUR = re.compile(r"\b[ap]\.m\.|\b(noon|midnight)\b")
-
-
-@pytest.fixture
-def console(client):
-    call_command("support_staff", "ana@backstop.localhost", password="a long pass phrase 42", stdout=StringIO())
-    client.login(email="ana@backstop.localhost", password="a long pass phrase 42")
-    return client
 
 
 def page(console, url, **params):

@@ -27,13 +27,6 @@ def no_grace(settings):
 
 
 @pytest.fixture
-def console(client):
-    call_command("support_staff", "ana@backstop.localhost", password="a long pass phrase 42", stdout=StringIO())
-    client.login(email="ana@backstop.localhost", password="a long pass phrase 42")
-    return client
-
-
-@pytest.fixture
 def charge_list_failing(emulator_control):
     """Stripe's charge list answers 500, every time, until the test says otherwise."""
     emulator_control.fail_next(method="GET", path="/v1/charges", count=1000, status=500)
