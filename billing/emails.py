@@ -35,11 +35,9 @@ def email_context(email: OutboundEmail) -> dict:
     if email.order_id is None:
         return _account_context(email)
     order = email.order
-    entitlement = getattr(order, "entitlement", None) if order.user_id else None
     context = {
         "order": order,
         "plan": order.plan,
-        "entitlement": entitlement,
         "status_url": settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(order)}),
         "support_email": settings.SUPPORT_EMAIL,
         "site_url": settings.SITE_URL,

@@ -99,3 +99,36 @@ def test_recover_on_a_held_case_says_why_it_cannot_finish_and_what_to_do(console
                               "Stripe received $249.00, the order expects $199.00.")
     assert "is held and is refunded automatically at" in message
     assert "then press Recover again; or refund the customer" in message
+
+
+def test_a_sign_in_link_for_a_refunded_order_says_nothing_about_an_active_plan(stripe_emulator):
+    from billing.emails import build_message
+    from billing.models import OutboundEmail
+
+    order = billing_services.order_settle(order_id=paid_order().id, actor="customer")
+    order = billing_services.order_refund(order_id=order.id, actor="support:ana@backstop.localhost",
+                                          reason="Asked for a refund")
+    email = billing_services.outbound_email_queue(order=order, kind=OutboundEmail.Kind.SIGNIN_LINK,
+                                                  recipient=order.email)
+
+    message = build_message(email)
+
+    for body in (message.body, message.alternatives[0][0]):
+        assert "is active until" not in body
+        assert "is on your account" not in body
+
+
+def test_a_sign_in_link_gives_the_end_of_all_the_time_the_customer_paid_for(stripe_emulator):
+    from billing.emails import build_message
+    from billing.models import OutboundEmail
+    from billing.selectors import order_access
+
+    first = billing_services.order_settle(order_id=paid_order(email="bo@example.com").id, actor="customer")
+    second = billing_services.order_settle(order_id=paid_order(email="bo@example.com").id, actor="customer")
+    email = billing_services.outbound_email_queue(order=first, kind=OutboundEmail.Kind.SIGNIN_LINK,
+                                                  recipient=first.email)
+
+    message = build_message(email)
+
+    until = order_access(second).until
+    assert f"is active until {until:%B} {until.day}, {until.year}" in message.body
