@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from config.failpoints import failpoint
 from support.models import Alert
 
 logger = logging.getLogger(__name__)
@@ -225,6 +226,7 @@ def _receipt(*, key, action: str, order_id: int, user):
             ActionReceipt.objects.create(key=key, action=action, order_id=order_id, user=user)
     except IntegrityError:
         raise AlreadyDone(f"That {action.replace('_', ' ')} was already done.") from None
+    failpoint("support.after_receipt")
 
 
 def order_recover(*, order_id: int, user):
