@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: demo test test-fast lint bench-emulator firedrill load chaos clean
+.PHONY: demo test test-fast lint bench-emulator firedrill load chaos crash-matrix clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ load: $(VENV)/.dev
 # CHAOS_ARGS="--customers 50 --duration 150 --seed 1" and more: see --help.
 chaos: $(VENV)/.dev
 	scripts/with-postgres.sh $(VENV)/bin/python scripts/load/chaos.py $(CHAOS_ARGS)
+
+# Every named crash point (config/failpoints.py) SIGKILLs its process once during a real purchase;
+# one row per point: reached, converged, which net finished it. CRASH_MATRIX_ARGS="--short" for CI.
+crash-matrix: $(VENV)/.dev
+	scripts/with-postgres.sh $(VENV)/bin/python scripts/crash_matrix.py $(CRASH_MATRIX_ARGS)
 
 clean:
 	rm -rf var staticfiles
