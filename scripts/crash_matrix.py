@@ -87,8 +87,8 @@ def say(message):
 
 
 # --- the rows -----------------------------------------------------------------------------------
-# (point, webhooks, customer, story). Stories: purchase, adoption, held_refund, held, reminders,
-# support. The first row of each point is its --short row.
+# (point, webhooks, customer, story). Stories: purchase, adoption, held_refund, reminders, support
+# (an extension), support_refund. The first row of each point is its --short row.
 
 DELIVERED, DROPPED = "delivered", "dropped"
 RETURNS, LEAVES = "returns", "leaves"
@@ -119,6 +119,7 @@ def _rows():
     add("refund.after_stripe_accepted", [(DELIVERED, RETURNS), (DROPPED, RETURNS)], "held_refund")
     add("held_money.after_hold", [(DELIVERED, RETURNS), (DROPPED, RETURNS)], "held_refund")
     add("support.after_receipt", [(DELIVERED, RETURNS)], "support")
+    add("support.after_receipt", [(DELIVERED, RETURNS)], "support_refund")
     add("reminders.after_email_row", [(DELIVERED, RETURNS)], "reminders")
     return rows
 
@@ -384,7 +385,7 @@ class Matrix:
                     self.control.resume_webhooks()
             if row.customer == RETURNS:
                 customer.come_back(want_refund=row.story == "held_refund", timeout=self.args.timeout)
-            if row.story in ("reminders", "support"):
+            if row.story in ("reminders", "support", "support_refund"):
                 self._after_active(row, customer)
         except Left as exc:
             customer.failure = f"customer left: {exc}"
@@ -399,6 +400,18 @@ class Matrix:
             for _attempt in range(3):
                 if self.manage("renewal_reminders").returncode == 0:
                     break
+        elif row.story == "support_refund":
+            # Support refunds the order from the console; the page is sent again after the crash.
+            code = ("from accounts.models import User; from support import services; "
+                    "staff, _ = User.objects.get_or_create(email='crash-matrix@backstop.localhost', "
+                    "defaults={'is_staff': True}); "
+                    f"services.order_refund_by_support(order_id={order_id}, user=staff, key='{uuid.uuid4()}', "
+                    "reason='Crash matrix')")
+            for _attempt in range(3):
+                run = self.manage("shell", "-c", code)
+                if run.returncode == 0:
+                    break
+                customer.failure = (run.stderr.strip().splitlines() or [""])[-1][:200]
         else:
             customer.ends_at_before = self.db.one("SELECT ends_at FROM accounts_entitlement WHERE order_id = %s",
                                                   (order_id,))[0]
@@ -463,7 +476,8 @@ class Matrix:
             row.active_after = round(active[0].timestamp() - customer.charged_at, 1)
         last = self.db.one("SELECT actor FROM billing_orderevent WHERE order_id = %s AND to_state <> '' "
                            "ORDER BY id DESC LIMIT 1", (order_id,))
-        row.net = {"reminders": "renewal_reminders again", "support": "the same form again"}.get(
+        row.net = {"reminders": "renewal_reminders again", "support": "the same form again",
+                   "support_refund": "the same form again"}.get(
             row.story, last[0] if last else "")
         if row.story == "purchase" and row.point == "outbox.after_esp_accepted":
             row.net = "a person (uncertain email)"
@@ -480,6 +494,12 @@ class Matrix:
     def _expected(self, row, customer, order_id, state, kinds, entitlements):
         """None if the order ended where its story must end, else what is missing."""
         sent, confirmation = "sent", ("confirmation", "sent")
+        if row.story == "support_refund":
+            want = [confirmation, ("refund", sent)]
+            return None if (state, kinds, entitlements) == ("refunded", want, 0) else f"expected refunded with {want}"
+        if row.story == "support_refund":
+            want = [confirmation, ("refund", sent)]
+            return None if (state, kinds, entitlements) == ("refunded", want, 0) else f"expected refunded with {want}"
         if row.story == "held_refund":
             want = [("payment_received", sent), ("refund", sent)]
             return None if (state, kinds, entitlements) == ("refunded", want, 0) else f"expected refunded with {want}"
@@ -545,8 +565,9 @@ class Matrix:
 
 
 def table(rows):
-    header = ("point", "webhooks", "customer", "reached", "killed", "converged", "net", "email s", "active s", "end")
-    lines = [(r.point, r.webhooks, r.customer, "yes" if r.reached else "NO", r.killed or "-",
+    header = ("point", "story", "webhooks", "customer", "reached", "killed", "converged", "net", "email s", "active s",
+              "end")
+    lines = [(r.point, r.story, r.webhooks, r.customer, "yes" if r.reached else "NO", r.killed or "-",
               "yes" if r.converged else "NO", r.net or "-", "-" if r.email_after is None else f"{r.email_after:.1f}",
               "-" if r.active_after is None else f"{r.active_after:.1f}", r.end) for r in rows]
     widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]

@@ -37,7 +37,7 @@ def test_the_table_says_which_rows_were_never_reached():
                              net="customer", email_after=5.1, active_after=4.5, end="active"),
             crash_matrix.Row("sweep.before_fix", "dropped", "leaves", "purchase", note="no sweep ran")]
     text = crash_matrix.table(rows)
-    assert ("settle.after_lock  dropped   returns   yes      -       yes        customer  5.1      4.5       "
+    assert ("settle.after_lock  purchase  dropped   returns   yes      -       yes        customer  5.1      4.5       "
             "active") in text
-    assert "sweep.before_fix   dropped   leaves    NO       -       NO" in text
+    assert "sweep.before_fix   purchase  dropped   leaves    NO       -       NO" in text
     assert "  sweep.before_fix (dropped, leaves): no sweep ran" in text
