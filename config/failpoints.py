@@ -25,8 +25,8 @@ process started in its place (or gunicorn's next worker) runs through. Without i
 process. `hits` counts this process's hits, for tests.
 
 Refused (ImproperlyConfigured) when DJANGO_DEBUG is off, unless BACKSTOP_FAILPOINTS_ALLOW is on:
-production never dies of a stray variable. config/settings.py checks at start-up; the first hit
-of an armed point checks again for processes that armed it later.
+production never dies of a stray variable. config/settings.py checks at start-up; the first point
+a process reaches checks again (and parses the spec once), for processes that never load settings.
 """
 
 import fcntl
