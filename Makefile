@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: demo test test-fast lint bench-emulator firedrill load chaos interleavings clean
+.PHONY: demo test test-fast lint bench-emulator firedrill load chaos crash-matrix interleavings clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ interleavings: $(VENV)/.dev
 	INTERLEAVINGS_EXAMPLES=$(INTERLEAVINGS_EXAMPLES) INTERLEAVINGS_REPORT=var/interleavings.txt \
 	  scripts/with-postgres.sh env DJANGO_SETTINGS_MODULE=tests.settings $(VENV)/bin/python -m pytest -q \
 	  -p no:cacheprovider -p no:logging tests/interleavings; status=$$?; cat var/interleavings.txt; exit $$status
+
+# Every named crash point (config/failpoints.py) SIGKILLs its process once during a real purchase;
+# one row per point: reached, converged, which net finished it. CRASH_MATRIX_ARGS="--short" for CI.
+crash-matrix: $(VENV)/.dev
+	scripts/with-postgres.sh $(VENV)/bin/python scripts/crash_matrix.py $(CRASH_MATRIX_ARGS)
 
 clean:
 	rm -rf var staticfiles

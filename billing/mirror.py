@@ -22,6 +22,7 @@ from djstripe import models as djstripe_models
 
 from billing import stripe_api
 from billing.models import StripeSyncCursor
+from config.failpoints import failpoint
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def stripe_mirror_sync(*, since: int | None = None, dry_run: bool = False) -> Sy
         result.mirrored[resource] = changed
         if not dry_run and not failed and newest:
             StripeSyncCursor.objects.update_or_create(resource=resource, defaults={"created_gte": newest})
+        failpoint("sweep.after_sync_page")
     refreshed = 0
     for charge_id in sorted(charges_to_refresh):
         if dry_run:

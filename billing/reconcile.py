@@ -28,6 +28,7 @@ from django.utils import timezone
 from billing import locks, mirror, selectors, services, signals, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
+from config.failpoints import failpoint
 
 logger = logging.getLogger(__name__)
 S = OrderState
@@ -143,6 +144,7 @@ def _settle(report: SweepReport, found: selectors.Discrepancy, *, why: str):
     if report.dry_run:
         report.act(case, f"settle {found.reference} ({why}; charge {found.charge_id})")
         return
+    failpoint("sweep.before_fix")
     try:
         order = services.order_settle(order_id=found.order_id, actor="sweep", reason=why)
     except Exception as exc:  # one order's trouble (Stripe, a bug, a constraint) must not stop the net
@@ -160,6 +162,7 @@ def _adopt(report: SweepReport, found: selectors.Discrepancy):
     if report.dry_run:
         report.act("adopted", f"adopt {found.reference} from Stripe payment {found.payment_intent_id}")
         return
+    failpoint("sweep.before_fix")
     try:
         order = services.order_adopt(payment_intent_id=found.payment_intent_id, actor="sweep")
     except Exception as exc:  # as above: one charge's trouble must not stop the net

@@ -29,6 +29,7 @@ from django.utils import timezone
 from billing.models import OrderEvent, OutboundEmail
 from billing.selectors import entitlements_renewal_email_candidates
 from billing.services import outbound_email_queue
+from config.failpoints import failpoint
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ def reminders_send(*, now: datetime | None = None, dry_run: bool = False) -> Rem
                 if email is None:  # another run owed it a moment ago
                     summary.already += 1
                     continue
+                failpoint("reminders.after_email_row")
                 summary.actions.append(f"queued {line}")
                 logger.info("Renewal email owed: %s (outbox %s)", line, email.id)
             if kind == Kind.PLAN_ENDED:

@@ -12,6 +12,7 @@ The rules every function here keeps:
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -29,6 +30,7 @@ from billing.money import format_money
 from billing.queue import enqueue_after_commit
 from billing.states import can_transition
 from billing.stripe_events import STRIPE_EVENTS_USED
+from config.failpoints import failpoint
 
 logger = logging.getLogger(__name__)
 S = OrderState
@@ -130,6 +132,7 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
         if checkout_nonce is None:
             raise
         return Order.objects.get(checkout_nonce=checkout_nonce)
+    failpoint("checkout.after_order_commit")
     return order
 
 
@@ -195,6 +198,7 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
                 metadata=metadata,
             )
             customer_id = customer.id
+            failpoint("checkout.after_customer")
             payment_intent = stripe_api.payment_intent_create(
                 idempotency_key=f"backstop-order-{order.public_id}-payment-intent",
                 amount=order.amount_cents,
@@ -211,6 +215,7 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
     except stripe_api.StripeError as exc:
         logger.warning("Payment setup failed for %s: %s", order.reference, exc)
         raise PaymentSetupFailed(str(exc)) from exc
+    failpoint("checkout.after_payment_intent_created")
 
     with transaction.atomic():
         locked = locks.order_lock(order.id)
@@ -241,10 +246,15 @@ def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=
         return Order.objects.get(pk=order_id)  # nothing in Stripe to settle against yet
     if payment_intent is None:
         payment_intent = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+    failpoint("settle.after_stripe_read")
 
     with transaction.atomic():
         order = locks.order_lock(order_id)
+        failpoint("settle.after_lock")
+        if actor == "webhook":
+            failpoint("webhook.inside_settle")  # only the webhook's settle, not the customer's or the sweep's
         _converge(order, payment_intent, actor=actor, reason=reason)
+        failpoint("settle.before_commit")
     return order
 
 
@@ -404,12 +414,14 @@ def _activate(order: Order, pi, *, actor: str, events: list, why: str, ids: dict
         starts_at=starts_at,
         ends_at=add_months(starts_at, order.plan.duration_months),
     )
+    failpoint("settle.after_entitlement")
     order.user = user
     granted = (f"Access granted until {entitlement.ends_at:%Y-%m-%d}" if starts_at == order.paid_at else
                f"Access granted from {starts_at:%Y-%m-%d} (after the plan already paid for) "
                f"until {entitlement.ends_at:%Y-%m-%d}")
     events.append(_move(order, S.ACTIVE, actor=actor, reason=granted + why, stripe_ids=ids))
     _owe_once(order, OutboundEmail.Kind.CONFIRMATION, pi)
+    failpoint("settle.after_outbox_row")
 
 
 def _stack_start(user, paid_at: datetime) -> datetime:
@@ -429,6 +441,7 @@ def _hold_money(order: Order, *, actor: str, ids: dict, pi=None) -> OrderEvent:
     order.held_since = now
     order.refund_deadline_at = now + settings.HELD_MONEY_DEADLINE
     deadline = f"{timezone.localtime(order.refund_deadline_at):%Y-%m-%d %H:%M %Z}"
+    failpoint("held_money.after_hold")
     if not order.emails.filter(kind=OutboundEmail.Kind.PAYMENT_RECEIVED).exists():
         _owe_once(order, OutboundEmail.Kind.PAYMENT_RECEIVED, pi)
     signals.attention(kind="held_money", key=f"held-money:{order.id}", order=order,
@@ -518,7 +531,8 @@ def stripe_event_receive(*, event: dict) -> str:
 REFUNDABLE = {S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.REFUND_PENDING}
 
 
-def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | None = None) -> Order:
+def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | None = None,
+                 claim: Callable[[], None] | None = None) -> Order:
     """Give the customer's money back: all that is left of it, or `amount_cents` of it.
 
     The one way Backstop refunds (support, the customer's own "refund me now", the held-money
@@ -551,6 +565,8 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
         if order.state not in REFUNDABLE:
             raise BillingError(f"Order {order.reference} is {order.get_state_display().lower()}; "
                                "it cannot be refunded from here.")
+        if claim is not None:
+            claim()
         if full and order.state != S.REFUND_PENDING:
             order.refund_reason = reason[:500]
             event = _move(order, S.REFUND_PENDING, actor=actor, reason=f"Refund of {money} requested: {reason}",
@@ -577,6 +593,7 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
                     details=str(exc))
         raise RefundFailed(f"Stripe did not confirm the refund for {order.reference}; "
                            "it will be retried. Nothing was refunded twice.") from exc
+    failpoint("refund.after_stripe_accepted")
     _record(order, actor=actor, reason=f"Stripe accepted the refund of {money} ({refund.status})",
             stripe_ids={**ids, "refund": refund.id})
     return order_settle(order_id=order_id, actor=actor, reason="refund issued")
@@ -670,6 +687,7 @@ def order_adopt(*, payment_intent_id: str, actor: str = "sweep") -> Order:
     except IntegrityError:
         # Another sweep (another host) adopted it a moment ago; settle what it created.
         order = Order.objects.get(stripe_payment_intent_id=pi.id)
+    failpoint("adoption.after_order_recreated")
     return order_settle(order_id=order.id, actor=actor, reason="adopted from Stripe", payment_intent=pi)
 
 
@@ -868,6 +886,7 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
                     seconds=EMAIL_RETRY_DELAYS[email.attempts - 1])
             email.save(update_fields=["last_error", "status", "next_attempt_at"])
         return email
+    failpoint("outbox.after_esp_accepted")
 
     anymail_status = getattr(message, "anymail_status", None)
     with transaction.atomic():

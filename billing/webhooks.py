@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from djstripe.models import WebhookEndpoint
 
 from billing import services
+from config.failpoints import failpoint
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def stripe_webhook(request, uuid):
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         logger.warning("Stripe webhook refused: %s", exc)
         return _answer(400, "Not a valid Stripe event for this endpoint.")
+    failpoint("webhook.after_signature")
 
     try:
         outcome = services.stripe_event_receive(event=event)

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from config.failpoints import failpoint
 from support.models import Alert
 
 logger = logging.getLogger(__name__)
@@ -249,6 +250,7 @@ def _receipt(*, key, action: str, order_id: int, user):
             ActionReceipt.objects.create(key=key, action=action, order_id=order_id, user=user)
     except IntegrityError:
         raise AlreadyDone(f"That {action.replace('_', ' ')} was already done.") from None
+    failpoint("support.after_receipt")
 
 
 def order_recover(*, order_id: int, user):
@@ -260,17 +262,19 @@ def order_recover(*, order_id: int, user):
 
 def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str, amount_cents: int | None = None):
     """Refund as this person, once per form, and only if no one changed the case since they
-    loaded it (`seen`): the receipt, taken under the order's lock, is what a colleague's
-    concurrent refund sees, before Stripe is called outside any lock."""
-    from billing import locks
+    loaded it (`seen`). The form's receipt is claimed under the order's lock in the same transaction
+    that records the refund request (billing's order_refund), so a colleague's concurrent refund
+    sees it, and a crash before that commit leaves the form free to be sent again; Stripe is
+    called after, outside any lock."""
     from billing.services import order_refund
     from support import selectors
 
-    with transaction.atomic():
-        locks.order_lock(order_id)
+    def claim():
         _receipt(key=key, action="refund", order_id=order_id, user=user)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
-    return order_refund(order_id=order_id, actor=support_actor(user), reason=reason, amount_cents=amount_cents)
+
+    return order_refund(order_id=order_id, actor=support_actor(user), reason=reason, amount_cents=amount_cents,
+                        claim=claim)
 
 
 def order_note_add(*, order_id: int, user, body: str, key):

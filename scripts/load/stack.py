@@ -385,7 +385,7 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
     say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
     setup_env = dict(env, DATABASE_URL=url)
     for step in (["migrate", "--noinput", "-v", "0"], ["createcachetable"], ["collectstatic", "--noinput", "-v", "0"],
-                 ["demo_setup", f"--support-password={secrets.token_urlsafe(12)}"]):
+                 ["demo_setup", f"--support-password={secrets.token_hex(12)}"]):
         subprocess.run([PYTHON, "manage.py", *step], cwd=ROOT, env=setup_env, check=True, stdout=subprocess.DEVNULL)
 
     webhooks = []
