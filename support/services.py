@@ -273,6 +273,9 @@ def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str,
         _receipt(key=key, action="refund", order_id=order_id, user=user)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
 
+    # Asked first without the lock too, so a refused refund does not even ask Stripe; the check
+    # under the lock is the one that counts.
+    _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
     return order_refund(order_id=order_id, actor=support_actor(user), reason=reason, amount_cents=amount_cents,
                         claim=claim)
 
