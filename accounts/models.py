@@ -90,6 +90,9 @@ class Entitlement(models.Model):
     plan = models.ForeignKey("billing.Plan", on_delete=models.PROTECT, related_name="+")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
+    # Days support added (Extend): part of this period's length, so when the periods after it are
+    # laid end to end again (a refund, another extension) the days are neither lost nor overlapped.
+    extra_days = models.PositiveIntegerField(default=0)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

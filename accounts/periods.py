@@ -1,7 +1,7 @@
 """Paid time as dates: pure functions, no database, so services and selectors lay it out alike."""
 
 import calendar
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -12,12 +12,13 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def lay_end_to_end(purchases) -> list[tuple[datetime, datetime]]:
-    """Where each purchase's time falls when purchases stack: `purchases` is (paid_at, months) in
-    the order they were granted; each starts when paid, or where the time before it ends."""
-    periods, previous_end = [], None
-    for paid_at, months in purchases:
+def lay_end_to_end(purchases, *, after: datetime | None = None) -> list[tuple[datetime, datetime]]:
+    """Where each purchase's time falls when purchases stack: `purchases` is (paid_at, months) or
+    (paid_at, months, extra_days) in the order they were granted; each starts when paid, or where
+    the time before it (or `after`) ends, and lasts its months plus the days support added."""
+    periods, previous_end = [], after
+    for paid_at, months, *extra in purchases:
         start = max(paid_at, previous_end) if previous_end else paid_at
-        previous_end = add_months(start, months)
+        previous_end = add_months(start, months) + timedelta(days=extra[0] if extra else 0)
         periods.append((start, previous_end))
     return periods

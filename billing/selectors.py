@@ -69,7 +69,7 @@ def access_until_without(order: Order, *, now: datetime | None = None) -> dateti
         return None
     others = (Entitlement.objects.filter(user_id=order.user_id, revoked_at__isnull=True)
               .exclude(order_id=order.id).select_related("order", "plan").order_by("id"))
-    periods = lay_end_to_end([(e.order.paid_at, e.plan.duration_months) for e in others])
+    periods = lay_end_to_end([(e.order.paid_at or e.starts_at, e.plan.duration_months, e.extra_days) for e in others])
     ends = [end for _start, end in periods if end > now]
     return max(ends) if ends else None
 

@@ -11,6 +11,7 @@ The rules every function here keeps:
 """
 
 import logging
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -464,23 +465,52 @@ def _revoke_entitlement(order: Order, why: str):
     _entitlements_restack(entitlement.user_id, after_id=entitlement.id)
 
 
-def _entitlements_restack(user_id: int, *, after_id: int):
-    """Re-lay the user's entitlements end to end, in the order they were granted, moving up the
-    ones granted after `after_id`.
+def _entitlements_restack(user_id: int, *, after_id: int, why: str = "up after an earlier payment was refunded"):
+    """Lay the user's entitlements granted after `after_id` end to end again, after those granted
+    up to it (which stay where they are): time moves up after a refund, along after an extension.
 
     Depends only on the entitlements themselves (not on when it runs), so repeating it changes
     nothing. Caller holds the user's row lock.
     """
     chain = list(Entitlement.objects.filter(user_id=user_id, revoked_at__isnull=True)
                  .select_related("order", "plan").order_by("id"))
-    periods = lay_end_to_end([(e.order.paid_at, e.plan.duration_months) for e in chain])
-    for entitlement, (starts_at, ends_at) in zip(chain, periods, strict=True):
-        if entitlement.id > after_id and (starts_at, ends_at) != (entitlement.starts_at, entitlement.ends_at):
+    kept = [e.ends_at for e in chain if e.id <= after_id]
+    later = [e for e in chain if e.id > after_id]
+    periods = lay_end_to_end([(e.order.paid_at or e.starts_at, e.plan.duration_months, e.extra_days) for e in later],
+                             after=max(kept) if kept else None)
+    for entitlement, (starts_at, ends_at) in zip(later, periods, strict=True):
+        if (starts_at, ends_at) != (entitlement.starts_at, entitlement.ends_at):
             entitlement.starts_at, entitlement.ends_at = starts_at, ends_at
             entitlement.save(update_fields=["starts_at", "ends_at"])
             _record(entitlement.order, actor="system", reason=(
-                f"Time moved up after an earlier payment was refunded: now {starts_at:%Y-%m-%d} "
-                f"to {ends_at:%Y-%m-%d}"))
+                f"Time moved {why}: now {starts_at:%Y-%m-%d} to {ends_at:%Y-%m-%d}"))
+
+
+def entitlement_add_days(*, order_id: int, days: int, actor: str, reason: str) -> Entitlement:
+    """More time on what this order bought (support's Extend, an outage): the days are added to its
+    period, and every period stacked after it moves along by as much, so the customer's paid time
+    ends `days` later. If all their paid time has already run out, the days count from now.
+
+    Runs in the caller's transaction (which holds the order's lock)."""
+    entitlement = Entitlement.objects.select_for_update().filter(order_id=order_id).first()
+    if entitlement is None or entitlement.revoked_at is not None:
+        raise ValueError("This order has no active access to extend.")
+    get_user_model().objects.select_for_update().filter(pk=entitlement.user_id).first()
+    from accounts.selectors import access_until
+
+    now = timezone.now()
+    until_before = access_until(entitlement.user_id, now=now)
+    lapsed = 0 if until_before else max(0, math.ceil((now - entitlement.ends_at).total_seconds() / 86400))
+    entitlement.extra_days += days + lapsed
+    entitlement.ends_at += timedelta(days=days + lapsed)
+    entitlement.save(update_fields=["extra_days", "ends_at"])
+    _entitlements_restack(entitlement.user_id, after_id=entitlement.id, why="along after an earlier period was extended")
+    until = access_until(entitlement.user_id, now=now)
+    was = f"was {until_before:%Y-%m-%d}" if until_before else "it had run out"
+    _record(entitlement.order, actor=actor, reason=(
+        f"Access extended by {days} days: paid time now ends {until:%Y-%m-%d} ({was}): {reason.strip()}"))
+    entitlement.access_until = until  # for the caller's words: the end of all the customer's time
+    return entitlement
 
 
 def _user_for_email(email: str, full_name: str):

@@ -17,3 +17,6 @@ $PY manage.py collectstatic --noinput -v 0
 step "pytest"
 # --create-db: CI and `make test` always run the real migrations on a fresh database.
 $PY -m pytest --create-db "$@"
+step "crash matrix, short form (every named crash point once, on the real stack)"
+# The whole matrix is `make crash-matrix`; this is its CI form (docs/crash-matrix.md).
+$PY scripts/crash_matrix.py --short

@@ -263,7 +263,7 @@ class OrderAdmin(admin.ModelAdmin):
                                                       days=_whole_number(request.POST.get("days")),
                                                       reason=request.POST.get("reason", ""), key=self._key(request),
                                                       seen=request.POST.get("seen", "")),
-            lambda entitlement: f"Access extended to {console_date(entitlement.ends_at)}.")
+            lambda entitlement: f"Access extended to {console_date(entitlement.access_until)}.")
 
     def claim_view(self, request, order_id):
         return _claim(self, request, "view_order", order_id=order_id)

@@ -293,8 +293,7 @@ def order_note_add(*, order_id: int, user, body: str, key):
 
 def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen: str):
     """Give the customer more time on their plan (an outage, a goodwill gesture)."""
-    from accounts.models import Entitlement
-    from billing.models import OrderEvent
+    from billing.services import entitlement_add_days
 
     if not 1 <= days <= 366:
         raise ValueError("Extend by 1 to 366 days.")
@@ -307,16 +306,7 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
         locks.order_lock(order_id)
         _receipt(key=key, action="extend", order_id=order_id, user=user)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
-        entitlement = Entitlement.objects.select_for_update().filter(order_id=order_id).first()
-        if entitlement is None or entitlement.revoked_at is not None:
-            raise ValueError("This order has no active access to extend.")
-        before = entitlement.ends_at
-        entitlement.ends_at = max(before, timezone.now()) + timedelta(days=days)
-        entitlement.save(update_fields=["ends_at"])
-        OrderEvent.objects.create(order_id=order_id, actor=support_actor(user), reason=(
-            f"Access extended by {days} days, to {entitlement.ends_at:%Y-%m-%d} (was {before:%Y-%m-%d}): "
-            f"{reason.strip()}")[:500])
-    return entitlement
+        return entitlement_add_days(order_id=order_id, days=days, actor=support_actor(user), reason=reason)
 
 
 def outbound_email_resend(*, order_id: int, kind: str, user, key):

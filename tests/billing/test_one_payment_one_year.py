@@ -1,6 +1,7 @@
 """Every payment buys something: a second year while the first runs is added after it, and a refund
 takes back only the time that payment bought, in words that say what access remains."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Entitlement
 from accounts.periods import add_months
 from billing import services
-from billing.models import OrderState, OutboundEmail
+from billing.models import Order, OrderState, OutboundEmail
 from billing.tokens import order_status_token
 from tests.billing.helpers import at_once, paid_order
 from tests.factories import OrderFactory
@@ -197,3 +198,47 @@ def test_each_payment_of_a_stacked_pair_has_its_own_confirmation(stripe_emulator
 
     for order in (first, second):
         assert OutboundEmail.objects.filter(order=order, kind=OutboundEmail.Kind.CONFIRMATION).count() == 1
+
+
+def test_extending_the_first_of_two_stacked_years_moves_the_second_along_so_no_day_is_lost(
+    stripe_emulator, django_capture_on_commit_callbacks
+):
+    # Found by make interleavings: the extension overlapped the second year, so it added nothing.
+    from accounts.selectors import access_until
+    from support import selectors as support_selectors
+    from support import services as support_services
+    from tests.factories import StaffFactory
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.order_settle(order_id=paid_order(email="ada@example.com").id, actor="customer")
+        second = services.order_settle(order_id=paid_order(email="ada@example.com").id, actor="customer")
+    until = access_until(first.user)
+
+    support_services.entitlement_extend(order_id=first.id, user=StaffFactory(), days=30, reason="Outage",
+                                        key=uuid.uuid4(), seen=support_selectors.order_case_version(first.id))
+
+    first_period, second_period = (Entitlement.objects.get(order=o) for o in (first, second))
+    assert access_until(first.user) == until + timedelta(days=30)
+    assert second_period.starts_at == first_period.ends_at
+
+
+def test_refunding_the_first_year_keeps_the_days_support_added_to_the_second(
+    stripe_emulator, django_capture_on_commit_callbacks
+):
+    from accounts.selectors import access_until
+    from support import selectors as support_selectors
+    from support import services as support_services
+    from tests.factories import StaffFactory
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.order_settle(order_id=paid_order(email="ada@example.com").id, actor="customer")
+        second = services.order_settle(order_id=paid_order(email="ada@example.com").id, actor="customer")
+    support_services.entitlement_extend(order_id=second.id, user=StaffFactory(), days=30, reason="Outage",
+                                        key=uuid.uuid4(), seen=support_selectors.order_case_version(second.id))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_refund(order_id=first.id, actor="customer", reason="Bought twice by mistake")
+
+    second_period = Entitlement.objects.get(order=second)
+    assert second_period.starts_at == Order.objects.get(pk=second.pk).paid_at
+    assert access_until(first.user) == add_months(second_period.starts_at, 12) + timedelta(days=30)
