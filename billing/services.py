@@ -504,7 +504,8 @@ def entitlement_add_days(*, order_id: int, days: int, actor: str, reason: str) -
     entitlement.extra_days += days + lapsed
     entitlement.ends_at += timedelta(days=days + lapsed)
     entitlement.save(update_fields=["extra_days", "ends_at"])
-    _entitlements_restack(entitlement.user_id, after_id=entitlement.id, why="along after an earlier period was extended")
+    _entitlements_restack(entitlement.user_id, after_id=entitlement.id,
+                          why="along after an earlier period was extended")
     until = access_until(entitlement.user_id, now=now)
     was = f"was {until_before:%Y-%m-%d}" if until_before else "it had run out"
     _record(entitlement.order, actor=actor, reason=(
