@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: demo test test-fast lint bench-emulator firedrill load chaos clean
+.PHONY: demo test test-fast lint bench-emulator firedrill load chaos fuzz clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ load: $(VENV)/.dev
 # CHAOS_ARGS="--customers 50 --duration 150 --seed 1" and more: see --help.
 chaos: $(VENV)/.dev
 	scripts/with-postgres.sh $(VENV)/bin/python scripts/load/chaos.py $(CHAOS_ARGS)
+
+# Property-based fuzzing of every form, the status API and the Stripe and ESP webhooks (tests/fuzz/),
+# with many more examples than the normal suite's 25 per property: HYPOTHESIS_PROFILE=long (500).
+fuzz: $(VENV)/.dev
+	scripts/with-postgres.sh env DJANGO_SETTINGS_MODULE=tests.settings HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-long} \
+	  $(VENV)/bin/python -m pytest tests/fuzz --hypothesis-show-statistics $(PYTEST_ARGS)
 
 clean:
 	rm -rf var staticfiles

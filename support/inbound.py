@@ -51,8 +51,10 @@ def receive_support_email(sender, event, esp_name, **kwargs):
     sender_address = message.from_email
     from_email = sender_address.addr_spec if sender_address else ""
     authenticated, check = sender_authentication(message, from_email)
+    # The provider's id is whatever its JSON said (anymail passes it on as it came): text or nothing.
+    event_id = event.event_id if isinstance(event.event_id, str) else ""
     services.inbound_message_receive(
-        message_id=event.event_id or message.get("Message-ID", "") or f"{esp_name}-{event.timestamp}",
+        message_id=event_id or message.get("Message-ID", "") or f"{esp_name}-{event.timestamp}",
         from_email=from_email,
         from_name=sender_address.display_name if sender_address else "",
         subject=(message.subject or "")[:300],
