@@ -32,7 +32,8 @@ def test_a_delivery_report_that_cannot_be_read_is_refused_with_400(client, body)
     assert post(client, "postmark_tracking_webhook", body).status_code == 400
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b"\xff", b"1", b"null", b'{"Headers": [{}]}', b'{"Headers": "x"}'])
+@pytest.mark.parametrize("body", [b"", b"{", b"\xff", b"1", b"null", b'{"Headers": [{}]}', b'{"Headers": "x"}',
+                                  b'{"From": "a@example.com", "TextBody": {}}', b'{"HtmlBody": [1]}'])
 def test_inbound_mail_that_cannot_be_read_is_refused_with_400_and_makes_no_case(client, body):
     assert post(client, "postmark_inbound_webhook", body).status_code == 400
     assert not InboundMessage.objects.exists()
