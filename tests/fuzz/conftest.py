@@ -13,6 +13,7 @@ import os
 
 import pytest
 from django.core.cache import caches
+from django.test import Client
 from hypothesis import HealthCheck, settings
 
 from tests.factories import OrderFactory, UserFactory
@@ -38,6 +39,20 @@ def bystander(db):
                        vat_number="GB999999973")
     order = OrderFactory(email=BYSTANDER["email"], full_name=BYSTANDER["full_name"], user=user)
     return order
+
+
+_client = None
+
+
+def browser(address: str = "127.0.0.1") -> Client:
+    """A browser with no cookies, coming from `address`. One Client for the session: a new one
+    loads the middleware again (whitenoise scans every static file), a second per example."""
+    global _client
+    if _client is None:
+        _client = Client(raise_request_exception=True)
+    _client.cookies.clear()
+    _client.defaults["REMOTE_ADDR"] = address
+    return _client
 
 
 def fresh_counts():

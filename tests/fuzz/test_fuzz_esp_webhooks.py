@@ -6,7 +6,6 @@ import copy
 import json
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from billing.models import OrderEvent, OutboundEmail
 from support.models import InboundMessage
 from tests.factories import OrderFactory
-from tests.fuzz.conftest import assert_clean_answer
+from tests.fuzz.conftest import assert_clean_answer, browser
 from tests.fuzz.strategies import any_text, hostile_text, json_values
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +69,7 @@ def sent_email(settings):
 
 def post(url, body: bytes, authorization):
     headers = {"HTTP_AUTHORIZATION": authorization} if authorization is not None else {}
-    return Client(raise_request_exception=True).post(url, data=body, content_type="application/json", **headers)
+    return browser().post(url, data=body, content_type="application/json", **headers)
 
 
 def outbox():

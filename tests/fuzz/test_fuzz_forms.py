@@ -3,7 +3,6 @@
 from urllib.parse import quote
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +11,7 @@ from accounts.models import User
 from billing.models import Order, OrderEvent, OutboundEmail
 from billing.tokens import order_status_token
 from tests.factories import OrderFactory, PlanFactory, UserFactory
-from tests.fuzz.conftest import assert_clean_answer, fresh_counts
+from tests.fuzz.conftest import assert_clean_answer, browser, fresh_counts
 from tests.fuzz.strategies import form_data, hostile_text, token_text
 
 pytestmark = pytest.mark.django_db
@@ -22,10 +21,6 @@ addresses = st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(st
 
 def rows():
     return Order.objects.count(), OrderEvent.objects.count(), OutboundEmail.objects.count(), User.objects.count()
-
-
-def browser(address="127.0.0.1"):
-    return Client(REMOTE_ADDR=address, raise_request_exception=True)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import json
 import time
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,7 +20,7 @@ from billing.models import Order, OrderEvent, OrderState, OutboundEmail
 from billing.services import stripe_webhook_endpoint_ensure
 from billing.stripe_events import STRIPE_EVENTS_USED
 from tests.billing.helpers import paid_order, stripe_event_for
-from tests.fuzz.conftest import assert_clean_answer
+from tests.fuzz.conftest import assert_clean_answer, browser
 from tests.fuzz.strategies import any_text, hostile_text, json_values
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +42,7 @@ def real_event(stripe_emulator):
 
 def post(endpoint, payload: bytes, signature: str | None):
     headers = {"Stripe-Signature": signature} if signature is not None else {}
-    return Client(raise_request_exception=True).post(
+    return browser().post(
         reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": endpoint.djstripe_uuid}), payload,
         content_type="application/json", headers=headers)
 
