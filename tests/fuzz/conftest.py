@@ -14,7 +14,7 @@ import os
 import pytest
 from django.core.cache import caches
 from django.test import Client
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 
 from tests.factories import OrderFactory, UserFactory
 
@@ -63,6 +63,7 @@ def fresh_counts():
 def assert_clean_answer(response, *, sent=None):
     """A clear answer: no 500, no traceback, none of the bystander's details (unless the request
     itself carried them, `sent`: a form may show back what was typed into it)."""
+    event(f"HTTP {response.status_code}")  # the spread of answers, in --hypothesis-show-statistics
     assert response.status_code < 500, response.status_code
     body = b"".join(response.streaming_content) if response.streaming else response.content
     echoed = repr(sent) if sent is not None else ""
