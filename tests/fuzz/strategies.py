@@ -20,10 +20,13 @@ hostile_text = st.one_of(any_text, st.sampled_from(NASTY), st.emails(), st.integ
 form_value = st.one_of(hostile_text, hostile_text, st.lists(hostile_text, min_size=2, max_size=3))
 
 
-def form_data(fields, **valid):
-    """Any subset of `fields` (and an unknown one), each hostile or, from `valid`, a plausible value."""
-    values = {name: (st.one_of(form_value, valid[name]) if name in valid else form_value) for name in fields}
-    return st.fixed_dictionaries({}, optional={**values, "unexpected": form_value})
+def form_data(fields, *, always=(), **valid):
+    """Any subset of `fields` (those in `always` every time; and an unknown one), each hostile or, for
+    those in `valid`, a plausible value two times in three (so valid submissions get far too)."""
+    values = {name: (st.one_of(valid[name], valid[name], form_value) if name in valid else form_value)
+              for name in fields}
+    return st.fixed_dictionaries({name: values.pop(name) for name in always},
+                                 optional={**values, "unexpected": form_value})
 
 
 # A path segment for a token (no "/", "?" or "#", which would be another URL): random or near-valid.

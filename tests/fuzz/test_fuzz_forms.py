@@ -29,7 +29,8 @@ def plan(db):
 
 
 @given(data=form_data(["email", "full_name", "nonce", "email_confirmed", "buy_again", "renew"],
-                      email=st.emails(), nonce=st.uuids().map(str), email_confirmed=st.just("on")),
+                      always=["email", "nonce"], email=st.emails(), nonce=st.uuids().map(str),
+                      email_confirmed=st.just("on"), full_name=st.text(max_size=200)),
        renew=st.one_of(st.none(), hostile_text), address=addresses)
 def test_checkout_answers_anything_clearly_and_makes_at_most_its_one_order(stripe_emulator, bystander, plan, data,
                                                                           renew, address):
