@@ -58,7 +58,7 @@ chaos: $(VENV)/.dev
 	scripts/with-postgres.sh $(VENV)/bin/python scripts/load/chaos.py $(CHAOS_ARGS)
 
 # Property-based fuzzing of every form, the status API and the Stripe and ESP webhooks (tests/fuzz/),
-# with many more examples than the normal suite's 25 per property: HYPOTHESIS_PROFILE=long (500).
+# with many more examples than the normal suite's 25 per property: HYPOTHESIS_PROFILE=long (2,000).
 fuzz: $(VENV)/.dev
 	scripts/with-postgres.sh env DJANGO_SETTINGS_MODULE=tests.settings HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-long} \
 	  $(VENV)/bin/python -m pytest tests/fuzz --hypothesis-show-statistics $(PYTEST_ARGS)

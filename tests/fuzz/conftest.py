@@ -4,7 +4,7 @@ Each property: any input gets a clear answer (2xx/3xx for valid input, a 4xx oth
 500, no traceback or another customer's details in the body, and nothing half-written (rows counted
 before and after). Django's test Client against the real PostgreSQL, the emulator for Stripe.
 
-Examples per property: 25 in the normal suite (HYPOTHESIS_PROFILE unset or "ci"), 500 with
+Examples per property: 25 in the normal suite (HYPOTHESIS_PROFILE unset or "ci"), 2,000 with
 HYPOTHESIS_PROFILE=long. No example database is kept: a failure prints its shrunk input (and a
 @reproduce_failure line), which becomes an ordinary regression test.
 """
@@ -26,7 +26,7 @@ _COMMON = {
                               HealthCheck.data_too_large],
 }
 settings.register_profile("ci", max_examples=25, **_COMMON)
-settings.register_profile("long", max_examples=500, **_COMMON)
+settings.register_profile("long", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Details of a customer who is not the one fuzzing: none may ever appear in an answer.
