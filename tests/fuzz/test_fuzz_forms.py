@@ -3,13 +3,16 @@
 from urllib.parse import quote
 
 import pytest
+import stripe
 from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
 from accounts.models import User
+from billing import services
 from billing.models import Order, OrderEvent, OutboundEmail
 from billing.tokens import order_from_status_token, order_status_token
+from tests.billing.helpers import paid_order
 from tests.factories import OrderFactory, PlanFactory, UserFactory
 from tests.fuzz.conftest import assert_clean_answer, browser, fresh_counts
 from tests.fuzz.strategies import form_data, hostile_text, token_text
@@ -228,3 +231,24 @@ def test_a_form_page_answers_any_raw_body_clearly_and_writes_nothing(stripe_emul
 
     assert response.status_code in (200, 302, 400, 413, 429)
     assert rows() == before
+
+
+@pytest.fixture
+def held_order(stripe_emulator):
+    """Charged for another amount than the order says: settle holds the money and offers Refund me now."""
+    order = paid_order(email="held.customer@example.net")
+    Order.objects.filter(pk=order.pk).update(amount_cents=19900)
+    return services.order_settle(order_id=order.id, actor="webhook")
+
+
+@given(data=form_data(["amount", "amount_cents", "reason", "csrfmiddlewaretoken"]), times=st.integers(1, 3))
+def test_refund_me_now_with_any_body_any_number_of_times_refunds_once_in_full(held_order, data, times):
+    url = reverse("billing:refund-now", kwargs={"token": order_status_token(held_order)})
+
+    for _ in range(times):
+        assert_clean_answer(browser().post(url, data))
+
+    refunds = stripe.Refund.list(payment_intent=held_order.stripe_payment_intent_id).data
+    assert len(refunds) == 1
+    assert refunds[0].amount == 24900  # all of what was charged, whatever the body said
+    assert held_order.events.filter(to_state="refund_pending").count() == 1
