@@ -54,11 +54,16 @@ def receive_support_email(sender, event, esp_name, **kwargs):
     # The provider's id is whatever its JSON said (anymail passes it on as it came): text or nothing.
     event_id = event.event_id if isinstance(event.event_id, str) else ""
     services.inbound_message_receive(
-        message_id=event_id or message.get("Message-ID", "") or f"{esp_name}-{event.timestamp}",
-        from_email=from_email,
-        from_name=sender_address.display_name if sender_address else "",
-        subject=(message.subject or "")[:300],
-        text=(message.text or "")[:INBOUND_SCAN_LIMIT],
+        message_id=_storable(event_id or message.get("Message-ID", "") or f"{esp_name}-{event.timestamp}"),
+        from_email=_storable(from_email),
+        from_name=_storable(sender_address.display_name if sender_address else ""),
+        subject=_storable((message.subject or "")[:300]),
+        text=_storable((message.text or "")[:INBOUND_SCAN_LIMIT]),
         sender_authenticated=authenticated,
-        sender_check=check,
+        sender_check=_storable(check),
     )
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text cannot hold NUL, which an email (or its Reply-To) may carry; it means nothing.
+    return str(text).replace("\x00", "")

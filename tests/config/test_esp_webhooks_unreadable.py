@@ -57,3 +57,17 @@ def test_inbound_mail_whose_message_id_is_not_text_is_still_taken(client, messag
     message = InboundMessage.objects.get()
     assert message.subject == "Hello"
     assert len(message.message_id) <= 255
+
+
+@pytest.mark.parametrize("field", ["ReplyTo", "Subject", "FromName", "TextBody", "MessageID"])
+def test_inbound_mail_carrying_a_nul_character_is_stored_without_it(client, field):
+    fields = {"From": "ada@example.com", "FromFull": {"Email": "ada@example.com", "Name": "Ada"},
+              "To": "support@backstop.localhost", "Subject": "Hello", "TextBody": "Hi", "FromName": "Ada",
+              "MessageID": "m-1", "Headers": []}
+    body = json.dumps({**fields, field: f"a\x00{fields.get(field, 'b@example.com')}"})
+
+    response = post(client, "postmark_inbound_webhook", body)
+
+    assert response.status_code == 200
+    message = InboundMessage.objects.get()
+    assert "\x00" not in message.subject + message.body + message.from_name + message.message_id + message.sender_check

@@ -27,6 +27,12 @@ def rows():
 
 
 @pytest.fixture
+def behind_a_proxy(settings):
+    # Once per test, not per example: each assignment to pytest-django's `settings` stacks an override.
+    settings.TRUSTED_PROXY_COUNT = 1
+
+
+@pytest.fixture
 def plan(db):
     return PlanFactory(is_active=True)
 
@@ -55,8 +61,7 @@ def test_checkout_answers_anything_clearly_and_makes_at_most_its_one_order(strip
 
 @given(data=form_data(["email", "last4"], email=st.emails(), last4=st.from_regex(r"\A\d{4}\Z")),
        forwarded=st.one_of(st.none(), hostile_text), address=addresses)
-def test_find_my_order_answers_anything_with_the_same_pages(bystander, settings, data, forwarded, address):
-    settings.TRUSTED_PROXY_COUNT = 1
+def test_find_my_order_answers_anything_with_the_same_pages(bystander, behind_a_proxy, data, forwarded, address):
     fresh_counts()
     before = rows()
     headers = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
@@ -78,9 +83,8 @@ def test_the_login_form_answers_anything_without_signing_in(bystander, data):
 
 
 @given(data=form_data(["email"], email=st.emails()), forwarded=st.one_of(st.none(), hostile_text), address=addresses)
-def test_the_password_link_form_answers_anything_and_sends_nothing_to_strangers(bystander, settings, data,
+def test_the_password_link_form_answers_anything_and_sends_nothing_to_strangers(bystander, behind_a_proxy, data,
                                                                                forwarded, address):
-    settings.TRUSTED_PROXY_COUNT = 1
     fresh_counts()
     before = rows()
     headers = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
