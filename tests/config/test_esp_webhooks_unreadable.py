@@ -10,7 +10,9 @@ import json
 import pytest
 from django.urls import reverse
 
+from billing.models import OutboundEmail
 from support.models import InboundMessage
+from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +73,17 @@ def test_inbound_mail_carrying_a_nul_character_is_stored_without_it(client, fiel
     assert response.status_code == 200
     message = InboundMessage.objects.get()
     assert "\x00" not in message.subject + message.body + message.from_name + message.message_id + message.sender_check
+
+
+@pytest.mark.parametrize("description", ["Mailbox \x00 full", "x" * 10_000])
+def test_a_bounce_whose_description_carries_a_nul_or_is_long_is_recorded(client, description):
+    order = OrderFactory()
+    OutboundEmail.objects.create(order=order, kind="status_link", recipient=order.email,
+                                 status=OutboundEmail.Status.SENT, esp_message_id="pm-123")
+    body = json.dumps({"RecordType": "Bounce", "MessageID": "pm-123", "Type": "HardBounce", "Email": order.email,
+                       "Description": description, "BouncedAt": "2026-11-26T10:00:00Z", "ID": 42})
+
+    response = post(client, "postmark_tracking_webhook", body)
+
+    assert response.status_code == 200
+    assert order.events.filter(reason__startswith="Email bounced").exists()

@@ -87,6 +87,18 @@ def test_a_delivery_report_of_any_shape_gets_a_clear_answer_and_adds_no_email(se
     assert outbox() == before  # a report may change esp_status, never add or resend an email
 
 
+@given(fields=st.fixed_dictionaries({}, optional={name: hostile_text for name in (
+    "Description", "Details", "Email", "Type", "Subject", "BouncedAt", "MessageID", "Tag")}))
+def test_a_bounce_with_any_text_in_its_fields_gets_a_clear_answer_and_adds_no_email(sent_email, fields):
+    before = outbox()
+
+    response = assert_clean_answer(post(reverse("anymail:postmark_tracking_webhook"),
+                                        json.dumps({**BOUNCE, **fields}).encode(), GOOD_AUTH))
+
+    assert response.status_code in (200, 400)
+    assert outbox() == before
+
+
 @given(body=st.one_of(st.binary(max_size=500), any_text.map(str.encode)))
 def test_a_delivery_report_that_is_not_json_is_refused(sent_email, body):
     response = assert_clean_answer(post(reverse("anymail:postmark_tracking_webhook"), body, GOOD_AUTH))
