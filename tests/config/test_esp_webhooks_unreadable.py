@@ -87,3 +87,18 @@ def test_a_bounce_whose_description_carries_a_nul_or_is_long_is_recorded(client,
 
     assert response.status_code == 200
     assert order.events.filter(reason__startswith="Email bounced").exists()
+
+
+@pytest.mark.parametrize("message_id", ["\x00", "pm-\x00123", ["pm-123"], 123])
+def test_a_delivery_report_whose_message_id_is_not_plain_text_matches_no_email(client, message_id):
+    order = OrderFactory()
+    email = OutboundEmail.objects.create(order=order, kind="status_link", recipient=order.email,
+                                         status=OutboundEmail.Status.SENT, esp_message_id="pm-123")
+    body = json.dumps({"RecordType": "Delivery", "MessageID": message_id, "Recipient": order.email,
+                       "DeliveredAt": "2026-11-26T10:00:00Z"})
+
+    response = post(client, "postmark_tracking_webhook", body)
+
+    assert response.status_code == 200
+    email.refresh_from_db()
+    assert email.esp_status == ""
