@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: demo test test-fast lint bench-emulator firedrill load chaos crash-matrix interleavings clean
+.PHONY: demo test test-fast lint bench-emulator firedrill load chaos crash-matrix interleavings fuzz clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,12 @@ interleavings: $(VENV)/.dev
 # one row per point: reached, converged, which net finished it. CRASH_MATRIX_ARGS="--short" for CI.
 crash-matrix: $(VENV)/.dev
 	scripts/with-postgres.sh $(VENV)/bin/python scripts/crash_matrix.py $(CRASH_MATRIX_ARGS)
+
+# Property-based fuzzing of every form, the status API and the Stripe and ESP webhooks (tests/fuzz/),
+# with many more examples than the normal suite's 25 per property: HYPOTHESIS_PROFILE=long (2,000).
+fuzz: $(VENV)/.dev
+	scripts/with-postgres.sh env DJANGO_SETTINGS_MODULE=tests.settings HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-long} \
+	  $(VENV)/bin/python -m pytest tests/fuzz --hypothesis-show-statistics $(PYTEST_ARGS)
 
 clean:
 	rm -rf var staticfiles

@@ -120,7 +120,7 @@ def _emulator_control():
     # Only the ops tool touches the emulator's client, and only when the emulator is configured.
     from stripe_emulator.testing import ControlClient, ControlError
 
-    control = ControlClient(settings.STRIPE_API_BASE, timeout=10)
+    control = ControlClient(settings.STRIPE_API_BASE, timeout=10, token=settings.STRIPE_SECRET_KEY)
     try:
         control.state()
     except OSError:

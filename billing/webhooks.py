@@ -13,6 +13,8 @@ sweep settles the order meanwhile if it can.
 
 import json
 import logging
+import re
+import time
 
 import stripe
 from django.contrib.auth.decorators import login_not_required
@@ -32,6 +34,60 @@ logger = logging.getLogger(__name__)
 # substitute: it is site-wide, much larger, and only looks at the declared Content-Length, which a
 # client can understate.
 WEBHOOK_MAX_BODY_BYTES = 256 * 1024
+
+
+# Stripe stamps each event with the moment it was created, by Stripe's clock. Clocks drift a little;
+# an event further ahead than this was not created by Stripe now. (The signature's tolerance is
+# about when the delivery was signed, and only looks backwards: it cannot see this.) Old events are
+# fine: Stripe retries a delivery for days.
+EVENT_MAX_SECONDS_AHEAD = 300
+
+# Stripe's ids: a type prefix and letters, digits or underscores. Anything else is not Stripe's and
+# must not reach a query (PostgreSQL refuses a NUL in text; a long id would not fit the event log).
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+
+
+class NotAStripeEvent(ValueError):
+    pass
+
+
+def _stripe_id_or_none(value, name: str) -> None:
+    if value is not None and not (isinstance(value, str) and _STRIPE_ID.fullmatch(value)):
+        raise NotAStripeEvent(f"{name} is not a Stripe id")
+
+
+def event_fields(event) -> tuple[str, str, dict]:
+    """The id, type and object of a signed event, once its shape is Stripe's; NotAStripeEvent if not.
+
+    Only what Backstop reads from the event is checked: which order it concerns (settle then reads
+    the payment from Stripe itself, never from the event's copy of it).
+    """
+    if not isinstance(event, dict):
+        raise NotAStripeEvent("the event is not an object")
+    event_id, event_type, created, data = event.get("id"), event.get("type"), event.get("created"), event.get("data")
+    if event_id is None or not isinstance(event_type, str) or len(event_type) > 100:
+        raise NotAStripeEvent("no event id or type")
+    _stripe_id_or_none(event_id, "id")
+    if type(created) is not int:
+        raise NotAStripeEvent("created is not a timestamp")
+    if created > time.time() + EVENT_MAX_SECONDS_AHEAD:
+        raise NotAStripeEvent(f"created {created} is in the future")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise NotAStripeEvent("data.object is not an object")
+    _stripe_id_or_none(obj.get("id"), "data.object.id")
+    if not isinstance(obj.get("object", ""), str) or not isinstance(obj.get("status", ""), str):
+        raise NotAStripeEvent("data.object.object or status is not a string")
+    payment_intent = obj.get("payment_intent")
+    _stripe_id_or_none(payment_intent.get("id") if isinstance(payment_intent, dict) else payment_intent,
+                       "data.object.payment_intent")
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise NotAStripeEvent("data.object.metadata is not an object")
+    reference = (metadata or {}).get("reference")
+    if reference is not None and not (isinstance(reference, str) and len(reference) <= 500 and "\x00" not in reference):
+        raise NotAStripeEvent("data.object.metadata.reference is not a short string")
+    return event_id, event_type, obj
 
 
 def _answer(status: int, text: str) -> HttpResponse:
@@ -63,8 +119,8 @@ def stripe_webhook(request, uuid):
         stripe.WebhookSignature.verify_header(body.decode("utf-8"), request.headers.get("Stripe-Signature", ""),
                                               secret, tolerance)
         event = json.loads(body)
-        event_id, event_type, obj = event["id"], event["type"], event["data"]["object"]
-    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        event_id, event_type, obj = event_fields(event)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         logger.warning("Stripe webhook refused: %s", exc)
         return _answer(400, "Not a valid Stripe event for this endpoint.")
     failpoint("webhook.after_signature")

@@ -7,6 +7,15 @@ and set() also resets the key's expiry to the default 5 minutes, so an hourly li
 everything after five quiet minutes. This incr() locks the row, adds, and leaves the expiry alone.
 On PostgreSQL the lock is the row's SELECT ... FOR UPDATE; on the demo's SQLite the transaction
 itself holds the database's write lock (transaction_mode IMMEDIATE in settings).
+
+Django's DatabaseCache also culls: past MAX_ENTRIES (300 by default) every write first deletes the
+expired rows and then, if still too many, a third of the live ones, lowest keys first. A rate-limit
+counter is a live key, so 500 requests for other addresses used to wipe a victim's count (and
+django-q2's cluster heartbeat, whose key sorts first, so /readyz saw no cluster). Here culling only
+ever deletes expired rows: the table holds every live key, one small row each, for at most its
+timeout (an hour for the longest limit). The trade-off, chosen on purpose: a flood of distinct
+addresses grows the table by one row per counted value until the window ends, bounded by the
+requests the per-client limits let through, instead of silently forgetting counts.
 """
 
 import base64
@@ -38,6 +47,14 @@ class DatabaseCache(db.DatabaseCache):
             value = pickle.loads(base64.b64decode(connection.ops.process_clob(row[0]).encode())) + delta  # noqa: S301
             cursor.execute(update, [base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1"), key])
         return value
+
+    def _cull(self, db, cursor, now, num):
+        # Expired rows only, never a live one (see the module's docstring).
+        connection = connections[db]
+        table = connection.ops.quote_name(self._table)
+        expires = connection.ops.quote_name("expires")
+        cursor.execute(f"DELETE FROM {table} WHERE {expires} < %s",  # noqa: S608
+                       [connection.ops.adapt_datetimefield_value(now)])
 
     @staticmethod
     def _expires(connection, value):

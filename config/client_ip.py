@@ -19,9 +19,13 @@ from django.conf import settings
 
 def _ip(text: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(text.strip()))
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    # A dual-stack server sees IPv4 clients as ::ffff:a.b.c.d; counted per IPv6 /64, every IPv4
+    # client in the world would share one counter. Count them as the IPv4 address they are.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
 
 
 def client_ip(request) -> str:
@@ -29,10 +33,10 @@ def client_ip(request) -> str:
     remote = request.META.get("REMOTE_ADDR", "")
     trusted = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if trusted <= 0:
-        return remote
+        return _ip(remote) or remote
     forwarded = [part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     if not forwarded:
-        return remote  # not through the proxy at all (a health check on the app's own port)
+        return _ip(remote) or remote  # not through the proxy at all (a health check on the app's own port)
     # Fewer entries than proxies: every entry there is was written by one of ours; take the first.
     entry = forwarded[-trusted] if len(forwarded) >= trusted else forwarded[0]
     return _ip(entry) or remote

@@ -158,11 +158,14 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # The cache is shared by the web server and the worker (rate limits, django-q2 statistics),
 # so it lives in the database rather than in one process's memory. config/cache.py is Django's
-# DatabaseCache with an atomic increment that keeps the key's expiry, which rate limits need.
+# DatabaseCache with an atomic increment that keeps the key's expiry, which rate limits need, and
+# that never culls a live key (rate-limit counters and the task cluster's heartbeat must survive a
+# flood of other keys). MAX_ENTRIES is only how many rows may pile up before expired ones are purged.
 CACHES = {
     "default": {
         "BACKEND": "config.cache.DatabaseCache",
         "LOCATION": "backstop_cache",
+        "OPTIONS": {"MAX_ENTRIES": 5000},
     }
 }
 
@@ -172,6 +175,10 @@ CACHES = {
 # if counting fails the request is treated as over the limit (RATELIMIT_FAIL_OPEN stays False).
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_IP_META_KEY = "config.client_ip.client_ip"
+# One IPv6 client usually holds a whole /64 (SLAAC, privacy addresses): count it as one client, or
+# it could take a fresh address for every request. IPv4 clients count per address.
+RATELIMIT_IPV6_MASK = 64
+RATELIMIT_IPV4_MASK = 32
 # How many reverse proxies of ours stand in front of the app, each appending the address it saw to
 # X-Forwarded-For (1 behind the documented nginx). 0 trusts no header: the client is REMOTE_ADDR.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from billing.webhooks import stripe_webhook
 from config import health
+from config.esp_webhooks import strict
 
 admin.site.site_header = "Backstop support"
 admin.site.site_title = "Backstop support"
@@ -26,7 +27,7 @@ def esp_webhook_urls():
     if not settings.ANYMAIL_ESP or not settings.ANYMAIL.get("WEBHOOK_SECRET"):
         return [], "anymail"
     prefix = f"{settings.ANYMAIL_ESP}_"
-    return [p for p in anymail_urls.urlpatterns if (p.name or "").startswith(prefix)], "anymail"
+    return [strict(p) for p in anymail_urls.urlpatterns if (p.name or "").startswith(prefix)], "anymail"
 
 
 urlpatterns = [

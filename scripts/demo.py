@@ -242,7 +242,7 @@ def main():
         wait_for_http(f"http://127.0.0.1:{app_port}/healthz")
         wait_for_http(f"{site}/healthz")  # and through the proxy
         if has_emulator:
-            wait_for_http(f"http://127.0.0.1:{EMULATOR_PORT}/_emulator/state")
+            wait_for_http(f"http://127.0.0.1:{EMULATOR_PORT}/v3/")  # its Stripe.js: open to all, unlike /_emulator/
     except (RuntimeError, OSError) as exc:
         say(f"could not start: {exc}")
         supervisor.stop_all("start-up failed")
@@ -254,7 +254,8 @@ def main():
     say("                   two-factor is off in the demo; production asks for an authenticator code "
         "(support_staff --totp)")
     if has_emulator:
-        say(f"  Stripe emulator: http://127.0.0.1:{EMULATOR_PORT}  (control API under /_emulator/)")
+        say(f"  Stripe emulator: http://127.0.0.1:{EMULATOR_PORT}  (control API under /_emulator/, for "
+            "programs on this machine sending the secret key as a bearer token)")
     say(f"  Emails sent:     {VAR / 'mail'}")
     say(f"  Health:          {site}/healthz")
     say(f"  Web server:      gunicorn pid {web.pid} on 127.0.0.1:{app_port}, behind the shop's proxy; kill it to "

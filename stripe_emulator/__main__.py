@@ -60,6 +60,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "raise it for load runs)")
     parser.add_argument("--snapshot", metavar="FILE",
                         help="load state from FILE at start, save it there on clean shutdown")
+    parser.add_argument("--snapshot-dir", metavar="DIR",
+                        help="where POST /_emulator/snapshot {\"name\": ...} writes (default: the --snapshot "
+                        "file's directory); a name is never a path")
     parser.add_argument("--api-version", default=API_VERSION)
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -88,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook_workers=args.webhook_workers,
         webhook_events=[e.strip() for e in args.webhook_events.split(",") if e.strip()] or ["*"],
         snapshot=args.snapshot,
+        snapshot_dir=args.snapshot_dir,
         api_version=args.api_version,
     )
     emu = Emulator(config)

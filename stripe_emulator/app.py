@@ -31,7 +31,14 @@ class Config:
     # What the --webhook endpoints are subscribed to; ["*"] is every event.
     webhook_events: list[str] = field(default_factory=lambda: ["*"])
     snapshot: str | None = None
+    # Where snapshots named through the control API are written; default: the --snapshot file's directory.
+    snapshot_dir: str | None = None
     api_version: str = API_VERSION
+
+    def snapshot_directory(self) -> str | None:
+        if self.snapshot_dir:
+            return self.snapshot_dir
+        return os.path.dirname(os.path.abspath(self.snapshot)) if self.snapshot else None
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""The fault-injection control API under /_emulator/ (JSON in and out, no auth), plus the pages
-the emulator serves for the browser: Stripe.js at /v3/, the 3-D Secure challenge, receipts."""
+"""The fault-injection control API under /_emulator/ (JSON in and out; loopback callers with the
+emulator's secret key only, see server._control_refusal), plus the pages the emulator serves for the
+browser: Stripe.js at /v3/, the 3-D Secure challenge, receipts."""
 
 import json
 import os
@@ -24,6 +25,27 @@ def _json(status: int, obj) -> Response:
 
 def _bad(message: str, status: int = 400) -> Response:
     return _json(status, {"error": {"message": message, "type": "invalid_request_error"}})
+
+
+def refused(status: int, message: str) -> Response:
+    return _bad(message, status)
+
+
+# A snapshot named by a caller is a file name, never a path: it is written in the emulator's own
+# snapshot directory (--snapshot-dir, else the directory of --snapshot) and nowhere else.
+SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def snapshot_path(emu: Emulator, name: str) -> str:
+    if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name) or ".." in name:
+        raise ValueError("a snapshot name is a file name (letters, digits, '.', '-', '_'), not a path")
+    directory = emu.config.snapshot_directory()
+    if not directory:
+        raise ValueError("no snapshot directory: start the emulator with --snapshot-dir DIR or --snapshot FILE")
+    path = os.path.join(directory, name)
+    if os.path.dirname(os.path.realpath(path)) != os.path.realpath(directory):
+        raise ValueError("a snapshot stays in the emulator's snapshot directory")
+    return path
 
 
 def _static(name: str, content_type: str) -> Response:
@@ -166,9 +188,13 @@ def advance_clock(emu, req):
 
 @route("POST", r"/_emulator/snapshot")
 def snapshot(emu, req):
-    path = _body(req).get("path") or emu.config.snapshot
+    data = _body(req)
+    if "path" in data:
+        return _bad('snapshots are named, not placed: pass {"name": "FILE.json"}')
+    name = data.get("name")
+    path = snapshot_path(emu, name) if name is not None else emu.config.snapshot
     if not path:
-        return _bad("no snapshot file: start with --snapshot FILE or pass {\"path\": ...}")
+        return _bad('no snapshot file: start with --snapshot FILE, or pass {"name": ...} with --snapshot-dir DIR')
     size = emu.save_snapshot(path)
     return _json(200, {"path": path, "bytes": size})
 

@@ -6,7 +6,9 @@ latency and timeout faults need (a held connection must not stall other clients)
 connection, reused across keep-alive requests, is simple and fast enough (see docs/emulator.md).
 """
 
+import hmac
 import http
+import ipaddress
 import logging
 import socket
 import struct
@@ -19,6 +21,8 @@ from .app import Emulator
 
 log = logging.getLogger("stripe_emulator")
 
+# The Stripe side (the API, Stripe.js, the 3-D Secure page, receipts) answers any page, as Stripe
+# does: a shop's page calls it with the publishable key. The control API does not (see _control_refusal).
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, Stripe-Version, Idempotency-Key",
@@ -26,6 +30,49 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "Request-Id, Stripe-Version, Idempotent-Replayed, "
     "Original-Request, Idempotency-Key",
 }
+
+
+# Pages under /_emulator/ that stand for Stripe's own, opened by a customer's browser.
+BROWSER_PAGES = ("/_emulator/3ds/", "/_emulator/receipts/")
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_control_path(path: str) -> bool:
+    return path.startswith("/_emulator/") and not path.startswith(BROWSER_PAGES)
+
+
+def _hostname(authority: str) -> str:
+    """"127.0.0.1:12111" -> "127.0.0.1", "[::1]:12111" -> "::1", "localhost" -> "localhost"."""
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0]
+    return authority.rpartition(":")[0] if authority.count(":") == 1 else authority
+
+
+def _control_refusal(client_address: str, headers, secret_key: str) -> tuple[int, str] | None:
+    """Why a control request (faults, clock, reset, snapshots) is refused, or None to serve it.
+
+    The control API can reset the emulator, move its clock and write files, so only a program on
+    this machine that knows the emulator's secret key may use it, never a web page: callers on
+    loopback only; a loopback Host (a DNS-rebinding page arrives with its own name); no Origin but
+    the emulator's own (browsers send one on cross-site requests); the secret key as a bearer
+    token, which a cross-site form cannot send. Its answers carry no CORS headers.
+    """
+    try:
+        loopback = ipaddress.ip_address(client_address).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return 403, "The control API only answers callers on this machine."
+    host = headers.get("Host", "")
+    if _hostname(host.lower()) not in LOOPBACK_NAMES:
+        return 403, "The control API only answers requests for a loopback host name."
+    origin = headers.get("Origin")
+    if origin is not None and origin.lower() != f"http://{host.lower()}":
+        return 403, "The control API does not answer web pages of other origins."
+    scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret_key.encode()):
+        return 401, "The control API needs the emulator's secret key: Authorization: Bearer sk_test_..."
+    return None
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -80,7 +127,12 @@ class Handler(BaseHTTPRequestHandler):
             request_id=request_id,
             api_base=f"http://{host}",
         )
-        if self.command == "OPTIONS":
+        control_path = is_control_path(parts.path)
+        refusal = control_path and _control_refusal(self.client_address[0], self.headers, emu.config.secret_key)
+        if refusal:
+            status, message = refusal
+            response = control.refused(status, message)
+        elif self.command == "OPTIONS":
             response = api.Response(204, headers={"Request-Id": request_id})
         elif parts.path.startswith("/v1/"):
             response = api.handle(emu, request)
@@ -98,7 +150,7 @@ class Handler(BaseHTTPRequestHandler):
             self._drop_connection(reset=True)
             outcome = "connection reset"
         else:
-            self._write(response)
+            self._write(response, cors=not control_path)
             outcome = str(response.status)
         log.info(
             "%s %s %s %.1fms %s",
@@ -109,10 +161,10 @@ class Handler(BaseHTTPRequestHandler):
             request_id,
         )
 
-    def _write(self, response: api.Response) -> None:
+    def _write(self, response: api.Response, cors: bool = True) -> None:
         status = http.HTTPStatus(response.status)
         lines = [f"HTTP/1.1 {status.value} {status.phrase}"]
-        headers = {**CORS_HEADERS, **response.headers}
+        headers = {**(CORS_HEADERS if cors else {}), **response.headers}
         if status != http.HTTPStatus.NO_CONTENT:
             headers["Content-Length"] = str(len(response.body))
         headers["Connection"] = "close" if self.close_connection else "keep-alive"

@@ -36,13 +36,15 @@ class ControlError(RuntimeError):
 
 
 class ControlClient:
-    """A small client for the fault-injection control API (see docs/emulator.md)."""
+    """A small client for the fault-injection control API (see docs/emulator.md), which asks for
+    the emulator's secret key (`token`)."""
 
-    def __init__(self, api_base: str, timeout: float = 30.0):
+    def __init__(self, api_base: str, timeout: float = 30.0, token: str = DEFAULT_SECRET_KEY):
         parts = urlsplit(api_base)
         self.host = parts.hostname
         self.port = parts.port
         self.timeout = timeout
+        self.token = token
 
     def request(self, method: str, path: str, body: dict | None = None,
                 query: dict | None = None, timeout: float | None = None) -> Any:
@@ -52,7 +54,9 @@ class ControlClient:
             if query:
                 path = f"{path}?{urlencode(query)}"
             payload = json.dumps(body or {}).encode() if method != "GET" else None
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            headers = {"Authorization": f"Bearer {self.token}"}
+            if payload is not None:
+                headers["Content-Type"] = "application/json"
             connection.request(method, path, body=payload, headers=headers)
             response = connection.getresponse()
             data = response.read()
@@ -77,8 +81,9 @@ class ControlClient:
     def advance_clock(self, seconds: int) -> int:
         return self.request("POST", "/_emulator/clock/advance", {"seconds": seconds})["now"]
 
-    def snapshot(self, path: str | None = None) -> dict:
-        return self.request("POST", "/_emulator/snapshot", {"path": path} if path else {})
+    def snapshot(self, name: str | None = None) -> dict:
+        """Write the state now: to `name` in the snapshot directory, or to the --snapshot file."""
+        return self.request("POST", "/_emulator/snapshot", {"name": name} if name else {})
 
     def seed(self, charges: int, customers: int = 1, **options) -> dict:
         # Seeding 100,000 payments takes tens of seconds.
@@ -178,6 +183,7 @@ class EmulatorProcess:
         secret_key: str = DEFAULT_SECRET_KEY,
         publishable_key: str = DEFAULT_PUBLISHABLE_KEY,
         snapshot: str | None = None,
+        snapshot_dir: str | None = None,
         log_level: str = "WARNING",
         host: str = "127.0.0.1",
         startup_timeout: float = 20.0,
@@ -189,6 +195,7 @@ class EmulatorProcess:
         self.secret_key = secret_key
         self.publishable_key = publishable_key
         self.snapshot = snapshot
+        self.snapshot_dir = snapshot_dir
         self.log_level = log_level
         self.host = host
         self.startup_timeout = startup_timeout
@@ -214,6 +221,8 @@ class EmulatorProcess:
             cmd += ["--webhook", f"{url}={secret}"]
         if self.snapshot:
             cmd += ["--snapshot", self.snapshot]
+        if self.snapshot_dir:
+            cmd += ["--snapshot-dir", self.snapshot_dir]
         return cmd + self.extra_args
 
     def start(self) -> "EmulatorProcess":
@@ -238,7 +247,7 @@ class EmulatorProcess:
             raise RuntimeError(f"the emulator did not start; see {self._log.name}:\n{self.logs()}")
         self.api_base = line[len(READY_PREFIX):].strip()
         self.port = urlsplit(self.api_base).port
-        self.control = ControlClient(self.api_base)
+        self.control = ControlClient(self.api_base, token=self.secret_key)
         return self
 
     def stop(self) -> int | None:

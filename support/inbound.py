@@ -51,14 +51,21 @@ def receive_support_email(sender, event, esp_name, **kwargs):
     sender_address = message.from_email
     from_email = sender_address.addr_spec if sender_address else ""
     authenticated, check = sender_authentication(message, from_email)
+    # The provider's id is whatever its JSON said (anymail passes it on as it came): text or nothing.
+    event_id = event.event_id if isinstance(event.event_id, str) else ""
     services.inbound_message_receive(
-        message_id=event.event_id or message.get("Message-ID", "") or f"{esp_name}-{event.timestamp}",
-        from_email=from_email,
-        from_name=sender_address.display_name if sender_address else "",
-        subject=(message.subject or "")[:300],
-        text=(message.text or "")[:INBOUND_SCAN_LIMIT],
+        message_id=_storable(event_id or message.get("Message-ID", "") or f"{esp_name}-{event.timestamp}"),
+        from_email=_storable(from_email),
+        from_name=_storable(sender_address.display_name if sender_address else ""),
+        subject=_storable((message.subject or "")[:300]),
+        text=_storable((message.text or "")[:INBOUND_SCAN_LIMIT]),
         sender_authenticated=authenticated,
-        sender_check=check,
+        sender_check=_storable(check),
         # Postmark's MessageID above is its own; a reply threads on the email's Message-ID header.
-        rfc_message_id=message.get("Message-ID", "") or "",
+        rfc_message_id=_storable(message.get("Message-ID", "") or ""),
     )
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text cannot hold NUL, which an email (or its Reply-To) may carry; it means nothing.
+    return str(text).replace("\x00", "")

@@ -175,7 +175,8 @@ def plan_faults(*, duration, seed, worker_kill_every=5.0, stripe_fault_every=4.0
 def emulator_call(base, method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {EMULATOR_SECRET_KEY}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"{}")
 

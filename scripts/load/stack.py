@@ -218,7 +218,9 @@ def app_environment(database_url, app_port, emulator_port, webhook_uuid, webhook
 
 
 def get_json(url):
-    with urllib.request.urlopen(url, timeout=5) as response:
+    # The emulator's control API asks for its secret key (docs/emulator.md); Backstop's pages ignore it.
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {EMULATOR_SECRET_KEY}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
 
 
@@ -409,7 +411,7 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
             roots[f"cron-{host}"] = cron.pid
     for port in app_ports:
         wait_for_http(f"http://127.0.0.1:{port}/healthz")
-    wait_for_http(f"http://127.0.0.1:{emulator_port}/_emulator/state")
+    wait_for_http(f"http://127.0.0.1:{emulator_port}/v3/")  # its Stripe.js: open to all, unlike /_emulator/
     data_dir = db.one("SHOW data_directory")[0]
     postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0]) if os.access(data_dir, os.R_OK) else None
     if postmaster:

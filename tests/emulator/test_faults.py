@@ -137,9 +137,9 @@ def test_a_snapshot_survives_a_restart(tmp_path):
         assert stripe.Charge.list(payment_intent=pi.id).data[0].id == restored.latest_charge.id
 
 
-def test_the_snapshot_endpoint_writes_the_file(emulator, control, tmp_path):
-    stripe.Customer.create(email="keep@example.com")
-    path = str(tmp_path / "now.json")
-    assert control.snapshot(path)["bytes"] > 0
-    with open(path) as fh:
+def test_the_snapshot_endpoint_writes_the_named_file_in_the_snapshot_directory(tmp_path):
+    with EmulatorProcess(snapshot_dir=str(tmp_path)) as emulator, emulator.stripe_configured(max_network_retries=0):
+        stripe.Customer.create(email="keep@example.com")
+        assert emulator.control.snapshot("now.json")["bytes"] > 0
+    with open(tmp_path / "now.json") as fh:
         assert "keep@example.com" in fh.read()
