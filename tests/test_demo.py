@@ -121,6 +121,27 @@ def test_the_demo_says_its_console_login_skips_the_authenticator_code_production
     assert "two-factor is off in the demo; production asks for an authenticator code (support_staff --totp)" in output
 
 
+def test_the_printed_support_login_opens_the_console_in_a_browser(demo, chromium):
+    from playwright.sync_api import expect
+
+    from tests.browser import strict_page
+
+    _process, output, _env = demo
+    login = re.search(r"login (\S+) / (\S+)", output)
+    console = re.search(r"(http://\S+/admin/)", output)
+    assert login, output
+    assert console, output
+
+    with strict_page(chromium, width=1100, height=900) as page:
+        page.goto(console[1])
+        page.get_by_label("Email").fill(login[1])
+        page.get_by_label("Password").fill(login[2])
+        page.get_by_role("button", name="Log in").click()
+
+        expect(page).to_have_url(console[1])
+        expect(page.locator("input[name=q]")).to_be_visible()
+
+
 def test_the_demo_serves_the_admin_to_the_printed_support_login_and_stops_on_sigterm(demo):
     process, output, env = demo
     login = re.search(r"login (\S+) / (\S+)", output)

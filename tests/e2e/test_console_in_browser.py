@@ -180,7 +180,7 @@ def test_two_colleagues_on_one_case_see_each_other_and_extend_once(chromium, app
         shot(ben, "colleagues")
 
         for page in (ana, ben):
-            page.get_by_label("Why").fill("Two days of outage")
+            page.get_by_label("Why", exact=True).fill("Two days of outage")
         ana.locator("#case-extend").click()
         expect(ana.locator(".messagelist")).to_contain_text("Access extended to")
         ben.locator("#case-extend").click()

@@ -25,7 +25,8 @@ _COMMON = {
     "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                               HealthCheck.data_too_large],
 }
-settings.register_profile("ci", max_examples=25, **_COMMON)
+# The suite's form is the same examples every run, so CI never fails at random; `make fuzz` explores.
+settings.register_profile("ci", max_examples=25, derandomize=True, **_COMMON)
 settings.register_profile("long", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

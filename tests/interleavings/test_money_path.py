@@ -45,7 +45,7 @@ from billing.tokens import order_status_token
 from config import failpoints
 from support import selectors as support_selectors
 from support import services as support_services
-from support.models import InboundMessage, SupportReply
+from support.models import Alert, InboundMessage, SupportReply
 from tests.factories import PlanFactory
 
 S = OrderState
@@ -146,6 +146,10 @@ class MoneyPath(RuleBasedStateMachine):
         for _ in range(3):
             Order.objects.filter(held_since__isnull=False).update(
                 refund_deadline_at=timezone.now() - timedelta(seconds=1))
+            # A send interrupted after the ESP accepted it (the named window) is looked at again
+            # only after EMAIL_CLAIM_TIMEOUT: let that time pass too.
+            OutboundEmail.objects.filter(status=OutboundEmail.Status.SENDING).update(
+                claimed_at=timezone.now() - services.EMAIL_CLAIM_TIMEOUT - timedelta(seconds=1))
             self.sweep(strict=True)
             while self.inbox:
                 self.deliver(self.inbox.pop(0))
@@ -379,7 +383,14 @@ class MoneyPath(RuleBasedStateMachine):
             assert order.state in (S.ACTIVE, S.REFUNDED), f"{reference} ended {order.state}"
             if order.state == S.ACTIVE:
                 confirmation = order.emails.get(kind=OutboundEmail.Kind.CONFIRMATION)
-                assert confirmation.status == OutboundEmail.Status.SENT, f"{reference}: {confirmation.status}"
+                received = [m for m in mail.outbox if getattr(m, "metadata", {}).get("order_reference") == reference
+                            and getattr(m, "tags", None) and m.tags[0] == OutboundEmail.Kind.CONFIRMATION]
+                assert len(received) == 1, f"{reference}: the customer got {len(received)} confirmations"
+                if confirmation.status != OutboundEmail.Status.SENT:
+                    # The one window: the ESP accepted it and we died before recording it. Never
+                    # sent again; a person is told (decision 0003).
+                    assert confirmation.status == OutboundEmail.Status.UNCERTAIN, f"{reference}: {confirmation.status}"
+                    assert Alert.objects.filter(email=confirmation, resolved_at=None).exists(), reference
             assert order.events.filter(to_state=order.state).exists(), f"{reference}: no event explains {order.state}"
         charged = {ref for ref, intents in by_reference.items()}
         assert not Order.objects.filter(state__in=[S.ACTIVE, S.PAID]).exclude(reference__in=charged).exists()
@@ -410,10 +421,13 @@ def capture_on_commit():
 
 
 def _profile() -> settings:
-    return settings(max_examples=int(os.environ.get("INTERLEAVINGS_EXAMPLES", "8")),
+    """The suite's short form is the same 8 examples every run (CI must not fail at random);
+    `make interleavings` sets INTERLEAVINGS_EXAMPLES and explores new ones each time."""
+    examples = os.environ.get("INTERLEAVINGS_EXAMPLES")
+    return settings(max_examples=int(examples or "8"), derandomize=examples is None,
                     stateful_step_count=int(os.environ.get("INTERLEAVINGS_STEPS", "25")),
                     deadline=None, suppress_health_check=list(HealthCheck),
-                    database=DirectoryBasedExampleDatabase(".hypothesis/interleavings"))
+                    database=None if examples is None else DirectoryBasedExampleDatabase(".hypothesis/interleavings"))
 
 
 @pytest.mark.django_db
