@@ -18,6 +18,7 @@ import socket
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -47,8 +48,10 @@ class SweepReport:
     counts: Counter = field(default_factory=Counter)
     actions: list = field(default_factory=list)
     errors: list = field(default_factory=list)
+    keepalive: Callable[[], None] = lambda: None  # renews the sweep's lease while it works
 
     def act(self, case: str, text: str):
+        self.keepalive()
         self.counts[case] += 1
         self.actions.append(("would " if self.dry_run else "") + text)
         logger.info("sweep: %s%s", "(dry run) " if self.dry_run else "", text)
@@ -65,7 +68,8 @@ def reconcile_run(*, dry_run: bool = False, since: datetime | None = None, now: 
     now = now or timezone.now()
     started = time.monotonic()
     report = SweepReport(dry_run=dry_run)
-    with _exclusive() as got_lock:
+    lease = _exclusive()
+    with lease as got_lock:
         if not got_lock:
             logger.info("sweep: another sweep is running; skipped")
             if dry_run:
@@ -73,6 +77,8 @@ def reconcile_run(*, dry_run: bool = False, since: datetime | None = None, now: 
             return ReconcileRun.objects.create(started_at=now, finished_at=timezone.now(), host=host or _host(),
                                                status=ReconcileRun.Status.SKIPPED, duration_ms=0)
         report.window_start = since if since is not None else _default_window_start()
+        if not dry_run:  # a dry run's work is one transaction: a renewal there would lock the row
+            report.keepalive = lease.renew
         run = None
         if not dry_run:
             run = ReconcileRun.objects.create(started_at=now, host=host or _host(), widened=since is not None,
@@ -115,6 +121,7 @@ def _sweep(report: SweepReport, *, now: datetime, since: datetime | None):
         report.counts[f"sync_{resource}"] += count
     for error in sync.errors:
         report.fail("sync", error)
+    report.keepalive()
 
     # Open orders behind a succeeded charge: finish them, or hold the money openly.
     grace_cutoff = now - settings.RECONCILE_GRACE
@@ -263,9 +270,12 @@ def _default_window_start() -> datetime | None:
     return previous - WINDOW_OVERLAP if previous else None
 
 
-# How long one sweep may hold the sweep's lease. A pass takes seconds; one killed mid-pass keeps the
-# others out this long at most (the sweep-down alert fires after 5 minutes without a finished pass).
-SWEEP_LEASE_SECONDS = 180
+# How long the sweep's lease lasts unless renewed; a pass renews it after the pull sync and at
+# every case it acts on. A pass killed mid-way keeps the others out this long at most (a session
+# advisory lock was freed at once by the dying connection, but not behind PgBouncer). A pass that
+# goes longer without renewing (a slow pull sync) lets a second one overlap: harmless, every step
+# is idempotent.
+SWEEP_LEASE_SECONDS = 20
 
 
 class _exclusive:
@@ -280,6 +290,10 @@ class _exclusive:
         self.holder = f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.held = locks.lease_take("sweep", holder=self.holder, seconds=SWEEP_LEASE_SECONDS)
         return self.held
+
+    def renew(self):
+        if self.held:
+            locks.lease_take("sweep", holder=self.holder, seconds=SWEEP_LEASE_SECONDS)
 
     def __exit__(self, *exc):
         if self.held:
