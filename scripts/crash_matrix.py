@@ -402,11 +402,12 @@ class Matrix:
                     break
         elif row.story == "support_refund":
             # Support refunds the order from the console; the page is sent again after the crash.
+            seen = self._case_version(order_id)
             code = ("from accounts.models import User; from support import services; "
                     "staff, _ = User.objects.get_or_create(email='crash-matrix@backstop.localhost', "
                     "defaults={'is_staff': True}); "
                     f"services.order_refund_by_support(order_id={order_id}, user=staff, key='{uuid.uuid4()}', "
-                    "reason='Crash matrix')")
+                    f"reason='Crash matrix', seen='{seen}')")
             for _attempt in range(3):
                 run = self.manage("shell", "-c", code)
                 if run.returncode == 0:
@@ -415,15 +416,22 @@ class Matrix:
         else:
             customer.ends_at_before = self.db.one("SELECT ends_at FROM accounts_entitlement WHERE order_id = %s",
                                                   (order_id,))[0]
-            key = uuid.uuid4()
+            key, seen = uuid.uuid4(), self._case_version(order_id)
             code = ("from accounts.models import User; from support import services; "
                     "staff, _ = User.objects.get_or_create(email='crash-matrix@backstop.localhost', "
                     "defaults={'is_staff': True}); "
                     f"services.entitlement_extend(order_id={order_id}, user=staff, days=10, "
-                    f"reason='Crash matrix', key='{key}')")
+                    f"reason='Crash matrix', key='{key}', seen='{seen}')")
             for _attempt in range(3):
                 if self.manage("shell", "-c", code).returncode == 0:
                     break
+
+    def _case_version(self, order_id):
+        """What the console's case page carries in its forms when support loads it (the version a
+        colleague's change would move on), read once: the form sent again carries the same."""
+        run = self.manage("shell", "-c", "from support import selectors; "
+                          f"print(selectors.order_case_version({int(order_id)}))")
+        return run.stdout.strip().splitlines()[-1]
 
     def _wait_active(self, customer, timeout=60):
         deadline = time.monotonic() + timeout
