@@ -26,6 +26,25 @@ def anymail_test_backend(settings):
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
 
 
+@pytest.fixture
+def arm(monkeypatch):
+    """arm("name=raise") arms this process's named crash points (config/failpoints.py), as
+    BACKSTOP_FAILPOINTS would at start-up; arm("") disarms them, as a restarted process would be."""
+    from config import failpoints
+
+    monkeypatch.setenv(failpoints.ALLOW_ENV, "1")
+    monkeypatch.delenv(failpoints.LOG_ENV, raising=False)
+    failpoints.reset()
+
+    def arm(spec):
+        monkeypatch.setenv(failpoints.ENV, spec)
+        failpoints.reset()
+
+    yield arm
+    monkeypatch.delenv(failpoints.ENV, raising=False)
+    failpoints.reset()
+
+
 @pytest.fixture(scope="session")
 def stripe_emulator_process():
     with EmulatorProcess(retry_schedule=(0.2, 0.5, 1.0), webhook_timeout=5.0) as process:

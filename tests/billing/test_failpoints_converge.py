@@ -19,28 +19,12 @@ from billing import services
 from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
 from billing.reconcile import reconcile_run
 from billing.renewals import reminders_send
-from config import failpoints
 from config.failpoints import FailpointError
 from tests.billing.helpers import paid_order, stripe_event_for
 from tests.factories import OrderFactory, PlanFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 Kind = OutboundEmail.Kind
-
-
-@pytest.fixture
-def arm(monkeypatch):
-    """arm("name=raise") arms this process; arm("") disarms it, as a restarted process would be."""
-    monkeypatch.setenv(failpoints.ALLOW_ENV, "1")
-    monkeypatch.delenv(failpoints.LOG_ENV, raising=False)
-
-    def arm(spec):
-        monkeypatch.setenv(failpoints.ENV, spec)
-        failpoints.reset()
-
-    yield arm
-    monkeypatch.delenv(failpoints.ENV, raising=False)
-    failpoints.reset()
 
 
 @pytest.fixture(autouse=True)

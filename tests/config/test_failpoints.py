@@ -19,22 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 POINT = "settle.after_entitlement"
 
 
-@pytest.fixture
-def arm(monkeypatch):
-    """Arm failpoints in this process, as BACKSTOP_FAILPOINTS would at start-up."""
-    monkeypatch.setenv(failpoints.ALLOW_ENV, "1")
-    monkeypatch.delenv(failpoints.LOG_ENV, raising=False)
-    failpoints.reset()
-
-    def arm(spec):
-        monkeypatch.setenv(failpoints.ENV, spec)
-        failpoints.reset()
-
-    yield arm
-    monkeypatch.delenv(failpoints.ENV, raising=False)
-    failpoints.reset()
-
-
 # --- the grammar --------------------------------------------------------------------------------
 
 
