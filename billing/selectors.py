@@ -74,17 +74,20 @@ def access_until_without(order: Order, *, now: datetime | None = None) -> dateti
     return max(ends) if ends else None
 
 
-def _day(moment: datetime) -> str:
+def customer_day(moment: datetime) -> str:
+    """A date as the customer's pages and emails print it ("December 1, 2027")."""
     return f"{timezone.localtime(moment):%B %-d, %Y}"
 
 
-def _access_after_refund(order: Order) -> str:
-    """What the customer still has once this order's money went back; nothing if it never gave access."""
-    access = order_access(order)
+def access_after_refund(order: Order, access: OrderAccess | None = None) -> str:
+    """What the customer still has once this order's money went back in full; nothing if it never
+    gave access. `access` is order_access(order), when the caller already has it."""
+    access = access or order_access(order)
     if not access.granted:
         return ""
     if access.until:
-        return f" Your {order.plan.name} plan stays active until {_day(access.until)}, paid for by your other payment."
+        return (f" Your {order.plan.name} plan stays active until {customer_day(access.until)}, "
+                "paid for by your other payment.")
     return f" Your {order.plan.name} plan ended with the refund."
 
 
@@ -140,11 +143,11 @@ def order_customer_status(order: Order, *, checked: bool = True) -> CustomerStat
     if order.state == S.REFUND_PENDING:
         return status("refunding", True, "Refund on its way",
                       f"We're refunding {order.refundable_display if order.refundable_cents else paid} to you. "
-                      "Banks usually show it within 5–10 days." + _access_after_refund(order), final=True)
+                      "Banks usually show it within 5–10 days." + access_after_refund(order), final=True)
     if order.state == S.REFUNDED:
         return status("refunded", False, "Refunded",
                       f"Your payment of {paid} has been refunded in full. Banks usually show "
-                      "it within 5–10 days." + _access_after_refund(order), final=True)
+                      "it within 5–10 days." + access_after_refund(order), final=True)
     if order.state == S.CANCELED:
         return status("canceled", False, "Order canceled — you have not been charged",
                       "This order was canceled before any payment was taken.", final=True)
@@ -168,11 +171,11 @@ def _active_message(order: Order) -> str:
         return f"Payment of {order.paid_display} received.{refunded}"
     if access.stacked:
         plan = (f"It adds {order.plan.duration_months} months after the time you had already paid for: "
-                f"{_day(access.starts_at)} to {_day(access.ends_at)}.")
+                f"{customer_day(access.starts_at)} to {customer_day(access.ends_at)}.")
     else:
-        plan = f"Your {order.plan.name} plan is active until {_day(access.ends_at)}."
+        plan = f"Your {order.plan.name} plan is active until {customer_day(access.ends_at)}."
     if access.until and access.until > access.ends_at:
-        plan += f" With your other payments, it runs until {_day(access.until)}."
+        plan += f" With your other payments, it runs until {customer_day(access.until)}."
     return f"Payment of {order.paid_display} received.{refunded} {plan}"
 
 

@@ -11,6 +11,7 @@ from djstripe import models as djstripe_models
 from billing import stripe_api
 from billing.models import Order, OrderState
 from billing.money import format_money
+from billing.selectors import access_after_refund, customer_day
 from support.timefmt import console_date, console_day_bounds, console_time, console_today
 
 S = OrderState
@@ -121,11 +122,6 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
                          "resent" if confirmation.reply == "resent" else "active")
     return Diagnosis(f"{paid} {confirmation.line} Nothing is wrong.".replace("  ", " "), "resend",
                      "Resend confirmation", confirmation.reply)
-
-
-def _day(moment: datetime) -> str:
-    """A date (not a time) in a reply: when access ends, as the customer's emails and pages print it."""
-    return f"{timezone.localtime(moment):%B %-d, %Y}"
 
 
 def _date(moment: datetime) -> str:
@@ -508,7 +504,7 @@ def _reply_facts(order: Order, diagnosis: Diagnosis, values: dict) -> list[str]:
         confirmation = _confirmation_facts(order)
         keys += [confirmation.reply] + (["active"] if confirmation.reply != "active" else [])
         values.update(
-            until=_day(access.until),
+            until=customer_day(access.until),
             confirmation_at=_when(confirmation.sent_at) if confirmation.sent_at else "",
             resent_at=_when(confirmation.resent_at) if confirmation.resent_at else "",
             confirmation=(f" We sent your confirmation to {order.email} on {_when(confirmation.sent_at)}."
@@ -524,7 +520,7 @@ def _reply_facts(order: Order, diagnosis: Diagnosis, values: dict) -> list[str]:
                 count={2: "two", 3: "three"}.get(len(everyone), str(len(everyone))),
                 payments=_and(f"{o.paid_display} on {_when(o.paid_at)} (order {o.reference})" for o in everyone),
                 months=order.plan.duration_months,
-                after_refund=(f"your plan would then run until {_day(remains)}." if remains
+                after_refund=(f"your plan would then run until {customer_day(remains)}." if remains
                               else "your plan would then end at once."),
             )
             keys.append("two_payments")
@@ -540,14 +536,10 @@ def _refund_values(order: Order, access) -> dict:
     card = f" ({order.card_brand.title() or 'card'} ending {order.card_last4})" if order.card_last4 else ""
     done = [r for r in order.refunds.all() if r.status == "succeeded"]
     full = order.amount_refunded_cents >= order.paid_cents
-    if not access.granted:
-        after = ""
-    elif access.in_force or not full:
-        after = f" Your {order.plan.name} plan stays active until {_day(access.until)}." if access.until else ""
-    elif access.until:
-        after = f" Your {order.plan.name} plan stays active until {_day(access.until)}, paid for by your other payment."
+    if access.granted and (access.in_force or not full):
+        after = f" Your {order.plan.name} plan stays active until {customer_day(access.until)}." if access.until else ""
     else:
-        after = f" Your {order.plan.name} plan ended with the refund."
+        after = access_after_refund(order, access)
     return {
         "refunded": order.refunded_display, "card": card,
         "refunded_on": f" on {_when(done[-1].created_at)}" if done else "",

@@ -14,7 +14,7 @@ from django.utils import timezone
 from billing import services as billing_services
 from billing.errors import RefundFailed
 from billing.models import Order, OrderState, OutboundEmail, Plan
-from billing.selectors import access_until_without
+from billing.selectors import access_until_without, customer_day
 from support import selectors
 from tests.billing.helpers import order_with_payment_intent, paid_order, pay
 from tests.factories import OrderFactory, StaffFactory
@@ -127,7 +127,7 @@ def test_a_customer_writing_that_they_paid_twice_gets_a_draft_offering_to_refund
     assert "again" not in message.draft_body
     assert f"(order {first.reference}) and $249.00 on" in message.draft_body
     assert f"we'll refund $249.00 for order {second.reference}" in message.draft_body
-    assert f"your plan would then run until {selectors._day(keeps)}" in message.draft_body
+    assert f"your plan would then run until {customer_day(keeps)}" in message.draft_body
 
 
 # --- Every state's replies hold -------------------------------------------------------------------
