@@ -103,7 +103,7 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
     from billing.selectors import order_access
 
     access = order_access(order)
-    until = f"; access until {_date(access.until)}" if access.until else ""
+    until = f"; access until {console_date(access.until)}" if access.until else ""
     refunded = f" {order.refunded_display} refunded." if order.amount_refunded_cents else ""
     paid = f"Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded}"
     others = order_other_payments(order)
@@ -122,11 +122,6 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
                          "resent" if confirmation.reply == "resent" else "active")
     return Diagnosis(f"{paid} {confirmation.line} Nothing is wrong.".replace("  ", " "), "resend",
                      "Resend confirmation", confirmation.reply)
-
-
-def _date(moment: datetime) -> str:
-    """A date (not a time) in what support reads: the console's one format, in SUPPORT_TIME_ZONE."""
-    return console_date(moment)
 
 
 # Paid twice for the same plan within this long: what the queue lists as "duplicate" (needs_attention).
@@ -158,7 +153,7 @@ def _two_payments(order: Order, others: list[Order]) -> str:
     months = orders[-1].plan.duration_months
     added = (f"the second added {months} months" if len(orders) == 2
              else f"each after the first added {months} months")
-    to = f", to {_date(latest.ends_at)}" if latest.granted and latest.in_force else " once active"
+    to = f", to {console_date(latest.ends_at)}" if latest.granted and latest.in_force else " once active"
     return f"This customer has {len(orders)} paid orders for the {order.plan.name} plan: {listed}; {added}{to}."
 
 
@@ -215,7 +210,7 @@ def refund_effect(order: Order, *, full: bool) -> str:
     remains = access_until_without(order)
     if remains:
         return (f"A full refund takes back only the time this payment bought: the customer keeps access until "
-                f"{_date(remains)} from their other payments, and gets one email saying why.")
+                f"{console_date(remains)} from their other payments, and gets one email saying why.")
     return "A full refund: the customer's access ends at once, and they get one email saying why."
 
 

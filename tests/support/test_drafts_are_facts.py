@@ -16,6 +16,7 @@ from billing.errors import RefundFailed
 from billing.models import Order, OrderState, OutboundEmail, Plan
 from billing.selectors import access_until_without, customer_day
 from support import selectors
+from support.timefmt import console_date
 from tests.billing.helpers import order_with_payment_intent, paid_order, pay
 from tests.factories import OrderFactory, StaffFactory
 
@@ -104,7 +105,7 @@ def test_the_diagnosis_of_a_customer_who_paid_twice_sees_both_payments(stripe_em
 
     assert "Nothing is wrong" not in diagnosis.summary
     assert f"This customer has 2 paid orders for the Annual plan: {first.reference}" in diagnosis.summary
-    ends = selectors._date(Order.objects.get(pk=second.pk).entitlement.ends_at)
+    ends = console_date(Order.objects.get(pk=second.pk).entitlement.ends_at)
     assert f"and {second.reference} ($249.00, " in diagnosis.summary
     assert f"the second added 12 months, to {ends}" in diagnosis.summary
     assert (diagnosis.action, diagnosis.reply) == ("refund", "two_payments")
