@@ -223,15 +223,16 @@ class SweepNotice:
     detail: str
 
 
-def sweep_notice(*, now: datetime | None = None) -> SweepNotice | None:
+def sweep_notice(*, now: datetime | None = None, health=None) -> SweepNotice | None:
     """None while the sweep does its job; else what is wrong with it and what to do, for the
-    console's landing page, the case pages and the team's alert (billing.selectors.sweep_health)."""
+    console's landing page, the case pages and the team's alert. `health` is
+    billing.selectors.sweep_health(now=now), when the caller already has it."""
     from datetime import timedelta
 
     from billing.selectors import SWEEP_STALE_AFTER_MINUTES, sweep_health
 
     now = now or timezone.now()
-    health = sweep_health(now=now)
+    health = health or sweep_health(now=now)
     if health.healthy:
         return None
     stuck_for = timedelta(minutes=SWEEP_STALE_AFTER_MINUTES)

@@ -195,7 +195,7 @@ def sweep_watch(*, now=None) -> Alert | None:
     if health.failures == 0 and not health.stalled:
         open_alerts.update(resolved_at=now)
         return None
-    notice = sweep_notice(now=now)
+    notice = sweep_notice(now=now, health=health)
     if notice is None:  # one failed pass after a clean one: not (yet) an outage
         return open_alerts.first()
     # An outage is one case from its start (the last clean pass) to its end, however it looks meanwhile.
