@@ -95,6 +95,9 @@ class Entitlement(models.Model):
     extra_days = models.PositiveIntegerField(default=0)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=200, blank=True)
+    # When the scheduled check (accounts.access.access_ends_mark) saw this period run out: each end
+    # is marked, and announced, once. Cleared when an extension or a restack moves the end ahead.
+    ended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -110,3 +113,40 @@ class Entitlement(models.Model):
     def is_active(self, now=None):
         now = now or timezone.now()
         return self.revoked_at is None and self.starts_at <= now < self.ends_at
+
+
+class AccessDelivery(models.Model):
+    """One access event for the product behind the shop (ACCESS_WEBHOOK_URL), and how its delivery went.
+
+    Written in the same transaction as the access change it reports, so a change that commits is
+    delivered at least once, and one that rolls back never is. Delivered oldest first per customer:
+    a later event waits until the earlier one has been taken (accounts/webhooks.py).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be delivered"
+        DELIVERED = "delivered", "Delivered"
+
+    # The Standard Webhooks `webhook-id`: the same on every retry, so the product can ignore repeats.
+    event_id = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=40)
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="access_deliveries")
+    email = models.EmailField(max_length=254)
+    payload = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A sender claims a delivery until this moment, so two workers never post it at once.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_response = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "access deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="accessdelivery_due")]
+
+    def __str__(self):
+        return f"{self.event_type} for {self.email}"

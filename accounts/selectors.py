@@ -1,22 +1,13 @@
-from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.access import access_until  # the one definition; billing and the pages read it here
 from accounts.models import Entitlement
 from billing.renewals import days_left as calendar_days_left
 from billing.tokens import order_status_token, renew_path
 
 # Within this many days of the end, the account page puts Renew first.
 RENEW_SOON_DAYS = 30
-
-
-def access_until(user, *, now=None):
-    """When the customer's paid time runs out, if it has not yet: the latest end among their
-    entitlements still in force. Purchases stack end to end (billing.services), so there is no gap
-    before it."""
-    now = now or timezone.now()
-    return (Entitlement.objects.filter(user=user, revoked_at__isnull=True, ends_at__gt=now)
-            .aggregate(end=Max("ends_at"))["end"])
 
 
 def account_overview(user) -> dict:

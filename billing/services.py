@@ -11,7 +11,6 @@ The rules every function here keeps:
 """
 
 import logging
-import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,8 +21,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djstripe.models import WebhookEndpoint
 
+from accounts import access
 from accounts.models import Entitlement, normalize_email
-from accounts.periods import add_months, lay_end_to_end
 from billing import locks, selectors, signals, stripe_api
 from billing.errors import BillingError, InvalidTransition, PaymentSetupFailed, RefundFailed
 from billing.models import Order, OrderEvent, OrderRefund, OrderState, OutboundEmail, Plan
@@ -407,14 +406,8 @@ def _activate(order: Order, pi, *, actor: str, events: list, why: str, ids: dict
     still runs, the new time starts where it ends (stacked, no day lost).
     """
     user = _user_for_email(order.email, order.full_name)  # also locks the user: stacking cannot race
-    starts_at = _stack_start(user, order.paid_at)
-    entitlement = Entitlement.objects.create(
-        user=user,
-        order=order,
-        plan=order.plan,
-        starts_at=starts_at,
-        ends_at=add_months(starts_at, order.plan.duration_months),
-    )
+    entitlement = access.access_grant(user=user, order=order, plan=order.plan, paid_at=order.paid_at)
+    starts_at = entitlement.starts_at
     failpoint("settle.after_entitlement")
     order.user = user
     granted = (f"Access granted until {entitlement.ends_at:%Y-%m-%d}" if starts_at == order.paid_at else
@@ -423,14 +416,6 @@ def _activate(order: Order, pi, *, actor: str, events: list, why: str, ids: dict
     events.append(_move(order, S.ACTIVE, actor=actor, reason=granted + why, stripe_ids=ids))
     _owe_once(order, OutboundEmail.Kind.CONFIRMATION, pi)
     failpoint("settle.after_outbox_row")
-
-
-def _stack_start(user, paid_at: datetime) -> datetime:
-    """Where a new payment's time starts: when it was paid, or where the time already paid for ends."""
-    # Imported here: accounts.selectors reads billing.renewals, which writes through this module.
-    from accounts.selectors import access_until
-
-    return max(paid_at, access_until(user, now=paid_at) or paid_at)
 
 
 def _hold_money(order: Order, *, actor: str, ids: dict, pi=None) -> OrderEvent:
@@ -455,62 +440,30 @@ def _hold_money(order: Order, *, actor: str, ids: dict, pi=None) -> OrderEvent:
 
 
 def _revoke_entitlement(order: Order, why: str):
-    """Take back the time this order bought, and only that: time stacked after it moves up."""
-    entitlement = Entitlement.objects.filter(order=order, revoked_at__isnull=True).first()
-    if entitlement is None:
-        return
-    get_user_model().objects.select_for_update().filter(pk=entitlement.user_id).first()
-    entitlement.revoked_at, entitlement.revoked_reason = timezone.now(), why
-    entitlement.save(update_fields=["revoked_at", "revoked_reason"])
-    _entitlements_restack(entitlement.user_id, after_id=entitlement.id)
+    """Take back the time this order bought (accounts.access); time stacked after it moves up."""
+    _entitlement, moved = access.access_revoke(order=order, why=why)
+    _record_time_moved(moved, why="up after an earlier payment was refunded")
 
 
-def _entitlements_restack(user_id: int, *, after_id: int, why: str = "up after an earlier payment was refunded"):
-    """Lay the user's entitlements granted after `after_id` end to end again, after those granted
-    up to it (which stay where they are): time moves up after a refund, along after an extension.
-
-    Depends only on the entitlements themselves (not on when it runs), so repeating it changes
-    nothing. Caller holds the user's row lock.
-    """
-    chain = list(Entitlement.objects.filter(user_id=user_id, revoked_at__isnull=True)
-                 .select_related("order", "plan").order_by("id"))
-    kept = [e.ends_at for e in chain if e.id <= after_id]
-    later = [e for e in chain if e.id > after_id]
-    periods = lay_end_to_end([(e.order.paid_at or e.starts_at, e.plan.duration_months, e.extra_days) for e in later],
-                             after=max(kept) if kept else None)
-    for entitlement, (starts_at, ends_at) in zip(later, periods, strict=True):
-        if (starts_at, ends_at) != (entitlement.starts_at, entitlement.ends_at):
-            entitlement.starts_at, entitlement.ends_at = starts_at, ends_at
-            entitlement.save(update_fields=["starts_at", "ends_at"])
-            _record(entitlement.order, actor="system", reason=(
-                f"Time moved {why}: now {starts_at:%Y-%m-%d} to {ends_at:%Y-%m-%d}"))
+def _record_time_moved(moved, *, why: str):
+    """On each order's timeline, where its time now falls after the periods were laid out again."""
+    for entitlement in moved:
+        _record(entitlement.order, actor="system", reason=(
+            f"Time moved {why}: now {entitlement.starts_at:%Y-%m-%d} to {entitlement.ends_at:%Y-%m-%d}"))
 
 
 def entitlement_add_days(*, order_id: int, days: int, actor: str, reason: str) -> Entitlement:
-    """More time on what this order bought (support's Extend, an outage): the days are added to its
-    period, and every period stacked after it moves along by as much, so the customer's paid time
-    ends `days` later. If all their paid time has already run out, the days count from now.
+    """More time on what this order bought (support's Extend, an outage): accounts.access adds the
+    days, moves the periods after it along, and billing writes the order's timeline. The returned
+    entitlement carries `access_until`, the end of all the customer's time.
 
     Runs in the caller's transaction (which holds the order's lock)."""
-    entitlement = Entitlement.objects.select_for_update().filter(order_id=order_id).first()
-    if entitlement is None or entitlement.revoked_at is not None:
-        raise ValueError("This order has no active access to extend.")
-    get_user_model().objects.select_for_update().filter(pk=entitlement.user_id).first()
-    from accounts.selectors import access_until
-
-    now = timezone.now()
-    until_before = access_until(entitlement.user_id, now=now)
-    lapsed = 0 if until_before else max(0, math.ceil((now - entitlement.ends_at).total_seconds() / 86400))
-    entitlement.extra_days += days + lapsed
-    entitlement.ends_at += timedelta(days=days + lapsed)
-    entitlement.save(update_fields=["extra_days", "ends_at"])
-    _entitlements_restack(entitlement.user_id, after_id=entitlement.id,
-                          why="along after an earlier period was extended")
-    until = access_until(entitlement.user_id, now=now)
+    entitlement = access.access_extend(order_id=order_id, days=days)
+    _record_time_moved(entitlement.moved, why="along after an earlier period was extended")
+    until, until_before = entitlement.access_until, entitlement.access_until_before
     was = f"was {until_before:%Y-%m-%d}" if until_before else "it had run out"
     _record(entitlement.order, actor=actor, reason=(
         f"Access extended by {days} days: paid time now ends {until:%Y-%m-%d} ({was}): {reason.strip()}"))
-    entitlement.access_until = until  # for the caller's words: the end of all the customer's time
     return entitlement
 
 

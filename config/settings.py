@@ -4,6 +4,8 @@ Every variable is listed in README.md's configuration table. With DJANGO_DEBUG o
 anything production needs must be set explicitly: the process refuses to start otherwise.
 """
 
+import base64
+import binascii
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "rest_framework_api_key",
     "accounts",
     "billing",
     "support",
@@ -364,7 +367,34 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {
+        # Per API key (accounts/api.py): a product asking about its users as they sign in.
+        "access_api": env_str("ACCESS_API_THROTTLE_RATE", "600/minute"),
+    },
 }
+
+# --- The product's door (docs/integrating.md) --------------------------------------------------
+# Where access events are POSTed as signed Standard Webhooks (accounts/webhooks.py). Empty: nothing
+# is recorded or sent, and the in-process signals are the only news of a change.
+ACCESS_WEBHOOK_URL = env_str("ACCESS_WEBHOOK_URL", "")
+ACCESS_WEBHOOK_SECRET = env_str("ACCESS_WEBHOOK_SECRET", "")
+if ACCESS_WEBHOOK_URL and not ACCESS_WEBHOOK_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"ACCESS_WEBHOOK_URL must be an http(s) URL, not {ACCESS_WEBHOOK_URL!r}.")
+if ACCESS_WEBHOOK_URL and not ACCESS_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("ACCESS_WEBHOOK_SECRET must be set with ACCESS_WEBHOOK_URL (whsec_ and base64, "
+                               "e.g. from: python -c \"import base64,os; print('whsec_' + "
+                               "base64.b64encode(os.urandom(32)).decode())\").")
+if ACCESS_WEBHOOK_SECRET:
+    try:
+        if not ACCESS_WEBHOOK_SECRET.startswith("whsec_"):
+            raise ValueError
+        if len(base64.b64decode(ACCESS_WEBHOOK_SECRET.removeprefix("whsec_"), validate=True)) < 24:
+            raise ValueError
+    except (ValueError, binascii.Error):
+        raise ImproperlyConfigured(
+            "ACCESS_WEBHOOK_SECRET must be whsec_ followed by at least 24 random bytes in base64 (the "
+            "Standard Webhooks format the product verifies with)."
+        ) from None
 
 LOGGING = {
     "version": 1,
