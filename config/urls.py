@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.api import AccessAPI
+from accounts.product import ProductHome
 from billing.webhooks import stripe_webhook
 from config import health
 from config.esp_webhooks import strict
@@ -36,6 +38,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("stripe/", include(djstripe_urls)),
     path("account/", include("accounts.urls")),
+    # The product's door (docs/integrating.md): the demo product page, and the API a separate product asks.
+    path("app/", ProductHome.as_view(), name="app"),
+    path("api/v1/access/", AccessAPI.as_view(), name="access-api-v1"),
     path("anymail/", include(esp_webhook_urls())),
     path("", include("billing.urls")),
 ]

@@ -250,6 +250,7 @@ def main():
 
     say("Backstop is running. Ctrl-C stops everything.")
     say(f"  Shop:            {site}/")
+    say(f"  The product:     {site}/app/  (opens once you have paid; closes again after a refund)")
     say(f"  Support console: {site}/admin/  login {SUPPORT_EMAIL} / {values['support_password']}")
     say("                   two-factor is off in the demo; production asks for an authenticator code "
         "(support_staff --totp)")

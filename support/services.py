@@ -24,6 +24,7 @@ SUPPORT_GROUP = "Support"
 SUPPORT_PERMISSIONS = [
     ("accounts", "view_user"),
     ("accounts", "view_entitlement"),
+    ("accounts", "view_accessdelivery"),
     ("billing", "view_plan"),
     ("billing", "view_order"),
     ("billing", "view_orderevent"),
