@@ -121,6 +121,15 @@ def test_the_demo_says_its_console_login_skips_the_authenticator_code_production
     assert "two-factor is off in the demo; production asks for an authenticator code (support_staff --totp)" in output
 
 
+def test_the_demo_prints_the_product_page_which_asks_a_visitor_to_sign_in_first(demo):
+    _process, output, env = demo
+    product = re.search(r"The product: +(http://\S+/app/)", output)
+    assert product, output
+
+    with urllib.request.urlopen(product[1], timeout=5) as response:
+        assert response.url.endswith("/account/login/?next=/app/")
+
+
 def test_the_printed_support_login_opens_the_console_in_a_browser(demo, chromium):
     from playwright.sync_api import expect
 
