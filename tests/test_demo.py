@@ -122,7 +122,7 @@ def test_the_demo_says_its_console_login_skips_the_authenticator_code_production
 
 
 def test_the_demo_prints_the_product_page_which_asks_a_visitor_to_sign_in_first(demo):
-    _process, output, env = demo
+    _process, output, _env = demo
     product = re.search(r"The product: +(http://\S+/app/)", output)
     assert product, output
 

@@ -202,3 +202,15 @@ def test_the_decorator_lets_in_only_people_with_paid_access():
 
     assert refused.status_code == 403
     assert product(request).content == b"the product"
+
+
+def test_setup_schedules_installs_the_check_for_ended_periods_and_the_webhook_dispatcher():
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    call_command("setup_schedules", stdout=StringIO())
+
+    assert Schedule.objects.filter(func="accounts.tasks.mark_access_ended", minutes=5).count() == 1
+    assert Schedule.objects.filter(func="accounts.tasks.dispatch_access_events", minutes=1).count() == 1

@@ -200,3 +200,14 @@ def test_each_delivery_is_visible_to_support_in_the_console(receiver, admin_clie
     assert "ada@example.com" in page
     assert "HTTP 500: try later" in page
     assert "Waiting to be delivered" in page
+
+
+def test_support_people_may_see_the_deliveries_but_not_change_them(client):
+    from support.services import support_staff_ensure
+
+    person = support_staff_ensure(email="ana@backstop.localhost", password="a long support password 1")
+    client.force_login(person)
+
+    assert person.has_perm("accounts.view_accessdelivery")
+    assert not person.has_perm("accounts.change_accessdelivery")
+    assert client.get("/admin/accounts/accessdelivery/").status_code == 200
