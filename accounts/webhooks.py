@@ -43,9 +43,14 @@ BACKOFF = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), t
            timedelta(hours=1)]
 
 
+def enabled() -> bool:
+    """Is there a product to tell? Without ACCESS_WEBHOOK_URL no delivery is recorded at all."""
+    return bool(settings.ACCESS_WEBHOOK_URL)
+
+
 def access_delivery_record(*, event_type: str, user, data: dict) -> AccessDelivery | None:
     """Write the delivery of one access event (in the caller's transaction) and queue it after commit."""
-    if not settings.ACCESS_WEBHOOK_URL:
+    if not enabled():
         return None
     now = timezone.now()
     payload = {"type": event_type, "timestamp": now.isoformat().replace("+00:00", "Z"), "data": data}
@@ -58,7 +63,7 @@ def access_delivery_record(*, event_type: str, user, data: dict) -> AccessDelive
 def access_deliveries_send(*, user_id: int, now=None) -> int:
     """Send this customer's due events, oldest first, stopping at the first that fails or is not
     due yet; returns how many were delivered. Safe to run twice at once (a row is claimed first)."""
-    if not settings.ACCESS_WEBHOOK_URL:
+    if not enabled():
         return 0
     delivered = 0
     while True:

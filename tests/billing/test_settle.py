@@ -6,6 +6,7 @@ from django.db import connection
 from django.db.utils import DatabaseError
 
 from accounts.models import Entitlement
+from accounts.periods import add_months
 from billing import services
 from billing.errors import InvalidTransition
 from billing.models import Order, OrderEvent, OrderState, OutboundEmail
@@ -27,7 +28,7 @@ def test_a_paid_order_becomes_active_with_one_entitlement_for_twelve_months(stri
     entitlement = Entitlement.objects.get(order=order)
     assert entitlement.user.email == "ada@example.com"
     assert entitlement.starts_at == order.paid_at
-    assert entitlement.ends_at.date() == services.add_months(order.paid_at, 12).date()
+    assert entitlement.ends_at.date() == add_months(order.paid_at, 12).date()
     assert order.card_last4 == "4242"
 
 
@@ -216,9 +217,9 @@ def test_many_concurrent_settles_give_one_entitlement_and_one_email(stripe_emula
 def test_add_months_clamps_to_the_end_of_a_shorter_month():
     from datetime import UTC, datetime
 
-    assert services.add_months(datetime(2026, 1, 31, tzinfo=UTC), 1) == datetime(2026, 2, 28, tzinfo=UTC)
-    assert services.add_months(datetime(2024, 2, 29, tzinfo=UTC), 12) == datetime(2025, 2, 28, tzinfo=UTC)
-    assert services.add_months(datetime(2026, 11, 26, tzinfo=UTC), 12) - datetime(
+    assert add_months(datetime(2026, 1, 31, tzinfo=UTC), 1) == datetime(2026, 2, 28, tzinfo=UTC)
+    assert add_months(datetime(2024, 2, 29, tzinfo=UTC), 12) == datetime(2025, 2, 28, tzinfo=UTC)
+    assert add_months(datetime(2026, 11, 26, tzinfo=UTC), 12) - datetime(
         2026, 11, 26, tzinfo=UTC) == timedelta(days=365)
 
 
