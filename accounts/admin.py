@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
+from accounts.api_keys import api_key_revoke
 from accounts.forms import UserChangeForm, UserCreationForm
 from accounts.models import AccessDelivery, User
 
@@ -45,3 +48,21 @@ class AccessDeliveryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# djangorestframework-api-key registers its own admin; this one adds a Revoke action, so keys for
+# the access API are listed and revoked in the console as well as by `manage.py access_api_key`.
+# Model permissions as everywhere: superusers, or whoever is given the API-key permissions.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
+
+
+@admin.register(APIKey)
+class AccessAPIKeyAdmin(APIKeyModelAdmin):
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected keys (they stop working, for good)", permissions=["change"])
+    def revoke(self, request, queryset):
+        keys = [api_key_revoke(prefix=key.prefix) for key in queryset]
+        self.message_user(request, f"Revoked {len(keys)} key{'s' if len(keys) != 1 else ''}: "
+                                   + ", ".join(f"{key.prefix} ({key.name})" for key in keys), messages.SUCCESS)

@@ -130,3 +130,13 @@ def test_api_keys_are_listed_in_the_console(admin_client, key):
 
     assert "The product" in page
     assert key not in page
+
+
+def test_a_key_revoked_in_the_console_stops_working(admin_client, key):
+    prefix = key.split(".")[0]
+
+    admin_client.post("/admin/rest_framework_api_key/apikey/", {
+        "action": "revoke", "_selected_action": [APIKey.objects.get(prefix=prefix).pk]})
+
+    assert APIKey.objects.get(prefix=prefix).revoked
+    assert product(key).get(URL, {"email": "ada@example.com"}).status_code == 401
