@@ -121,7 +121,7 @@ def access_grant(*, user, order, plan, paid_at: datetime) -> Entitlement:
 def access_revoke(*, order, why: str) -> tuple[Entitlement | None, list[Entitlement]]:
     """Take back the time this order bought, and only that: periods stacked after it move up.
     Returns the revoked period (None if there was none in force) and the periods that moved."""
-    entitlement = Entitlement.objects.filter(order=order, revoked_at__isnull=True).first()
+    entitlement = Entitlement.objects.filter(order=order, revoked_at__isnull=True).select_related("user").first()
     if entitlement is None:
         return None, []
     _lock_user(entitlement.user_id)
@@ -164,7 +164,8 @@ def access_extend(*, order_id: int, days: int) -> Entitlement:
 
     Runs in the caller's transaction. The returned period carries `access_until` (the end of all
     the customer's time now), `access_until_before` and `moved` (the later periods that moved)."""
-    entitlement = Entitlement.objects.select_for_update().filter(order_id=order_id).first()
+    entitlement = (Entitlement.objects.select_for_update(of=("self",)).filter(order_id=order_id)
+                   .select_related("user").first())
     if entitlement is None or entitlement.revoked_at is not None:
         raise ValueError("This order has no active access to extend.")
     _lock_user(entitlement.user_id)
