@@ -1,70 +1,30 @@
 """Access events to the product as signed Standard Webhooks, against a real receiver that verifies
 each signature with the `standardwebhooks` library, as a product would."""
 
-import base64
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
-from standardwebhooks import Webhook, WebhookVerificationError
 
 from accounts import access, webhooks
 from accounts.models import AccessDelivery
 from billing import services
+from tests.accounts.receiver import SECRET, Receiver
 from tests.billing.helpers import paid_order
 from tests.factories import OrderFactory, UserFactory
 from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "whsec_" + base64.b64encode(b"a product's own webhook secret, 32b").decode()
-
-
-class Receiver:
-    """The product's endpoint: verifies every delivery, answers with the next scripted status."""
-
-    def __init__(self):
-        self.verified, self.refused, self.answers = [], [], []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                try:
-                    event = Webhook(SECRET).verify(body, dict(self.headers.items()))
-                except WebhookVerificationError as exc:
-                    receiver.refused.append(str(exc))
-                    status = 400
-                else:
-                    receiver.verified.append((self.headers["webhook-id"], event))
-                    status = receiver.answers.pop(0) if receiver.answers else 200
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok" if status < 300 else b"try later")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/backstop/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def events(self):
-        return [(event["type"], event["data"]["email"], event["data"]["access_until"]) for _id, event in self.verified]
-
 
 @pytest.fixture
 def receiver(settings):
-    product = Receiver()
-    product.thread.start()
+    product = Receiver().start()
     settings.ACCESS_WEBHOOK_URL = product.url
     settings.ACCESS_WEBHOOK_SECRET = SECRET
     yield product
-    product.server.shutdown()
-    product.server.server_close()
+    product.stop()
 
 
 def iso(moment):

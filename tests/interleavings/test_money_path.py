@@ -3,10 +3,12 @@
 The rules are the actors: customers checking out, paying (or being declined), reloading their
 status page, buying another year and pressing Refund me now; Stripe's webhooks delivered,
 duplicated, lost or reordered; the sweep; support's Recover, Refund and Extend; the held-money
-deadline passing; the year's-end reminders; a database restore to an earlier snapshot. After every
+deadline passing; the year's-end reminders; a database restore to an earlier snapshot; the
+product behind the shop going down and coming back while access webhooks are delivered to it. After every
 step the invariants that must hold at every moment are checked, and at the end of each example
 the nets are run to rest and the promises are checked: every succeeded Backstop charge has
-exactly one order that ends active or refunded, nothing is charged, refunded or emailed twice.
+exactly one order that ends active or refunded, nothing is charged, refunded or emailed twice, and
+every access change reaches the product at least once, in order per customer.
 
 Each example starts from a clean database (a savepoint rolled back at teardown) and a reset
 emulator. A restore rolls the database back to a savepoint taken earlier in the example while
@@ -35,9 +37,18 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from accounts.models import Entitlement
+from accounts import webhooks as access_webhooks
+from accounts.models import AccessDelivery, Entitlement
 from billing import services, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail
@@ -46,6 +57,8 @@ from config import failpoints
 from support import selectors as support_selectors
 from support import services as support_services
 from support.models import Alert, InboundMessage, SupportReply
+from tests.accounts.receiver import SECRET as PRODUCT_SECRET
+from tests.accounts.receiver import Receiver
 from tests.factories import PlanFactory
 
 S = OrderState
@@ -63,6 +76,7 @@ REPORT = os.environ.get("INTERLEAVINGS_REPORT", "")
 class MoneyPath(RuleBasedStateMachine):
     orders = Bundle("orders")
     staff = None  # set per test run by the fixture
+    product = None  # the product's webhook endpoint (tests/accounts/receiver.py), per test run
     examples = 0
 
     def __init__(self):
@@ -80,6 +94,8 @@ class MoneyPath(RuleBasedStateMachine):
                                                 url="http://testserver/stripe/webhook/", livemode=False)
         self.plan = PlanFactory()
         self.written = 0
+        self.product.verified.clear()
+        self.product.down = False
 
     def teardown(self):
         disarm()
@@ -153,6 +169,10 @@ class MoneyPath(RuleBasedStateMachine):
             self.sweep(strict=True)
             while self.inbox:
                 self.deliver(self.inbox.pop(0))
+        # The product is back, and the access webhook dispatcher runs as often as its backoff needs.
+        self.product.down = False
+        for _ in range(3):
+            access_webhooks.access_deliveries_dispatch_due(now=timezone.now() + timedelta(days=1))
 
     # --- customers ---------------------------------------------------------------------------
 
@@ -316,6 +336,22 @@ class MoneyPath(RuleBasedStateMachine):
         os.environ[failpoints.ENV] = f"{point}=1*raise"
         failpoints.reset()
 
+    # --- the product behind the shop ------------------------------------------------------------
+
+    @initialize(down=st.booleans())
+    def the_product_starts_up_or_down(self, down):
+        # Down from the start in half the examples, so a customer's changes pile up to be sent in order.
+        self.product.down = down
+
+    @rule(down=st.booleans())
+    def the_product_goes_down_or_comes_back(self, down):
+        self.product.down = down
+
+    @rule()
+    def the_access_webhook_dispatcher_runs(self):
+        # Later than any backoff: whatever is pending is due.
+        self.act(access_webhooks.access_deliveries_dispatch_due, now=timezone.now() + timedelta(hours=2))
+
     @rule()
     def snapshot_taken(self):
         self.snapshots.append(transaction.savepoint())
@@ -394,6 +430,22 @@ class MoneyPath(RuleBasedStateMachine):
             assert order.events.filter(to_state=order.state).exists(), f"{reference}: no event explains {order.state}"
         charged = {ref for ref, intents in by_reference.items()}
         assert not Order.objects.filter(state__in=[S.ACTIVE, S.PAID]).exclude(reference__in=charged).exists()
+        self.check_access_reached_the_product()
+
+    def check_access_reached_the_product(self):
+        """Every access change is a delivery row (written with the change), every row was taken by
+        the product, and each customer's were first taken in the order they happened."""
+        rows = list(AccessDelivery.objects.order_by("id"))
+        assert [r.event_id for r in rows if r.status != AccessDelivery.Status.DELIVERED] == []
+        first_seen = self.product.first_seen()
+        for user_id in {r.user_id for r in rows}:
+            theirs = [r.event_id for r in rows if r.user_id == user_id]
+            assert [event_id for event_id in first_seen if event_id in theirs] == theirs, user_id
+            granted = sum(r.event_type == "access.granted" for r in rows if r.user_id == user_id)
+            revoked = sum(r.event_type == "access.revoked" for r in rows if r.user_id == user_id)
+            assert granted == Entitlement.objects.filter(user_id=user_id).count(), user_id
+            assert revoked == Entitlement.objects.filter(user_id=user_id, revoked_at__isnull=False).count(), user_id
+        assert self.product.refused == []
 
 
 # --- plumbing ------------------------------------------------------------------------------------
@@ -438,11 +490,15 @@ def test_every_interleaving_of_the_actors_keeps_every_promise(stripe_emulator, s
     MoneyPath.staff = support_services.support_staff_ensure(email="amy@backstop.localhost", password="x" * 20,
                                                             refunds=True)
     MoneyPath.examples = 0
+    MoneyPath.product = Receiver().start()
+    settings.ACCESS_WEBHOOK_URL, settings.ACCESS_WEBHOOK_SECRET = MoneyPath.product.url, PRODUCT_SECRET
     try:
         run_state_machine_as_test(MoneyPath, settings=_profile())
     except BaseException:
         _report(f"{MoneyPath.examples} examples, 1 violation")
         raise
+    finally:
+        MoneyPath.product.stop()
     _report(f"{MoneyPath.examples} examples, 0 violations")
 
 
