@@ -358,6 +358,7 @@ class InboundMessageAdmin(admin.ModelAdmin):
             "wait": selectors.first_response(message),
             "target_text": timesince(timezone.now() - settings.SUPPORT_FIRST_RESPONSE),
             "sent_replies": message.replies.select_related("email", "user"),
+            "order_links": selectors.inbound_order_links(message),
             "can_reply": request.user.has_perm("support.reply_inboundmessage"),
             **(extra_context or {}),
         }

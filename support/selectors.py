@@ -845,6 +845,8 @@ _STATEMENT_RE = re.compile(r"\bBACKSTOP\*?\s{0,3}([0-9A-HJKMNP-TV-Z]{8})\b")
 _LAST4_RE = re.compile(r"(?:\bending(?:\s{1,3}in)?|\bends\s{1,3}(?:in|with)|\blast\s{0,3}(?:4|four)(?:\s{1,3}digits)?"
                        r"(?:\s{1,3}(?:are|is))?|(?<![*x•])[*x•]{2,16})[^\d*x•]{0,12}(\d{4})\b", re.IGNORECASE)
 _AMOUNT_RE = re.compile(r"(?:\$|\bUSD\s?)\s?(\d{1,5}(?:[.,]\d{2})?)")
+# A PaymentIntent or Charge id as Stripe prints it (a receipt, the customer's bank, Stripe's email).
+_STRIPE_ID_RE = re.compile(r"\b((?:pi|ch)_[A-Za-z0-9]{8,64})\b")
 
 
 @dataclass(frozen=True)
@@ -852,6 +854,7 @@ class InboundTokens:
     references: frozenset[str]
     last4s: frozenset[str]
     amounts_cents: frozenset[int]
+    stripe_ids: frozenset[str] = frozenset()
 
 
 def inbound_tokens(*, subject: str, text: str) -> InboundTokens:
@@ -864,25 +867,41 @@ def inbound_tokens(*, subject: str, text: str) -> InboundTokens:
         references=frozenset(f"BK-{r[:4]}-{r[4:]}" for r in references),
         last4s=frozenset(_LAST4_RE.findall(text)),
         amounts_cents=frozenset(round(float(a.replace(",", ".")) * 100) for a in _AMOUNT_RE.findall(text)),
+        stripe_ids=frozenset(_STRIPE_ID_RE.findall(text)),
     )
 
 
-def orders_mentioned(*, from_email: str, subject: str, text: str, limit: int = 10) -> list[Order]:
-    """Candidate orders for a support email, newest first: the sender's own, and any the text
-    points to by reference, statement code, or card last 4 together with the amount (a last 4
-    alone is shared by thousands of cards and never points to an order). Candidates are for
-    support's eyes: whether the sender may hear about one is `inbound_sender_owns`."""
+def _quoted_stripe_ids(tokens: InboundTokens):
+    """Orders a quoted PaymentIntent or Charge id names: by the order's own ids, or by the mirrored
+    charge's PaymentIntent (the order may not know its charge yet)."""
     from django.db.models import Q
+
+    pis = [i for i in tokens.stripe_ids if i.startswith("pi_")]
+    charges = [i for i in tokens.stripe_ids if i.startswith("ch_")]
+    mirrored = djstripe_models.Charge.objects.filter(id__in=charges).values("payment_intent_id")
+    return (Q(stripe_payment_intent_id__in=pis) | Q(stripe_charge_id__in=charges)
+            | Q(stripe_payment_intent_id__in=mirrored))
+
+
+def orders_mentioned(*, from_email: str, subject: str, text: str, limit: int = 10) -> list[Order]:
+    """Candidate orders for a support email: the sender's own first, then any the text points to
+    by strong evidence, newest first: its reference or statement code, or a Stripe PaymentIntent or
+    Charge id. A card's last 4 and an amount are shared by thousands of strangers: they never link
+    an order on their own, only pick among the sender's own (which their address links already).
+    Candidates are for support's eyes: whether the sender may hear about one is `inbound_sender_owns`."""
+    from django.db.models import Case, Q, Value, When
 
     from accounts.models import normalize_email
 
     tokens = inbound_tokens(subject=subject, text=text)
-    match = Q(email=normalize_email(from_email)) | Q(reference__in=tokens.references)
-    if tokens.last4s and tokens.amounts_cents:
-        pis = charges_by_card_last4(tokens.last4s).values("payment_intent_id")
-        by_card = Q(card_last4__in=tokens.last4s) | Q(stripe_payment_intent_id__in=pis)
-        match |= by_card & Q(amount_cents__in=tokens.amounts_cents)
-    return list(Order.objects.filter(match).select_related("plan").order_by("-created_at")[:limit])
+    own = Q(email=normalize_email(from_email))
+    match = own | Q(reference__in=tokens.references)
+    if tokens.stripe_ids:
+        match |= _quoted_stripe_ids(tokens)
+    orders = (Order.objects.filter(match).select_related("plan")
+              .annotate(senders=Case(When(own, then=Value(0)), default=Value(1)))
+              .order_by("senders", "-created_at"))
+    return list(orders[:limit])
 
 
 def inbound_sender_owns(order: Order, *, from_email: str, sender_authenticated: bool) -> bool:
@@ -891,6 +910,36 @@ def inbound_sender_owns(order: Order, *, from_email: str, sender_authenticated: 
     from accounts.models import normalize_email
 
     return sender_authenticated and bool(from_email) and normalize_email(order.email) == normalize_email(from_email)
+
+
+def inbound_order_links(message) -> list[dict]:
+    """The orders linked to a support email, each with whose it is and why it is linked, for the
+    case page: the sender's own (their address), or someone else's that the email quotes."""
+    from accounts.models import normalize_email
+
+    tokens = inbound_tokens(subject=message.subject, text=message.body)
+    sender = normalize_email(message.from_email) if message.from_email else ""
+    links = []
+    for order in message.orders.select_related("plan").order_by("-created_at"):
+        senders = bool(sender) and normalize_email(order.email) == sender
+        quoted = [words for words, hit in (
+            ("its reference", order.reference in tokens.references),
+            ("its Stripe payment id", order.stripe_payment_intent_id in tokens.stripe_ids),
+            ("its Stripe charge id", order.stripe_charge_id in tokens.stripe_ids)) if hit]
+        if senders:
+            why = "The sender's order (their address" + (f"; the email also quotes {' and '.join(quoted)})"
+                                                          if quoted else ")")
+        elif order.stripe_payment_intent_id and not quoted:
+            why = "Not the sender's: the email quotes its Stripe charge id"  # found through the mirror
+        else:
+            why = f"Not the sender's: the email quotes {' and '.join(quoted) or 'it'}"
+        if not senders:
+            why += f"; it is {order.email}'s"
+        elif not message.sender_authenticated:
+            why += "; the provider could not confirm the From, so the draft shares nothing of it"
+        links.append({"order": order, "senders": senders, "why": why})
+    links.sort(key=lambda link: not link["senders"])
+    return links
 
 
 # The reply to a sender who is not (or cannot be shown to be) the order's address: our words only,

@@ -400,6 +400,10 @@ def inbound_message_match(*, message_id: int):
         case = owned[0]
         found = selectors.order_diagnosis(case)
         diagnosis = found.summary
+        others = len(orders) - len(owned)
+        if others:  # linked for support by a reference or Stripe id the email quotes, never theirs to hear about
+            diagnosis += (f" Also linked: {others} order(s) the email quotes that are not the sender's; "
+                          "the draft shares nothing of them.")
         status_url = settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(case)})
         # The reply the diagnosis names, with only the sentences the order's facts back.
         replies = selectors.order_replies(case, agent_name="", status_url=status_url, diagnosis=found)
