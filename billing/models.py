@@ -246,6 +246,10 @@ class OutboundEmail(models.Model):
         RENEWAL_REMINDER = "renewal_reminder", "Plan ends soon"
         PLAN_ENDED = "plan_ended", "Plan has ended"
         SUPPORT_REPLY = "support_reply", "Reply from support"
+        # Support's Extend: the facts the email states (days added, the new end of all paid time)
+        # are decided in the extension's transaction and carried on the row's dedupe_key
+        # (`extension_dedupe_key`), so the email says what was done, not what is true later.
+        ACCESS_EXTENDED = "access_extended", "Access extended by support"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"

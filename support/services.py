@@ -300,13 +300,26 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
     if not reason.strip():
         raise ValueError("Say why, for the customer's history.")
     from billing import locks
+    from billing.emails import extension_dedupe_key
+    from billing.models import OutboundEmail
+    from billing.services import outbound_email_queue
     from support import selectors
 
     with transaction.atomic():
         locks.order_lock(order_id)
         _receipt(key=key, action="extend", order_id=order_id, user=user)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
-        return entitlement_add_days(order_id=order_id, days=days, actor=support_actor(user), reason=reason)
+        entitlement = entitlement_add_days(order_id=order_id, days=days, actor=support_actor(user), reason=reason)
+        # The customer hears of it, in this transaction: days given and nothing said are days that
+        # nobody uses. The email states the days and the new end as decided here; support's reason
+        # is for the history and stays out of it (it may name an outage or a colleague).
+        first = user.full_name.split()[0] if user.full_name.strip() else ""
+        outbound_email_queue(order=entitlement.order, kind=OutboundEmail.Kind.ACCESS_EXTENDED,
+                             recipient=entitlement.user.email,
+                             sent_by=f"{first} from our support team" if first else "Our support team",
+                             dedupe_key=extension_dedupe_key(order_id=order_id, days=days,
+                                                             ends_at=entitlement.access_until, key=key))
+        return entitlement
 
 
 def outbound_email_resend(*, order_id: int, kind: str, user, key):
