@@ -435,6 +435,11 @@ REPLIES = {
                  "Hello{name},\n\nYour bank has told us that the payment of {amount} for order {reference} is "
                  "disputed; your bank decides disputes. If it was opened by mistake, or if there's something we "
                  "can fix for you, just reply.\n\n{agent}"),
+    # The answer to "Was I charged?": the money first (what Stripe took and when, or that nothing
+    # was taken), then what it means for the order.
+    "was_charged": ("Your payment for order {reference}",
+                    "Hello{name},\n\n{money}{now}\n\nYou can follow your order here:\n{status_url}\n\n"
+                    "Your reference is {reference}.\n\n{agent}"),
     "not_found": ("Let's find your payment",
                   "Hello{name},\n\nThank you for writing. We couldn't find a payment from {email} yet. So we can "
                   "look it up, could you reply with the last 4 digits of the card you used, the amount, and the "
@@ -451,10 +456,11 @@ class Reply:
 
 
 def order_replies(order: Order, *, agent_name: str, status_url: str,
-                  diagnosis: Diagnosis | None = None) -> list[Reply]:
+                  diagnosis: Diagnosis | None = None, question: str = "") -> list[Reply]:
     """The replies that fit this order's state, each only where its facts hold; the one the
-    diagnosis names first. Every amount is Stripe's; every "we sent" or "we refunded" is on the
-    timeline (the outbox, the refunds) or is what the recommended button does."""
+    diagnosis names first, or, when the customer asked "Was I charged?" (`question="charged"`),
+    the one that answers that with the money first. Every amount is Stripe's; every "we sent" or
+    "we refunded" is on the timeline (the outbox, the refunds) or is what the recommended button does."""
     diagnosis = diagnosis or order_diagnosis(order)
     values = {
         "name": f" {order.full_name.split()[0]}" if order.full_name.strip() else "",
@@ -465,6 +471,8 @@ def order_replies(order: Order, *, agent_name: str, status_url: str,
     if diagnosis.reply in keys:
         keys.remove(diagnosis.reply)
         keys.insert(0, diagnosis.reply)
+    if question == "charged" and _was_charged_facts(order, diagnosis, values):
+        keys.insert(0, "was_charged")
     return [Reply(key, REPLIES[key][0].format(**values), REPLIES[key][1].format(**values),
                   recommended=key == diagnosis.reply) for key in keys]
 
@@ -526,6 +534,49 @@ def _reply_facts(order: Order, diagnosis: Diagnosis, values: dict) -> list[str]:
         keys.append("refunded")
         values.update(_refund_values(order, access))
     return keys
+
+
+def _was_charged_facts(order: Order, diagnosis: Diagnosis, values: dict) -> bool:
+    """The answer to "Was I charged?", from Stripe's figures on the order: what it took, from which
+    card and when, and any refund; or that nothing was taken. False when we cannot yet say (the
+    payment is still being checked): the "checking" reply is the honest answer then."""
+    from billing.selectors import order_access
+
+    received = order.amount_received_cents is not None and order.paid_at is not None
+    if not received:
+        if "what" not in values:  # not known to be unpaid (see _reply_facts): still being checked
+            return False
+        values.update(money=f"No: no money was taken for order {order.reference}.",
+                      now=f" {values['what'][0].upper()}{values['what'][1:]}.{values['again']}")
+        return True
+    card = (f" from your card ({order.card_brand.title() or 'card'} ending {order.card_last4})"
+            if order.card_last4 else "")
+    money = f"Yes: Stripe took {order.paid_display}{card} on {_when(order.paid_at)}"
+    done = [r for r in order.refunds.all() if r.status == "succeeded"]
+    if order.amount_refunded_cents:
+        money += f"; we refunded {order.refunded_display} of it" + (f" on {_when(done[-1].created_at)}" if done else "")
+        money += ". Banks usually take 5–10 days to show a refund on your statement."
+    else:
+        money += "."
+    if order.statement_descriptor:
+        money += f" Your statement shows it as {order.statement_descriptor}."
+    access = order_access(order)
+    if order.state == S.ACTIVE and access.until:
+        now = f" Your {order.plan.name} plan is active until {customer_day(access.until)}."
+    elif order.state == S.NEEDS_REVIEW:
+        now = (" Your account isn't ready yet: someone on our team needs to check your order before it can be "
+               "switched on. If you'd rather not wait, reply and we'll refund you in full. You won't be charged twice.")
+    elif order.state == S.REFUND_PENDING:
+        now = (f" We've asked our payment provider to refund {order.refundable_display}, and it is confirming it "
+               "now; we'll email you once it has.")
+    elif order.state == S.DISPUTED:
+        now = " Your bank has told us this payment is disputed; your bank decides disputes."
+    elif order.state == S.REFUNDED:
+        now = access_after_refund(order, access)
+    else:  # charged, not finished yet: what Recover is about to do
+        now = " We're finishing your order now; you won't be charged twice."
+    values.update(money=money, now=now)
+    return True
 
 
 def _refund_values(order: Order, access) -> dict:
@@ -847,6 +898,10 @@ _LAST4_RE = re.compile(r"(?:\bending(?:\s{1,3}in)?|\bends\s{1,3}(?:in|with)|\bla
 _AMOUNT_RE = re.compile(r"(?:\$|\bUSD\s?)\s?(\d{1,5}(?:[.,]\d{2})?)")
 # A PaymentIntent or Charge id as Stripe prints it (a receipt, the customer's bank, Stripe's email).
 _STRIPE_ID_RE = re.compile(r"\b((?:pi|ch)_[A-Za-z0-9]{8,64})\b")
+# "Was I charged?", "Have I been charged twice", "Did you charge my card?", "Am I being billed?"
+_ASKS_IF_CHARGED_RE = re.compile(
+    r"\b(?:was|were|am|have|has|did|is)\s{1,3}(?:i|we|you|my\s{1,3}card|it)\s{1,3}(?:been\s{1,3}|being\s{1,3})?"
+    r"(?:charged?|billed?|bill)\b|\bcharged\s{0,3}\?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -855,6 +910,7 @@ class InboundTokens:
     last4s: frozenset[str]
     amounts_cents: frozenset[int]
     stripe_ids: frozenset[str] = frozenset()
+    asks_if_charged: bool = False  # the draft then answers that first (order_replies' question="charged")
 
 
 def inbound_tokens(*, subject: str, text: str) -> InboundTokens:
@@ -868,6 +924,7 @@ def inbound_tokens(*, subject: str, text: str) -> InboundTokens:
         last4s=frozenset(_LAST4_RE.findall(text)),
         amounts_cents=frozenset(round(float(a.replace(",", ".")) * 100) for a in _AMOUNT_RE.findall(text)),
         stripe_ids=frozenset(_STRIPE_ID_RE.findall(text)),
+        asks_if_charged=bool(_ASKS_IF_CHARGED_RE.search(text)),
     )
 
 

@@ -419,8 +419,10 @@ def inbound_message_match(*, message_id: int):
                           "the draft shares nothing of them.")
         status_url = settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(case)})
         # The reply the diagnosis names, with only the sentences the order's facts back.
-        replies = selectors.order_replies(case, agent_name="", status_url=status_url, diagnosis=found)
-        if done:  # we just finished their order: that it is active is the news
+        asked = selectors.inbound_tokens(subject=message.subject, text=message.body).asks_if_charged
+        replies = selectors.order_replies(case, agent_name="", status_url=status_url, diagnosis=found,
+                                          question="charged" if asked else "")
+        if done and not asked:  # we just finished their order: that it is active is the news
             replies.sort(key=lambda r: r.key != "active")
         reply = ({"subject": replies[0].subject, "body": replies[0].body} if replies else
                  {"subject": "About your order", "body": f"Hello{f' {first}' if first else ''},\n\n"
