@@ -780,6 +780,35 @@ def parse_console_date(text: str, *, today: date | None = None) -> date | None:
     return None
 
 
+_SLASHED_DATE_RE = re.compile(r"(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?")
+
+
+def console_date_hint(text: str, *, today: date | None = None) -> str | None:
+    """What to say to a search for a date written with slashes, which the search does not read
+    ("12/05" is Dec 5 to some and May 12 to others): each day it can be, and how to type it."""
+    match = _SLASHED_DATE_RE.fullmatch(text.strip())
+    if not match:
+        return None
+    first, second, year = int(match[1]), int(match[2]), match[3]
+    readings = []
+    for month, day in dict.fromkeys([(first, second), (second, first)]):  # month first, then day first
+        name = f"{_MONTHS[month - 1][:3].title()} {day}" if 1 <= month <= 12 else ""
+        if year:
+            name += f", {int(year) + (2000 if len(year) == 2 else 0)}"
+        found = parse_console_date(name, today=today) if name else None
+        if found is not None:
+            readings.append((name, found.isoformat()))
+    if not readings:
+        return None
+    typed = text.strip()
+    (name, iso), *other = readings
+    if not other:
+        return f"{typed} is {name} written with slashes: type {iso} or {name}."
+    other_name, other_iso = other[0]
+    return (f"{typed} could be {name} or {other_name}: type {iso} or {name} "
+            f"(for {other_name}: {other_iso} or {other_name}).")
+
+
 def _amount_and_day(q: str) -> tuple[int | None, date | None]:
     """An amount, a day, or both ("248 Dec 1", "Dec 1 $248.00"); (None, None) if neither."""
     day = parse_console_date(q)
