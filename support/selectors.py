@@ -1038,6 +1038,36 @@ UNVERIFIED_SENDER_REPLY = (
 )
 
 
+# --- The team's feed: the console's recent actions, each said of the person who did it ------------
+
+# Claims logged before the feed spoke in the third person ("You are on this case", as the person
+# who pressed was told), read as they should be by everyone else.
+_FEED_SECOND_PERSON = [
+    (re.compile(r"You are on this case \(taken from (.{1,200}?)\)\.?"), r"took the case over from \1"),
+    (re.compile(r"You are on this case\.?"), "took the case"),
+    (re.compile(r"You are no longer on this case\.?"), "left the case"),
+]
+_FEED_VERBS = ("took the case", "left the case")
+
+
+def team_feed(*, limit: int = 15) -> list[dict]:
+    """The whole team's recent console actions (the admin log the console's buttons write), newest
+    first, each as a line about the person: "Ana Ruiz took the case", "Sam Lee · Marked answered"."""
+    from django.contrib.admin.models import LogEntry
+
+    lines = []
+    for entry in LogEntry.objects.select_related("user", "content_type").order_by("-action_time")[:limit]:
+        message = entry.get_change_message()
+        for pattern, third_person in _FEED_SECOND_PERSON:
+            if pattern.fullmatch(message):
+                message = pattern.sub(third_person, message)
+                break
+        name = _person(entry.user)
+        text = f"{name} {message}" if message.startswith(_FEED_VERBS) else f"{name} · {message}"
+        lines.append({"entry": entry, "text": text})
+    return lines
+
+
 # --- Two people, one inbox: what a colleague did, the case's version, the wait ------------------
 
 # A colleague who viewed, acted on or replied to a case this recently is named on it.
