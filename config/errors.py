@@ -22,7 +22,9 @@ def server_error(request):
     try:
         # The nonce lets the page's one inline script (what Stripe told the browser, and a retry)
         # run under the Content-Security-Policy; reading it adds it to this response's header.
-        nonce = str(getattr(request, "csp_nonce", "") or "")
+        # (django-csp's lazy nonce is falsy until read: str() reads it.)
+        nonce = getattr(request, "csp_nonce", None)
+        nonce = str(nonce) if nonce is not None else ""
         body = loader.render_to_string("500.html", {"SUPPORT_EMAIL": support_email, "CSP_NONCE": nonce})
     except Exception:
         body = FALLBACK_500.format(support=escape(support_email))

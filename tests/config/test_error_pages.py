@@ -77,6 +77,18 @@ def test_the_proxy_page_template_needs_nothing_but_the_support_address():
         assert "<script src" not in page
 
 
+@pytest.mark.django_db
+def test_the_500_pages_script_may_run_under_the_responses_content_security_policy(client, settings):
+    settings.ROOT_URLCONF = "tests.config.raising_urls"
+    client.raise_request_exception = False
+
+    response = client.get("/orders/status/broken/?payment_intent=pi_1&redirect_status=succeeded")
+
+    assert response.status_code == 500
+    nonce = re.search(r'<script nonce="([^"]+)">', response.content.decode()).group(1)
+    assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+
+
 def test_the_500_pages_script_carries_the_responses_csp_nonce():
     request = RequestFactory().get("/orders/status/abc/?payment_intent=pi_1&redirect_status=succeeded")
     request.csp_nonce = "n0nce"
