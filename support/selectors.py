@@ -1012,17 +1012,17 @@ def inbound_order_links(message) -> list[dict]:
             ("its reference", order.reference in tokens.references),
             ("its Stripe payment id", order.stripe_payment_intent_id in tokens.stripe_ids),
             ("its Stripe charge id", order.stripe_charge_id in tokens.stripe_ids)) if hit]
+        if not quoted and any(i.startswith("ch_") for i in tokens.stripe_ids):
+            quoted = ["its Stripe charge id"]  # matched through the mirrored charge's PaymentIntent
         if senders:
             why = "The sender's order (their address" + (f"; the email also quotes {' and '.join(quoted)})"
                                                           if quoted else ")")
-        elif order.stripe_payment_intent_id and not quoted:
-            why = "Not the sender's: the email quotes its Stripe charge id"  # found through the mirror
-        else:
-            why = f"Not the sender's: the email quotes {' and '.join(quoted) or 'it'}"
-        if not senders:
-            why += f"; it is {order.email}'s"
-        elif not message.sender_authenticated:
-            why += "; the provider could not confirm the From, so the draft shares nothing of it"
+            if not message.sender_authenticated:
+                why += "; the provider could not confirm the From, so the draft shares nothing of it"
+        elif quoted:
+            why = f"Not the sender's: the email quotes {' and '.join(quoted)}; it is {order.email}'s"
+        else:  # a case matched before inbound mail needed strong evidence (a card's last 4 and an amount)
+            why = f"Not the sender's, and nothing in the email proves it is theirs; it is {order.email}'s"
         links.append({"order": order, "senders": senders, "why": why})
     links.sort(key=lambda link: not link["senders"])
     return links

@@ -91,3 +91,13 @@ def test_the_diagnosis_says_when_orders_that_are_not_the_senders_are_linked_too(
 
     assert "Also linked: 1 order(s) the email quotes that are not the sender's" in message.diagnosis
     assert other.reference not in message.draft_body
+
+
+def test_an_order_linked_by_an_earlier_looser_match_is_marked_as_unproved(mail, console):  # noqa: F811
+    other = OrderFactory(email="grace@example.com", card_last4="4242")
+    message = mail(sender="ada@example.com", text="card ending 4242, $249.00")
+    message.orders.add(other)  # as the matching did before it needed strong evidence
+
+    (link,) = [link for link in selectors.inbound_order_links(message) if link["order"] == other]
+
+    assert link["why"] == "Not the sender's, and nothing in the email proves it is theirs; it is grace@example.com's"
