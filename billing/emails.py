@@ -1,7 +1,6 @@
 """Turn an outbox row into the message the customer reads. Templates live in templates/emails/."""
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -73,20 +72,11 @@ def email_context(email: OutboundEmail) -> dict:
     return context
 
 
-def extension_dedupe_key(*, order_id: int, days: int, ends_at, key) -> str:
-    """The ACCESS_EXTENDED row's key: once per console action (its key), carrying the facts the
-    email states as the extension decided them: "extended:<order>:<days>d:<new end, unix>:<key>"."""
-    return f"extended:{order_id}:{days}d:{int(ends_at.timestamp())}:{key}"[:100]
-
-
-_EXTENSION_KEY_RE = re.compile(r"^extended:\d+:(\d+)d:(\d+):")
-
-
 def _extension_context(email: OutboundEmail) -> dict:
+    """The days added and the new end as the extension decided them (the row's facts)."""
     if email.kind != OutboundEmail.Kind.ACCESS_EXTENDED:
         return {}
-    days, ends = _EXTENSION_KEY_RE.match(email.dedupe_key or "").groups()
-    return {"days_added": int(days), "ends_on": datetime.fromtimestamp(int(ends), tz=UTC),
+    return {"days_added": email.facts["days"], "ends_on": datetime.fromisoformat(email.facts["ends_at"]),
             "account_url": settings.SITE_URL + reverse("accounts:home")}
 
 

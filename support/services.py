@@ -300,7 +300,6 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
     if not reason.strip():
         raise ValueError("Say why, for the customer's history.")
     from billing import locks
-    from billing.emails import extension_dedupe_key
     from billing.models import OutboundEmail
     from billing.services import outbound_email_queue
     from support import selectors
@@ -317,8 +316,8 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
         outbound_email_queue(order=entitlement.order, kind=OutboundEmail.Kind.ACCESS_EXTENDED,
                              recipient=entitlement.user.email,
                              sent_by=f"{first} from our support team" if first else "Our support team",
-                             dedupe_key=extension_dedupe_key(order_id=order_id, days=days,
-                                                             ends_at=entitlement.access_until, key=key))
+                             facts={"days": days, "ends_at": entitlement.access_until.isoformat()},
+                             dedupe_key=f"extended:{order_id}:{key}")
         return entitlement
 
 

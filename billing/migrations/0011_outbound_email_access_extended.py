@@ -10,6 +10,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='outboundemail',
+            name='facts',
+            field=models.JSONField(blank=True, default=dict),
+        ),
         migrations.AlterField(
             model_name='outboundemail',
             name='kind',

@@ -93,3 +93,33 @@ def test_an_extension_that_is_refused_owes_no_email(order):
 
     assert not OutboundEmail.objects.filter(kind=OutboundEmail.Kind.ACCESS_EXTENDED).exists()
 
+
+
+def test_the_email_row_holds_the_days_and_the_new_end_as_the_extension_decided_them(order):
+    extend(order, days=30)
+
+    email = OutboundEmail.objects.get(order=order, kind=OutboundEmail.Kind.ACCESS_EXTENDED)
+    assert email.facts == {"days": 30, "ends_at": access_until(order.user).isoformat()}
+
+
+def test_the_email_rows_dedupe_key_is_only_the_order_and_the_console_action(order):
+    key = uuid.uuid4()
+
+    support_services.entitlement_extend(order_id=order.id, user=StaffFactory(), days=30, reason="Outage",
+                                        key=key, seen=support_selectors.order_case_version(order.id))
+
+    email = OutboundEmail.objects.get(order=order, kind=OutboundEmail.Kind.ACCESS_EXTENDED)
+    assert email.dedupe_key == f"extended:{order.id}:{key}"
+
+
+def test_an_email_sent_after_a_later_extension_still_states_its_own_days_and_end(order, mailoutbox):
+    extend(order, days=10)
+    first_end = access_until(order.user)
+    extend(order, days=5)
+
+    first = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.ACCESS_EXTENDED).order_by("id").first()
+    services.outbound_email_send(email_id=first.id)
+
+    (message,) = extension_emails(mailoutbox)
+    assert "10 days" in message.subject
+    assert f"{timezone.localtime(first_end):%B %-d, %Y}" in message.subject
