@@ -11,7 +11,8 @@ RENEW_SOON_DAYS = 30
 
 
 def account_overview(user) -> dict:
-    """The customer's plan, until when, and every payment and refund with its reference."""
+    """The customer's plan, until when and which payment's period holds that end (`current`), and
+    every payment and refund with its reference and the period it paid for (`order.period`)."""
     now = timezone.now()
     entitlements = list(Entitlement.objects.filter(user=user).select_related("plan", "order"))
     current = next((e for e in entitlements if e.is_active(now)), None)
@@ -21,6 +22,15 @@ def account_overview(user) -> dict:
         order.receipt_url = (reverse("billing:receipt", kwargs={"token": order_status_token(order)})
                              if order.amount_received_cents is not None else "")
     until = access_until(user, now=now)
+    # The end of all paid time is the end of the last period stacked: its payment is the one to
+    # name beside that date (the first payment's period ends a year earlier).
+    holder = next((e for e in entitlements if e.revoked_at is None and e.ends_at == until), None) if until else None
+    if holder is not None:
+        current = holder
+    # Each payment with the period it paid for (none for one that never gave access).
+    periods = {e.order_id: e for e in entitlements}
+    for order in orders:
+        order.period = periods.get(order.id)
     # Calendar days to the end date (0 on the day), counted as the reminder emails count them.
     days_left = calendar_days_left(until, now) if until else None
     return {"current": current, "entitlements": entitlements, "orders": orders,

@@ -1,5 +1,7 @@
 """Turn an outbox row into the message the customer reads. Templates live in templates/emails/."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
@@ -66,7 +68,16 @@ def email_context(email: OutboundEmail) -> dict:
     context["sent_by"] = email.sent_by
     context["send_reason"] = email.send_reason
     context.update(_renewal_context(email))
+    context.update(_extension_context(email))
     return context
+
+
+def _extension_context(email: OutboundEmail) -> dict:
+    """The days added and the new end as the extension decided them (the row's facts)."""
+    if email.kind != OutboundEmail.Kind.ACCESS_EXTENDED:
+        return {}
+    return {"days_added": email.facts["days"], "ends_on": datetime.fromisoformat(email.facts["ends_at"]),
+            "account_url": settings.SITE_URL + reverse("accounts:home")}
 
 
 def _reminders_off_url(user) -> str:

@@ -246,6 +246,10 @@ class OutboundEmail(models.Model):
         RENEWAL_REMINDER = "renewal_reminder", "Plan ends soon"
         PLAN_ENDED = "plan_ended", "Plan has ended"
         SUPPORT_REPLY = "support_reply", "Reply from support"
+        # Support's Extend: the days added and the new end of all paid time are decided in the
+        # extension's transaction and kept in the row's `facts`, so the email says what was done,
+        # not what is true when it is sent.
+        ACCESS_EXTENDED = "access_extended", "Access extended by support"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"
@@ -279,6 +283,9 @@ class OutboundEmail(models.Model):
     # who, as the customer reads it ("Ana from our support team"), and why, in the customer's words.
     sent_by = models.CharField(max_length=200, blank=True)
     send_reason = models.CharField(max_length=500, blank=True)
+    # What this email states, decided when it was owed: e.g. days added and the new end for an
+    # extension ({"days": 30, "ends_at": "<ISO 8601>"}). The email renders these, never today's state.
+    facts = models.JSONField(default=dict, blank=True)
     esp_message_id = models.CharField(max_length=255, blank=True)
     esp_status = models.CharField(max_length=50, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -737,7 +737,8 @@ def _record(order: Order, *, actor: str, reason: str, to_state: str = "", stripe
 
 def outbound_email_queue(*, kind: str, order: Order | None = None, user=None, recipient: str = "",
                          dedupe_key: str | None = None, subject: str = "", body: str = "",
-                         in_reply_to: str = "", sent_by: str = "", send_reason: str = "") -> OutboundEmail | None:
+                         in_reply_to: str = "", sent_by: str = "", send_reason: str = "",
+                         facts: dict | None = None) -> OutboundEmail | None:
     """Owe the customer an email, in the caller's transaction; it is sent after commit.
 
     About an order (`order`), or for the password link about an account (`user`); a support
@@ -745,12 +746,13 @@ def outbound_email_queue(*, kind: str, order: Order | None = None, user=None, re
     `dedupe_key` (e.g. "renewal:<entitlement>:30d") the email is owed at most once for ever: if a
     row with that key exists, or another process inserts it at the same moment, nothing is added
     and None is returned. `sent_by` ("Ana from our support team") marks an email a person chose to
-    send, with `send_reason` in the customer's words; the email then says who and why.
+    send, with `send_reason` in the customer's words; the email then says who and why. `facts`
+    are what the email states as decided now (e.g. an extension's days and new end).
     """
     fields = {"order": order, "user": user, "kind": kind, "next_attempt_at": timezone.now(),
               "recipient": recipient or (order.email if order is not None else user.email),
               "subject": subject[:300], "body": body, "in_reply_to": in_reply_to[:998],
-              "sent_by": sent_by[:200], "send_reason": send_reason[:500]}
+              "sent_by": sent_by[:200], "send_reason": send_reason[:500], "facts": facts or {}}
     if dedupe_key is None:
         email = OutboundEmail.objects.create(**fields)
     else:

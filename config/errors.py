@@ -20,7 +20,12 @@ def server_error(request):
     # No request context processors here: whatever broke may be one of them.
     support_email = getattr(settings, "SUPPORT_EMAIL", "")
     try:
-        body = loader.render_to_string("500.html", {"SUPPORT_EMAIL": support_email})
+        # The nonce lets the page's one inline script (what Stripe told the browser, and a retry)
+        # run under the Content-Security-Policy; reading it adds it to this response's header.
+        # (django-csp's lazy nonce is falsy until read: str() reads it.)
+        nonce = getattr(request, "csp_nonce", None)
+        nonce = str(nonce) if nonce is not None else ""
+        body = loader.render_to_string("500.html", {"SUPPORT_EMAIL": support_email, "CSP_NONCE": nonce})
     except Exception:
         body = FALLBACK_500.format(support=escape(support_email))
     return HttpResponseServerError(body)

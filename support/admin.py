@@ -278,14 +278,17 @@ def _claim(model_admin, request, permission, **case):
         raise PermissionDenied
     model = InboundMessage if "message_id" in case else Order
     obj = get_object_or_404(model, pk=next(iter(case.values())))
+    # The person pressing is told in the second person; the team's feed reads the log in the
+    # third ("Ana Ruiz took the case", selectors.team_feed).
     if request.POST.get("release"):
         services.case_release(user=request.user, **case)
-        done = "You are no longer on this case."
+        done, logged = "You are no longer on this case.", "left the case"
     else:
         _, previous = services.case_claim(user=request.user, **case)
         done = "You are on this case" + (f" (taken from {previous.get_full_name()})." if previous else ".")
+        logged = "took the case" + (f" over from {previous.get_full_name()}" if previous else "")
     model_admin.message_user(request, done, messages.SUCCESS)
-    model_admin.log_change(request, obj, done)
+    model_admin.log_change(request, obj, logged)
     return redirect(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", obj.pk)
 
 
@@ -358,6 +361,7 @@ class InboundMessageAdmin(admin.ModelAdmin):
             "wait": selectors.first_response(message),
             "target_text": timesince(timezone.now() - settings.SUPPORT_FIRST_RESPONSE),
             "sent_replies": message.replies.select_related("email", "user"),
+            "order_links": selectors.inbound_order_links(message),
             "can_reply": request.user.has_perm("support.reply_inboundmessage"),
             **(extra_context or {}),
         }

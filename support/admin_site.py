@@ -126,6 +126,8 @@ class SupportAdminSite(admin.AdminSite):
         context = {
             "q": query,
             "results": selectors.console_search(query) if query and can_see_orders else None,
+            "date_hint": selectors.console_date_hint(query) if query and can_see_orders else None,
+            "team_feed": selectors.team_feed(),
             "attention": selectors.needs_attention() if can_see_orders else [],
             # Computed live, so it shows even when the worker that would raise the alert is down.
             "sweep_down": selectors.sweep_notice(),

@@ -435,6 +435,11 @@ REPLIES = {
                  "Hello{name},\n\nYour bank has told us that the payment of {amount} for order {reference} is "
                  "disputed; your bank decides disputes. If it was opened by mistake, or if there's something we "
                  "can fix for you, just reply.\n\n{agent}"),
+    # The answer to "Was I charged?": the money first (what Stripe took and when, or that nothing
+    # was taken), then what it means for the order.
+    "was_charged": ("Your payment for order {reference}",
+                    "Hello{name},\n\n{money}{now}\n\nYou can follow your order here:\n{status_url}\n\n"
+                    "Your reference is {reference}.\n\n{agent}"),
     "not_found": ("Let's find your payment",
                   "Hello{name},\n\nThank you for writing. We couldn't find a payment from {email} yet. So we can "
                   "look it up, could you reply with the last 4 digits of the card you used, the amount, and the "
@@ -451,10 +456,11 @@ class Reply:
 
 
 def order_replies(order: Order, *, agent_name: str, status_url: str,
-                  diagnosis: Diagnosis | None = None) -> list[Reply]:
+                  diagnosis: Diagnosis | None = None, question: str = "") -> list[Reply]:
     """The replies that fit this order's state, each only where its facts hold; the one the
-    diagnosis names first. Every amount is Stripe's; every "we sent" or "we refunded" is on the
-    timeline (the outbox, the refunds) or is what the recommended button does."""
+    diagnosis names first, or, when the customer asked "Was I charged?" (`question="charged"`),
+    the one that answers that with the money first. Every amount is Stripe's; every "we sent" or
+    "we refunded" is on the timeline (the outbox, the refunds) or is what the recommended button does."""
     diagnosis = diagnosis or order_diagnosis(order)
     values = {
         "name": f" {order.full_name.split()[0]}" if order.full_name.strip() else "",
@@ -465,6 +471,8 @@ def order_replies(order: Order, *, agent_name: str, status_url: str,
     if diagnosis.reply in keys:
         keys.remove(diagnosis.reply)
         keys.insert(0, diagnosis.reply)
+    if question == "charged" and _was_charged_facts(order, diagnosis, values):
+        keys.insert(0, "was_charged")
     return [Reply(key, REPLIES[key][0].format(**values), REPLIES[key][1].format(**values),
                   recommended=key == diagnosis.reply) for key in keys]
 
@@ -526,6 +534,49 @@ def _reply_facts(order: Order, diagnosis: Diagnosis, values: dict) -> list[str]:
         keys.append("refunded")
         values.update(_refund_values(order, access))
     return keys
+
+
+def _was_charged_facts(order: Order, diagnosis: Diagnosis, values: dict) -> bool:
+    """The answer to "Was I charged?", from Stripe's figures on the order: what it took, from which
+    card and when, and any refund; or that nothing was taken. False when we cannot yet say (the
+    payment is still being checked): the "checking" reply is the honest answer then."""
+    from billing.selectors import order_access
+
+    received = order.amount_received_cents is not None and order.paid_at is not None
+    if not received:
+        if "what" not in values:  # not known to be unpaid (see _reply_facts): still being checked
+            return False
+        values.update(money=f"No: no money was taken for order {order.reference}.",
+                      now=f" {values['what'][0].upper()}{values['what'][1:]}.{values['again']}")
+        return True
+    card = (f" from your card ({order.card_brand.title() or 'card'} ending {order.card_last4})"
+            if order.card_last4 else "")
+    money = f"Yes: Stripe took {order.paid_display}{card} on {_when(order.paid_at)}"
+    done = [r for r in order.refunds.all() if r.status == "succeeded"]
+    if order.amount_refunded_cents:
+        money += f"; we refunded {order.refunded_display} of it" + (f" on {_when(done[-1].created_at)}" if done else "")
+        money += ". Banks usually take 5–10 days to show a refund on your statement."
+    else:
+        money += "."
+    if order.statement_descriptor:
+        money += f" Your statement shows it as {order.statement_descriptor}."
+    access = order_access(order)
+    if order.state == S.ACTIVE and access.until:
+        now = f" Your {order.plan.name} plan is active until {customer_day(access.until)}."
+    elif order.state == S.NEEDS_REVIEW:
+        now = (" Your account isn't ready yet: someone on our team needs to check your order before it can be "
+               "switched on. If you'd rather not wait, reply and we'll refund you in full. You won't be charged twice.")
+    elif order.state == S.REFUND_PENDING:
+        now = (f" We've asked our payment provider to refund {order.refundable_display}, and it is confirming it "
+               "now; we'll email you once it has.")
+    elif order.state == S.DISPUTED:
+        now = " Your bank has told us this payment is disputed; your bank decides disputes."
+    elif order.state == S.REFUNDED:
+        now = access_after_refund(order, access)
+    else:  # charged, not finished yet: what Recover is about to do
+        now = " We're finishing your order now; you won't be charged twice."
+    values.update(money=money, now=now)
+    return True
 
 
 def _refund_values(order: Order, access) -> dict:
@@ -729,6 +780,35 @@ def parse_console_date(text: str, *, today: date | None = None) -> date | None:
     return None
 
 
+_SLASHED_DATE_RE = re.compile(r"(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?")
+
+
+def console_date_hint(text: str, *, today: date | None = None) -> str | None:
+    """What to say to a search for a date written with slashes, which the search does not read
+    ("12/05" is Dec 5 to some and May 12 to others): each day it can be, and how to type it."""
+    match = _SLASHED_DATE_RE.fullmatch(text.strip())
+    if not match:
+        return None
+    first, second, year = int(match[1]), int(match[2]), match[3]
+    readings = []
+    for month, day in dict.fromkeys([(first, second), (second, first)]):  # month first, then day first
+        name = f"{_MONTHS[month - 1][:3].title()} {day}" if 1 <= month <= 12 else ""
+        if year:
+            name += f", {int(year) + (2000 if len(year) == 2 else 0)}"
+        found = parse_console_date(name, today=today) if name else None
+        if found is not None:
+            readings.append((name, found.isoformat()))
+    if not readings:
+        return None
+    typed = text.strip()
+    (name, iso), *other = readings
+    if not other:
+        return f"{typed} is {name} written with slashes: type {iso} or {name}."
+    other_name, other_iso = other[0]
+    return (f"{typed} could be {name} or {other_name}: type {iso} or {name} "
+            f"(for {other_name}: {other_iso} or {other_name}).")
+
+
 def _amount_and_day(q: str) -> tuple[int | None, date | None]:
     """An amount, a day, or both ("248 Dec 1", "Dec 1 $248.00"); (None, None) if neither."""
     day = parse_console_date(q)
@@ -845,6 +925,12 @@ _STATEMENT_RE = re.compile(r"\bBACKSTOP\*?\s{0,3}([0-9A-HJKMNP-TV-Z]{8})\b")
 _LAST4_RE = re.compile(r"(?:\bending(?:\s{1,3}in)?|\bends\s{1,3}(?:in|with)|\blast\s{0,3}(?:4|four)(?:\s{1,3}digits)?"
                        r"(?:\s{1,3}(?:are|is))?|(?<![*x•])[*x•]{2,16})[^\d*x•]{0,12}(\d{4})\b", re.IGNORECASE)
 _AMOUNT_RE = re.compile(r"(?:\$|\bUSD\s?)\s?(\d{1,5}(?:[.,]\d{2})?)")
+# A PaymentIntent or Charge id as Stripe prints it (a receipt, the customer's bank, Stripe's email).
+_STRIPE_ID_RE = re.compile(r"\b((?:pi|ch)_[A-Za-z0-9]{8,64})\b")
+# "Was I charged?", "Have I been charged twice", "Did you charge my card?", "Am I being billed?"
+_ASKS_IF_CHARGED_RE = re.compile(
+    r"\b(?:was|were|am|have|has|did|is)\s{1,3}(?:i|we|you|my\s{1,3}card|it)\s{1,3}(?:been\s{1,3}|being\s{1,3})?"
+    r"(?:charged?|billed?|bill)\b|\bcharged\s{0,3}\?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -852,6 +938,8 @@ class InboundTokens:
     references: frozenset[str]
     last4s: frozenset[str]
     amounts_cents: frozenset[int]
+    stripe_ids: frozenset[str] = frozenset()
+    asks_if_charged: bool = False  # the draft then answers that first (order_replies' question="charged")
 
 
 def inbound_tokens(*, subject: str, text: str) -> InboundTokens:
@@ -864,25 +952,42 @@ def inbound_tokens(*, subject: str, text: str) -> InboundTokens:
         references=frozenset(f"BK-{r[:4]}-{r[4:]}" for r in references),
         last4s=frozenset(_LAST4_RE.findall(text)),
         amounts_cents=frozenset(round(float(a.replace(",", ".")) * 100) for a in _AMOUNT_RE.findall(text)),
+        stripe_ids=frozenset(_STRIPE_ID_RE.findall(text)),
+        asks_if_charged=bool(_ASKS_IF_CHARGED_RE.search(text)),
     )
 
 
-def orders_mentioned(*, from_email: str, subject: str, text: str, limit: int = 10) -> list[Order]:
-    """Candidate orders for a support email, newest first: the sender's own, and any the text
-    points to by reference, statement code, or card last 4 together with the amount (a last 4
-    alone is shared by thousands of cards and never points to an order). Candidates are for
-    support's eyes: whether the sender may hear about one is `inbound_sender_owns`."""
+def _quoted_stripe_ids(tokens: InboundTokens):
+    """Orders a quoted PaymentIntent or Charge id names: by the order's own ids, or by the mirrored
+    charge's PaymentIntent (the order may not know its charge yet)."""
     from django.db.models import Q
+
+    pis = [i for i in tokens.stripe_ids if i.startswith("pi_")]
+    charges = [i for i in tokens.stripe_ids if i.startswith("ch_")]
+    mirrored = djstripe_models.Charge.objects.filter(id__in=charges).values("payment_intent_id")
+    return (Q(stripe_payment_intent_id__in=pis) | Q(stripe_charge_id__in=charges)
+            | Q(stripe_payment_intent_id__in=mirrored))
+
+
+def orders_mentioned(*, from_email: str, subject: str, text: str, limit: int = 10) -> list[Order]:
+    """Candidate orders for a support email: the sender's own first, then any the text points to
+    by strong evidence, newest first: its reference or statement code, or a Stripe PaymentIntent or
+    Charge id. A card's last 4 and an amount are shared by thousands of strangers: they never link
+    an order on their own, only pick among the sender's own (which their address links already).
+    Candidates are for support's eyes: whether the sender may hear about one is `inbound_sender_owns`."""
+    from django.db.models import Case, Q, Value, When
 
     from accounts.models import normalize_email
 
     tokens = inbound_tokens(subject=subject, text=text)
-    match = Q(email=normalize_email(from_email)) | Q(reference__in=tokens.references)
-    if tokens.last4s and tokens.amounts_cents:
-        pis = charges_by_card_last4(tokens.last4s).values("payment_intent_id")
-        by_card = Q(card_last4__in=tokens.last4s) | Q(stripe_payment_intent_id__in=pis)
-        match |= by_card & Q(amount_cents__in=tokens.amounts_cents)
-    return list(Order.objects.filter(match).select_related("plan").order_by("-created_at")[:limit])
+    own = Q(email=normalize_email(from_email))
+    match = own | Q(reference__in=tokens.references)
+    if tokens.stripe_ids:
+        match |= _quoted_stripe_ids(tokens)
+    orders = (Order.objects.filter(match).select_related("plan")
+              .annotate(senders=Case(When(own, then=Value(0)), default=Value(1)))
+              .order_by("senders", "-created_at"))
+    return list(orders[:limit])
 
 
 def inbound_sender_owns(order: Order, *, from_email: str, sender_authenticated: bool) -> bool:
@@ -893,6 +998,36 @@ def inbound_sender_owns(order: Order, *, from_email: str, sender_authenticated: 
     return sender_authenticated and bool(from_email) and normalize_email(order.email) == normalize_email(from_email)
 
 
+def inbound_order_links(message) -> list[dict]:
+    """The orders linked to a support email, each with whose it is and why it is linked, for the
+    case page: the sender's own (their address), or someone else's that the email quotes."""
+    from accounts.models import normalize_email
+
+    tokens = inbound_tokens(subject=message.subject, text=message.body)
+    sender = normalize_email(message.from_email) if message.from_email else ""
+    links = []
+    for order in message.orders.select_related("plan").order_by("-created_at"):
+        senders = bool(sender) and normalize_email(order.email) == sender
+        quoted = [words for words, hit in (
+            ("its reference", order.reference in tokens.references),
+            ("its Stripe payment id", order.stripe_payment_intent_id in tokens.stripe_ids),
+            ("its Stripe charge id", order.stripe_charge_id in tokens.stripe_ids)) if hit]
+        if not quoted and any(i.startswith("ch_") for i in tokens.stripe_ids):
+            quoted = ["its Stripe charge id"]  # matched through the mirrored charge's PaymentIntent
+        if senders:
+            why = "The sender's order (their address" + (f"; the email also quotes {' and '.join(quoted)})"
+                                                          if quoted else ")")
+            if not message.sender_authenticated:
+                why += "; the provider could not confirm the From, so the draft shares nothing of it"
+        elif quoted:
+            why = f"Not the sender's: the email quotes {' and '.join(quoted)}; it is {order.email}'s"
+        else:  # a case matched before inbound mail needed strong evidence (a card's last 4 and an amount)
+            why = f"Not the sender's, and nothing in the email proves it is theirs; it is {order.email}'s"
+        links.append({"order": order, "senders": senders, "why": why})
+    links.sort(key=lambda link: not link["senders"])
+    return links
+
+
 # The reply to a sender who is not (or cannot be shown to be) the order's address: our words only,
 # nothing from any candidate order.
 UNVERIFIED_SENDER_REPLY = (
@@ -901,6 +1036,36 @@ UNVERIFIED_SENDER_REPLY = (
     "address it was paid with. Please write to us again from that address, or use Find my order:\n"
     "{lookup_url}\nIt emails a link to your order's page to the address on the order.\n\n{agent}",
 )
+
+
+# --- The team's feed: the console's recent actions, each said of the person who did it ------------
+
+# Claims logged before the feed spoke in the third person ("You are on this case", as the person
+# who pressed was told), read as they should be by everyone else.
+_FEED_SECOND_PERSON = [
+    (re.compile(r"You are on this case \(taken from (.{1,200}?)\)\.?"), r"took the case over from \1"),
+    (re.compile(r"You are on this case\.?"), "took the case"),
+    (re.compile(r"You are no longer on this case\.?"), "left the case"),
+]
+_FEED_VERBS = ("took the case", "left the case")
+
+
+def team_feed(*, limit: int = 15) -> list[dict]:
+    """The whole team's recent console actions (the admin log the console's buttons write), newest
+    first, each as a line about the person: "Ana Ruiz took the case", "Sam Lee · Marked answered"."""
+    from django.contrib.admin.models import LogEntry
+
+    lines = []
+    for entry in LogEntry.objects.select_related("user", "content_type").order_by("-action_time")[:limit]:
+        message = entry.get_change_message()
+        for pattern, third_person in _FEED_SECOND_PERSON:
+            if pattern.fullmatch(message):
+                message = pattern.sub(third_person, message)
+                break
+        name = _person(entry.user)
+        text = f"{name} {message}" if message.startswith(_FEED_VERBS) else f"{name} · {message}"
+        lines.append({"entry": entry, "text": text})
+    return lines
 
 
 # --- Two people, one inbox: what a colleague did, the case's version, the wait ------------------

@@ -301,13 +301,25 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
     if not reason.strip():
         raise ValueError("Say why, for the customer's history.")
     from billing import locks
+    from billing.models import OutboundEmail
+    from billing.services import outbound_email_queue
     from support import selectors
 
     with transaction.atomic():
         locks.order_lock(order_id)
         _receipt(key=key, action="extend", order_id=order_id, user=user)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
-        return entitlement_add_days(order_id=order_id, days=days, actor=support_actor(user), reason=reason)
+        entitlement = entitlement_add_days(order_id=order_id, days=days, actor=support_actor(user), reason=reason)
+        # The customer hears of it, in this transaction: days given and nothing said are days that
+        # nobody uses. The email states the days and the new end as decided here; support's reason
+        # is for the history and stays out of it (it may name an outage or a colleague).
+        first = user.full_name.split()[0] if user.full_name.strip() else ""
+        outbound_email_queue(order=entitlement.order, kind=OutboundEmail.Kind.ACCESS_EXTENDED,
+                             recipient=entitlement.user.email,
+                             sent_by=f"{first} from our support team" if first else "Our support team",
+                             facts={"days": days, "ends_at": entitlement.access_until.isoformat()},
+                             dedupe_key=f"extended:{order_id}:{key}")
+        return entitlement
 
 
 def outbound_email_resend(*, order_id: int, kind: str, user, key):
@@ -401,10 +413,16 @@ def inbound_message_match(*, message_id: int):
         case = owned[0]
         found = selectors.order_diagnosis(case)
         diagnosis = found.summary
+        others = len(orders) - len(owned)
+        if others:  # linked for support by a reference or Stripe id the email quotes, never theirs to hear about
+            diagnosis += (f" Also linked: {others} order(s) the email quotes that are not the sender's; "
+                          "the draft shares nothing of them.")
         status_url = settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(case)})
         # The reply the diagnosis names, with only the sentences the order's facts back.
-        replies = selectors.order_replies(case, agent_name="", status_url=status_url, diagnosis=found)
-        if done:  # we just finished their order: that it is active is the news
+        asked = selectors.inbound_tokens(subject=message.subject, text=message.body).asks_if_charged
+        replies = selectors.order_replies(case, agent_name="", status_url=status_url, diagnosis=found,
+                                          question="charged" if asked else "")
+        if done and not asked:  # we just finished their order: that it is active is the news
             replies.sort(key=lambda r: r.key != "active")
         reply = ({"subject": replies[0].subject, "body": replies[0].body} if replies else
                  {"subject": "About your order", "body": f"Hello{f' {first}' if first else ''},\n\n"

@@ -105,3 +105,13 @@ def test_sending_is_recorded_on_the_order_timeline():
     services.outbound_email_send(email_id=email.id)
 
     assert OrderEvent.objects.filter(order=email.order, reason__startswith="Email sent").exists()
+
+
+def test_an_owed_email_keeps_the_facts_it_states_as_given_when_it_was_owed():
+    order = OrderFactory()
+
+    email = services.outbound_email_queue(order=order, kind=OutboundEmail.Kind.ACCESS_EXTENDED,
+                                          facts={"days": 7, "ends_at": "2027-01-02T03:04:05+00:00"})
+
+    email.refresh_from_db()
+    assert email.facts == {"days": 7, "ends_at": "2027-01-02T03:04:05+00:00"}

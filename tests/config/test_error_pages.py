@@ -66,12 +66,37 @@ def test_an_unknown_page_gets_the_friendly_404_with_find_my_order(client):
 
 def test_the_proxy_page_template_needs_nothing_but_the_support_address():
     source = (TEMPLATES / "50x.html").read_text()
+    told = (TEMPLATES / "includes" / "stripe_told_the_browser.html").read_text()
 
     tags = set(re.findall(r"{[{%].*?[}%]}", source))
-    assert tags == {"{{ SUPPORT_EMAIL }}"}
+    assert tags == {"{{ SUPPORT_EMAIL }}", '{% include "includes/stripe_told_the_browser.html" %}'}
+    assert set(re.findall(r"{[{%].*?[}%]}", told)) == {"{% if nonce %}", '{{ nonce }}', "{% endif %}"}
     assert "<style>" in source
-    assert "<link" not in source  # nothing to fetch from an app that is down
-    assert "<script" not in source
+    for page in (source, told):
+        assert "<link" not in page  # nothing to fetch from an app that is down
+        assert "<script src" not in page
+
+
+@pytest.mark.django_db
+def test_the_500_pages_script_may_run_under_the_responses_content_security_policy(client, settings):
+    settings.ROOT_URLCONF = "tests.config.raising_urls"
+    client.raise_request_exception = False
+
+    response = client.get("/orders/status/broken/?payment_intent=pi_1&redirect_status=succeeded")
+
+    assert response.status_code == 500
+    nonce = re.search(r'<script nonce="([^"]+)">', response.content.decode()).group(1)
+    assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_500_pages_script_carries_the_responses_csp_nonce():
+    request = RequestFactory().get("/orders/status/abc/?payment_intent=pi_1&redirect_status=succeeded")
+    request.csp_nonce = "n0nce"
+
+    text = server_error(request).content.decode()
+
+    assert '<script nonce="n0nce">' in text
+    assert "Stripe told your browser the payment succeeded" in text  # shown by the script when Stripe said so
 
 
 def test_the_rendered_proxy_page_is_plain_html_with_the_configured_support_address(settings):

@@ -168,15 +168,14 @@ def test_an_envelope_on_a_subdomain_of_the_from_domain_is_accepted(mail):
     assert "Hello Grace," in message.draft_body
 
 
-def test_an_email_is_matched_by_card_last_four_and_amount_for_support_only(mail, stripe_emulator):
+def test_a_card_last_four_and_amount_from_someone_else_link_no_order(mail, stripe_emulator):
     order = paid_order(email="ada@example.com")
     stripe_mirror_sync()
 
     message = mail(sender="someone.else@example.org",
                    text="I see a charge of $249.00 on my card ending in 4242 and nothing else.")
 
-    assert order in message.orders.all()
-    assert message.diagnosis.startswith("Unverified sender")
+    assert order not in message.orders.all()  # shared by thousands of cards: see test_inbound_strong_evidence.py
 
 
 def test_an_email_that_matches_nothing_drafts_the_ask_for_details_reply(mail):
