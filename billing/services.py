@@ -10,6 +10,7 @@ The rules every function here keeps:
   list and appends an OrderEvent with the actor and the reason.
 """
 
+import hashlib
 import logging
 import math
 import re
@@ -26,7 +27,7 @@ from accounts.models import Entitlement, normalize_email
 from accounts.periods import add_months, lay_end_to_end
 from billing import locks, selectors, signals, stripe_api
 from billing.errors import BillingError, InvalidTransition, PaymentSetupFailed, RefundFailed
-from billing.models import Order, OrderEvent, OrderRefund, OrderState, OutboundEmail, Plan
+from billing.models import Order, OrderEvent, OrderRefund, OrderState, OutboundEmail, Plan, StripeCustomer
 from billing.money import format_money
 from billing.queue import enqueue_after_commit
 from billing.states import can_transition
@@ -168,6 +169,32 @@ def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") ->
     return None
 
 
+def stripe_customer_ensure(*, email: str) -> str:
+    """The address's one Stripe Customer id (decision D2), created the first time it pays.
+
+    Kept in StripeCustomer; an address that paid before the mapping existed keeps the customer of
+    its earliest order. Created with an idempotency key made of the address alone (and parameters
+    that depend on nothing else, as Stripe requires of a repeated key), so two checkouts of one
+    address at once, or a retry after a crash, make one customer. Called outside any transaction.
+    """
+    email = normalize_email(email)
+    known = StripeCustomer.objects.filter(email=email).values_list("stripe_customer_id", flat=True).first()
+    if known:
+        return known
+    customer_id = (Order.objects.filter(email=email).exclude(stripe_customer_id="").order_by("created_at")
+                   .values_list("stripe_customer_id", flat=True).first())
+    if not customer_id:
+        digest = hashlib.sha256(email.encode()).hexdigest()[:40]
+        customer_id = stripe_api.customer_create(idempotency_key=f"backstop-customer-{digest}", email=email,
+                                                 metadata={"backstop_email": email}).id
+    try:
+        with transaction.atomic():
+            StripeCustomer.objects.get_or_create(email=email, defaults={"stripe_customer_id": customer_id})
+    except IntegrityError:
+        pass  # another checkout stored it a moment ago: the one read below
+    return StripeCustomer.objects.get(email=email).stripe_customer_id
+
+
 def order_prepare_payment(*, order: Order, actor: str = "checkout"):
     """Make sure the order has its Stripe Customer and PaymentIntent; return the PaymentIntent.
 
@@ -192,13 +219,7 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
             # What the sweep needs to recreate the order if our row is ever lost (a restore).
             metadata = {"order_id": str(order.id), "reference": order.reference, "email": order.email,
                         "plan": order.plan.code}
-            customer = stripe_api.customer_create(
-                idempotency_key=f"backstop-order-{order.public_id}-customer",
-                email=order.email,
-                name=order.full_name or None,
-                metadata=metadata,
-            )
-            customer_id = customer.id
+            customer_id = stripe_customer_ensure(email=order.email)
             failpoint("checkout.after_customer")
             payment_intent = stripe_api.payment_intent_create(
                 idempotency_key=f"backstop-order-{order.public_id}-payment-intent",

@@ -112,9 +112,11 @@ class OrderAdmin(admin.ModelAdmin):
         can = {name: _perm(request, code) for name, code in [
             ("recover", "recover_order"), ("refund", "refund_order"), ("resend", "resend_email"),
             ("note", "add_note"), ("extend", "extend_access")]}
-        diagnosis = selectors.order_diagnosis(order)
+        money = selectors.order_money(order)
+        diagnosis = selectors.order_diagnosis(order, money=money)
         context = {
             "case": order,
+            "money": money,
             "diagnosis": diagnosis,
             "timeline": selectors.order_timeline(order),
             "replies": selectors.order_replies(order, agent_name=request.user.get_full_name() or "",

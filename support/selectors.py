@@ -29,17 +29,88 @@ def _when(moment: datetime | None) -> str:
     return console_time(moment) if moment else "an unknown time"
 
 
-def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
+@dataclass(frozen=True)
+class Money:
+    """What support reads about an order's money: one answer for the case header, the search
+    results, the queue and the diagnosis, so none of them calls a charged customer unpaid."""
+
+    amount: str  # Stripe's amount once it took money, else the price asked (both where they differ)
+    charged_at: datetime | str | None  # when Stripe took it; UNKNOWN if Stripe could not be asked
+    label: str  # e.g. "Charged $249.00, not yet active"
+    state: str  # the order's state as support should read it, e.g. "Charged, not finished"
+
+
+# Orders whose payment is still open: our row may lag Stripe (a lost webhook, a closed tab).
+OPEN_STATES = (S.PENDING, S.PROCESSING, S.FAILED, S.PAID)
+
+
+def order_money(order: Order, *, ask_stripe: bool = True, payment_intent=None) -> Money:
+    """Label the order's money from the facts the diagnosis reads: what settle recorded, else the
+    mirror's succeeded charge, else Stripe's PaymentIntent (a read; `ask_stripe=False` skips it and
+    says so). `payment_intent`, when the caller already read it, saves the call."""
+    asked = order.amount_display
+    amount = order.paid_display if order.amount_received_cents is not None else asked
+    if order.amounts_differ:
+        amount += f" (the order asked {asked})"
+    if order.paid_at is not None:
+        charged_at = order.paid_at
+    elif ask_stripe or payment_intent is not None:
+        charged_at = _charged_at(order, payment_intent=payment_intent)
+    else:
+        charged_at = _charged_at(order, payment_intent=NOT_ASKED)
+    state = order.get_state_display()
+    if order.state in OPEN_STATES and charged_at == NOT_ASKED:
+        label = f"{amount}, not yet checked with Stripe (open the case)"
+    elif order.state in OPEN_STATES and charged_at == UNKNOWN:
+        label, state = f"{amount}, maybe charged: Stripe could not be reached", "Not known yet"
+    elif order.state in OPEN_STATES and charged_at is not None:
+        if order.amount_received_cents is None:
+            amount = amount.replace(asked, _stripe_amount(order, payment_intent) or asked, 1)
+        label, state = f"Charged {amount}, not yet active", "Charged, not finished"
+    elif order.state == S.PROCESSING:
+        label = f"{amount} in progress at Stripe, not yet charged"
+    elif order.state in (S.PENDING, S.FAILED, S.CANCELED):
+        label = f"Not charged ({amount} asked)"
+    elif order.state == S.ACTIVE:
+        refunded = f", {order.refunded_display} refunded" if order.amount_refunded_cents else ""
+        label = f"Paid {amount}{refunded}, active"
+    elif order.state == S.NEEDS_REVIEW and order.amount_received_cents is not None:
+        label = f"Charged {amount}, held: not active"
+    elif order.state == S.NEEDS_REVIEW:
+        label = f"{amount}, needs review: check the payment in Stripe"
+    elif order.state == S.REFUND_PENDING:
+        label = f"Charged {amount}, refund in progress"
+    elif order.state == S.REFUNDED:
+        label = f"Refunded {order.refunded_display} of {order.paid_display}"
+    else:  # disputed
+        label = f"Charged {amount}, disputed by the bank"
+    if getattr(order, "renewal", False) and order.state not in (S.PENDING, S.FAILED, S.CANCELED):
+        label = f"Renewal: {label}"
+    return Money(amount, None if charged_at == NOT_ASKED else charged_at, label, state)
+
+
+def _stripe_amount(order: Order, payment_intent=None) -> str:
+    """What Stripe took for an order settle has not recorded yet: the mirror's charge, or the
+    PaymentIntent read a moment ago."""
+    charge = (djstripe_models.Charge.objects.filter(payment_intent_id=order.stripe_payment_intent_id,
+                                                    status="succeeded").order_by("-created").first())
+    if charge is not None:
+        data = charge.stripe_data or {}
+        return format_money(data.get("amount", 0), data.get("currency", order.currency))
+    if payment_intent is not None and payment_intent not in (NOT_ASKED, UNKNOWN):
+        return format_money(payment_intent.amount_received, payment_intent.currency)
+    return ""
+
+
+def order_diagnosis(order: Order, *, now: datetime | None = None, money: Money | None = None) -> Diagnosis:
     """What happened to this order and what a person should do about it, each from a fact: the
     order's state, Stripe's figures, its timeline, the customer's other payments, the sweep's health.
     `reply` names the prefilled reply that fits (order_replies offers it first)."""
 
     now = now or timezone.now()
-    # What Stripe took once it took anything; where it differs from the order, support sees both.
-    amount = order.paid_display if order.amount_received_cents is not None else order.amount_display
-    if order.amounts_differ:
-        amount += f" (the order asked {order.amount_display})"
-    charged_at = order.paid_at or _charged_at(order)
+    # The same facts the header, search results and queue label the money with (order_money).
+    money = money or order_money(order)
+    amount, charged_at = money.amount, money.charged_at
     if charged_at == UNKNOWN:
         return Diagnosis("Stripe could not be reached to check whether this payment went through, and our "
                          "records have no charge for it yet. Press Recover to ask Stripe again; never tell the "
@@ -290,22 +361,26 @@ def recover_outcome(order: Order) -> tuple[bool, str]:
 
 
 UNKNOWN = "unknown"
+NOT_ASKED = "not asked"
 
 
-def _charged_at(order: Order) -> datetime | str | None:
+def _charged_at(order: Order, *, payment_intent=None) -> datetime | str | None:
     """When Stripe took the money for an order we have not finished: the mirror, else Stripe.
 
     A case page must not say "no payment" because a webhook was lost; for an open order with a
-    PaymentIntent it asks Stripe (a read; Recover is what acts on it).
+    PaymentIntent it asks Stripe (a read; Recover is what acts on it), unless the caller passes the
+    PaymentIntent it read, or NOT_ASKED to read only the mirror.
     """
-    if not order.stripe_payment_intent_id or order.state not in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID):
+    if not order.stripe_payment_intent_id or order.state not in OPEN_STATES:
         return None
     charge = (djstripe_models.Charge.objects.filter(payment_intent_id=order.stripe_payment_intent_id,
                                                     status="succeeded").order_by("-created").first())
     if charge is not None:
         return charge.created
+    if payment_intent == NOT_ASKED:
+        return NOT_ASKED
     try:
-        pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+        pi = payment_intent or stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
     except stripe_api.StripeError:
         return UNKNOWN
     latest = pi.get("latest_charge")
@@ -604,7 +679,8 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
     stuck = orders_behind_stripe(charged_before=now - timedelta(minutes=NETS_HEAD_START_MINUTES))
     for order in Order.objects.filter(id__in=[s.order_id for s in stuck]):
         seen.add(order.id)
-        items.append(QueueItem("charged_without_service", f"{order.reference}: charged, not active",
+        money = order_money(order, ask_stripe=False)  # the mirror shows the charge that put it here
+        items.append(QueueItem("charged_without_service", f"{order.reference}: {money.label}",
                                f"{order.email} · the nets have not finished it", order.paid_at or order.created_at,
                                order.paid_cents, order.refund_deadline_at, order_url(order.id)))
     attention = Q(state__in=[S.NEEDS_REVIEW, S.DISPUTED]) | Q(held_since__isnull=False) | Q(
@@ -746,15 +822,53 @@ def _amount_and_day(q: str) -> tuple[int | None, date | None]:
     return None, None
 
 
-def _order_result(order: Order, detail: str = "") -> dict:
-    amount = order.paid_display if order.amount_received_cents is not None else order.amount_display
-    if order.amounts_differ:
-        amount += f" (asked {order.amount_display})"
+def _order_result(order: Order, detail: str = "", *, payment_intents: dict | None = None,
+                  stripe_reads: list | None = None) -> dict:
+    """One order in the search results, its money labelled as the case page labels it (order_money).
+    An open order's payment is read from Stripe while `stripe_reads` (a one-item budget) lasts."""
+    payment_intents = payment_intents if payment_intents is not None else {}
+    pi = payment_intents.get(order.stripe_payment_intent_id)
+    ask = pi is None and order.state in OPEN_STATES and bool(order.stripe_payment_intent_id) and (
+        stripe_reads is None or stripe_reads[0] > 0)
+    if ask and stripe_reads is not None:
+        stripe_reads[0] -= 1
+    money = order_money(order, ask_stripe=ask, payment_intent=pi)
     when = f"paid {console_time(order.paid_at)}" if order.paid_at else f"ordered {console_time(order.created_at)}"
-    return {"kind": "order", "title": f"{order.reference} · {amount} · {order.get_state_display()}",
+    return {"kind": "order", "title": f"{order.reference} · {money.label}",
             "detail": f"{order.email} · {detail or when}"
             + (f" · card ending {order.card_last4}" if order.card_last4 and not detail else ""),
             "url": f"/admin/billing/order/{order.id}/change/"}
+
+
+# A search reads Stripe for at most this many open orders (one call each, newest first); the others
+# say they were not checked. Open orders are few: an unfinished attempt is canceled within the hour.
+SEARCH_STRIPE_READS = 10
+# The card of a payment nothing has told us about yet (no webhook, no return, no sweep): a last-4
+# search asks Stripe about the open orders this recent.
+OPEN_PAYMENT_LOOKBACK_DAYS = 2
+
+
+def _open_payments_by_card(last4: str, payment_intents: dict) -> list[int]:
+    """Ids of recent open orders whose PaymentIntent's card ends in `last4`, read from Stripe (the
+    order and the mirror may not know the card yet). Stores what it read in `payment_intents`."""
+    from datetime import timedelta
+
+    since = timezone.now() - timedelta(days=OPEN_PAYMENT_LOOKBACK_DAYS)
+    found = []
+    for order in (Order.objects.filter(state__in=OPEN_STATES, stripe_payment_intent_id__isnull=False,
+                                       card_last4="", created_at__gte=since)
+                  .order_by("-created_at")[:SEARCH_STRIPE_READS]):
+        try:
+            pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+        except stripe_api.StripeError:
+            continue
+        payment_intents[order.stripe_payment_intent_id] = pi
+        charge = pi.get("latest_charge")
+        card = ((charge.get("payment_method_details") or {}).get("card") or {}) if charge and not isinstance(
+            charge, str) else {}
+        if card.get("last4") == last4:
+            found.append(order.id)
+    return found
 
 
 def console_search(query: str, *, limit: int = 50) -> list[dict]:
@@ -770,16 +884,24 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
         return []
     orders = Order.objects.none()
     charges = djstripe_models.Charge.objects.none()
+    payment_intents: dict = {}  # what this search read from Stripe, by PaymentIntent id
+    stripe_reads = [SEARCH_STRIPE_READS]
     compact = re.sub(r"[^0-9A-Za-z]", "", q).upper()
     if re.fullmatch(r"(pi|ch|cus|re|dp|du|py)_[0-9A-Za-z]+", q):
-        orders = Order.objects.filter(Q(stripe_payment_intent_id=q) | Q(stripe_charge_id=q) | Q(stripe_customer_id=q))
+        from billing.models import StripeCustomer
+
+        # A cus_ is a person (decision D2): every order of its address, also those never paid.
+        person = StripeCustomer.objects.filter(stripe_customer_id=q).values("email")
+        orders = Order.objects.filter(Q(stripe_payment_intent_id=q) | Q(stripe_charge_id=q) | Q(stripe_customer_id=q)
+                                      | Q(email__in=person))
         charges = djstripe_models.Charge.objects.filter(Q(id=q) | Q(payment_intent_id=q) | Q(customer_id=q))
         if q.startswith("re_"):
             charges = djstripe_models.Charge.objects.filter(refunds__id=q)
         if q.startswith(("dp_", "du_")):
             charges = djstripe_models.Charge.objects.filter(disputes__id=q)
     elif re.fullmatch(r"\d{4}", q):
-        orders = Order.objects.filter(card_last4=q)
+        from_stripe = _open_payments_by_card(q, payment_intents)
+        orders = Order.objects.filter(Q(card_last4=q) | Q(id__in=from_stripe))
         charges = charges_by_card_last4([q])
     elif (found := _amount_and_day(q)) != (None, None):
         # Checked before references: "Dec 1 2026" and "2026-12-01" also have 8 letters and digits.
@@ -810,7 +932,7 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
     for order in orders.select_related("plan").order_by("-created_at")[:limit]:
         if order.stripe_payment_intent_id:
             found_pis.add(order.stripe_payment_intent_id)
-        results.append(_order_result(order))
+        results.append(_order_result(order, payment_intents=payment_intents, stripe_reads=stripe_reads))
     # Most charges an amount or a day finds belong to orders already listed: only the others are
     # read whole (a mirrored charge's stripe_data is a few kB), and their orders in one query.
     unseen = [pk for pk, pi in charges.order_by("-created").values_list("pk", "payment_intent_id")[:limit]
@@ -824,7 +946,8 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
         order = by_pi.get(charge.payment_intent_id)
         if order is not None:
             found_pis.add(order.stripe_payment_intent_id)
-            results.append(_order_result(order, detail="found by its Stripe charge"))
+            results.append(_order_result(order, detail="found by its Stripe charge", payment_intents=payment_intents,
+                                         stripe_reads=stripe_reads))
             continue
         data = charge.stripe_data or {}
         money = format_money(data.get("amount", 0), data.get("currency", "usd"))

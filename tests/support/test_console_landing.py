@@ -69,7 +69,7 @@ def test_a_charged_order_the_nets_could_not_finish_is_in_the_queue(console, stri
 
     page = console.get(reverse("admin:index")).content.decode()
 
-    assert f"{order.reference}: charged, not active" in page
+    assert f"{order.reference}: Charged $249.00, not yet active" in page
 
 
 def test_what_the_nets_fixed_on_their_own_is_not_in_the_queue(console, stripe_emulator):
