@@ -671,6 +671,56 @@ def order_hold_money(*, order_id: int, actor: str, reason: str) -> Order:
     return order
 
 
+# How order_accept_amount's event starts, on the timeline.
+ACCEPTED_PREFIX = "Accepted "
+
+
+def order_accept_amount(*, order_id: int, actor: str, reason: str,
+                        claim: Callable[[], None] | None = None) -> Order:
+    """Accept what Stripe took when it differs from what the order asked ($248 for a $249 order):
+    the order's price becomes Stripe's amount and the plan is granted for it, with one confirmation
+    email; the money held without service is no longer held. A person decides this (support, with
+    the refund right), with a reason on the timeline; the other way out is a refund.
+
+    Reads Stripe first, then locks and re-checks; safe to repeat (an order already active is
+    returned as it is). `claim` runs under the lock, as order_refund's does.
+    """
+    if not reason.strip():
+        raise BillingError("Say why the amount Stripe took is accepted, for the order's history.")
+    order = Order.objects.get(pk=order_id)
+    if not order.stripe_payment_intent_id:
+        raise BillingError(f"Order {order.reference} has no payment to accept.")
+    pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+    charge = pi.get("latest_charge")
+    if pi.status != "succeeded" or not charge or isinstance(charge, str) or not _belongs_to(order, pi):
+        raise BillingError(f"Stripe shows no completed payment of {order.reference} to accept.")
+    if charge.amount_refunded or charge.get("disputed"):
+        raise BillingError(f"The payment of {order.reference} was refunded or disputed since; nothing to accept.")
+    taken = format_money(pi.amount_received, pi.currency)
+    ids = {"payment_intent": pi.id, "charge": charge.id}
+
+    with transaction.atomic():
+        order = locks.order_lock(order_id)
+        if claim is not None:
+            claim()
+        if order.state == S.ACTIVE and order.events.filter(reason__startswith=ACCEPTED_PREFIX).exists():
+            return order  # accepted a moment ago (a retry)
+        if order.state != S.NEEDS_REVIEW or (order.amount_cents, order.currency) == (pi.amount_received,
+                                                                                    pi.currency):
+            raise BillingError(f"Order {order.reference} is {order.get_state_display().lower()} and Stripe took "
+                               "what it asked: Accept is for an amount Stripe took differently.")
+        asked = order.amount_display
+        _record_payment_facts(order, pi, charge)
+        order.amount_cents, order.currency = pi.amount_received, pi.currency
+        order.attention_reason = ""
+        events = [_move(order, S.PAID, actor=actor, stripe_ids=ids,
+                        reason=f"{ACCEPTED_PREFIX}{taken} as Stripe took it for the {asked} order: {reason.strip()}")]
+        _activate(order, pi, actor=actor, events=events, why=f" (for the {taken} Stripe took)", ids=ids)
+        order.save()
+        OrderEvent.objects.bulk_create(events)
+    return order
+
+
 # --- Adoption and clean-up (the sweep's cases) ---------------------------------------------------
 
 # How a Backstop reference looks; metadata without one is somebody else's charge.

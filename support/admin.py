@@ -95,6 +95,7 @@ class OrderAdmin(admin.ModelAdmin):
         return [
             path("<int:order_id>/recover/", view(self.recover_view), name="billing_order_recover"),
             path("<int:order_id>/refund/", view(self.refund_view), name="billing_order_refund"),
+            path("<int:order_id>/accept/", view(self.accept_view), name="billing_order_accept"),
             path("<int:order_id>/resend/", view(self.resend_view), name="billing_order_resend"),
             path("<int:order_id>/note/", view(self.note_view), name="billing_order_note"),
             path("<int:order_id>/signin-link/", view(self.signin_link_view), name="billing_order_signin_link"),
@@ -129,6 +130,7 @@ class OrderAdmin(admin.ModelAdmin):
             "claim": getattr(order, "support_claim", None),
             "resendable": [e for e in order.emails.all() if e.kind in OutboundEmail.ONCE_PER_ORDER],
             "refundable": order.state in (OrderState.PAID, OrderState.ACTIVE, OrderState.NEEDS_REVIEW),
+            "acceptable": selectors.order_acceptable(order),
             "extendable": hasattr(order, "entitlement") and order.entitlement.revoked_at is None,
             "has_account": order.user is not None and not order.user.is_staff,
             "signin_asked": selectors.signin_link_request(order),
@@ -219,6 +221,25 @@ class OrderAdmin(admin.ModelAdmin):
             "refunded_display": order.refunded_display if order.amount_refunded_cents else "",
             "effect": selectors.refund_effect(order, full=amount == remaining),
         })
+
+    def accept_view(self, request, order_id):
+        """Accept what Stripe took (permissioned like Refund): one click, with a reason."""
+        if request.method != "POST":
+            return redirect("admin:billing_order_change", order_id)
+        order = self._case(request, order_id, "refund_order")
+        try:
+            order = services.order_accept_by_support(order_id=order.id, user=request.user, key=self._key(request),
+                                                     reason=request.POST.get("reason", ""),
+                                                     seen=request.POST.get("seen", ""))
+        except services.AlreadyDone as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+        except (BillingError, stripe_api.StripeError) as exc:
+            self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
+        else:
+            done = f"Accepted {order.paid_display} as Stripe took it — {order.get_state_display()}"
+            self.message_user(request, f"{order.reference}: {done}", messages.SUCCESS)
+            self.log_change(request, order, done)
+        return self._back(order)
 
     def _act(self, request, order_id, permission, action, done):
         """One console button: POST only, permission-checked, done once; a GET just shows the case."""

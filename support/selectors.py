@@ -149,9 +149,18 @@ def order_diagnosis(order: Order, *, now: datetime | None = None, money: Money |
             if sweep is not None and order.refund_deadline_at:
                 held += f" {sweep.title}, and it is what makes that refund: watch the deadline."
         why = order.attention_reason or "see the timeline"
-        return Diagnosis(f"Charged {amount}, but it cannot activate on its own: {why}.{held} "
-                         "Fix the cause and Recover, or Refund.", "refund", "Refund",
-                         "held" if order.amount_received_cents is not None else "checking")
+        # Recover (settle) never activates an order held for review: only a person's Accept or Refund ends it.
+        if order_acceptable(order):
+            return Diagnosis(f"Charged {amount}, but it cannot activate on its own: {why}.{held} Recover cannot "
+                             f"change what Stripe took: Accept {order.paid_display} (the plan is granted for it) or "
+                             "Refund.", "accept", f"Accept {order.paid_display}", "held")
+        if order.amount_received_cents is not None:
+            return Diagnosis(f"Charged {amount}, but it cannot activate on its own: {why}.{held} Recover cannot "
+                             "finish it: check the payment in Stripe's dashboard, then Refund.", "refund", "Refund",
+                             "held")
+        return Diagnosis(f"Needs review: {why}. No payment is recorded on the order; check it in Stripe's "
+                         "dashboard before telling the customer anything.", "stripe_dashboard", "Open in Stripe",
+                         "checking")
     if order.state == S.REFUND_PENDING:
         follow_up = ("the sweep asks again every minute." if sweep is None
                      else f"{sweep.title}, so nothing asks again on its own: press Check with Stripe.")
@@ -344,6 +353,12 @@ def signin_link_request(order: Order):
 
 # --- Recover, when it cannot finish -------------------------------------------------------------
 
+def order_acceptable(order: Order) -> bool:
+    """Held for review because Stripe took another amount than the order asked, nothing refunded:
+    support may Accept what Stripe took (billing.services.order_accept_amount) instead of refunding."""
+    return order.state == S.NEEDS_REVIEW and order.amounts_differ and not order.amount_refunded_cents
+
+
 def recover_outcome(order: Order) -> tuple[bool, str]:
     """What support reads after pressing Recover: (finished, words). An order still held for review
     says why it cannot finish and what to do, from its attention reason and deadline."""
@@ -354,9 +369,12 @@ def recover_outcome(order: Order) -> tuple[bool, str]:
     if order.held_since and order.refund_deadline_at:
         held = (f" The customer's {order.paid_display} is held and is refunded automatically at "
                 f"{_when(order.refund_deadline_at)} unless the order is finished first.")
-    todo = ("Fix that cause (in Stripe or with the customer), then press Recover again; or refund the customer."
-            if order.amount_received_cents is not None
-            else "Check the payment in Stripe's dashboard, then press Recover again.")
+    if order_acceptable(order):
+        todo = "Recover cannot fix an amount Stripe took differently: Accept what Stripe took, or Refund."
+    elif order.amount_received_cents is not None:
+        todo = "Check the payment in Stripe's dashboard, then Refund the customer."
+    else:
+        todo = "Check the payment in Stripe's dashboard before telling the customer anything."
     return False, f"{order.reference} still needs review. Recover cannot finish it: {why}.{held} {todo}"
 
 
@@ -1031,7 +1049,8 @@ UNVERIFIED_SENDER_REPLY = (
 # A colleague who viewed, acted on or replied to a case this recently is named on it.
 COLLEAGUE_WINDOW_MINUTES = 10
 # What a console action's receipt says a person did.
-ACTION_WORDS = {"refund": "refunded money", "extend": "extended access", "note": "added a note",
+ACTION_WORDS = {"refund": "refunded money", "accept": "accepted what Stripe took", "extend": "extended access",
+                "note": "added a note",
                 "signin_link": "sent a sign-in link", "reply": "sent a reply"}
 
 
