@@ -113,8 +113,9 @@ class OrderAdmin(admin.ModelAdmin):
         can = {name: _perm(request, code) for name, code in [
             ("recover", "recover_order"), ("refund", "refund_order"), ("resend", "resend_email"),
             ("note", "add_note"), ("extend", "extend_access")]}
-        money = selectors.order_money(order)
-        diagnosis = selectors.order_diagnosis(order, money=money)
+        payment_intent = selectors.order_payment_intent(order)  # Stripe read once, for the header and diagnosis
+        money = selectors.order_money(order, payment_intent=payment_intent or selectors.NOT_ASKED)
+        diagnosis = selectors.order_diagnosis(order, money=money, payment_intent=payment_intent)
         context = {
             "case": order,
             "money": money,
