@@ -97,8 +97,11 @@ CHECKOUT_REUSE_WINDOW = timedelta(hours=1)
 
 
 def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=None, browser_key: str = "",
-                 actor: str = "checkout") -> Order:
+                 actor: str = "checkout", renewal: bool = False) -> Order:
     """Write the intent to buy before any money moves.
+
+    `renewal`: checkout offered this payment as adding time to the running plan of an address the
+    browser proved (decision D3); support and the customer see it labelled so, never as "paid twice".
 
     A repeated nonce (a double submit) returns the first order. Checkouts for one address are
     serialised, so two tabs of one browser submitted at the same moment cannot both make an order:
@@ -127,8 +130,10 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
                 currency=plan.currency,
                 checkout_nonce=checkout_nonce,
                 browser_key=browser_key,
+                renewal=renewal,
             )
-            _record(order, actor=actor, reason=f"Order created for {order.amount_display}", to_state=S.PENDING)
+            created = "Renewal order created" if renewal else "Order created"
+            _record(order, actor=actor, reason=f"{created} for {order.amount_display}", to_state=S.PENDING)
     except IntegrityError:
         # Two submits of the same form raced; the other one won and owns the order.
         if checkout_nonce is None:
@@ -228,7 +233,7 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
                 customer=customer_id,
                 automatic_payment_methods={"enabled": True},
                 receipt_email=order.email,
-                description=f"{order.plan.name} plan, order {order.reference}",
+                description=f"{order.plan.name} plan{' renewal' if order.renewal else ''}, order {order.reference}",
                 # The bank line reads e.g. "BACKSTOP* 7F3K9QX2": recognisable, and support can
                 # find the order from it.
                 statement_descriptor_suffix=order.reference.replace("BK-", "").replace("-", ""),

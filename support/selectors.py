@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from itertools import pairwise
 
 from django.conf import settings
 from django.utils import timezone
@@ -384,7 +385,8 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
     access = order_access(order)
     until = f"; access until {console_date(access.until)}" if access.until else ""
     refunded = f" {order.refunded_display} refunded." if order.amount_refunded_cents else ""
-    paid = f"Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded}"
+    renewal = "Renewal, chosen at checkout to add time to the running plan: " if order.renewal else ""
+    paid = f"{renewal}Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded}"
     others = order_other_payments(order)
     if others:
         return Diagnosis(f"{paid} {_two_payments(order, others)} If they meant to buy once, refund one: "
@@ -406,21 +408,23 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
                      "Resend confirmation", confirmation.reply)
 
 
-# Paid twice for the same plan within this long: what the queue lists as "duplicate" (needs_attention).
-DUPLICATE_PAYMENT_WINDOW_DAYS = 30
+# Two payments for the same plan this close together, neither made through checkout's renewal offer:
+# "paid twice", a second payment nobody chose (the queue's "duplicate"). A renewal is chosen (D3).
+DUPLICATE_PAYMENT_WINDOW_MINUTES = 60
 
 
 def order_other_payments(order: Order) -> list[Order]:
-    """The customer's other paid orders for the same plan within DUPLICATE_PAYMENT_WINDOW_DAYS of this
-    one, oldest first. Since decision 0011 a second paid year stacks after the first: a real purchase,
-    and still one a person should see, since customers often did not mean it."""
+    """The customer's other paid orders for the same plan made within DUPLICATE_PAYMENT_WINDOW_MINUTES
+    of this one, oldest first, when neither was a renewal checkout offered (Order.renewal). Since
+    decision 0011 a second paid year stacks after the first: a real purchase, and still one a person
+    should see, since customers often did not mean it."""
     from datetime import timedelta
 
-    if order.state not in (S.PAID, S.ACTIVE):
+    if order.state not in (S.PAID, S.ACTIVE) or order.renewal:
         return []
-    window = timedelta(days=DUPLICATE_PAYMENT_WINDOW_DAYS)
+    window = timedelta(minutes=DUPLICATE_PAYMENT_WINDOW_MINUTES)
     return list(Order.objects.filter(email=order.email, plan_id=order.plan_id, state__in=[S.PAID, S.ACTIVE],
-                                     created_at__gte=order.created_at - window,
+                                     renewal=False, created_at__gte=order.created_at - window,
                                      created_at__lte=order.created_at + window)
                 .exclude(pk=order.pk).select_related("plan").order_by("created_at"))
 
@@ -735,6 +739,12 @@ REPLIES = {
 }
 
 
+# Drafts that answer a customer's question: never offered (nor opened) to someone who never wrote;
+# to them the other drafts do not thank them for writing either.
+ANSWERS_ONLY = {"two_payments"}
+THANKS_FOR_WRITING = "Thank you for writing. "
+
+
 @dataclass(frozen=True)
 class Reply:
     key: str
@@ -744,22 +754,31 @@ class Reply:
 
 
 def order_replies(order: Order, *, agent_name: str, status_url: str,
-                  diagnosis: Diagnosis | None = None) -> list[Reply]:
+                  diagnosis: Diagnosis | None = None, wrote: bool | None = None) -> list[Reply]:
     """The replies that fit this order's state, each only where its facts hold; the one the
     diagnosis names first. Every amount is Stripe's; every "we sent" or "we refunded" is on the
-    timeline (the outbox, the refunds) or is what the recommended button does."""
+    timeline (the outbox, the refunds) or is what the recommended button does. `wrote`: whether the
+    customer wrote to us (default: an email of theirs is linked to the order); a draft that answers
+    a question ("you paid twice") is offered only to someone who asked."""
     diagnosis = diagnosis or order_diagnosis(order)
+    if wrote is None:
+        wrote = order.inbound_messages.exists()
     values = {
         "name": f" {order.full_name.split()[0]}" if order.full_name.strip() else "",
         "reference": order.reference, "email": order.email, "plan": order.plan.name, "status_url": status_url,
         "agent": agent_name or "The Backstop team",
     }
     keys = _reply_facts(order, diagnosis, values)
+    if not wrote:
+        keys = [key for key in keys if key not in ANSWERS_ONLY]
     if diagnosis.reply in keys:
         keys.remove(diagnosis.reply)
         keys.insert(0, diagnosis.reply)
-    return [Reply(key, REPLIES[key][0].format(**values), REPLIES[key][1].format(**values),
-                  recommended=key == diagnosis.reply) for key in keys]
+    replies = [Reply(key, REPLIES[key][0].format(**values), REPLIES[key][1].format(**values),
+                     recommended=key == diagnosis.reply) for key in keys]
+    if not wrote:  # a sentence that would be false: they wrote nothing
+        replies = [replace(r, body=r.body.replace(THANKS_FOR_WRITING, "")) for r in replies]
+    return replies
 
 
 def _reply_facts(order: Order, diagnosis: Diagnosis, values: dict) -> list[str]:
@@ -924,14 +943,20 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
                                f"{email.esp_status or email.get_status_display().lower()}",
                                f"to {email.recipient} · {email.last_error[:120]}", email.created_at,
                                url=order_url(email.order_id)))
-    duplicates = (Order.objects.filter(state__in=[S.PAID, S.ACTIVE], created_at__gte=now - timedelta(days=30))
-                  .values("email", "plan_id").annotate(n=Count("id")).filter(n__gt=1)[:limit])
+    # Paid twice: two payments within minutes, neither through checkout's renewal offer (D3).
+    window = timedelta(minutes=DUPLICATE_PAYMENT_WINDOW_MINUTES)
+    unchosen = Order.objects.filter(state__in=[S.PAID, S.ACTIVE], renewal=False,
+                                    created_at__gte=now - timedelta(days=30))
+    duplicates = unchosen.values("email", "plan_id").annotate(n=Count("id")).filter(n__gt=1)[:limit]
     for dup in duplicates:
-        orders = list(Order.objects.filter(email=dup["email"], plan_id=dup["plan_id"], state__in=[S.PAID, S.ACTIVE])
-                      .order_by("created_at"))
-        items.append(QueueItem("duplicate", f"{dup['email']} paid {len(orders)} times for the same plan",
-                               ", ".join(o.reference for o in orders), orders[-1].created_at,
-                               orders[-1].paid_cents, url=order_url(orders[-1].id)))
+        orders = list(unchosen.filter(email=dup["email"], plan_id=dup["plan_id"]).order_by("created_at"))
+        close = [b for a, b in pairwise(orders) if b.created_at - a.created_at <= window]
+        if not close:
+            continue
+        items.append(QueueItem("duplicate", f"{dup['email']} paid {len(orders)} times for the same plan within "
+                               f"{DUPLICATE_PAYMENT_WINDOW_MINUTES} minutes, not as a renewal",
+                               ", ".join(o.reference for o in orders), close[-1].created_at,
+                               close[-1].paid_cents, url=order_url(close[-1].id)))
     from support.models import InboundMessage
 
     for message in InboundMessage.objects.filter(status=InboundMessage.Status.OPEN).order_by("received_at")[:limit]:

@@ -416,7 +416,7 @@ def inbound_message_match(*, message_id: int):
         diagnosis = found.summary
         status_url = settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(case)})
         # The reply the diagnosis names, with only the sentences the order's facts back.
-        replies = selectors.order_replies(case, agent_name="", status_url=status_url, diagnosis=found)
+        replies = selectors.order_replies(case, agent_name="", status_url=status_url, diagnosis=found, wrote=True)
         if done:  # we just finished their order: that it is active is the news
             replies.sort(key=lambda r: r.key != "active")
         reply = ({"subject": replies[0].subject, "body": replies[0].body} if replies else

@@ -100,7 +100,7 @@ def test_two_paid_orders_by_one_customer_are_flagged(console, stripe_emulator):
 
     page = console.get(reverse("admin:index")).content.decode()
 
-    assert "twice@example.com paid 2 times for the same plan" in page
+    assert "twice@example.com paid 2 times for the same plan within 60 minutes, not as a renewal" in page
 
 
 def test_one_or_two_letters_ask_for_a_third_instead_of_reading_every_order(console):
