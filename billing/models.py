@@ -99,7 +99,7 @@ class Order(models.Model):
     # A random id kept in the browser's session: two checkouts from one browser find each other.
     browser_key = models.CharField(max_length=32, blank=True)
     # Checkout offered this payment as adding time to the running plan of an address the browser
-    # had proved (Renew): a renewal, chosen, and never "paid twice" (decision D3).
+    # had proved (Renew): a renewal, chosen, and never "paid twice" (issue 20).
     renewal = models.BooleanField(default=False)
     paid_at = models.DateTimeField(null=True, blank=True)
     # Money held without service: since when, and when it is refunded automatically unless the

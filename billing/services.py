@@ -101,7 +101,7 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
     """Write the intent to buy before any money moves.
 
     `renewal`: checkout offered this payment as adding time to the running plan of an address the
-    browser proved (decision D3); support and the customer see it labelled so, never as "paid twice".
+    browser proved (issue 20); support and the customer see it labelled so, never as "paid twice".
 
     A repeated nonce (a double submit) returns the first order. Checkouts for one address are
     serialised, so two tabs of one browser submitted at the same moment cannot both make an order:
@@ -175,7 +175,7 @@ def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") ->
 
 
 def stripe_customer_ensure(*, email: str) -> str:
-    """The address's one Stripe Customer id (decision D2), created the first time it pays.
+    """The address's one Stripe Customer id (decision 0013), created the first time it pays.
 
     Kept in StripeCustomer; an address that paid before the mapping existed keeps the customer of
     its earliest order. Created with an idempotency key made of the address alone (and parameters

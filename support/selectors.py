@@ -160,7 +160,7 @@ def stripe_payment(payment_intent) -> StripePayment:
                          charge.get("amount_refunded") or 0, bool(charge.get("disputed")))
 
 
-# What the case page names for an unfinished attempt (decision D1): support's "Cancel payment attempt"
+# What the case page names for an unfinished attempt (issue 20): support's "Cancel payment attempt"
 # button (billing.services.order_payment_cancel) ends it in Stripe, so the customer may start again.
 CANCEL_ATTEMPT = "Cancel payment attempt"
 UNFINISHED = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -409,7 +409,7 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
 
 
 # Two payments for the same plan this close together, neither made through checkout's renewal offer:
-# "paid twice", a second payment nobody chose (the queue's "duplicate"). A renewal is chosen (D3).
+# "paid twice", a second payment nobody chose (the queue's "duplicate"). A renewal is chosen.
 DUPLICATE_PAYMENT_WINDOW_MINUTES = 60
 
 
@@ -943,7 +943,7 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
                                f"{email.esp_status or email.get_status_display().lower()}",
                                f"to {email.recipient} · {email.last_error[:120]}", email.created_at,
                                url=order_url(email.order_id)))
-    # Paid twice: two payments within minutes, neither through checkout's renewal offer (D3).
+    # Paid twice: two payments within minutes, neither through checkout's renewal offer.
     window = timedelta(minutes=DUPLICATE_PAYMENT_WINDOW_MINUTES)
     unchosen = Order.objects.filter(state__in=[S.PAID, S.ACTIVE], renewal=False,
                                     created_at__gte=now - timedelta(days=30))
@@ -1133,7 +1133,7 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
     if re.fullmatch(r"(pi|ch|cus|re|dp|du|py)_[0-9A-Za-z]+", q):
         from billing.models import StripeCustomer
 
-        # A cus_ is a person (decision D2): every order of its address, also those never paid.
+        # A cus_ is a person (decision 0013): every order of its address, also those never paid.
         person = StripeCustomer.objects.filter(stripe_customer_id=q).values("email")
         orders = Order.objects.filter(Q(stripe_payment_intent_id=q) | Q(stripe_charge_id=q) | Q(stripe_customer_id=q)
                                       | Q(email__in=person))

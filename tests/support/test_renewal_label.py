@@ -1,4 +1,4 @@
-"""Issue 20, item 5 (decision D3): a renewal is a renewal. A payment checkout offered as adding time
+"""Issue 20, item 5: a renewal is a renewal. A payment checkout offered as adding time
 to a proved address's running plan is Order.renewal, labelled so where support and the customer
 see the order; "paid twice" is kept for two payments within minutes nobody chose, and no draft is
 offered to someone who never wrote."""
