@@ -62,7 +62,7 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_per_page = 50
     # What a person needs on a case; internal fields (public id, nonce) stay out of sight.
-    fields = ["reference", "state", "email", "full_name", "plan", "amount_display", "paid_at", "card_brand",
+    fields = ["reference", "state", "renewal", "email", "full_name", "plan", "amount_display", "paid_at", "card_brand",
               "card_last4", "amount_refunded_cents", "attention_reason", "held_since", "refund_deadline_at",
               "stripe_customer_id", "stripe_payment_intent_id", "stripe_charge_id", "created_at", "updated_at"]
     readonly_fields = fields
