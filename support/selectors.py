@@ -62,8 +62,12 @@ def order_money(order: Order, *, ask_stripe: bool = True, payment_intent=None) -
     else:
         charged_at = _charged_at(order, payment_intent=NOT_ASKED)
     state = order.get_state_display()
-    if order.state in OPEN_STATES and charged_at == NOT_ASKED:
-        label = f"{amount}, not yet checked with Stripe (open the case)"
+    unchecked = charged_at == NOT_ASKED
+    if unchecked:
+        charged_at = None  # our records and the mirror show no charge
+    if order.state in OPEN_STATES and unchecked and _recent(order):
+        # The mirror may not have a charge made minutes ago: say what was not checked.
+        label = f"{amount}, not checked with Stripe here (open the case)"
     elif order.state in OPEN_STATES and charged_at == UNKNOWN:
         label, state = f"{amount}, maybe charged: Stripe could not be reached", "Not known yet"
     elif order.state in OPEN_STATES and charged_at is not None:
@@ -89,7 +93,14 @@ def order_money(order: Order, *, ask_stripe: bool = True, payment_intent=None) -
         label = f"Charged {amount}, disputed by the bank"
     if getattr(order, "renewal", False) and order.state not in (S.PENDING, S.FAILED, S.CANCELED):
         label = f"Renewal: {label}"
-    return Money(amount, None if charged_at == NOT_ASKED else charged_at, label, state)
+    return Money(amount, charged_at, label, state)
+
+
+def _recent(order: Order) -> bool:
+    """Young enough that Stripe may know of a payment the mirror and the sweep have not seen yet."""
+    from datetime import timedelta
+
+    return order.created_at >= timezone.now() - timedelta(days=OPEN_PAYMENT_LOOKBACK_DAYS)
 
 
 def _stripe_amount(order: Order, payment_intent=None) -> str:
@@ -1071,11 +1082,13 @@ def _order_result(order: Order, detail: str = "", *, payment_intents: dict | Non
     An open order's payment is read from Stripe while `stripe_reads` (a one-item budget) lasts."""
     payment_intents = payment_intents if payment_intents is not None else {}
     pi = payment_intents.get(order.stripe_payment_intent_id)
-    ask = pi is None and order.state in OPEN_STATES and bool(order.stripe_payment_intent_id) and (
+    ask = pi is None and order.state in OPEN_STATES and bool(order.stripe_payment_intent_id) and _recent(order) and (
         stripe_reads is None or stripe_reads[0] > 0)
     if ask and stripe_reads is not None:
         stripe_reads[0] -= 1
     money = order_money(order, ask_stripe=ask, payment_intent=pi)
+    if money.charged_at == UNKNOWN and stripe_reads is not None:
+        stripe_reads[0] = 0  # Stripe is not answering: the rest of this search does not wait on it
     when = f"paid {console_time(order.paid_at)}" if order.paid_at else f"ordered {console_time(order.created_at)}"
     return {"kind": "order", "title": f"{order.reference} · {money.label}",
             "detail": f"{order.email} · {detail or when}"
@@ -1104,7 +1117,7 @@ def _open_payments_by_card(last4: str, payment_intents: dict) -> list[int]:
         try:
             pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
         except stripe_api.StripeError:
-            continue
+            break  # Stripe is not answering: one wait per search, not ten
         payment_intents[order.stripe_payment_intent_id] = pi
         charge = pi.get("latest_charge")
         card = ((charge.get("payment_method_details") or {}).get("card") or {}) if charge and not isinstance(

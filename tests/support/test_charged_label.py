@@ -9,6 +9,7 @@ from django.utils import timezone
 from djstripe.models import Charge
 
 from billing.mirror import stripe_mirror_sync
+from billing.models import Order
 from support.selectors import console_search, order_diagnosis, order_money
 from tests.billing.helpers import order_with_payment_intent, paid_order
 
@@ -78,4 +79,24 @@ def test_an_order_nobody_paid_reads_not_charged(stripe_emulator):
     order = order_with_payment_intent()
 
     assert order_money(order).label == "Not charged ($249.00 asked)"
+    assert console_search(order.email)[0]["title"] == f"{order.reference} · Not charged ($249.00 asked)"
+
+
+def test_a_search_while_stripe_is_down_waits_on_it_once_and_says_what_it_could_not_check(emulator_control):
+    orders = [order_with_payment_intent(email="ada@example.com") for _ in range(3)]
+    emulator_control.fail_next(method="GET", path="/v1/payment_intents", count=100)
+
+    titles = [r["title"] for r in console_search("ada@example.com")]
+
+    used = 100 - emulator_control.faults()[0]["count"]
+    assert 1 <= used <= 3  # one read (and the client's own retries of it)
+    assert titles[0] == f"{orders[2].reference} · $249.00, maybe charged: Stripe could not be reached"
+    assert titles[1:] == [f"{o.reference} · $249.00, not checked with Stripe here (open the case)"
+                          for o in (orders[1], orders[0])]
+
+
+def test_an_old_open_order_reads_as_our_records_and_the_mirror_say(stripe_emulator):
+    order = order_with_payment_intent()
+    Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(days=5))
+
     assert console_search(order.email)[0]["title"] == f"{order.reference} · Not charged ($249.00 asked)"
