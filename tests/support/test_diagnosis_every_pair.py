@@ -20,7 +20,7 @@ from django.utils import timezone
 from billing import services, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState
-from support.selectors import CANCEL_ATTEMPT, order_diagnosis
+from support.selectors import CANCEL_ATTEMPT, UNKNOWN, order_diagnosis
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -160,3 +160,17 @@ def test_every_pair_has_its_own_diagnosis_and_an_action_that_works(state, status
         assert after in (order.state, S.PROCESSING, S.NEEDS_REVIEW), diagnosis.summary
     if not charged:
         assert not diagnosis.summary.startswith(("Charged", "Paid"))
+
+
+@pytest.mark.parametrize("state", S.values)
+def test_with_stripe_unreachable_no_state_is_called_fine_and_an_open_one_is_checked_again(state, stripe_emulator):
+    order, _pi = order_as_recorded(state, "succeeded")
+
+    diagnosis = order_diagnosis(order, payment_intent=UNKNOWN)
+
+    assert "Nothing is wrong" not in diagnosis.summary
+    if state in (S.PENDING, S.PROCESSING, S.FAILED):
+        assert (diagnosis.action, diagnosis.action_label) == ("recover", "Check with Stripe")
+        assert "never tell the customer they were not charged" in diagnosis.summary
+    else:
+        assert "could not be reached" in diagnosis.summary or diagnosis.summary.startswith("Charged")
