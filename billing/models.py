@@ -98,6 +98,9 @@ class Order(models.Model):
     statement_descriptor = models.CharField(max_length=30, blank=True)
     # A random id kept in the browser's session: two checkouts from one browser find each other.
     browser_key = models.CharField(max_length=32, blank=True)
+    # Checkout offered this payment as adding time to the running plan of an address the browser
+    # had proved (Renew): a renewal, chosen, and never "paid twice" (issue 20).
+    renewal = models.BooleanField(default=False)
     paid_at = models.DateTimeField(null=True, blank=True)
     # Money held without service: since when, and when it is refunded automatically unless the
     # order is finished first (HELD_MONEY_DEADLINE). Cleared once the customer has service or
@@ -176,6 +179,18 @@ class Order(models.Model):
         """Stripe took another amount or currency than the order asked for (support sees both)."""
         return self.amount_received_cents is not None and (
             self.amount_received_cents != self.amount_cents or self.paid_currency != self.currency)
+
+
+class StripeCustomer(models.Model):
+    """The one Stripe Customer of an address: created once, reused by every purchase and renewal,
+    so Stripe's dashboard and support's `cus_` search show all of a person's payments together."""
+
+    email = models.EmailField(unique=True)  # normalised (accounts.models.normalize_email)
+    stripe_customer_id = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.email}: {self.stripe_customer_id}"
 
 
 class OrderEvent(models.Model):

@@ -10,6 +10,7 @@ The rules every function here keeps:
   list and appends an OrderEvent with the actor and the reason.
 """
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from accounts import access
 from accounts.models import Entitlement, normalize_email
 from billing import locks, selectors, signals, stripe_api
 from billing.errors import BillingError, InvalidTransition, PaymentSetupFailed, RefundFailed
-from billing.models import Order, OrderEvent, OrderRefund, OrderState, OutboundEmail, Plan
+from billing.models import Order, OrderEvent, OrderRefund, OrderState, OutboundEmail, Plan, StripeCustomer
 from billing.money import format_money
 from billing.queue import enqueue_after_commit
 from billing.states import can_transition
@@ -95,8 +96,11 @@ CHECKOUT_REUSE_WINDOW = timedelta(hours=1)
 
 
 def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=None, browser_key: str = "",
-                 actor: str = "checkout") -> Order:
+                 actor: str = "checkout", renewal: bool = False) -> Order:
     """Write the intent to buy before any money moves.
+
+    `renewal`: checkout offered this payment as adding time to the running plan of an address the
+    browser proved (issue 20); support and the customer see it labelled so, never as "paid twice".
 
     A repeated nonce (a double submit) returns the first order. Checkouts for one address are
     serialised, so two tabs of one browser submitted at the same moment cannot both make an order:
@@ -125,8 +129,10 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
                 currency=plan.currency,
                 checkout_nonce=checkout_nonce,
                 browser_key=browser_key,
+                renewal=renewal,
             )
-            _record(order, actor=actor, reason=f"Order created for {order.amount_display}", to_state=S.PENDING)
+            created = "Renewal order created" if renewal else "Order created"
+            _record(order, actor=actor, reason=f"{created} for {order.amount_display}", to_state=S.PENDING)
     except IntegrityError:
         # Two submits of the same form raced; the other one won and owns the order.
         if checkout_nonce is None:
@@ -167,6 +173,32 @@ def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") ->
     return None
 
 
+def stripe_customer_ensure(*, email: str) -> str:
+    """The address's one Stripe Customer id (decision 0013), created the first time it pays.
+
+    Kept in StripeCustomer; an address that paid before the mapping existed keeps the customer of
+    its earliest order. Created with an idempotency key made of the address alone (and parameters
+    that depend on nothing else, as Stripe requires of a repeated key), so two checkouts of one
+    address at once, or a retry after a crash, make one customer. Called outside any transaction.
+    """
+    email = normalize_email(email)
+    known = StripeCustomer.objects.filter(email=email).values_list("stripe_customer_id", flat=True).first()
+    if known:
+        return known
+    customer_id = (Order.objects.filter(email=email).exclude(stripe_customer_id="").order_by("created_at")
+                   .values_list("stripe_customer_id", flat=True).first())
+    if not customer_id:
+        digest = hashlib.sha256(email.encode()).hexdigest()[:40]
+        customer_id = stripe_api.customer_create(idempotency_key=f"backstop-customer-{digest}", email=email,
+                                                 metadata={"backstop_email": email}).id
+    try:
+        with transaction.atomic():
+            StripeCustomer.objects.get_or_create(email=email, defaults={"stripe_customer_id": customer_id})
+    except IntegrityError:
+        pass  # another checkout stored it a moment ago: the one read below
+    return StripeCustomer.objects.get(email=email).stripe_customer_id
+
+
 def order_prepare_payment(*, order: Order, actor: str = "checkout"):
     """Make sure the order has its Stripe Customer and PaymentIntent; return the PaymentIntent.
 
@@ -191,13 +223,7 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
             # What the sweep needs to recreate the order if our row is ever lost (a restore).
             metadata = {"order_id": str(order.id), "reference": order.reference, "email": order.email,
                         "plan": order.plan.code}
-            customer = stripe_api.customer_create(
-                idempotency_key=f"backstop-order-{order.public_id}-customer",
-                email=order.email,
-                name=order.full_name or None,
-                metadata=metadata,
-            )
-            customer_id = customer.id
+            customer_id = stripe_customer_ensure(email=order.email)
             failpoint("checkout.after_customer")
             payment_intent = stripe_api.payment_intent_create(
                 idempotency_key=f"backstop-order-{order.public_id}-payment-intent",
@@ -206,7 +232,7 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
                 customer=customer_id,
                 automatic_payment_methods={"enabled": True},
                 receipt_email=order.email,
-                description=f"{order.plan.name} plan, order {order.reference}",
+                description=f"{order.plan.name} plan{' renewal' if order.renewal else ''}, order {order.reference}",
                 # The bank line reads e.g. "BACKSTOP* 7F3K9QX2": recognisable, and support can
                 # find the order from it.
                 statement_descriptor_suffix=order.reference.replace("BK-", "").replace("-", ""),
@@ -600,6 +626,56 @@ def order_hold_money(*, order_id: int, actor: str, reason: str) -> Order:
         event = _hold_money(order, actor=actor, ids={"payment_intent": order.stripe_payment_intent_id or ""})
         order.save()
         event.save()
+    return order
+
+
+# How order_accept_amount's event starts, on the timeline.
+ACCEPTED_PREFIX = "Accepted "
+
+
+def order_accept_amount(*, order_id: int, actor: str, reason: str,
+                        claim: Callable[[], None] | None = None) -> Order:
+    """Accept what Stripe took when it differs from what the order asked ($248 for a $249 order):
+    the order's price becomes Stripe's amount and the plan is granted for it, with one confirmation
+    email; the money held without service is no longer held. A person decides this (support, with
+    the refund right), with a reason on the timeline; the other way out is a refund.
+
+    Reads Stripe first, then locks and re-checks; safe to repeat (an order already active is
+    returned as it is). `claim` runs under the lock, as order_refund's does.
+    """
+    if not reason.strip():
+        raise BillingError("Say why the amount Stripe took is accepted, for the order's history.")
+    order = Order.objects.get(pk=order_id)
+    if not order.stripe_payment_intent_id:
+        raise BillingError(f"Order {order.reference} has no payment to accept.")
+    pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+    charge = pi.get("latest_charge")
+    if pi.status != "succeeded" or not charge or isinstance(charge, str) or not _belongs_to(order, pi):
+        raise BillingError(f"Stripe shows no completed payment of {order.reference} to accept.")
+    if charge.amount_refunded or charge.get("disputed"):
+        raise BillingError(f"The payment of {order.reference} was refunded or disputed since; nothing to accept.")
+    taken = format_money(pi.amount_received, pi.currency)
+    ids = {"payment_intent": pi.id, "charge": charge.id}
+
+    with transaction.atomic():
+        order = locks.order_lock(order_id)
+        if claim is not None:
+            claim()
+        if order.state == S.ACTIVE and order.events.filter(reason__startswith=ACCEPTED_PREFIX).exists():
+            return order  # accepted a moment ago (a retry)
+        if order.state != S.NEEDS_REVIEW or (order.amount_cents, order.currency) == (pi.amount_received,
+                                                                                    pi.currency):
+            raise BillingError(f"Order {order.reference} is {order.get_state_display().lower()} and Stripe took "
+                               "what it asked: Accept is for an amount Stripe took differently.")
+        asked = order.amount_display
+        _record_payment_facts(order, pi, charge)
+        order.amount_cents, order.currency = pi.amount_received, pi.currency
+        order.attention_reason = ""
+        events = [_move(order, S.PAID, actor=actor, stripe_ids=ids,
+                        reason=f"{ACCEPTED_PREFIX}{taken} as Stripe took it for the {asked} order: {reason.strip()}")]
+        _activate(order, pi, actor=actor, events=events, why=f" (for the {taken} Stripe took)", ids=ids)
+        order.save()
+        OrderEvent.objects.bulk_create(events)
     return order
 
 

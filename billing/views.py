@@ -156,6 +156,7 @@ def checkout(request):
             full_name=form.cleaned_data["full_name"],
             checkout_nonce=form.cleaned_data["nonce"],
             browser_key=_browser_key(request),
+            renewal=_renewal(request, email, plan) is not None,
         )
         _remember_order(request, order)
         try:

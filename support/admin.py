@@ -62,7 +62,7 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_per_page = 50
     # What a person needs on a case; internal fields (public id, nonce) stay out of sight.
-    fields = ["reference", "state", "email", "full_name", "plan", "amount_display", "paid_at", "card_brand",
+    fields = ["reference", "state", "renewal", "email", "full_name", "plan", "amount_display", "paid_at", "card_brand",
               "card_last4", "amount_refunded_cents", "attention_reason", "held_since", "refund_deadline_at",
               "stripe_customer_id", "stripe_payment_intent_id", "stripe_charge_id", "created_at", "updated_at"]
     readonly_fields = fields
@@ -95,6 +95,7 @@ class OrderAdmin(admin.ModelAdmin):
         return [
             path("<int:order_id>/recover/", view(self.recover_view), name="billing_order_recover"),
             path("<int:order_id>/refund/", view(self.refund_view), name="billing_order_refund"),
+            path("<int:order_id>/accept/", view(self.accept_view), name="billing_order_accept"),
             path("<int:order_id>/resend/", view(self.resend_view), name="billing_order_resend"),
             path("<int:order_id>/note/", view(self.note_view), name="billing_order_note"),
             path("<int:order_id>/signin-link/", view(self.signin_link_view), name="billing_order_signin_link"),
@@ -112,9 +113,12 @@ class OrderAdmin(admin.ModelAdmin):
         can = {name: _perm(request, code) for name, code in [
             ("recover", "recover_order"), ("refund", "refund_order"), ("resend", "resend_email"),
             ("note", "add_note"), ("extend", "extend_access")]}
-        diagnosis = selectors.order_diagnosis(order)
+        payment_intent = selectors.order_payment_intent(order)  # Stripe read once, for the header and diagnosis
+        money = selectors.order_money(order, payment_intent=payment_intent or selectors.NOT_ASKED)
+        diagnosis = selectors.order_diagnosis(order, money=money, payment_intent=payment_intent)
         context = {
             "case": order,
+            "money": money,
             "diagnosis": diagnosis,
             "timeline": selectors.order_timeline(order),
             "replies": selectors.order_replies(order, agent_name=request.user.get_full_name() or "",
@@ -127,6 +131,7 @@ class OrderAdmin(admin.ModelAdmin):
             "claim": getattr(order, "support_claim", None),
             "resendable": [e for e in order.emails.all() if e.kind in OutboundEmail.ONCE_PER_ORDER],
             "refundable": order.state in (OrderState.PAID, OrderState.ACTIVE, OrderState.NEEDS_REVIEW),
+            "acceptable": selectors.order_acceptable(order),
             "extendable": hasattr(order, "entitlement") and order.entitlement.revoked_at is None,
             "has_account": order.user is not None and not order.user.is_staff,
             "signin_asked": selectors.signin_link_request(order),
@@ -217,6 +222,25 @@ class OrderAdmin(admin.ModelAdmin):
             "refunded_display": order.refunded_display if order.amount_refunded_cents else "",
             "effect": selectors.refund_effect(order, full=amount == remaining),
         })
+
+    def accept_view(self, request, order_id):
+        """Accept what Stripe took (permissioned like Refund): one click, with a reason."""
+        if request.method != "POST":
+            return redirect("admin:billing_order_change", order_id)
+        order = self._case(request, order_id, "refund_order")
+        try:
+            order = services.order_accept_by_support(order_id=order.id, user=request.user, key=self._key(request),
+                                                     reason=request.POST.get("reason", ""),
+                                                     seen=request.POST.get("seen", ""))
+        except services.AlreadyDone as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+        except (BillingError, stripe_api.StripeError) as exc:
+            self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
+        else:
+            done = f"Accepted {order.paid_display} as Stripe took it — {order.get_state_display()}"
+            self.message_user(request, f"{order.reference}: {done}", messages.SUCCESS)
+            self.log_change(request, order, done)
+        return self._back(order)
 
     def _act(self, request, order_id, permission, action, done):
         """One console button: POST only, permission-checked, done once; a GET just shows the case."""

@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from itertools import pairwise
 
 from django.conf import settings
 from django.utils import timezone
@@ -15,6 +16,8 @@ from billing.selectors import access_after_refund, customer_day
 from support.timefmt import console_date, console_day_bounds, console_time, console_today
 
 S = OrderState
+UNKNOWN = "unknown"  # Stripe could not be reached
+NOT_ASKED = "not asked"  # Stripe was not asked (only our records and the mirror were read)
 
 
 @dataclass(frozen=True)
@@ -29,74 +32,362 @@ def _when(moment: datetime | None) -> str:
     return console_time(moment) if moment else "an unknown time"
 
 
-def order_diagnosis(order: Order, *, now: datetime | None = None) -> Diagnosis:
+@dataclass(frozen=True)
+class Money:
+    """What support reads about an order's money: one answer for the case header, the search
+    results, the queue and the diagnosis, so none of them calls a charged customer unpaid."""
+
+    amount: str  # Stripe's amount once it took money, else the price asked (both where they differ)
+    charged_at: datetime | str | None  # when Stripe took it; UNKNOWN if Stripe could not be asked
+    label: str  # e.g. "Charged $249.00, not yet active"
+    state: str  # the order's state as support should read it, e.g. "Charged, not finished"
+
+
+# Orders whose payment is still open: our row may lag Stripe (a lost webhook, a closed tab).
+OPEN_STATES = (S.PENDING, S.PROCESSING, S.FAILED, S.PAID)
+
+
+def order_money(order: Order, *, ask_stripe: bool = True, payment_intent=None) -> Money:
+    """Label the order's money from the facts the diagnosis reads: what settle recorded, else the
+    mirror's succeeded charge, else Stripe's PaymentIntent (a read; `ask_stripe=False` skips it and
+    says so). `payment_intent`, when the caller already read it, saves the call."""
+    asked = order.amount_display
+    amount = order.paid_display if order.amount_received_cents is not None else asked
+    if order.amounts_differ:
+        amount += f" (the order asked {asked})"
+    if order.paid_at is not None:
+        charged_at = order.paid_at
+    elif ask_stripe or payment_intent is not None:
+        charged_at = _charged_at(order, payment_intent=payment_intent)
+    else:
+        charged_at = _charged_at(order, payment_intent=NOT_ASKED)
+    state = order.get_state_display()
+    unchecked = charged_at == NOT_ASKED
+    if unchecked:
+        charged_at = None  # our records and the mirror show no charge
+    if order.state in OPEN_STATES and unchecked and _recent(order):
+        # The mirror may not have a charge made minutes ago: say what was not checked.
+        label = f"{amount}, not checked with Stripe here (open the case)"
+    elif order.state in OPEN_STATES and charged_at == UNKNOWN:
+        label, state = f"{amount}, maybe charged: Stripe could not be reached", "Not known yet"
+    elif order.state in OPEN_STATES and charged_at is not None:
+        if order.amount_received_cents is None:
+            amount = amount.replace(asked, _stripe_amount(order, payment_intent) or asked, 1)
+        label, state = f"Charged {amount}, not yet active", "Charged, not finished"
+    elif order.state == S.PROCESSING:
+        label = f"{amount} in progress at Stripe, not yet charged"
+    elif order.state in (S.PENDING, S.FAILED, S.CANCELED):
+        label = f"Not charged ({amount} asked)"
+    elif order.state == S.ACTIVE:
+        refunded = f", {order.refunded_display} refunded" if order.amount_refunded_cents else ""
+        label = f"Paid {amount}{refunded}, active"
+    elif order.state == S.NEEDS_REVIEW and order.amount_received_cents is not None:
+        label = f"Charged {amount}, held: not active"
+    elif order.state == S.NEEDS_REVIEW:
+        label = f"{amount}, needs review: check the payment in Stripe"
+    elif order.state == S.REFUND_PENDING:
+        label = f"Charged {amount}, refund in progress"
+    elif order.state == S.REFUNDED:
+        label = f"Refunded {order.refunded_display} of {order.paid_display}"
+    else:  # disputed
+        label = f"Charged {amount}, disputed by the bank"
+    if getattr(order, "renewal", False) and order.state not in (S.PENDING, S.FAILED, S.CANCELED):
+        label = f"Renewal: {label}"
+    return Money(amount, charged_at, label, state)
+
+
+def _recent(order: Order) -> bool:
+    """Young enough that Stripe may know of a payment the mirror and the sweep have not seen yet."""
+    from datetime import timedelta
+
+    return order.created_at >= timezone.now() - timedelta(days=OPEN_PAYMENT_LOOKBACK_DAYS)
+
+
+def _stripe_amount(order: Order, payment_intent=None) -> str:
+    """What Stripe took for an order settle has not recorded yet: the mirror's charge, or the
+    PaymentIntent read a moment ago."""
+    charge = (djstripe_models.Charge.objects.filter(payment_intent_id=order.stripe_payment_intent_id,
+                                                    status="succeeded").order_by("-created").first())
+    if charge is not None:
+        data = charge.stripe_data or {}
+        return format_money(data.get("amount", 0), data.get("currency", order.currency))
+    if payment_intent is not None and payment_intent not in (NOT_ASKED, UNKNOWN):
+        return format_money(payment_intent.amount_received, payment_intent.currency)
+    return ""
+
+
+@dataclass(frozen=True)
+class StripePayment:
+    """What Stripe says of an order's PaymentIntent, as the diagnosis reads it."""
+
+    status: str | None  # Stripe's status; None: the order has no PaymentIntent; UNKNOWN: not reached
+    error: str = ""  # the last attempt's error message, if Stripe reports one
+    received: int | None = None  # amount_received, once succeeded
+    currency: str = ""
+    refunded: int = 0
+    disputed: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def fully_refunded(self) -> bool:
+        return self.succeeded and bool(self.received) and self.refunded >= self.received
+
+    def money(self) -> str:
+        return format_money(self.received or 0, self.currency or "usd")
+
+
+def order_payment_intent(order: Order):
+    """The order's PaymentIntent as Stripe has it now (with its latest charge), None if the order
+    has none, UNKNOWN if Stripe cannot be reached. A read: the case page asks once and hands it on."""
+    if not order.stripe_payment_intent_id:
+        return None
+    try:
+        return stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+    except stripe_api.StripeError:
+        return UNKNOWN
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """Stripe's facts as settle last recorded them on the order (when Stripe cannot be reached)."""
+
+    payment: StripePayment
+
+
+def stripe_payment(payment_intent) -> StripePayment:
+    if isinstance(payment_intent, _Recorded):
+        return payment_intent.payment
+    if payment_intent is None or payment_intent == UNKNOWN:
+        return StripePayment(payment_intent)
+    error = payment_intent.get("last_payment_error")
+    charge = payment_intent.get("latest_charge")
+    charge = charge if charge and not isinstance(charge, str) else {}
+    succeeded = payment_intent.status == "succeeded"
+    return StripePayment(payment_intent.status, (error.get("message") or "declined") if error else "",
+                         payment_intent.get("amount_received") if succeeded else None, payment_intent.currency,
+                         charge.get("amount_refunded") or 0, bool(charge.get("disputed")))
+
+
+# What the case page names for an unfinished attempt (issue 20): support's "Cancel payment attempt"
+# button (billing.services.order_payment_cancel) ends it in Stripe, so the customer may start again.
+CANCEL_ATTEMPT = "Cancel payment attempt"
+UNFINISHED = ("requires_payment_method", "requires_confirmation", "requires_action")
+
+
+def order_diagnosis(order: Order, *, now: datetime | None = None, money: Money | None = None,
+                    payment_intent=NOT_ASKED) -> Diagnosis:
     """What happened to this order and what a person should do about it, each from a fact: the
-    order's state, Stripe's figures, its timeline, the customer's other payments, the sweep's health.
-    `reply` names the prefilled reply that fits (order_replies offers it first)."""
+    order's state, Stripe's PaymentIntent (read here unless the caller passes what it read), its
+    timeline, the customer's other payments, the sweep's health. Every pair of order state and
+    Stripe status has its own words and names only an action that works for it
+    (tests/support/test_diagnosis_every_pair.py). `reply` names the prefilled reply that fits."""
 
     now = now or timezone.now()
-    # What Stripe took once it took anything; where it differs from the order, support sees both.
-    amount = order.paid_display if order.amount_received_cents is not None else order.amount_display
-    if order.amounts_differ:
-        amount += f" (the order asked {order.amount_display})"
-    charged_at = order.paid_at or _charged_at(order)
-    if charged_at == UNKNOWN:
+    pi = order_payment_intent(order) if payment_intent == NOT_ASKED else payment_intent
+    stripe = stripe_payment(pi)
+    # The same facts the header, search results and queue label the money with (order_money).
+    money = money or order_money(order, payment_intent=NOT_ASKED if pi is None or isinstance(pi, _Recorded) else pi)
+    amount, charged_at = money.amount, money.charged_at
+    if stripe.status == UNKNOWN and order.state in OPEN_STATES and not isinstance(charged_at, datetime):
         return Diagnosis("Stripe could not be reached to check whether this payment went through, and our "
                          "records have no charge for it yet. Press Recover to ask Stripe again; never tell the "
                          "customer they were not charged until it answers.", "recover", "Check with Stripe",
                          "checking")
+    if stripe.status == UNKNOWN and order.state not in OPEN_STATES:
+        # Settled orders: what settle recorded from Stripe stands, said to be unconfirmed just now.
+        recorded = StripePayment("succeeded" if order.amount_received_cents is not None else None, "",
+                                 order.amount_received_cents, order.paid_currency, order.amount_refunded_cents,
+                                 order.state == S.DISPUTED)
+        found = order_diagnosis(order, now=now, money=money, payment_intent=_Recorded(recorded))
+        return replace(found, summary=found.summary.replace(" Nothing is wrong.", "")
+                       + " (Stripe could not be reached just now to confirm this; reload to check.)")
     # Only where a sentence leans on the sweep: it finishes charged orders, retries refunds, refunds held money.
     sweep = sweep_notice(now=now) if order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID, S.NEEDS_REVIEW,
                                                      S.REFUND_PENDING) else None
-    if order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID) and charged_at is not None:
-        if sweep is None:
-            finishing = (f"The sweep finishes such orders every minute, from "
-                         f"{_when(max(charged_at + settings.RECONCILE_GRACE, now))}.")
-        else:
-            finishing = f"{sweep.title}, so nothing will finish it on its own: press Recover now."
-        return Diagnosis(
-            f"Charged {amount} at {_when(charged_at)}; the order never activated because nothing finished it "
-            f"after the payment (the server stopped, or the webhook was lost). {finishing}", "recover",
-            "Recover now", "offer_refund" if order.amount_received_cents is not None else "checking")
-    if order.state == S.PENDING and order.stripe_payment_intent_id:
-        return Diagnosis(f"No payment taken: the customer reached the payment step on {_when(order.created_at)} "
-                         "but Stripe has no completed payment. Nothing is owed either way.",
-                         "reply_not_charged", "Reply: not charged", "not_charged")
-    if order.state == S.PENDING:
-        return Diagnosis("No payment taken: the customer never reached the payment step. The order is "
-                         "canceled automatically after a day.", "reply_not_charged", "Reply: not charged",
-                         "not_charged")
-    if order.state == S.FAILED:
-        return Diagnosis(f"The payment did not go through ({order.attention_reason or 'declined'}); no money "
-                         "was taken. The customer can try again from their status page.",
-                         "reply_not_charged", "Reply: not charged", "not_charged")
+    says = f"Stripe says {(stripe.status or '').replace('_', ' ')}"
+    if order.state in (S.PAID, S.ACTIVE) and stripe.status not in (None, UNKNOWN, "succeeded"):
+        return Diagnosis(f"Our order says {order.get_state_display().lower()}, but {says}: Stripe holds no completed "
+                         "payment for it. Recover puts it in front of a person for review; do not tell the customer "
+                         "they paid.", "recover", "Recover now", "checking")
+    if order.state == S.PAID and stripe.status is None:
+        return Diagnosis("Our order says paid, but no Stripe payment is attached to it, so Recover has nothing to "
+                         "check. Look for the payment in Stripe's dashboard by the customer's email before telling "
+                         "them anything.", "stripe_dashboard", "Open in Stripe", "checking")
+    if order.state in OPEN_STATES and charged_at is not None and charged_at != UNKNOWN:
+        return _charged_not_finished(order, stripe, amount, charged_at, sweep=sweep, now=now)
+    if order.state in OPEN_STATES:
+        return _open_diagnosis(order, stripe)
     if order.state == S.NEEDS_REVIEW:
-        held = ""
-        if order.held_since:
-            held = (f" Money held since {_when(order.held_since)}; refunded automatically at "
-                    f"{_when(order.refund_deadline_at)} unless finished first.")
-            if sweep is not None and order.refund_deadline_at:
-                held += f" {sweep.title}, and it is what makes that refund: watch the deadline."
-        why = order.attention_reason or "see the timeline"
-        return Diagnosis(f"Charged {amount}, but it cannot activate on its own: {why}.{held} "
-                         "Fix the cause and Recover, or Refund.", "refund", "Refund",
-                         "held" if order.amount_received_cents is not None else "checking")
+        return _review_diagnosis(order, stripe, amount, sweep=sweep)
+    if stripe.status is None or not stripe.succeeded:
+        # A refund, a dispute or a cancel on our side with no completed payment in Stripe behind it.
+        if order.state == S.CANCELED and stripe.status in (None, "canceled"):
+            why = "" if stripe.status is None else " Stripe canceled its payment attempt too."
+            return Diagnosis(f"Canceled before any payment; nothing was charged.{why}", "none", "", "not_charged")
+        if order.state == S.CANCELED and stripe.status in UNFINISHED:
+            return Diagnosis(f"Canceled on our side, but its payment attempt is still open in Stripe ({says}): "
+                             f"nothing is charged, yet the customer could still pay it. Press {CANCEL_ATTEMPT}.",
+                             "cancel_attempt", CANCEL_ATTEMPT, "not_charged")
+        if order.state == S.CANCELED:
+            return Diagnosis(f"Canceled on our side, but {says} for its payment: nothing is charged yet. If it "
+                             "succeeds, Recover puts it up for review; watch it in Stripe's dashboard.",
+                             "stripe_dashboard", "Open in Stripe", "checking")
+        what = "no Stripe payment is attached to it" if stripe.status is None else says
+        return Diagnosis(f"Our order says {order.get_state_display().lower()}, but {what}: nothing here was charged "
+                         "through Stripe. Check the timeline and Stripe's dashboard by the customer's email before "
+                         "telling them anything.", "stripe_dashboard", "Open in Stripe", "checking")
+    if stripe.fully_refunded and order.state != S.REFUNDED:
+        return Diagnosis(f"Stripe shows the {stripe.money()} payment refunded in full; our order says "
+                         f"{order.get_state_display().lower()}. Press Recover to record the refund: access ends and "
+                         "the customer gets the refund email.", "recover", "Recover now", "checking")
     if order.state == S.REFUND_PENDING:
+        if stripe.disputed:
+            return Diagnosis(f"A refund was requested, but the customer's bank disputed the {amount} payment: Stripe "
+                             "refuses refunds of disputed payments. Answer the dispute in Stripe's dashboard.",
+                             "stripe_dashboard", "Open in Stripe", "disputed")
         follow_up = ("the sweep asks again every minute." if sweep is None
                      else f"{sweep.title}, so nothing asks again on its own: press Check with Stripe.")
         return Diagnosis(f"A refund was requested at {_when(order.state_changed_at)} and Stripe has not confirmed "
                          f"it yet; {follow_up}", "recover", "Check with Stripe", "refund_in_progress")
     if order.state == S.REFUNDED:
+        if stripe.refunded < (stripe.received or 0) or stripe.disputed:
+            left = format_money((stripe.received or 0) - stripe.refunded, stripe.currency)
+            why = "the bank disputed it" if stripe.disputed else f"{left} of it is not refunded in Stripe"
+            return Diagnosis(f"Our order says refunded, but {why}. Check it in Stripe's dashboard (refund the rest "
+                             "there if it is owed).", "stripe_dashboard", "Open in Stripe", "checking")
         full = "in full " if order.amount_refunded_cents >= order.paid_cents else ""
         return Diagnosis(f"Refunded {full}({order.refunded_display} of {order.paid_display}) on "
                          f"{_when(order.state_changed_at)}. {order.refund_reason}".strip(), "none", "", "refunded")
     if order.state == S.DISPUTED:
+        if not stripe.disputed:
+            return Diagnosis(f"Our order says disputed, but Stripe's charge shows no dispute for the {amount} "
+                             "payment. Check it in Stripe's dashboard.", "stripe_dashboard", "Open in Stripe",
+                             "checking")
         return Diagnosis(f"The customer's bank disputed the {amount} payment on {_when(order.state_changed_at)}. "
                          "Answer the dispute in Stripe's dashboard; access carries on meanwhile.",
                          "stripe_dashboard", "Open in Stripe", "disputed")
     if order.state == S.CANCELED:
-        return Diagnosis("Canceled before any payment; nothing was charged.", "none", "", "not_charged")
+        return Diagnosis(f"A payment of {stripe.money()} arrived for an order that was canceled. Press Recover: it "
+                         "puts the order up for review, where you Accept or Refund it.", "recover", "Recover now",
+                         "checking")
+    # Active, and Stripe has the payment.
+    if stripe.disputed:
+        return Diagnosis(f"Active, but the customer's bank disputed the {amount} payment in Stripe and our order "
+                         "does not know yet. Press Recover to record it, then answer the dispute in Stripe's "
+                         "dashboard.", "recover", "Recover now", "disputed")
+    if stripe.refunded != order.amount_refunded_cents:
+        return Diagnosis(f"Active; Stripe shows {format_money(stripe.refunded, stripe.currency)} of the "
+                         f"{stripe.money()} payment refunded, our order {order.refunded_display}. Press Recover to "
+                         "record it; the customer keeps their access.", "recover", "Recover now", "active")
+    if stripe.received != order.paid_cents or stripe.received != order.amount_cents:
+        return Diagnosis(f"Active, but Stripe took {stripe.money()} where our order records {order.paid_display} "
+                         f"and asked {order.amount_display}. Check the timeline; refund any difference that is "
+                         "owed.", "refund", "Refund", "active")
     return _active_diagnosis(order, amount)
+
+
+def _charged_not_finished(order: Order, stripe: StripePayment, amount: str, charged_at, *, sweep, now) -> Diagnosis:
+    """Stripe took the money and our order never caught up: Recover settles it, whatever follows."""
+    reply = "offer_refund" if order.amount_received_cents is not None else "checking"
+    if sweep is None:
+        finishing = (f"The sweep finishes such orders every minute, from "
+                     f"{_when(max(charged_at + settings.RECONCILE_GRACE, now))}.")
+    else:
+        finishing = f"{sweep.title}, so nothing will finish it on its own: press Recover now."
+    if stripe.fully_refunded:
+        return Diagnosis(f"Charged {amount} at {_when(charged_at)} and refunded in full in Stripe since; our order "
+                         "never caught up. Press Recover to record the refund (the customer gets the refund email).",
+                         "recover", "Recover now", "checking")
+    then = ""
+    if stripe.succeeded and stripe.received != order.amount_cents:
+        then = (f" Stripe took {stripe.money()} where the order asks {order.amount_display}: Recover puts it up for "
+                "review, where you Accept or Refund it.")
+    elif stripe.disputed:
+        then = " The bank has disputed it since: after Recover, answer the dispute in Stripe's dashboard."
+    return Diagnosis(
+        f"Charged {amount} at {_when(charged_at)}; the order never activated because nothing finished it "
+        f"after the payment (the server stopped, or the webhook was lost). {finishing}{then}", "recover",
+        "Recover now", reply)
+
+
+def _open_diagnosis(order: Order, stripe: StripePayment) -> Diagnosis:
+    """An open order Stripe took no money for: what the attempt is waiting on, and what ends it."""
+    if stripe.status is None and order.state == S.PENDING:
+        return Diagnosis("No payment taken: the customer never reached the payment step. The order is "
+                         "canceled automatically after a day.", "reply_not_charged", "Reply: not charged",
+                         "not_charged")
+    if stripe.status is None:
+        return Diagnosis(f"Our order says {order.get_state_display().lower()}, but no Stripe payment is attached to "
+                         "it: nothing was charged through it. Check the timeline; the customer owes nothing for it.",
+                         "reply_not_charged", "Reply: not charged", "not_charged")
+    if stripe.status == "requires_action":
+        return Diagnosis(f"No payment taken: the customer's bank asked them to confirm the payment (3-D Secure) on "
+                         f"{_when(order.created_at)} and they have not finished. Nothing is charged unless they do; "
+                         f"they can finish or pay again from their status page, or {CANCEL_ATTEMPT} ends it.",
+                         "cancel_attempt", CANCEL_ATTEMPT, "not_charged")
+    if stripe.status in UNFINISHED and stripe.error:
+        return Diagnosis(f"The payment did not go through ({stripe.error}); no money was taken. The customer can try "
+                         f"again from their status page, or {CANCEL_ATTEMPT} ends the attempt.",
+                         "cancel_attempt", CANCEL_ATTEMPT, "not_charged")
+    if stripe.status in UNFINISHED:
+        return Diagnosis(f"No payment taken: the customer reached the payment step on {_when(order.created_at)} "
+                         "but did not pay (Stripe is waiting for a card). Nothing is owed either way; they can pay "
+                         f"from their status page, or {CANCEL_ATTEMPT} ends the attempt.",
+                         "cancel_attempt", CANCEL_ATTEMPT, "not_charged")
+    if stripe.status == "processing":
+        return Diagnosis("Stripe is processing the payment (money in flight, not yet charged or refused); it decides "
+                         "on its own, in seconds for cards and up to days for bank debits. Check with Stripe again "
+                         "later; tell the customer it is not final yet.", "recover", "Check with Stripe", "checking")
+    if stripe.status == "requires_capture":
+        return Diagnosis("The card is authorised but the payment was never captured: not charged yet. Backstop "
+                         "captures automatically, so check it in Stripe's dashboard (capture or cancel it there).",
+                         "stripe_dashboard", "Open in Stripe", "checking")
+    # canceled (a paid order never gets here: it has paid_at, so it is charged, above)
+    return Diagnosis("Stripe canceled the payment attempt; nothing was charged. Press Recover to record it: "
+                     "the order is canceled and the customer may start again.", "recover", "Recover now",
+                     "not_charged")
+
+
+def _review_diagnosis(order: Order, stripe: StripePayment, amount: str, *, sweep) -> Diagnosis:
+    """Held for review: Recover (settle) never activates it; a person's Accept or Refund ends it."""
+    held = ""
+    if order.held_since:
+        held = (f" Money held since {_when(order.held_since)}; refunded automatically at "
+                f"{_when(order.refund_deadline_at)} unless finished first.")
+        if sweep is not None and order.refund_deadline_at:
+            held += f" {sweep.title}, and it is what makes that refund: watch the deadline."
+    why = order.attention_reason or "see the timeline"
+    if stripe.fully_refunded:
+        return Diagnosis(f"Needs review ({why}), and Stripe shows the {stripe.money()} payment refunded in full. "
+                         "Press Recover to record the refund; the customer gets the refund email.", "recover",
+                         "Recover now", "checking")
+    if stripe.disputed:
+        return Diagnosis(f"Charged {amount} and held for review ({why}), and the customer's bank has disputed it: "
+                         "Stripe refuses refunds of disputed payments. Answer the dispute in Stripe's dashboard.",
+                         "stripe_dashboard", "Open in Stripe", "disputed")
+    if stripe.status in UNFINISHED or stripe.status == "canceled":
+        return Diagnosis(f"Needs review ({why}), and Stripe holds no money for it ({stripe.status.replace('_', ' ')}): "
+                         "nothing was charged. Tell the customer so; they may check out again.",
+                         "reply_not_charged", "Reply: not charged", "not_charged")
+    if stripe.status in ("processing", "requires_capture"):
+        return Diagnosis(f"Needs review ({why}), and Stripe has not finished the payment "
+                         f"({stripe.status.replace('_', ' ')}): nothing is charged yet. Watch it in Stripe's "
+                         "dashboard.", "stripe_dashboard", "Open in Stripe", "checking")
+    if order_acceptable(order) or (stripe.succeeded and not stripe.refunded and stripe.received != order.amount_cents):
+        taken = stripe.money() if stripe.succeeded else order.paid_display
+        return Diagnosis(f"Charged {amount}, but it cannot activate on its own: {why}.{held} Recover cannot "
+                         f"change what Stripe took: Accept {taken} (the plan is granted for it) or Refund.",
+                         "accept", f"Accept {taken}", "held")
+    if order.amount_received_cents is not None or stripe.succeeded:
+        return Diagnosis(f"Charged {amount}, but it cannot activate on its own: {why}.{held} Recover cannot "
+                         "finish it: check the payment in Stripe's dashboard, then Refund.", "refund", "Refund",
+                         "held")
+    return Diagnosis(f"Needs review: {why}. No payment is recorded on the order; check it in Stripe's "
+                     "dashboard before telling the customer anything.", "stripe_dashboard", "Open in Stripe",
+                     "checking")
 
 
 def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
@@ -105,7 +396,8 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
     access = order_access(order)
     until = f"; access until {console_date(access.until)}" if access.until else ""
     refunded = f" {order.refunded_display} refunded." if order.amount_refunded_cents else ""
-    paid = f"Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded}"
+    renewal = "Renewal, chosen at checkout to add time to the running plan: " if order.renewal else ""
+    paid = f"{renewal}Paid {amount} on {_when(order.paid_at)} and active{until}.{refunded}"
     others = order_other_payments(order)
     if others:
         return Diagnosis(f"{paid} {_two_payments(order, others)} If they meant to buy once, refund one: "
@@ -120,25 +412,30 @@ def _active_diagnosis(order: Order, amount: str) -> Diagnosis:
         return Diagnosis(f"{paid} The customer waited {int(wait.total_seconds() // 60)} minutes after paying for it "
                          f"to activate. {confirmation.line}", "resend", "Resend confirmation",
                          "resent" if confirmation.reply == "resent" else "active")
-    return Diagnosis(f"{paid} {confirmation.line} Nothing is wrong.".replace("  ", " "), "resend",
+    # "Nothing is wrong" only for a payment Stripe took whole, as asked (order_diagnosis checked Stripe).
+    verdict = ("A partial refund; the customer keeps their access." if order.amount_refunded_cents
+               else "Nothing is wrong.")
+    return Diagnosis(f"{paid} {confirmation.line} {verdict}".replace("  ", " "), "resend",
                      "Resend confirmation", confirmation.reply)
 
 
-# Paid twice for the same plan within this long: what the queue lists as "duplicate" (needs_attention).
-DUPLICATE_PAYMENT_WINDOW_DAYS = 30
+# Two payments for the same plan this close together, neither made through checkout's renewal offer:
+# "paid twice", a second payment nobody chose (the queue's "duplicate"). A renewal is chosen.
+DUPLICATE_PAYMENT_WINDOW_MINUTES = 60
 
 
 def order_other_payments(order: Order) -> list[Order]:
-    """The customer's other paid orders for the same plan within DUPLICATE_PAYMENT_WINDOW_DAYS of this
-    one, oldest first. Since decision 0011 a second paid year stacks after the first: a real purchase,
-    and still one a person should see, since customers often did not mean it."""
+    """The customer's other paid orders for the same plan made within DUPLICATE_PAYMENT_WINDOW_MINUTES
+    of this one, oldest first, when neither was a renewal checkout offered (Order.renewal). Since
+    decision 0011 a second paid year stacks after the first: a real purchase, and still one a person
+    should see, since customers often did not mean it."""
     from datetime import timedelta
 
-    if order.state not in (S.PAID, S.ACTIVE):
+    if order.state not in (S.PAID, S.ACTIVE) or order.renewal:
         return []
-    window = timedelta(days=DUPLICATE_PAYMENT_WINDOW_DAYS)
+    window = timedelta(minutes=DUPLICATE_PAYMENT_WINDOW_MINUTES)
     return list(Order.objects.filter(email=order.email, plan_id=order.plan_id, state__in=[S.PAID, S.ACTIVE],
-                                     created_at__gte=order.created_at - window,
+                                     renewal=False, created_at__gte=order.created_at - window,
                                      created_at__lte=order.created_at + window)
                 .exclude(pk=order.pk).select_related("plan").order_by("created_at"))
 
@@ -273,6 +570,12 @@ def signin_link_request(order: Order):
 
 # --- Recover, when it cannot finish -------------------------------------------------------------
 
+def order_acceptable(order: Order) -> bool:
+    """Held for review because Stripe took another amount than the order asked, nothing refunded:
+    support may Accept what Stripe took (billing.services.order_accept_amount) instead of refunding."""
+    return order.state == S.NEEDS_REVIEW and order.amounts_differ and not order.amount_refunded_cents
+
+
 def recover_outcome(order: Order) -> tuple[bool, str]:
     """What support reads after pressing Recover: (finished, words). An order still held for review
     says why it cannot finish and what to do, from its attention reason and deadline."""
@@ -283,29 +586,34 @@ def recover_outcome(order: Order) -> tuple[bool, str]:
     if order.held_since and order.refund_deadline_at:
         held = (f" The customer's {order.paid_display} is held and is refunded automatically at "
                 f"{_when(order.refund_deadline_at)} unless the order is finished first.")
-    todo = ("Fix that cause (in Stripe or with the customer), then press Recover again; or refund the customer."
-            if order.amount_received_cents is not None
-            else "Check the payment in Stripe's dashboard, then press Recover again.")
+    if order_acceptable(order):
+        todo = "Recover cannot fix an amount Stripe took differently: Accept what Stripe took, or Refund."
+    elif order.amount_received_cents is not None:
+        todo = "Check the payment in Stripe's dashboard, then Refund the customer."
+    else:
+        todo = "Check the payment in Stripe's dashboard before telling the customer anything."
     return False, f"{order.reference} still needs review. Recover cannot finish it: {why}.{held} {todo}"
 
 
-UNKNOWN = "unknown"
 
 
-def _charged_at(order: Order) -> datetime | str | None:
+def _charged_at(order: Order, *, payment_intent=None) -> datetime | str | None:
     """When Stripe took the money for an order we have not finished: the mirror, else Stripe.
 
     A case page must not say "no payment" because a webhook was lost; for an open order with a
-    PaymentIntent it asks Stripe (a read; Recover is what acts on it).
+    PaymentIntent it asks Stripe (a read; Recover is what acts on it), unless the caller passes the
+    PaymentIntent it read, or NOT_ASKED to read only the mirror.
     """
-    if not order.stripe_payment_intent_id or order.state not in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID):
+    if not order.stripe_payment_intent_id or order.state not in OPEN_STATES:
         return None
     charge = (djstripe_models.Charge.objects.filter(payment_intent_id=order.stripe_payment_intent_id,
                                                     status="succeeded").order_by("-created").first())
     if charge is not None:
         return charge.created
+    if payment_intent in (NOT_ASKED, UNKNOWN):
+        return payment_intent
     try:
-        pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+        pi = payment_intent or stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
     except stripe_api.StripeError:
         return UNKNOWN
     latest = pi.get("latest_charge")
@@ -447,6 +755,12 @@ REPLIES = {
 }
 
 
+# Drafts that answer a customer's question: never offered (nor opened) to someone who never wrote;
+# to them the other drafts do not thank them for writing either.
+ANSWERS_ONLY = {"two_payments"}
+THANKS_FOR_WRITING = "Thank you for writing. "
+
+
 @dataclass(frozen=True)
 class Reply:
     key: str
@@ -456,25 +770,34 @@ class Reply:
 
 
 def order_replies(order: Order, *, agent_name: str, status_url: str,
-                  diagnosis: Diagnosis | None = None, question: str = "") -> list[Reply]:
+                  diagnosis: Diagnosis | None = None, question: str = "", wrote: bool | None = None) -> list[Reply]:
     """The replies that fit this order's state, each only where its facts hold; the one the
     diagnosis names first, or, when the customer asked "Was I charged?" (`question="charged"`),
     the one that answers that with the money first. Every amount is Stripe's; every "we sent" or
-    "we refunded" is on the timeline (the outbox, the refunds) or is what the recommended button does."""
+    "we refunded" is on the timeline (the outbox, the refunds) or is what the recommended button does.
+    `wrote`: whether the customer wrote to us (default: an email of theirs is linked to the order); a
+    draft that answers a question ("you paid twice") is offered only to someone who asked."""
     diagnosis = diagnosis or order_diagnosis(order)
+    if wrote is None:
+        wrote = order.inbound_messages.exists()
     values = {
         "name": f" {order.full_name.split()[0]}" if order.full_name.strip() else "",
         "reference": order.reference, "email": order.email, "plan": order.plan.name, "status_url": status_url,
         "agent": agent_name or "The Backstop team",
     }
     keys = _reply_facts(order, diagnosis, values)
+    if not wrote:
+        keys = [key for key in keys if key not in ANSWERS_ONLY]
     if diagnosis.reply in keys:
         keys.remove(diagnosis.reply)
         keys.insert(0, diagnosis.reply)
     if question == "charged" and _was_charged_facts(order, diagnosis, values):
         keys.insert(0, "was_charged")
-    return [Reply(key, REPLIES[key][0].format(**values), REPLIES[key][1].format(**values),
-                  recommended=key == diagnosis.reply) for key in keys]
+    replies = [Reply(key, REPLIES[key][0].format(**values), REPLIES[key][1].format(**values),
+                     recommended=key == diagnosis.reply) for key in keys]
+    if not wrote:  # a sentence that would be false: they wrote nothing
+        replies = [replace(r, body=r.body.replace(THANKS_FOR_WRITING, "")) for r in replies]
+    return replies
 
 
 def _reply_facts(order: Order, diagnosis: Diagnosis, values: dict) -> list[str]:
@@ -655,7 +978,8 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
     stuck = orders_behind_stripe(charged_before=now - timedelta(minutes=NETS_HEAD_START_MINUTES))
     for order in Order.objects.filter(id__in=[s.order_id for s in stuck]):
         seen.add(order.id)
-        items.append(QueueItem("charged_without_service", f"{order.reference}: charged, not active",
+        money = order_money(order, ask_stripe=False)  # the mirror shows the charge that put it here
+        items.append(QueueItem("charged_without_service", f"{order.reference}: {money.label}",
                                f"{order.email} · the nets have not finished it", order.paid_at or order.created_at,
                                order.paid_cents, order.refund_deadline_at, order_url(order.id)))
     attention = Q(state__in=[S.NEEDS_REVIEW, S.DISPUTED]) | Q(held_since__isnull=False) | Q(
@@ -681,14 +1005,20 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
                                f"{email.esp_status or email.get_status_display().lower()}",
                                f"to {email.recipient} · {email.last_error[:120]}", email.created_at,
                                url=order_url(email.order_id)))
-    duplicates = (Order.objects.filter(state__in=[S.PAID, S.ACTIVE], created_at__gte=now - timedelta(days=30))
-                  .values("email", "plan_id").annotate(n=Count("id")).filter(n__gt=1)[:limit])
+    # Paid twice: two payments within minutes, neither through checkout's renewal offer.
+    window = timedelta(minutes=DUPLICATE_PAYMENT_WINDOW_MINUTES)
+    unchosen = Order.objects.filter(state__in=[S.PAID, S.ACTIVE], renewal=False,
+                                    created_at__gte=now - timedelta(days=30))
+    duplicates = unchosen.values("email", "plan_id").annotate(n=Count("id")).filter(n__gt=1)[:limit]
     for dup in duplicates:
-        orders = list(Order.objects.filter(email=dup["email"], plan_id=dup["plan_id"], state__in=[S.PAID, S.ACTIVE])
-                      .order_by("created_at"))
-        items.append(QueueItem("duplicate", f"{dup['email']} paid {len(orders)} times for the same plan",
-                               ", ".join(o.reference for o in orders), orders[-1].created_at,
-                               orders[-1].paid_cents, url=order_url(orders[-1].id)))
+        orders = list(unchosen.filter(email=dup["email"], plan_id=dup["plan_id"]).order_by("created_at"))
+        close = [b for a, b in pairwise(orders) if b.created_at - a.created_at <= window]
+        if not close:
+            continue
+        items.append(QueueItem("duplicate", f"{dup['email']} paid {len(orders)} times for the same plan within "
+                               f"{DUPLICATE_PAYMENT_WINDOW_MINUTES} minutes, not as a renewal",
+                               ", ".join(o.reference for o in orders), close[-1].created_at,
+                               close[-1].paid_cents, url=order_url(close[-1].id)))
     from support.models import InboundMessage
 
     for message in InboundMessage.objects.filter(status=InboundMessage.Status.OPEN).order_by("received_at")[:limit]:
@@ -826,15 +1156,55 @@ def _amount_and_day(q: str) -> tuple[int | None, date | None]:
     return None, None
 
 
-def _order_result(order: Order, detail: str = "") -> dict:
-    amount = order.paid_display if order.amount_received_cents is not None else order.amount_display
-    if order.amounts_differ:
-        amount += f" (asked {order.amount_display})"
+def _order_result(order: Order, detail: str = "", *, payment_intents: dict | None = None,
+                  stripe_reads: list | None = None) -> dict:
+    """One order in the search results, its money labelled as the case page labels it (order_money).
+    An open order's payment is read from Stripe while `stripe_reads` (a one-item budget) lasts."""
+    payment_intents = payment_intents if payment_intents is not None else {}
+    pi = payment_intents.get(order.stripe_payment_intent_id)
+    ask = pi is None and order.state in OPEN_STATES and bool(order.stripe_payment_intent_id) and _recent(order) and (
+        stripe_reads is None or stripe_reads[0] > 0)
+    if ask and stripe_reads is not None:
+        stripe_reads[0] -= 1
+    money = order_money(order, ask_stripe=ask, payment_intent=pi)
+    if money.charged_at == UNKNOWN and stripe_reads is not None:
+        stripe_reads[0] = 0  # Stripe is not answering: the rest of this search does not wait on it
     when = f"paid {console_time(order.paid_at)}" if order.paid_at else f"ordered {console_time(order.created_at)}"
-    return {"kind": "order", "title": f"{order.reference} · {amount} · {order.get_state_display()}",
+    return {"kind": "order", "title": f"{order.reference} · {money.label}",
             "detail": f"{order.email} · {detail or when}"
             + (f" · card ending {order.card_last4}" if order.card_last4 and not detail else ""),
             "url": f"/admin/billing/order/{order.id}/change/"}
+
+
+# A search reads Stripe for at most this many open orders (one call each, newest first); the others
+# say they were not checked. Open orders are few: an unfinished attempt is canceled within the hour.
+SEARCH_STRIPE_READS = 10
+# The card of a payment nothing has told us about yet (no webhook, no return, no sweep): a last-4
+# search asks Stripe about the open orders this recent.
+OPEN_PAYMENT_LOOKBACK_DAYS = 2
+
+
+def _open_payments_by_card(last4: str, payment_intents: dict) -> list[int]:
+    """Ids of recent open orders whose PaymentIntent's card ends in `last4`, read from Stripe (the
+    order and the mirror may not know the card yet). Stores what it read in `payment_intents`."""
+    from datetime import timedelta
+
+    since = timezone.now() - timedelta(days=OPEN_PAYMENT_LOOKBACK_DAYS)
+    found = []
+    for order in (Order.objects.filter(state__in=OPEN_STATES, stripe_payment_intent_id__isnull=False,
+                                       card_last4="", created_at__gte=since)
+                  .order_by("-created_at")[:SEARCH_STRIPE_READS]):
+        try:
+            pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+        except stripe_api.StripeError:
+            break  # Stripe is not answering: one wait per search, not ten
+        payment_intents[order.stripe_payment_intent_id] = pi
+        charge = pi.get("latest_charge")
+        card = ((charge.get("payment_method_details") or {}).get("card") or {}) if charge and not isinstance(
+            charge, str) else {}
+        if card.get("last4") == last4:
+            found.append(order.id)
+    return found
 
 
 def console_search(query: str, *, limit: int = 50) -> list[dict]:
@@ -850,16 +1220,24 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
         return []
     orders = Order.objects.none()
     charges = djstripe_models.Charge.objects.none()
+    payment_intents: dict = {}  # what this search read from Stripe, by PaymentIntent id
+    stripe_reads = [SEARCH_STRIPE_READS]
     compact = re.sub(r"[^0-9A-Za-z]", "", q).upper()
     if re.fullmatch(r"(pi|ch|cus|re|dp|du|py)_[0-9A-Za-z]+", q):
-        orders = Order.objects.filter(Q(stripe_payment_intent_id=q) | Q(stripe_charge_id=q) | Q(stripe_customer_id=q))
+        from billing.models import StripeCustomer
+
+        # A cus_ is a person (decision 0013): every order of its address, also those never paid.
+        person = StripeCustomer.objects.filter(stripe_customer_id=q).values("email")
+        orders = Order.objects.filter(Q(stripe_payment_intent_id=q) | Q(stripe_charge_id=q) | Q(stripe_customer_id=q)
+                                      | Q(email__in=person))
         charges = djstripe_models.Charge.objects.filter(Q(id=q) | Q(payment_intent_id=q) | Q(customer_id=q))
         if q.startswith("re_"):
             charges = djstripe_models.Charge.objects.filter(refunds__id=q)
         if q.startswith(("dp_", "du_")):
             charges = djstripe_models.Charge.objects.filter(disputes__id=q)
     elif re.fullmatch(r"\d{4}", q):
-        orders = Order.objects.filter(card_last4=q)
+        from_stripe = _open_payments_by_card(q, payment_intents)
+        orders = Order.objects.filter(Q(card_last4=q) | Q(id__in=from_stripe))
         charges = charges_by_card_last4([q])
     elif (found := _amount_and_day(q)) != (None, None):
         # Checked before references: "Dec 1 2026" and "2026-12-01" also have 8 letters and digits.
@@ -890,7 +1268,7 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
     for order in orders.select_related("plan").order_by("-created_at")[:limit]:
         if order.stripe_payment_intent_id:
             found_pis.add(order.stripe_payment_intent_id)
-        results.append(_order_result(order))
+        results.append(_order_result(order, payment_intents=payment_intents, stripe_reads=stripe_reads))
     # Most charges an amount or a day finds belong to orders already listed: only the others are
     # read whole (a mirrored charge's stripe_data is a few kB), and their orders in one query.
     unseen = [pk for pk, pi in charges.order_by("-created").values_list("pk", "payment_intent_id")[:limit]
@@ -904,7 +1282,8 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
         order = by_pi.get(charge.payment_intent_id)
         if order is not None:
             found_pis.add(order.stripe_payment_intent_id)
-            results.append(_order_result(order, detail="found by its Stripe charge"))
+            results.append(_order_result(order, detail="found by its Stripe charge", payment_intents=payment_intents,
+                                         stripe_reads=stripe_reads))
             continue
         data = charge.stripe_data or {}
         money = format_money(data.get("amount", 0), data.get("currency", "usd"))
@@ -1073,7 +1452,8 @@ def team_feed(*, limit: int = 15) -> list[dict]:
 # A colleague who viewed, acted on or replied to a case this recently is named on it.
 COLLEAGUE_WINDOW_MINUTES = 10
 # What a console action's receipt says a person did.
-ACTION_WORDS = {"refund": "refunded money", "extend": "extended access", "note": "added a note",
+ACTION_WORDS = {"refund": "refunded money", "accept": "accepted what Stripe took", "extend": "extended access",
+                "note": "added a note",
                 "signin_link": "sent a sign-in link", "reply": "sent a reply"}
 
 

@@ -281,6 +281,20 @@ def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str,
                         claim=claim)
 
 
+def order_accept_by_support(*, order_id: int, user, key, reason: str, seen: str):
+    """Accept what Stripe took for a held order ($248 for $249) as this person, once per form and
+    only if no one changed the case since they loaded it: billing grants the plan for it."""
+    from billing.services import order_accept_amount
+    from support import selectors
+
+    def claim():
+        _receipt(key=key, action="accept", order_id=order_id, user=user)
+        _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
+
+    _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
+    return order_accept_amount(order_id=order_id, actor=support_actor(user), reason=reason, claim=claim)
+
+
 def order_note_add(*, order_id: int, user, body: str, key):
     from support.models import Note
 
@@ -421,7 +435,7 @@ def inbound_message_match(*, message_id: int):
         # The reply the diagnosis names, with only the sentences the order's facts back.
         asked = selectors.inbound_tokens(subject=message.subject, text=message.body).asks_if_charged
         replies = selectors.order_replies(case, agent_name="", status_url=status_url, diagnosis=found,
-                                          question="charged" if asked else "")
+                                          question="charged" if asked else "", wrote=True)
         if done and not asked:  # we just finished their order: that it is active is the news
             replies.sort(key=lambda r: r.key != "active")
         reply = ({"subject": replies[0].subject, "body": replies[0].body} if replies else

@@ -69,7 +69,7 @@ def test_a_charged_order_the_nets_could_not_finish_is_in_the_queue(console, stri
 
     page = console.get(reverse("admin:index")).content.decode()
 
-    assert f"{order.reference}: charged, not active" in page
+    assert f"{order.reference}: Charged $249.00, not yet active" in page
 
 
 def test_what_the_nets_fixed_on_their_own_is_not_in_the_queue(console, stripe_emulator):
@@ -100,7 +100,7 @@ def test_two_paid_orders_by_one_customer_are_flagged(console, stripe_emulator):
 
     page = console.get(reverse("admin:index")).content.decode()
 
-    assert "twice@example.com paid 2 times for the same plan" in page
+    assert "twice@example.com paid 2 times for the same plan within 60 minutes, not as a renewal" in page
 
 
 def test_one_or_two_letters_ask_for_a_third_instead_of_reading_every_order(console):

@@ -65,7 +65,7 @@ def test_an_amount_finds_an_order_by_what_stripe_took_when_the_order_asked_anoth
 def test_an_order_found_by_amount_shows_what_stripe_took_beside_what_it_asked(console, stripe_emulator):
     held_for_248()
 
-    assert "$248.00 (asked $249.00)" in search(console, "248")
+    assert "Charged $248.00 (the order asked $249.00), held: not active" in search(console, "248")
 
 
 def test_an_amount_with_a_thousands_separator_is_read_as_printed(console):

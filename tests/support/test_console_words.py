@@ -98,7 +98,7 @@ def test_recover_on_a_held_case_says_why_it_cannot_finish_and_what_to_do(console
     assert message.startswith(f"{order.reference} still needs review. Recover cannot finish it: "
                               "Stripe received $249.00, the order expects $199.00.")
     assert "is held and is refunded automatically at" in message
-    assert "then press Recover again; or refund the customer" in message
+    assert "Recover cannot fix an amount Stripe took differently: Accept what Stripe took, or Refund." in message
 
 
 def test_a_sign_in_link_for_a_refunded_order_says_nothing_about_an_active_plan(stripe_emulator):
