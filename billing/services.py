@@ -629,10 +629,6 @@ def order_hold_money(*, order_id: int, actor: str, reason: str) -> Order:
     return order
 
 
-# How order_accept_amount's event starts, on the timeline.
-ACCEPTED_PREFIX = "Accepted "
-
-
 def order_accept_amount(*, order_id: int, actor: str, reason: str,
                         claim: Callable[[], None] | None = None) -> Order:
     """Accept what Stripe took when it differs from what the order asked ($248 for a $249 order):
@@ -661,8 +657,8 @@ def order_accept_amount(*, order_id: int, actor: str, reason: str,
         order = locks.order_lock(order_id)
         if claim is not None:
             claim()
-        if order.state == S.ACTIVE and order.events.filter(reason__startswith=ACCEPTED_PREFIX).exists():
-            return order  # accepted a moment ago (a retry)
+        if order.state == S.ACTIVE and (order.amount_cents, order.currency) == (pi.amount_received, pi.currency):
+            return order  # accepted a moment ago (a retry): the order now asks what Stripe took
         if order.state != S.NEEDS_REVIEW or (order.amount_cents, order.currency) == (pi.amount_received,
                                                                                     pi.currency):
             raise BillingError(f"Order {order.reference} is {order.get_state_display().lower()} and Stripe took "
@@ -672,7 +668,7 @@ def order_accept_amount(*, order_id: int, actor: str, reason: str,
         order.amount_cents, order.currency = pi.amount_received, pi.currency
         order.attention_reason = ""
         events = [_move(order, S.PAID, actor=actor, stripe_ids=ids,
-                        reason=f"{ACCEPTED_PREFIX}{taken} as Stripe took it for the {asked} order: {reason.strip()}")]
+                        reason=f"Accepted {taken} as Stripe took it for the {asked} order: {reason.strip()}")]
         _activate(order, pi, actor=actor, events=events, why=f" (for the {taken} Stripe took)", ids=ids)
         order.save()
         OrderEvent.objects.bulk_create(events)
