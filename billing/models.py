@@ -98,6 +98,11 @@ class Order(models.Model):
     statement_descriptor = models.CharField(max_length=30, blank=True)
     # A random id kept in the browser's session: two checkouts from one browser find each other.
     browser_key = models.CharField(max_length=32, blank=True)
+    # The company and VAT number this payment's receipt prints, frozen at checkout from the account
+    # of a customer who proved the address (signed in, or a Renew link); never read from the live
+    # account, so a later change on the account page, or someone else's account, never rewrites it.
+    buyer_company_name = models.CharField(max_length=200, blank=True)
+    buyer_vat_number = models.CharField(max_length=50, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     # Money held without service: since when, and when it is refunded automatically unless the
     # order is finished first (HELD_MONEY_DEADLINE). Cleared once the customer has service or
