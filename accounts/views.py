@@ -19,9 +19,10 @@ from accounts.proof import address_prove, address_proved, one_click_order
 from accounts.selectors import account_overview
 from accounts.tokens import user_from_reminders_off_token
 from billing import services
-from billing.models import Order, OutboundEmail
+from billing.models import OutboundEmail
 from billing.renewals import reminders_unsubscribe
-from billing.selectors import order_created_account
+from billing.selectors import account_made_by_orders
+from billing.views import SESSION_ORDERS
 from config.client_ip import client_ip
 from config.ratelimit import retry_after, try_again_words
 
@@ -99,20 +100,19 @@ def signin(request):
 
 
 def one_click_fits(view):
-    """A session the thank-you page signed in by one click sees the account only while the account
-    is still that order's alone (billing.selectors.order_created_account): once another payment is
-    on it or a password is set, the session ends and the way in is the emailed link or the password."""
+    """A session the thank-you page signed in by one click sees the account only while everything
+    on it is still this browser's own doing (billing.selectors.account_made_by_orders): once someone
+    else's payment is on it or a password is set, the session ends and the way in is the emailed
+    link or the password."""
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
-        public_id = one_click_order(request) if request.user.is_authenticated else None
-        if public_id:
-            order = Order.objects.filter(public_id=public_id, user_id=request.user.pk).first()
-            if order is None or not order_created_account(order):
-                logout(request)
-                messages.info(request, "Please sign in with the link we emailed to your address, or with your "
-                                       "password: this browser's quick sign-in from the payment page has ended.")
-                return redirect("accounts:login")
+        if (one_click_order(request) and request.user.is_authenticated
+                and not account_made_by_orders(request.user, request.session.get(SESSION_ORDERS, []))):
+            logout(request)
+            messages.info(request, "Please sign in with the link we emailed to your address, or with your "
+                                   "password: this browser's quick sign-in from the payment page has ended.")
+            return redirect("accounts:login")
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -91,23 +91,34 @@ def access_after_refund(order: Order, access: OrderAccess | None = None) -> str:
     return f" Your {order.plan.name} plan ended with the refund."
 
 
-def order_created_account(order: Order) -> bool:
-    """Did this very order create its account, and is it still that order's alone? Only then may
-    the browser that paid enter it with one click: nobody has set a password on it, no other
-    payment is on it, it is not staff's, and it did not exist before the order was written."""
+# Orders with money on them, or on its way: what makes an account someone's.
+_MONEY_MOVED = [S.PROCESSING, S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.DISPUTED, S.REFUND_PENDING, S.REFUNDED]
+
+
+def account_made_by_orders(user, public_ids) -> bool:
+    """Is this account wholly the work of these orders (public id hexes, e.g. those one browser
+    made)? One of them created it, every payment on it is one of them, nobody has set a password
+    on it, and it is not staff's. Only then may that browser treat the account as its own (enter it
+    with one click, see its dates) without proving the address: nothing in it came from anyone else."""
+    from django.db.models import Q
+
     from accounts.models import Entitlement
 
-    user = order.user
     if user is None or not user.is_active or user.is_staff or user.has_usable_password():
         return False
-    if user.date_joined < order.created_at:
-        return False  # the address had an account before this order: someone else's, maybe
-    if Entitlement.objects.filter(user_id=user.id).exclude(order_id=order.id).exists():
+    paid = list(Order.objects.filter(Q(email=user.email) | Q(user_id=user.id))
+                .filter(Q(paid_at__isnull=False) | Q(state__in=_MONEY_MOVED)).only("public_id", "created_at"))
+    if not paid or not {o.public_id.hex for o in paid} <= set(public_ids):
         return False
-    money_moved = [S.PROCESSING, S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.DISPUTED, S.REFUND_PENDING, S.REFUNDED]
-    others = Order.objects.filter(email=order.email).exclude(pk=order.pk)
-    return not (others.filter(paid_at__isnull=False).exists() or others.filter(state__in=money_moved).exists()
-                or Order.objects.filter(user_id=user.id).exclude(pk=order.pk).filter(paid_at__isnull=False).exists())
+    if user.date_joined < min(o.created_at for o in paid):
+        return False  # the address had an account before any of these orders: someone else's, maybe
+    return not Entitlement.objects.filter(user_id=user.id).exclude(order_id__in=[o.id for o in paid]).exists()
+
+
+def order_created_account(order: Order) -> bool:
+    """Did this very order create its account, and is it still that order's alone (no password,
+    no other payment, not staff)?"""
+    return account_made_by_orders(order.user, {order.public_id.hex})
 
 
 def order_customer_status(order: Order, *, checked: bool = True, proved: bool = False) -> CustomerStatus:

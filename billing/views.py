@@ -23,7 +23,7 @@ from billing.errors import BillingError, PaymentSetupFailed
 from billing.forms import CheckoutForm, OrderLookupForm
 from billing.models import OrderState, Plan
 from billing.selectors import (
-    order_created_account,
+    account_made_by_orders,
     order_customer_status,
     order_needs_settle,
     payment_intent_from_mirror,
@@ -117,6 +117,21 @@ def _address_proved(request, email) -> bool:
     return signed_in_with_proof(request) and not request.user.is_staff and request.user.email == email
 
 
+def _owns_account(request, user) -> bool:
+    """Is this account wholly made by this browser's own orders (it paid for everything on it, and
+    nobody set a password)? Then its dates are this browser's own to see, and it may enter it with
+    one click (selectors.account_made_by_orders); that is still no proof of the address."""
+    return account_made_by_orders(user, request.session.get(SESSION_ORDERS, []))
+
+
+def _may_see_account(request, email) -> bool:
+    """May this session see the plan dates of the account of `email`? If it proved the address, or
+    everything on that account is its own doing."""
+    if _address_proved(request, email):
+        return True
+    return _owns_account(request, get_user_model().objects.filter(email=normalize_email(email)).first())
+
+
 def _verify_address(request, email):
     verified = [e for e in request.session.get(SESSION_VERIFIED, []) if e != email]
     request.session[SESSION_VERIFIED] = [*verified, email][-5:]
@@ -126,7 +141,7 @@ def _renewal(request, email, plan):
     """For an address this browser has proved: until when its plan runs, and until when after
     one more payment (purchases stack end to end). None if nothing runs or nothing is proved."""
     email = normalize_email(email)
-    if not _address_proved(request, email):
+    if not _may_see_account(request, email):
         return None
     user = get_user_model().objects.filter(email=email).first()
     until = access_until(user) if user is not None else None
@@ -162,8 +177,10 @@ def checkout(request):
         # so an unpaid order this browser may reuse (services.order_create) is unpaid in Stripe too.
         earlier = services.order_latest_purchase(email=email, plan=plan)
         # "Buy again" is a hidden field anyone can add: it counts only for an address this session
-        # proved. Having paid with the address in this browser is no proof (anyone can type it).
-        proved = _address_proved(request, email)
+        # proved, or an account wholly made by this browser's own payments. Having paid with the
+        # address in this browser is no proof (anyone can type it): a stranger's payment to Bob's
+        # address does not make Bob's account theirs.
+        proved = _may_see_account(request, email)
         if not (form.cleaned_data["buy_again"] and proved):
             if earlier is not None and earlier.state in PAYABLE_STATES and _is_own_order(request, earlier):
                 # Their own unpaid order: the same payment, never a second one.
@@ -238,7 +255,7 @@ def _already_bought(request, form, plan, earlier):
         emailed = services.order_already_yours_send(order=earlier)
     return render(request, "billing/already_bought.html", {
         "plan": plan, "form": form, "own": own, "order": earlier, "emailed": emailed,
-        "status": order_customer_status(earlier, proved=_address_proved(request, earlier.email)) if own else None,
+        "status": order_customer_status(earlier, proved=_may_see_account(request, earlier.email)) if own else None,
         "status_url": reverse("billing:status", kwargs={"token": order_status_token(earlier)}) if own else None,
     })
 
@@ -316,9 +333,10 @@ def status(request, token):
     else:
         order, checked = _settle_if_behind(
             order, reason="customer returned from payment" if returned else "customer opened the status page")
-    proved = _address_proved(request, order.email)
+    own_account = _owns_account(request, order.user)
+    proved = own_account or _address_proved(request, order.email)
     one_click = _is_own_order(request, order) and not request.user.is_authenticated and (
-        order.state != OrderState.ACTIVE or order_created_account(order))
+        order.state != OrderState.ACTIVE or own_account)
     return render(request, "billing/status.html", {
         "order": order,
         "status": order_customer_status(order, checked=checked, proved=proved),
@@ -329,7 +347,7 @@ def status(request, token):
         "own_order": _is_own_order(request, order),
         # The browser that paid may go in with one click only to the account this order created.
         "one_click": one_click,
-        "added_to_account": order.state == OrderState.ACTIVE and not proved and not order_created_account(order),
+        "added_to_account": order.state == OrderState.ACTIVE and not proved,
         # Whether a password is set says something about the account: only to whom proved the address.
         "has_password": proved and order.user is not None and order.user.has_usable_password(),
     })
@@ -339,13 +357,14 @@ def status(request, token):
 def status_signin(request, token):
     """Sign the buyer in from the thank-you page: only in the browser that bought it, and only to
     an account this very order created (no password, no other payment, not staff:
-    selectors.order_created_account). Any other account is reached with the emailed link or its
+    selectors.account_made_by_orders). Any other account is reached with the emailed link or its
     password, whoever typed its address at checkout. The session is marked as entered by one click,
-    which proves nothing about the address (accounts.proof)."""
+    which proves nothing about the address (accounts.proof). A second year bought in the same
+    browser keeps the account its own (every payment on it is this browser's)."""
     order = order_from_status_token(token)
     if order is None:
         raise Http404("No such order")
-    if order.state == OrderState.ACTIVE and _is_own_order(request, order) and order_created_account(order):
+    if order.state == OrderState.ACTIVE and _is_own_order(request, order) and _owns_account(request, order.user):
         login(request, order.user, backend="django.contrib.auth.backends.ModelBackend")
         one_click_mark(request, order.public_id.hex)
         return redirect("accounts:home")
@@ -409,14 +428,15 @@ class OrderStatusAPI(APIView):
         if order is None:
             return Response({"detail": "Not found."}, status=404)
         order, checked = _settle_if_behind(order, reason="status page")
-        body = order_customer_status(order, checked=checked, proved=_address_proved(request, order.email)).as_dict()
+        proved = _owns_account(request, order.user) or _address_proved(request, order.email)
+        body = order_customer_status(order, checked=checked, proved=proved).as_dict()
         body["reference"] = order.reference
         return Response(body, headers={"Cache-Control": "no-store"})
 
 
 def _receipt_or_404(request, token):
     order = order_from_status_token(token)
-    document = (selectors.order_receipt(order, proved=_address_proved(request, order.email))
+    document = (selectors.order_receipt(order, proved=_may_see_account(request, order.email))
                 if order is not None else None)
     if document is None:
         raise Http404("No payment to give a receipt for")
