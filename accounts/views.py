@@ -38,7 +38,10 @@ PASSWORD_RESET_RATE_PER_EMAIL = "5/d"
 
 
 def _password_link_retry_after(request, email) -> tuple[str, int] | None:
-    """Whether a limit holds back a password link for `email` from this request: (which, seconds)."""
+    """Whether a limit holds back a password link for `email` from this request: (which, seconds).
+    A session that proved the address (a link we sent there, its password) is never held back."""
+    if address_proved(request, email):
+        return None
     retry = (retry_after(request, group="password-reset:client", rate=PASSWORD_RESET_RATE_PER_CLIENT)
              or retry_after(request, group="password-reset:client-email", rate=PASSWORD_RESET_RATE_PER_CLIENT_AND_EMAIL,
                             value=email, per_client=True))

@@ -394,6 +394,12 @@ def lookup(request):
     form = OrderLookupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = normalize_email(form.cleaned_data["email"])
+        if _address_proved(request, email):
+            # Its owner, proved (signed in, a Renew or sign-in link): never held back by others'
+            # requests, and may be told plainly when nothing went (the address is theirs).
+            if services.order_status_links_send(email=email, card_last4=form.cleaned_data["last4"]):
+                return render(request, "billing/lookup_sent.html")
+            return render(request, "billing/lookup.html", {"form": form, "capped": "proved"})
         # Counted per client first, so a client held back uses up nothing of the address's own count.
         client_retry = (retry_after(request, group="lookup:client", rate=LOOKUP_RATE_PER_CLIENT)
                         or retry_after(request, group="lookup:client-email", rate=LOOKUP_RATE_PER_CLIENT_AND_EMAIL,

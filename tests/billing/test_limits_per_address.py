@@ -118,3 +118,22 @@ def test_the_capped_password_page_is_the_same_for_an_address_without_an_account(
 
     assert response.status_code == 429
     assert "We haven't sent an email this time" in response.content.decode()
+
+
+def test_a_customer_signed_in_by_link_finds_her_order_even_after_strangers_used_up_the_address_cap(
+    django_user_model,
+):
+    erin = django_user_model.objects.create_user(email=ERIN)
+    OrderFactory(email=ERIN, user=erin, state=OrderState.ACTIVE, paid_at=timezone.now(),
+                 stripe_payment_intent_id=f"pi_{uuid.uuid4().hex[:24]}")
+    counting_afresh(rate="5/d", value=ERIN)
+    for i in range(6):
+        lookup(Client(REMOTE_ADDR=f"10.0.6.{i}"))
+    OutboundEmail.objects.all().delete()  # (the day's email cap in billing.services is a separate matter)
+    client = Client()
+    client.get(reverse("accounts:signin") + get_query_string(erin))
+
+    response = lookup(client)
+
+    assert response.status_code == 200
+    assert "Check your email" in response.content.decode()
