@@ -434,7 +434,9 @@ class OrderStatusAPI(APIView):
         if order is None:
             return Response({"detail": "Not found."}, status=404)
         order, checked = _settle_if_behind(order, reason="status page")
-        proved = _owns_account(request, order.user) or _address_proved(request, order.email)
+        # Django's request: this API authenticates nobody itself, but the page's session may have proved the address.
+        page_request = request._request
+        proved = _owns_account(page_request, order.user) or _address_proved(page_request, order.email)
         body = order_customer_status(order, checked=checked, proved=proved).as_dict()
         body["reference"] = order.reference
         return Response(body, headers={"Cache-Control": "no-store"})

@@ -286,3 +286,16 @@ def test_a_refunded_payments_receipt_says_its_access_was_withdrawn(bob):
 
     assert "The access it bought was withdrawn on" in text
     assert "Access: " not in text
+
+
+def test_the_status_api_gives_the_dates_to_a_customer_signed_in_with_the_emailed_link(bob):
+    from sesame.utils import get_query_string
+
+    end_plan(bob)
+    later = buy(Client())  # a later payment, made elsewhere: the account is not this browser's doing
+    customer = Client()
+    customer.get(reverse("accounts:signin") + get_query_string(bob.user))
+
+    body = customer.get(reverse("billing:status-api", kwargs={"token": order_status_token(later)})).json()
+
+    assert customer_day(Entitlement.objects.get(order=later).ends_at) in body["message"]
