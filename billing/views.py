@@ -212,7 +212,8 @@ def checkout(request):
         else:
             return redirect("billing:pay", token=order_status_token(order))
     suggestion = getattr(form, "suggestion", None)
-    shown_email = form["email"].value() or ""
+    # Only an address the form accepted is looked up (what was typed may be anything, NUL bytes included).
+    shown_email = (getattr(form, "cleaned_data", {}).get("email") if form.is_bound else form["email"].value()) or ""
     return render(request, "billing/checkout.html", {
         "plan": plan, "form": form, "setup_failed": setup_failed, "suggestion": suggestion,
         "renewal": _renewal(request, shown_email, plan) if shown_email else None,
