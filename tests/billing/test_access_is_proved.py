@@ -299,3 +299,19 @@ def test_the_status_api_gives_the_dates_to_a_customer_signed_in_with_the_emailed
     body = customer.get(reverse("billing:status-api", kwargs={"token": order_status_token(later)})).json()
 
     assert customer_day(Entitlement.objects.get(order=later).ends_at) in body["message"]
+
+
+def test_when_two_browsers_pay_for_a_new_address_neither_goes_in_with_one_click(stripe_emulator):
+    PlanFactory()
+    first, second = Client(), Client()
+    orders = []
+    for client in (first, second):
+        checkout(client, "dana@example.com")
+        orders.append(Order.objects.filter(email="dana@example.com").latest("created_at"))
+    for order in orders:
+        pay(order)
+    orders = [services.order_settle(order_id=o.id, actor="webhook") for o in orders]
+
+    assert orders[0].user == orders[1].user
+    assert not signs_in(first, orders[0])
+    assert not signs_in(second, orders[1])
