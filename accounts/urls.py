@@ -2,7 +2,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts import views
-from accounts.forms import CustomerLoginForm
 
 app_name = "accounts"
 
@@ -11,9 +10,9 @@ urlpatterns = [
     path("receipt-details/", views.receipt_details, name="receipt_details"),
     path("reminders/", views.reminder_settings, name="reminders"),
     path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/link/", views.password_link, name="password_link"),
     path("signin/", views.signin, name="signin"),
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html",
-                                                authentication_form=CustomerLoginForm), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/reset/", views.PasswordResetView.as_view(
         success_url=reverse_lazy("accounts:password_reset_done")), name="password_reset"),

@@ -101,6 +101,11 @@ class Order(models.Model):
     # Checkout offered this payment as adding time to the running plan of an address the browser
     # had proved (Renew): a renewal, chosen, and never "paid twice" (issue 20).
     renewal = models.BooleanField(default=False)
+    # The company and VAT number this payment's receipt prints, frozen at checkout from the account
+    # of a customer who proved the address (signed in, or a Renew link); never read from the live
+    # account, so a later change on the account page, or someone else's account, never rewrites it.
+    buyer_company_name = models.CharField(max_length=200, blank=True)
+    buyer_vat_number = models.CharField(max_length=50, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     # Money held without service: since when, and when it is refunded automatically unless the
     # order is finished first (HELD_MONEY_DEADLINE). Cleared once the customer has service or

@@ -45,6 +45,9 @@ class Receipt:
     refunds: tuple[ReceiptRefund, ...]
     amount_refunded: str  # empty when nothing was refunded
     net_amount: str
+    # The period this payment's access covers, in words ("December 5, 2026 to December 5, 2027"),
+    # or what is true instead (taken back, not started); empty when there is nothing to say.
+    period: str = ""
 
 
 def pdf_text(text: str) -> str:
@@ -122,6 +125,8 @@ def receipt_pdf(receipt: Receipt) -> bytes:
 
     pdf.amount_row("Description", "Amount", style="B")
     pdf.amount_row(receipt.description, receipt.amount_paid, rule=True)
+    if receipt.period:
+        pdf.text_line(receipt.period, size=9)
     for refund in receipt.refunds:
         label = f"Refund on {_date(refund.refunded_at)}" if refund.refunded_at else "Refunded"
         pdf.amount_row(label + (" (on its way)" if refund.in_progress else ""), f"-{refund.amount}")

@@ -91,9 +91,44 @@ def access_after_refund(order: Order, access: OrderAccess | None = None) -> str:
     return f" Your {order.plan.name} plan ended with the refund."
 
 
-def order_customer_status(order: Order, *, checked: bool = True) -> CustomerStatus:
+# Orders with money on them, or on its way: what makes an account someone's.
+_MONEY_MOVED = [S.PROCESSING, S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.DISPUTED, S.REFUND_PENDING, S.REFUNDED]
+
+
+def account_made_by_orders(user, public_ids) -> bool:
+    """Is this account wholly the work of these orders (public id hexes, e.g. those one browser
+    made)? One of them created it, every payment on it is one of them, nobody has set a password
+    on it, and it is not staff's. Only then may that browser treat the account as its own (enter it
+    with one click, see its dates) without proving the address: nothing in it came from anyone else."""
+    from django.db.models import Q
+
+    from accounts.models import Entitlement
+
+    if user is None or not user.is_active or user.is_staff or user.has_usable_password():
+        return False
+    paid = list(Order.objects.filter(Q(email=user.email) | Q(user_id=user.id))
+                .filter(Q(paid_at__isnull=False) | Q(state__in=_MONEY_MOVED)).only("public_id", "created_at"))
+    if not paid or not {o.public_id.hex for o in paid} <= set(public_ids):
+        return False
+    if user.date_joined < min(o.created_at for o in paid):
+        return False  # the address had an account before any of these orders: someone else's, maybe
+    return not Entitlement.objects.filter(user_id=user.id).exclude(order_id__in=[o.id for o in paid]).exists()
+
+
+def order_created_account(order: Order) -> bool:
+    """Did this very order create its account, and is it still that order's alone (no password,
+    no other payment, not staff)?"""
+    return account_made_by_orders(order.user, {order.public_id.hex})
+
+
+def order_customer_status(order: Order, *, checked: bool = True, proved: bool = False) -> CustomerStatus:
     """What we tell the customer. `checked` says whether the order reflects Stripe's word as of
     a moment ago; when it does not and money may have moved, we say we are checking.
+
+    `proved`: the reader proved they read the order's address (a link we sent there, signed in
+    with it). Anyone else holding the order's link (the browser that paid with someone's address)
+    learns nothing of the account it went to: no dates beyond this order's own period, and those
+    only when this order created the account (order_created_account).
 
     Once money has moved, every amount is Stripe's (what it took, what it refunded), whatever
     the order asked for.
@@ -139,7 +174,7 @@ def order_customer_status(order: Order, *, checked: bool = True) -> CustomerStat
                       f"We have your payment of {paid}. Your account is being switched on; "
                       "this usually takes a few seconds.", final=False)
     if order.state == S.ACTIVE:
-        return status("active", True, "You're all set", _active_message(order), final=True)
+        return status("active", True, "You're all set", _active_message(order, proved=proved), final=True)
     if order.state == S.REFUND_PENDING:
         return status("refunding", True, "Refund on its way",
                       f"We're refunding {order.refundable_display if order.refundable_cents else paid} to you. "
@@ -164,11 +199,16 @@ def order_customer_status(order: Order, *, checked: bool = True) -> CustomerStat
                   "full, and email you within one business day.", final=False)
 
 
-def _active_message(order: Order) -> str:
+def _active_message(order: Order, *, proved: bool = False) -> str:
     access = order_access(order)
     refunded = f" {order.refunded_display} of it has been refunded." if order.amount_refunded_cents else ""
     if not access.in_force:
         return f"Payment of {order.paid_display} received.{refunded}"
+    if not proved and not order_created_account(order):
+        # The address already had an account (or has had other payments since): its dates are
+        # for someone who proves they read that address.
+        return (f"Payment of {order.paid_display} received.{refunded} We've added {order.plan.duration_months} "
+                "months to the plan of the account for this address and emailed it.")
     if access.stacked:
         plan = (f"It adds {order.plan.duration_months} months after the time you had already paid for: "
                 f"{customer_day(access.starts_at)} to {customer_day(access.ends_at)}.")
@@ -398,10 +438,13 @@ CARD_BRANDS = {"amex": "American Express", "cartes_bancaires": "Cartes Bancaires
 REFUND_COUNTED = {"succeeded", "pending", "requires_action"}
 
 
-def order_receipt(order: Order):
+def order_receipt(order: Order, *, proved: bool = False):
     """What the receipt of this order's payment says (billing.receipts.Receipt), or None if no
-    money was received. Every amount is Stripe's, in Stripe's currency; the buyer's company and VAT
-    number are what they keep on their account page today."""
+    money was received. Every amount is Stripe's, in Stripe's currency; the buyer's name, company
+    and VAT number are the ones frozen on the order at checkout, never the live account's.
+
+    The period it covers is this payment's own. When it was stacked after other time on the account,
+    its start is another payment's end: those dates only for a reader who `proved` the address."""
     from django.conf import settings
 
     from billing.money import format_money
@@ -409,7 +452,6 @@ def order_receipt(order: Order):
 
     if order.amount_received_cents is None or order.paid_at is None:
         return None
-    user = order.user
     refunds = [r for r in order.refunds.all() if r.status in REFUND_COUNTED]
     lines = [ReceiptRefund(refunded_at=r.created_at, amount=r.amount_display, in_progress=r.status != "succeeded")
              for r in refunds]
@@ -425,10 +467,10 @@ def order_receipt(order: Order):
         reference=order.reference,
         seller_name=settings.SELLER_NAME,
         seller_address=tuple(settings.SELLER_ADDRESS),
-        buyer_name=order.full_name or (user.full_name if user else ""),
+        buyer_name=order.full_name,
         buyer_email=order.email,
-        company_name=user.company_name if user else "",
-        vat_number=user.vat_number if user else "",
+        company_name=order.buyer_company_name,
+        vat_number=order.buyer_vat_number,
         description=f"{order.plan.name} plan, {months} month{'s' if months != 1 else ''}, one payment",
         paid_at=order.paid_at,
         amount_paid=order.paid_display,
@@ -437,7 +479,23 @@ def order_receipt(order: Order):
         refunds=tuple(lines),
         amount_refunded=order.refunded_display if order.amount_refunded_cents else "",
         net_amount=format_money(order.paid_cents - order.amount_refunded_cents, order.paid_currency),
+        period=_receipt_period(order, proved=proved),
     )
+
+
+def _receipt_period(order: Order, *, proved: bool) -> str:
+    """What this payment's period is, as the receipt says it: only what is true of it now."""
+    from accounts.models import Entitlement
+
+    entitlement = Entitlement.objects.filter(order_id=order.id).first()
+    if entitlement is None:
+        return "" if order.state in (S.REFUNDED, S.REFUND_PENDING) else "Its access has not started yet."
+    if entitlement.revoked_at is not None:
+        return f"The access it bought was withdrawn on {customer_day(entitlement.revoked_at)}."
+    if entitlement.starts_at > order.paid_at and not proved:
+        months = order.plan.duration_months
+        return f"Adds {months} month{'s' if months != 1 else ''} to the plan of the account for this address."
+    return f"Access: {customer_day(entitlement.starts_at)} to {customer_day(entitlement.ends_at)}."
 
 
 # --- How healthy is the sweep? ---------------------------------------------------------------

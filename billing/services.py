@@ -1058,3 +1058,15 @@ def outbound_email_record_esp_event(*, message_id: str, event_type: str, descrip
         _record(email.order, actor="system",
                 reason=f"Email {event_type}: {email.get_kind_display()} to {email.recipient} {description}".strip())
     return 1
+
+
+def order_buyer_details_record(*, order: Order, company_name: str, vat_number: str) -> Order:
+    """Freeze the company and VAT number this order's receipt prints. The checkout view passes them
+    only from the account of a customer who proved the address (signed in, or a Renew link); once
+    the order is paid they never change, so a receipt issued stays the receipt issued."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.paid_at is None and (order.buyer_company_name, order.buyer_vat_number) != (company_name, vat_number):
+            order.buyer_company_name, order.buyer_vat_number = company_name, vat_number
+            order.save(update_fields=["buyer_company_name", "buyer_vat_number", "updated_at"])
+    return order

@@ -16,15 +16,21 @@ from rest_framework.views import APIView
 
 from accounts.models import normalize_email
 from accounts.periods import add_months
+from accounts.proof import address_proved, one_click_mark, signed_in_with_proof
 from accounts.selectors import access_until
 from billing import receipts, selectors, services, stripe_api
 from billing.errors import BillingError, PaymentSetupFailed
 from billing.forms import CheckoutForm, OrderLookupForm
 from billing.models import OrderState, Plan
-from billing.selectors import order_customer_status, order_needs_settle, payment_intent_from_mirror
+from billing.selectors import (
+    account_made_by_orders,
+    order_customer_status,
+    order_needs_settle,
+    payment_intent_from_mirror,
+)
 from billing.tokens import order_from_status_token, order_status_token, user_from_renew_token
 from config.client_ip import client_ip
-from config.ratelimit import over_limit
+from config.ratelimit import over_limit, retry_after, try_again_words
 
 logger = logging.getLogger(__name__)
 
@@ -33,19 +39,26 @@ SETTLE_THROTTLE_SECONDS = 3
 PAYABLE_STATES = {OrderState.PENDING, OrderState.FAILED, OrderState.PROCESSING}
 
 # Rate limits (django-ratelimit, counted in the shared cache; config/ratelimit.py), per client
-# address (config/client_ip.py) and per email address. A person who mistypes, reloads, goes back or
-# retries stays far below them; a script making orders, Stripe calls or emails to strangers does not.
+# address (config/client_ip.py), per client and email address together, and per email address only
+# for what that address receives. A person who mistypes, reloads, goes back or retries stays far
+# below them; a script making orders, Stripe calls or emails to strangers does not. Nobody else's
+# requests count against a customer's own: an address alone never blocks its owner's checkout, and
+# a customer who proved the address (signed in, a Renew link) is not counted at all.
 # Checkout: each valid submission (an order and a Stripe Customer + PaymentIntent, or a reused one).
 CHECKOUT_RATE_PER_CLIENT = "20/h"
-CHECKOUT_RATE_PER_EMAIL = "10/h"
+CHECKOUT_RATE_PER_CLIENT_AND_EMAIL = "10/h"
 # The status page and its API together. One open page polls every 2 s (30 a minute), so this is
 # four tabs' worth; above it the page answers from what we know without asking Stripe, and the API
 # answers 429, which status.js treats like a dropped connection ("Reconnecting…") and retries.
 STATUS_RATE_PER_CLIENT = "120/m"
 # "Find my order", and checkout's "this address already bought it" email: each can email an
-# address someone else typed. billing.services also caps status-link emails per address per day.
+# address someone else typed. Lookups are counted per client, per client and address, and per
+# address (every lookup for it, whatever it has: the count says nothing about who bought), so no one
+# floods an inbox; billing.services also caps status-link emails per address per day.
 LOOKUP_RATE_PER_CLIENT = "10/h"
-STATUS_LINK_RATE_PER_EMAIL = "3/h"
+LOOKUP_RATE_PER_CLIENT_AND_EMAIL = "3/h"
+LOOKUP_RATE_PER_EMAIL = "5/d"
+ALREADY_YOURS_RATE_PER_EMAIL = "3/h"
 
 
 def _current_plan():
@@ -83,15 +96,40 @@ def _browser_key(request) -> str:
 
 def _verified_customer(request):
     """The customer whose address this browser has proved it reads: a valid Renew link (from
-    their own inbox), or signed in as them. Staff never shop from the console's session."""
+    their own inbox), or signed in as them by link or password. The thank-you page's one-click
+    sign-in proves nothing (accounts.proof). Staff never shop from the console's session."""
     token = request.POST.get("renew") or request.GET.get("renew")
     if token:
         user = user_from_renew_token(token)
         if user is not None:
             return user
-    if request.user.is_authenticated and not request.user.is_staff:
+    if signed_in_with_proof(request) and not request.user.is_staff:
         return request.user
     return None
+
+
+def _address_proved(request, email) -> bool:
+    """Has this session proved it reads `email`? (A Renew link or a sign-in at checkout, a link we
+    emailed there, the account's password.) Typing it, or having paid with it, proves nothing."""
+    email = normalize_email(email)
+    if email in request.session.get(SESSION_VERIFIED, []) or address_proved(request, email):
+        return True
+    return signed_in_with_proof(request) and not request.user.is_staff and request.user.email == email
+
+
+def _owns_account(request, user) -> bool:
+    """Is this account wholly made by this browser's own orders (it paid for everything on it, and
+    nobody set a password)? Then its dates are this browser's own to see, and it may enter it with
+    one click (selectors.account_made_by_orders); that is still no proof of the address."""
+    return account_made_by_orders(user, request.session.get(SESSION_ORDERS, []))
+
+
+def _may_see_account(request, email) -> bool:
+    """May this session see the plan dates of the account of `email`? If it proved the address, or
+    everything on that account is its own doing."""
+    if _address_proved(request, email):
+        return True
+    return _owns_account(request, get_user_model().objects.filter(email=normalize_email(email)).first())
 
 
 def _verify_address(request, email):
@@ -103,7 +141,7 @@ def _renewal(request, email, plan):
     """For an address this browser has proved: until when its plan runs, and until when after
     one more payment (purchases stack end to end). None if nothing runs or nothing is proved."""
     email = normalize_email(email)
-    if email not in request.session.get(SESSION_VERIFIED, []):
+    if not _may_see_account(request, email):
         return None
     user = get_user_model().objects.filter(email=email).first()
     until = access_until(user) if user is not None else None
@@ -128,22 +166,27 @@ def checkout(request):
     setup_failed = False
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
-        if _checkout_over_limit(request, email):
-            form.add_error(None, "We've had a lot of checkouts from here or for this email address in the last hour, "
-                                 "so we've paused new ones for a while. You have not been charged. Please try again "
-                                 f"later, or write to {settings.SUPPORT_EMAIL} and a person will help.")
+        retry = _checkout_retry_after(request, email)
+        if retry:
+            form.add_error(None, "We've had a lot of checkouts from your connection in the last hour, so we've "
+                                 "paused new ones from here for a while. You have not been charged. Please try again "
+                                 f"{try_again_words(retry)}, or write to {settings.SUPPORT_EMAIL} and a person "
+                                 "will help.")
             return render(request, "billing/checkout.html", {"plan": plan, "form": form}, status=429)
         # Asked even for a deliberate second purchase: it settles this address's open orders first,
         # so an unpaid order this browser may reuse (services.order_create) is unpaid in Stripe too.
         earlier = services.order_latest_purchase(email=email, plan=plan)
-        if not form.cleaned_data["buy_again"]:
+        # "Buy again" is a hidden field anyone can add: it counts only for an address this session
+        # proved, or an account wholly made by this browser's own payments. Having paid with the
+        # address in this browser is no proof (anyone can type it): a stranger's payment to Bob's
+        # address does not make Bob's account theirs.
+        proved = _may_see_account(request, email)
+        if not (form.cleaned_data["buy_again"] and proved):
             if earlier is not None and earlier.state in PAYABLE_STATES and _is_own_order(request, earlier):
                 # Their own unpaid order: the same payment, never a second one.
                 return redirect("billing:pay", token=order_status_token(earlier))
             if earlier is not None and earlier.state in services.PURCHASED:
-                proved = earlier.email in request.session.get(SESSION_VERIFIED, []) or _is_own_order(request, earlier)
                 if earlier.state == OrderState.ACTIVE and proved:
-                    _verify_address(request, earlier.email)
                     if customer is None or customer.email != earlier.email:
                         # Their plan runs: one more payment adds time after it; say so and ask.
                         return _offer_more_time(request, form, plan, earlier)
@@ -158,6 +201,10 @@ def checkout(request):
             browser_key=_browser_key(request),
             renewal=_renewal(request, email, plan) is not None,
         )
+        # The receipt's company and VAT number: from the account of a customer who proved it, frozen.
+        buyer = customer if customer is not None and customer.email == order.email else None
+        order = services.order_buyer_details_record(order=order, company_name=buyer.company_name if buyer else "",
+                                                    vat_number=buyer.vat_number if buyer else "")
         _remember_order(request, order)
         try:
             services.order_prepare_payment(order=order)
@@ -166,24 +213,32 @@ def checkout(request):
         else:
             return redirect("billing:pay", token=order_status_token(order))
     suggestion = getattr(form, "suggestion", None)
-    shown_email = form["email"].value() or ""
+    # Only an address the form accepted is looked up (what was typed may be anything, NUL bytes included).
+    shown_email = (getattr(form, "cleaned_data", {}).get("email") if form.is_bound else form["email"].value()) or ""
     return render(request, "billing/checkout.html", {
         "plan": plan, "form": form, "setup_failed": setup_failed, "suggestion": suggestion,
         "renewal": _renewal(request, shown_email, plan) if shown_email else None,
     })
 
 
-def _checkout_over_limit(request, email) -> bool:
+def _checkout_retry_after(request, email) -> int | None:
+    """Seconds until this client may check out again for `email`, or None. Counted per client and
+    per client and address together, never per address alone (anyone can type an address); a
+    customer who proved the address is never held back."""
     email = normalize_email(email)
-    limited = (over_limit(request, group="checkout:client", rate=CHECKOUT_RATE_PER_CLIENT)
-               or over_limit(request, group="checkout:email", rate=CHECKOUT_RATE_PER_EMAIL, value=email))
-    if limited:
+    if _address_proved(request, email):
+        return None
+    retry = (retry_after(request, group="checkout:client", rate=CHECKOUT_RATE_PER_CLIENT)
+             or retry_after(request, group="checkout:client-email", rate=CHECKOUT_RATE_PER_CLIENT_AND_EMAIL,
+                            value=email, per_client=True))
+    if retry:
         logger.warning("Checkout rate limited for %s from %s", email, client_ip(request))
-    return limited
+    return retry
 
 
-def _status_link_email_over_limit(request, email) -> bool:
-    return over_limit(request, group="status-link:email", rate=STATUS_LINK_RATE_PER_EMAIL, value=normalize_email(email))
+def _already_yours_email_over_limit(request, email) -> bool:
+    return over_limit(request, group="already-yours:email", rate=ALREADY_YOURS_RATE_PER_EMAIL,
+                      value=normalize_email(email))
 
 
 def _offer_more_time(request, form, plan, earlier):
@@ -197,11 +252,12 @@ def _already_bought(request, form, plan, earlier):
     offering a second card form. A stranger typing someone's address learns only that we have
     emailed that address; the order's own link goes to its owner's inbox, or to its own browser."""
     own = _is_own_order(request, earlier)
-    if not own and not _status_link_email_over_limit(request, earlier.email):
-        services.order_already_yours_send(order=earlier)
+    emailed = False
+    if not own and not _already_yours_email_over_limit(request, earlier.email):
+        emailed = services.order_already_yours_send(order=earlier)
     return render(request, "billing/already_bought.html", {
-        "plan": plan, "form": form, "own": own, "order": earlier,
-        "status": order_customer_status(earlier) if own else None,
+        "plan": plan, "form": form, "own": own, "order": earlier, "emailed": emailed,
+        "status": order_customer_status(earlier, proved=_may_see_account(request, earlier.email)) if own else None,
         "status_url": reverse("billing:status", kwargs={"token": order_status_token(earlier)}) if own else None,
     })
 
@@ -279,29 +335,40 @@ def status(request, token):
     else:
         order, checked = _settle_if_behind(
             order, reason="customer returned from payment" if returned else "customer opened the status page")
+    own_account = _owns_account(request, order.user)
+    proved = own_account or _address_proved(request, order.email)
+    one_click = _is_own_order(request, order) and not request.user.is_authenticated and (
+        order.state != OrderState.ACTIVE or own_account)
     return render(request, "billing/status.html", {
         "order": order,
-        "status": order_customer_status(order, checked=checked),
+        "status": order_customer_status(order, checked=checked, proved=proved),
         "status_api_url": reverse("billing:status-api", kwargs={"token": token}),
         "pay_url": reverse("billing:pay", kwargs={"token": token}),
         "refund_url": reverse("billing:refund-now", kwargs={"token": token}),
         "signin_url": reverse("billing:status-signin", kwargs={"token": token}),
         "own_order": _is_own_order(request, order),
-        "has_password": order.user is not None and order.user.has_usable_password(),
+        # The browser that paid may go in with one click only to the account this order created.
+        "one_click": one_click,
+        "added_to_account": order.state == OrderState.ACTIVE and not proved,
+        # Whether a password is set says something about the account: only to whom proved the address.
+        "has_password": proved and order.user is not None and order.user.has_usable_password(),
     })
 
 
 @require_http_methods(["POST"])
 def status_signin(request, token):
-    """Sign the customer in from the thank-you page, but only in the browser that bought it."""
+    """Sign the buyer in from the thank-you page: only in the browser that bought it, and only to
+    an account this very order created (no password, no other payment, not staff:
+    selectors.account_made_by_orders). Any other account is reached with the emailed link or its
+    password, whoever typed its address at checkout. The session is marked as entered by one click,
+    which proves nothing about the address (accounts.proof). A second year bought in the same
+    browser keeps the account its own (every payment on it is this browser's)."""
     order = order_from_status_token(token)
     if order is None:
         raise Http404("No such order")
-    user = order.user
-    if (order.state == OrderState.ACTIVE and user is not None and user.is_active and not user.is_staff
-            and _is_own_order(request, order)):
-        # A staff account never signs in this way; the console has its own, stronger door.
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    if order.state == OrderState.ACTIVE and _is_own_order(request, order) and _owns_account(request, order.user):
+        login(request, order.user, backend="django.contrib.auth.backends.ModelBackend")
+        one_click_mark(request, order.public_id.hex)
         return redirect("accounts:home")
     return redirect("billing:status", token=token)
 
@@ -329,13 +396,27 @@ def lookup(request):
     form = OrderLookupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = normalize_email(form.cleaned_data["email"])
-        limited = (over_limit(request, group="lookup:client", rate=LOOKUP_RATE_PER_CLIENT)
-                   or _status_link_email_over_limit(request, email))
-        if limited:
+        if _address_proved(request, email):
+            # Its owner, proved (signed in, a Renew or sign-in link): never held back by others'
+            # requests, and may be told plainly when nothing went (the address is theirs).
+            if services.order_status_links_send(email=email, card_last4=form.cleaned_data["last4"]):
+                return render(request, "billing/lookup_sent.html")
+            return render(request, "billing/lookup.html", {"form": form, "capped": "proved"})
+        # Counted per client first, so a client held back uses up nothing of the address's own count.
+        client_retry = (retry_after(request, group="lookup:client", rate=LOOKUP_RATE_PER_CLIENT)
+                        or retry_after(request, group="lookup:client-email", rate=LOOKUP_RATE_PER_CLIENT_AND_EMAIL,
+                                       value=email, per_client=True))
+        address_retry = None if client_retry else retry_after(request, group="lookup:email",
+                                                               rate=LOOKUP_RATE_PER_EMAIL, value=email)
+        if client_retry or address_retry:
+            # Nothing sent, and the page says so. Both counts are of requests, whatever the address
+            # has, so this answer says nothing about who has bought.
             logger.warning("Order lookup rate limited for %s from %s", email, client_ip(request))
-        else:
-            services.order_status_links_send(email=email, card_last4=form.cleaned_data["last4"])
-        # Same answer whatever happened, so the page reveals nothing about who has bought.
+            return render(request, "billing/lookup.html", {
+                "form": form, "capped": "address" if address_retry else "client",
+                "try_again": try_again_words(client_retry or address_retry)}, status=429)
+        services.order_status_links_send(email=email, card_last4=form.cleaned_data["last4"])
+        # Same answer whether or not the address has orders, so the page reveals nothing about who has bought.
         return render(request, "billing/lookup_sent.html")
     return render(request, "billing/lookup.html", {"form": form})
 
@@ -355,14 +436,18 @@ class OrderStatusAPI(APIView):
         if order is None:
             return Response({"detail": "Not found."}, status=404)
         order, checked = _settle_if_behind(order, reason="status page")
-        body = order_customer_status(order, checked=checked).as_dict()
+        # Django's request: this API authenticates nobody itself, but the page's session may have proved the address.
+        page_request = request._request
+        proved = _owns_account(page_request, order.user) or _address_proved(page_request, order.email)
+        body = order_customer_status(order, checked=checked, proved=proved).as_dict()
         body["reference"] = order.reference
         return Response(body, headers={"Cache-Control": "no-store"})
 
 
-def _receipt_or_404(token):
+def _receipt_or_404(request, token):
     order = order_from_status_token(token)
-    document = selectors.order_receipt(order) if order is not None else None
+    document = (selectors.order_receipt(order, proved=_may_see_account(request, order.email))
+                if order is not None else None)
     if document is None:
         raise Http404("No payment to give a receipt for")
     return document
@@ -371,14 +456,14 @@ def _receipt_or_404(token):
 @never_cache  # the customer's name, company and email address
 def receipt(request, token):
     return render(request, "billing/receipt.html", {
-        "receipt": _receipt_or_404(token),
+        "receipt": _receipt_or_404(request, token),
         "pdf_url": reverse("billing:receipt-pdf", kwargs={"token": token}),
     })
 
 
 @never_cache
 def receipt_pdf(request, token):
-    document = _receipt_or_404(token)
+    document = _receipt_or_404(request, token)
     response = HttpResponse(receipts.receipt_pdf(document), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="receipt-{document.reference}.pdf"'
     return response

@@ -114,7 +114,7 @@ def test_the_customer_adds_a_company_and_vat_number_for_their_receipts(client, s
 
     order.user.refresh_from_db()
     assert (order.user.company_name, order.user.vat_number) == ("Analytical Engines Ltd", "GB 123 4567 89")
-    assert "Saved. Your receipts show these details." in response.content.decode()
+    assert "Saved. The receipts of your next payments show these details" in response.content.decode()
 
 
 def test_a_company_name_that_is_too_long_is_refused_with_a_clear_error(client, stripe_emulator):

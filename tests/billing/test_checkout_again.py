@@ -34,7 +34,8 @@ def test_a_customer_whose_first_payment_went_through_is_not_offered_a_second_car
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Your Annual plan is still running" in page  # what one more payment would add, asked first
+    # The account is wholly this browser's doing: it is asked what one more payment would add.
+    assert "Your Annual plan is still running" in page
     assert 'id="payment-element"' not in page
     assert Order.objects.count() == 1
     order.refresh_from_db()
@@ -65,6 +66,8 @@ def test_buying_again_is_possible_as_a_deliberate_choice(client, stripe_emulator
     order = first_order(client)
     pay(order)
 
+    # From the browser whose payment made the account (a stranger's browser gets no such choice:
+    # tests/billing/test_access_is_proved.py).
     response = checkout(client, buy_again="1", email_confirmed="1")
 
     assert response.status_code == 302
