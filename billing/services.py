@@ -636,7 +636,7 @@ def order_accept_amount(*, order_id: int, actor: str, reason: str,
     email; the money held without service is no longer held. A person decides this (support, with
     the refund right), with a reason on the timeline; the other way out is a refund.
 
-    Reads Stripe first, then locks and re-checks; safe to repeat (an order already active is
+    Reads Stripe first, then locks and re-checks; safe to repeat (an order already accepted is
     returned as it is). `claim` runs under the lock, as order_refund's does.
     """
     if not reason.strip():
@@ -657,8 +657,8 @@ def order_accept_amount(*, order_id: int, actor: str, reason: str,
         order = locks.order_lock(order_id)
         if claim is not None:
             claim()
-        if order.state == S.ACTIVE and (order.amount_cents, order.currency) == (pi.amount_received, pi.currency):
-            return order  # accepted a moment ago (a retry): the order now asks what Stripe took
+        if order.state == S.ACTIVE and order.events.filter(from_state=S.NEEDS_REVIEW, to_state=S.PAID).exists():
+            return order  # accepted a moment ago (a retry): only Accept moves an order from review to paid
         if order.state != S.NEEDS_REVIEW or (order.amount_cents, order.currency) == (pi.amount_received,
                                                                                     pi.currency):
             raise BillingError(f"Order {order.reference} is {order.get_state_display().lower()} and Stripe took "
