@@ -375,3 +375,71 @@ def test_the_already_yours_email_for_a_paid_order_says_it_is_paid(
 
     (message,) = [m for m in mailoutbox if "nothing was charged" in m.subject]
     assert "paid, so we stopped before a second payment" in message.body
+
+
+# --- support: Cancel payment attempt ---------------------------------------------------------------
+
+
+def support(client, email="ana@backstop.localhost"):
+    call_command("support_staff", email, password="a long pass phrase 42", stdout=StringIO())
+    assert client.login(email=email, password="a long pass phrase 42")
+    return client
+
+
+def case(order, action=None):
+    if action is None:
+        return reverse("admin:billing_order_change", args=[order.pk])
+    return reverse(f"admin:billing_order_{action}", args=[order.pk])
+
+
+def test_the_case_of_an_unfinished_attempt_offers_cancel_payment_attempt(client, stripe_emulator):
+    order = left_at_the_bank_check()
+
+    page = support(client).get(case(order)).content.decode()
+
+    assert 'id="case-cancel-payment"' in page
+    assert "Cancel payment attempt" in page
+
+
+def test_support_cancels_an_unfinished_attempt_in_stripe_as_that_person(client, stripe_emulator):
+    order = left_at_the_bank_check()
+
+    response = support(client).post(case(order, "cancel_payment"), follow=True)
+
+    order.refresh_from_db()
+    assert order.state == OrderState.CANCELED
+    assert stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id).status == "canceled"
+    assert order.events.get(to_state="canceled").actor == "support:ana@backstop.localhost"
+    assert "payment attempt canceled in Stripe; nothing was charged" in response.content.decode()
+
+
+def test_support_cancel_is_refused_with_what_stripe_shows_when_money_was_taken(client, stripe_emulator):
+    order = paid_order()  # the order does not know yet; Stripe does
+
+    response = support(client).post(case(order, "cancel_payment"), follow=True)
+
+    order.refresh_from_db()
+    assert order.state == OrderState.ACTIVE
+    assert "Stripe shows $249.00 taken" in response.content.decode()
+    assert "nothing was canceled" in response.content.decode()
+
+
+def test_the_case_of_an_active_order_offers_no_cancel(client, stripe_emulator):
+    order = settle(paid_order())
+
+    page = support(client).get(case(order)).content.decode()
+
+    assert 'id="case-cancel-payment"' not in page
+
+
+def test_cancel_needs_the_recover_permission(client, stripe_emulator, django_user_model):
+    order = left_at_the_bank_check()
+    django_user_model.objects.create_user(email="bo@backstop.localhost", password="a long pass phrase 42",
+                                          is_staff=True)
+    client.login(email="bo@backstop.localhost", password="a long pass phrase 42")
+
+    response = client.post(case(order, "cancel_payment"))
+
+    assert response.status_code == 403
+    order.refresh_from_db()
+    assert order.state == OrderState.PENDING
