@@ -55,3 +55,23 @@ def test_a_customer_who_left_the_bank_check_is_told_not_charged_then_canceled_th
 
     expect_status(status, "active")
     assert sorted(Order.objects.values_list("state", flat=True)) == [OrderState.ACTIVE, OrderState.CANCELED]
+
+
+def test_finish_paying_takes_the_customer_back_to_the_same_bank_check_and_it_pays(page, app_server):
+    start_checkout(page, app_server, email="eu@example.com")
+    fill_card(page, CARD_3DS)
+    pay(page)
+    expect(page.locator("#stripe-emulator-3ds-modal")).to_be_visible()
+    order = Order.objects.get()
+    browser = page.context
+    page.close()  # the bank's window closed with the tab
+    status = browser.new_page()
+    status.goto(app_server.url + reverse("billing:status", kwargs={"token": order_status_token(order)}))
+
+    status.locator("#status-pay-link").click()
+    status.locator("#payment-bank-check-button").click()
+    status.frame_locator("#stripe-emulator-3ds-modal iframe").get_by_role("button", name="Complete").click()
+
+    expect_status(status, "active")
+    assert Order.objects.count() == 1
+    assert len(stripe.Charge.list(payment_intent=order.stripe_payment_intent_id).data) == 1
