@@ -866,12 +866,13 @@ def order_payment_abandoned_cancel(*, order_id: int, now=None, actor: str = "swe
                  and order.payment_status_at is not None and order.payment_status_at < cutoff)
     if not abandoned:
         return order
-    after = settings.ABANDONED_PAYMENT_AFTER
     return order_payment_cancel(order_id=order_id, actor=actor, reason=(
-        f"payment left unfinished for more than {_duration_words(after)}; nothing was charged"))
+        f"payment left unfinished for more than {abandoned_payment_after_words()}; nothing was charged"))
 
 
-def _duration_words(duration: timedelta) -> str:
+def abandoned_payment_after_words() -> str:
+    """ABANDONED_PAYMENT_AFTER as people say it ("an hour", "90 minutes")."""
+    duration = settings.ABANDONED_PAYMENT_AFTER
     minutes = int(duration.total_seconds() // 60)
     if minutes >= 60 and minutes % 60 == 0:
         hours = minutes // 60

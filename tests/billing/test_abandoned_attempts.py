@@ -443,3 +443,14 @@ def test_cancel_needs_the_recover_permission(client, stripe_emulator, django_use
     assert response.status_code == 403
     order.refresh_from_db()
     assert order.state == OrderState.PENDING
+
+
+def test_recover_on_an_unfinished_attempt_says_nothing_was_taken_and_what_ends_it(client, stripe_emulator):
+    order = left_at_the_bank_check()
+
+    response = support(client).post(case(order, "recover"), {"key": str(uuid.uuid4())}, follow=True)
+
+    page = response.content.decode()
+    assert "Stripe took nothing: the customer&#x27;s bank asked them to confirm" in page
+    assert "Cancel payment attempt ends it now" in page
+    assert "after an hour" in page
