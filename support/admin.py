@@ -21,7 +21,7 @@ from billing import stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail
 from billing.money import format_money
-from billing.services import PAYMENT_CANCELABLE
+from billing.services import MONEY_IN_FLIGHT, PAYMENT_CANCELABLE
 from billing.tokens import order_status_token
 from support import selectors, services
 from support.forms import RefundAmountForm, ReplyForm
@@ -133,7 +133,7 @@ class OrderAdmin(admin.ModelAdmin):
             "has_account": order.user is not None and not order.user.is_staff,
             "signin_asked": selectors.signin_link_request(order),
             "stripe_url": selectors.stripe_dashboard_url(order.stripe_payment_intent_id or order.reference),
-            "payment_cancelable": order.state in PAYMENT_CANCELABLE,
+            "payment_cancelable": order.state in PAYMENT_CANCELABLE and order.payment_status not in MONEY_IN_FLIGHT,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
