@@ -164,6 +164,19 @@ def test_the_sweep_cancels_a_bank_check_left_longer_than_abandoned_payment_after
     assert "unfinished for more than an hour" in event.reason
 
 
+def test_a_dry_run_says_it_would_cancel_and_cancels_nothing(stripe_emulator):
+    order = left_at_the_bank_check()
+    long_ago(order)
+
+    out = StringIO()
+    call_command("reconcile", "--dry-run", "-v", "2", stdout=out, stderr=out)
+
+    assert f"check {order.reference} with Stripe; cancel its unfinished payment" in out.getvalue()
+    order.refresh_from_db()
+    assert order.state == OrderState.PENDING
+    assert stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id).status == "requires_action"
+
+
 def test_the_sweep_leaves_a_bank_check_younger_than_abandoned_payment_after(stripe_emulator):
     order = left_at_the_bank_check()
 
