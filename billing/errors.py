@@ -15,3 +15,12 @@ class PaymentSetupFailed(BillingError):
 
 class RefundFailed(BillingError):
     """Stripe did not confirm a refund; the order says so and the sweep will try again."""
+
+
+class PaymentNotCanceled(BillingError):
+    """Stripe shows money taken or on its way, so the payment attempt was not canceled; the
+    order was settled instead (the message says what Stripe shows)."""
+
+    def __init__(self, message, order):
+        super().__init__(message)
+        self.order = order

@@ -87,6 +87,11 @@ class Order(models.Model):
     stripe_charge_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
+    # The PaymentIntent's status as settle last read it, and since when (first sight: Stripe's
+    # creation time). Says "your bank asked you to confirm" on the status page, and lets the sweep
+    # cancel an attempt left unfinished for ABANDONED_PAYMENT_AFTER.
+    payment_status = models.CharField(max_length=30, blank=True)
+    payment_status_at = models.DateTimeField(null=True, blank=True)
     # What Stripe took (the PaymentIntent's amount_received) and in which currency: the figures
     # every page and email shows once money has moved. Ours above is what we asked for; where the
     # two differ, support sees both and the customer sees Stripe's.

@@ -143,6 +143,7 @@ def _sweep(report: SweepReport, *, now: datetime, since: datetime | None):
     canceled = services.orders_cancel_abandoned(now=now, dry_run=dry_run)
     for reference in canceled:
         report.act("canceled_abandoned", f"cancel {reference}: no payment started within a day")
+    _cancel_abandoned_payments(report, now=now)
     _outbox(report)
 
 
@@ -181,6 +182,31 @@ def _adopt(report: SweepReport, found: selectors.Discrepancy):
                             "be recreated", details=str(exc))
         return
     report.act("adopted", f"adopted {order.reference} from Stripe payment {found.payment_intent_id}: {order.state}")
+
+
+def _cancel_abandoned_payments(report: SweepReport, *, now: datetime):
+    """Payment attempts left unfinished (the bank's check abandoned, a card form never sent) for
+    ABANDONED_PAYMENT_AFTER: canceled in Stripe so they can never be charged, unless Stripe shows
+    they went through meanwhile, which settle then records."""
+    for order_id in services.orders_with_abandoned_payment(now=now):
+        reference = Order.objects.values_list("reference", flat=True).get(pk=order_id)
+        if report.dry_run:
+            report.act("canceled_unfinished_payment", f"check {reference} with Stripe; cancel its unfinished payment")
+            continue
+        failpoint("sweep.before_fix")
+        try:
+            order = services.order_payment_abandoned_cancel(order_id=order_id, now=now)
+        except Exception as exc:  # one order's trouble must not stop the net
+            if not isinstance(exc, (BillingError, stripe_api.StripeError)):
+                logger.exception("sweep: canceling the payment of %s failed", reference)
+            report.fail("canceled_unfinished_payment", f"{reference}: {exc}")
+            continue
+        if order.state == S.CANCELED:
+            report.act("canceled_unfinished_payment",
+                       f"canceled {reference}: payment unfinished since {order.payment_status_at:%Y-%m-%d %H:%M}")
+        else:
+            report.act("settled", f"settled {reference} instead of canceling: {order.state} "
+                                  f"(Stripe: {order.payment_status.replace('_', ' ')})")
 
 
 def _follow_up_refunds(report: SweepReport, *, now: datetime):

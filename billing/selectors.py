@@ -5,6 +5,7 @@ from datetime import datetime
 
 import stripe
 from django.db import connection
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from djstripe.models import Charge, PaymentIntent
 
@@ -28,6 +29,9 @@ class CustomerStatus:
     refund_offer: bool = False
     # The line on the customer's bank statement, once Stripe has charged.
     statement_descriptor: str = ""
+    # Nothing was taken and the customer can act: the words of the button to the payment step
+    # ("Finish paying", "Pay now", "Try again"); empty when there is nothing to pay.
+    pay_label: str = ""
 
     def as_dict(self):
         return asdict(self)
@@ -157,15 +161,24 @@ def order_customer_status(order: Order, *, checked: bool = True, proved: bool = 
                       "We're asking Stripe, our payment provider, whether your payment went through. "
                       "This takes a few seconds and this page updates by itself. You will never be "
                       "charged twice for this order.", final=False)
+    # Pending and failed: nothing was taken, whatever the customer did on the payment step, and
+    # the button takes them back to it (where Stripe.js finishes a bank check, or takes a card).
+    if order.state == S.PENDING and order.payment_status == "requires_action":
+        return status("not_charged", False, "Not charged — your bank is waiting for you to confirm",
+                      f"Your bank asked you to confirm this payment of {order.amount_display}, and it hasn't been "
+                      "confirmed, so nothing has been taken. Finish paying to confirm it with your bank, or "
+                      "pay with another card.", final=False, pay_label="Finish paying")
     if order.state == S.PENDING:
         return status("not_charged", False, "Not charged yet",
                       f"We have not taken any money. Your order is ready for payment of {order.amount_display}.",
-                      final=False)
+                      final=False, pay_label="Pay now")
     if order.state == S.FAILED:
         return status("failed", False, "Payment didn't go through — you have not been charged",
                       f"{order.attention_reason or 'The card was declined.'} "
-                      "You can try again with the same or another card.", final=True)
+                      "You can try again with the same or another card.", final=True, pay_label="Try again")
     if order.state == S.PROCESSING:
+        # Stripe's own "processing" (or an authorised card): money is on its way, never a bank check
+        # waiting for the customer (that order is pending, above).
         return status("processing", False, "Confirming your payment",
                       "Your bank is confirming the payment. This usually takes a few seconds; "
                       "you will not be charged twice.", final=False)
@@ -184,8 +197,13 @@ def order_customer_status(order: Order, *, checked: bool = True, proved: bool = 
                       f"Your payment of {paid} has been refunded in full. Banks usually show "
                       "it within 5–10 days." + access_after_refund(order), final=True)
     if order.state == S.CANCELED:
+        if order.payment_status == "canceled":
+            return status("canceled", False, "Order canceled — you have not been charged",
+                          "The payment for this order was never finished, so it was canceled: nothing was taken "
+                          "and nothing will be. You can start again whenever you like.", final=True)
         return status("canceled", False, "Order canceled — you have not been charged",
-                      "This order was canceled before any payment was taken.", final=True)
+                      "This order was canceled before any payment was taken. You can start again whenever you "
+                      "like.", final=True)
     if order.state == S.DISPUTED:
         return status("attention", True, "Your bank has asked about this payment",
                       "Your bank opened a dispute about this payment, so we are looking at it with "
@@ -376,6 +394,22 @@ WHERE c.djstripe_id IN (SELECT djstripe_id FROM candidates)
        OR CAST(c.stripe_data ->> 'amount_refunded' AS INTEGER) <> o.amount_refunded_cents)
 ORDER BY c.created
 """
+
+
+# Stripe statuses of a payment nobody finished (billing.services.UNFINISHED_PAYMENT); "" is an
+# order settle has not read since Stripe's status was kept (it may be one too).
+_UNFINISHED_OR_UNKNOWN = ["", "requires_action", "requires_payment_method", "requires_confirmation"]
+
+
+def orders_with_unfinished_payment(*, unchanged_since, limit: int = 100) -> list[int]:
+    """Ids of open orders whose PaymentIntent, as settle last read it, has been unfinished since
+    before `unchanged_since` (or, never read, was created before it), oldest first."""
+    return list(Order.objects.filter(state__in=[S.PENDING, S.FAILED, S.PROCESSING],
+                                     stripe_payment_intent_id__isnull=False,
+                                     payment_status__in=_UNFINISHED_OR_UNKNOWN)
+                .annotate(unfinished_since=Coalesce("payment_status_at", "created_at"))
+                .filter(unfinished_since__lt=unchanged_since)
+                .order_by("unfinished_since").values_list("id", flat=True)[:limit])
 
 
 @dataclass(frozen=True)

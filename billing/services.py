@@ -25,7 +25,7 @@ from djstripe.models import WebhookEndpoint
 from accounts import access
 from accounts.models import Entitlement, normalize_email
 from billing import locks, selectors, signals, stripe_api
-from billing.errors import BillingError, InvalidTransition, PaymentSetupFailed, RefundFailed
+from billing.errors import BillingError, InvalidTransition, PaymentNotCanceled, PaymentSetupFailed, RefundFailed
 from billing.models import Order, OrderEvent, OrderRefund, OrderState, OutboundEmail, Plan, StripeCustomer
 from billing.money import format_money
 from billing.queue import enqueue_after_commit
@@ -142,21 +142,33 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
     return order
 
 
-# States in which an earlier order means the customer already has (or is getting) the plan.
+# Stripe statuses in which money is taken or on its way (a bank debit, an authorised card).
+MONEY_IN_FLIGHT = ("processing", "requires_capture")
+# Stripe statuses in which nothing was taken and the customer still has to act: the bank's check
+# (3-D Secure), a card, a confirmation. The sweep cancels these after ABANDONED_PAYMENT_AFTER.
+UNFINISHED_PAYMENT = ("requires_action", "requires_payment_method", "requires_confirmation")
+
+# States in which an earlier order means the customer already has (or is getting) the plan: money
+# taken or in flight. Pending and failed orders hold no money (settle keeps an unfinished bank
+# check pending), so checking out again simply goes to payment.
 PURCHASED = {S.PROCESSING, S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.DISPUTED}
 
 
 def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") -> Order | None:
-    """The newest order of this address for this plan that is bought, being bought, or still open.
+    """The newest order of this address for this plan that is bought or being bought (in
+    PURCHASED); failing that, the newest one still open and unpaid; else None.
 
     Checkout asks before it offers a card form, so that a customer whose first payment went
     through (while the page told them otherwise, or they never saw the page) is not charged
-    twice. Open orders with a PaymentIntent are settled first, so the answer is Stripe's.
+    twice. Open orders with a PaymentIntent are settled first, so the answer is Stripe's. An
+    unpaid attempt (a bank check left unfinished, a declined card) is never a purchase: it holds
+    no money, and an unpaid order newer than a purchase does not hide that purchase.
     """
     now = timezone.now()
     candidates = (Order.objects.filter(email=normalize_email(email), plan=plan)
                   .exclude(state__in=[S.CANCELED, S.REFUNDED, S.REFUND_PENDING])
                   .order_by("-created_at")[:3])
+    unpaid = None
     for order in candidates:
         if order.stripe_payment_intent_id and order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID):
             try:
@@ -169,8 +181,11 @@ def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") ->
             entitlement = Entitlement.objects.filter(order=order).first()
             if entitlement is None or entitlement.revoked_at is not None or entitlement.ends_at <= now:
                 continue  # time that has run out: buying again is simply buying
+        if order.state not in PURCHASED:
+            unpaid = unpaid or order  # not paid, nothing in flight: look on for a real purchase
+            continue
         return order
-    return None
+    return unpaid
 
 
 def stripe_customer_ensure(*, email: str) -> str:
@@ -357,14 +372,18 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
                         summary=f"{order.reference}: the customer's bank disputed {order.paid_display}")
         if facts_changed and not events:
             order.save(update_fields=[*PAYMENT_FACTS, "updated_at"])
-    elif pi.status in ("processing", "requires_action", "requires_capture"):
+    elif pi.status in MONEY_IN_FLIGHT:
         if order.state in (S.PENDING, S.FAILED):
             move(S.PROCESSING, f"Stripe reports the payment as {pi.status.replace('_', ' ')}")
-    elif pi.status in ("requires_payment_method", "requires_confirmation"):
+    elif pi.status in UNFINISHED_PAYMENT:
+        # Nothing was taken: the customer still has to act (the bank's check, a card), so the order
+        # is unpaid, never "processing" (docs/reconcile.md#abandoned-payment-attempts).
         error = pi.get("last_payment_error")
-        if error and order.state in (S.PENDING, S.PROCESSING):
+        if error and pi.status != "requires_action" and order.state in (S.PENDING, S.PROCESSING):
             order.attention_reason = (error.get("message") or "The card was declined")[:500]
             move(S.FAILED, f"Payment attempt failed: {order.attention_reason}")
+        elif pi.status == "requires_action" and order.state in (S.PROCESSING, S.FAILED):
+            move(S.PENDING, "The bank asked the customer to confirm the payment; nothing was taken")
         elif not error and order.state in (S.PROCESSING, S.FAILED):
             move(S.PENDING, "Waiting for the customer to pay")
     elif pi.status == "canceled" and order.state in (S.PENDING, S.PROCESSING, S.FAILED):
@@ -380,9 +399,28 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
     if held and order.held_since is None:
         events.append(_hold_money(order, actor=actor, ids=ids, pi=pi))
 
+    status_seen = _record_payment_status(order, pi)
     if events:
         order.save()
         OrderEvent.objects.bulk_create(events)
+    elif status_seen:
+        order.save(update_fields=["payment_status", "payment_status_at", "updated_at"])
+
+
+def _record_payment_status(order: Order, pi) -> bool:
+    """Keep Stripe's status on the order, and since when we know it (for the sweep's clock).
+
+    The first time we see a PaymentIntent, it has been in its status at most since Stripe created
+    it; after that, since the settle that saw it change.
+    """
+    if pi.status == order.payment_status:
+        return False
+    if order.payment_status or not pi.get("created"):
+        order.payment_status_at = timezone.now()
+    else:
+        order.payment_status_at = datetime.fromtimestamp(pi.created, tz=UTC)
+    order.payment_status = pi.status
+    return True
 
 
 # What settle copies from Stripe's PaymentIntent and charge onto the order.
@@ -782,6 +820,93 @@ def orders_cancel_abandoned(*, now=None, actor: str = "sweep", dry_run: bool = F
     return references
 
 
+# Orders whose payment attempt may be canceled: nothing taken (or, for processing, Stripe decides).
+PAYMENT_CANCELABLE = (S.PENDING, S.FAILED, S.PROCESSING)
+
+
+def order_payment_cancel(*, order_id: int, actor: str, reason: str) -> Order:
+    """Cancel the order's unfinished payment attempt in Stripe, then the order; return it.
+
+    For a bank check left unfinished, a card form never sent, a declined card never retried:
+    nothing was taken, and canceling the PaymentIntent makes sure nothing can be taken later.
+    Stripe is read first and has the last word: a payment that succeeded or is on its way is
+    settled instead and PaymentNotCanceled is raised, saying so. Safe to repeat and to race with
+    the customer paying at that moment: the cancel carries one idempotency key per order, and
+    whatever Stripe then says is what settle records (the order becomes canceled, with an
+    OrderEvent naming `actor` and `reason`, only if Stripe canceled the payment).
+    """
+    order = Order.objects.get(pk=order_id)
+    if order.state == S.CANCELED:
+        return order
+    if order.state not in PAYMENT_CANCELABLE:
+        raise PaymentNotCanceled(f"{order.reference} is {order.get_state_display().lower()}: there is no unfinished "
+                                 "payment to cancel.", order)
+    if not order.stripe_payment_intent_id:
+        with transaction.atomic():
+            order = locks.order_lock(order_id)
+            # Re-read under the lock: checkout may have set up a payment a moment ago.
+            if order.state in (S.PENDING, S.FAILED) and not order.stripe_payment_intent_id:
+                _move(order, S.CANCELED, actor=actor,
+                      reason=f"Canceled before any payment was started ({reason})").save()
+                order.save()
+                return order
+        return order_payment_cancel(order_id=order_id, actor=actor, reason=reason)
+
+    pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+    if pi.status in UNFINISHED_PAYMENT:
+        try:
+            pi = stripe_api.payment_intent_cancel(
+                order.stripe_payment_intent_id, idempotency_key=f"backstop-order-{order.public_id}-cancel")
+        except stripe_api.InvalidRequestError as exc:
+            # It moved on between our read and the cancel (the customer finished paying): read again.
+            logger.info("Cancel of %s refused by Stripe (%s); settling instead", order.reference, exc)
+            pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+    order = order_settle(order_id=order_id, actor=actor, reason=reason, payment_intent=pi)
+    if order.state == S.CANCELED:
+        return order
+    if pi.status == "succeeded":
+        taken = format_money(pi.amount_received, pi.currency)
+        raise PaymentNotCanceled(f"Stripe shows {taken} taken for {order.reference}, so nothing was canceled; the "
+                                 f"order is now {order.get_state_display().lower()}.", order)
+    if pi.status in MONEY_IN_FLIGHT:
+        raise PaymentNotCanceled(f"Stripe shows the payment for {order.reference} as {pi.status.replace('_', ' ')} "
+                                 "(money on its way), so nothing was canceled.", order)
+    raise PaymentNotCanceled(f"Stripe shows the payment for {order.reference} as {pi.status.replace('_', ' ')}; "
+                             f"nothing was canceled (the order is {order.get_state_display().lower()}).", order)
+
+
+def orders_with_abandoned_payment(*, now=None) -> list[int]:
+    """Orders whose payment attempt has been unfinished for ABANDONED_PAYMENT_AFTER, as we last
+    knew it (the sweep reads Stripe again before it cancels anything)."""
+    return selectors.orders_with_unfinished_payment(unchanged_since=(now or timezone.now())
+                                                    - settings.ABANDONED_PAYMENT_AFTER)
+
+
+def order_payment_abandoned_cancel(*, order_id: int, now=None, actor: str = "sweep") -> Order:
+    """The sweep's case: read Stripe (settling whatever it shows), and cancel the attempt only if it
+    is still unfinished and has been for ABANDONED_PAYMENT_AFTER; return the order."""
+    cutoff = (now or timezone.now()) - settings.ABANDONED_PAYMENT_AFTER
+    order = order_settle(order_id=order_id, actor=actor, reason="payment attempt unfinished for a while")
+    abandoned = (order.state in (S.PENDING, S.FAILED) and order.payment_status in UNFINISHED_PAYMENT
+                 and order.payment_status_at is not None and order.payment_status_at < cutoff)
+    if not abandoned:
+        return order
+    return order_payment_cancel(order_id=order_id, actor=actor, reason=(
+        f"payment left unfinished for more than {abandoned_payment_after_words()}; nothing was charged"))
+
+
+def abandoned_payment_after_words() -> str:
+    """ABANDONED_PAYMENT_AFTER as people say it ("an hour", "90 minutes")."""
+    duration = settings.ABANDONED_PAYMENT_AFTER
+    minutes = int(duration.total_seconds() // 60)
+    if minutes >= 60 and minutes % 60 == 0:
+        hours = minutes // 60
+        return "an hour" if hours == 1 else f"{hours} hours"
+    if minutes >= 1:
+        return "a minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{int(duration.total_seconds())} seconds"
+
+
 # --- State machine and history -----------------------------------------------------------------
 
 
@@ -989,6 +1114,8 @@ STATUS_LINK_EMAILS_PER_DAY = 5
 # Orders worth a status link to whoever types their address: money moved or is moving (a
 # PaymentIntent that succeeded or is processing, and what followed: refunds, disputes, review).
 # An unpaid, failed or canceled order owes nobody an email; its owner can simply check out again.
+# Nor does a bank check left unfinished: settle keeps it pending (an order marked processing
+# before it did is settled first, below).
 STATUS_LINK_STATES = [S.PROCESSING, S.PAID, S.ACTIVE, S.REFUND_PENDING, S.REFUNDED, S.DISPUTED, S.NEEDS_REVIEW]
 
 
@@ -1001,7 +1128,17 @@ def order_status_links_send(*, email: str, card_last4: str = "") -> int:
     shows the same words whatever the count, so the form reveals nothing about who has bought.
     """
     address = normalize_email(email)
+    # "Processing" recorded before Stripe's status was kept may be a bank check nobody finished:
+    # ask Stripe, so no link leads to a page that waits for a payment that will never come.
+    unsure = Order.objects.filter(email=address, state=S.PROCESSING, stripe_payment_intent_id__isnull=False).exclude(
+        payment_status__in=MONEY_IN_FLIGHT)
+    for order_id in unsure.values_list("id", flat=True)[:STATUS_LINK_MAX_ORDERS]:
+        try:
+            order_settle(order_id=order_id, actor="customer", reason="the customer asked for their order's link")
+        except stripe_api.StripeError as exc:
+            logger.warning("Could not check order %s with Stripe before a status link: %s", order_id, exc)
     orders = Order.objects.filter(email=address, state__in=STATUS_LINK_STATES, stripe_payment_intent_id__isnull=False)
+    orders = orders.exclude(state=S.PROCESSING, payment_status__in=UNFINISHED_PAYMENT)
     if card_last4:
         orders = orders.filter(card_last4=card_last4)
     with transaction.atomic():

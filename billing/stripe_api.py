@@ -22,6 +22,7 @@ INTERACTIVE_RETRIES = 1
 
 StripeError = stripe.StripeError
 CardError = stripe.CardError
+InvalidRequestError = stripe.InvalidRequestError
 
 _someone_waiting = contextvars.ContextVar("stripe_someone_waiting", default=False)
 
@@ -72,6 +73,18 @@ def payment_intent_retrieve(payment_intent_id: str):
 def payment_intent_note(payment_intent_id: str, *, idempotency_key: str, metadata: dict):
     """Add metadata to a PaymentIntent (Stripe merges it into what is there)."""
     return client().v1.payment_intents.update(payment_intent_id, params={"metadata": metadata},
+                                              options={"idempotency_key": idempotency_key})
+
+
+def payment_intent_cancel(payment_intent_id: str, *, idempotency_key: str, cancellation_reason: str = "abandoned"):
+    """Cancel a PaymentIntent that was never finished, so it can never be charged.
+
+    Stripe cancels one in requires_payment_method, requires_confirmation, requires_action,
+    requires_capture (or, rarely, processing); a succeeded or already canceled one answers 400
+    payment_intent_unexpected_state (an InvalidRequestError) with the PaymentIntent attached.
+    """
+    return client().v1.payment_intents.cancel(payment_intent_id,
+                                              params={"cancellation_reason": cancellation_reason},
                                               options={"idempotency_key": idempotency_key})
 
 

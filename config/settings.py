@@ -328,6 +328,10 @@ HELD_MONEY_DEADLINE = env_duration("HELD_MONEY_DEADLINE", "24h")
 # The sweep leaves a charge this long to the fast paths (the customer's return, the webhook)
 # before it settles the order itself (docs/decisions/0006-sweep-interval-and-grace.md).
 RECONCILE_GRACE = env_duration("RECONCILE_GRACE", "20s")
+# A payment attempt left unfinished this long (the bank's check abandoned, a card form never
+# submitted) is canceled in Stripe by the sweep, so it can never be charged later and the
+# customer may start again (docs/reconcile.md#abandoned-payment-attempts).
+ABANDONED_PAYMENT_AFTER = env_duration("ABANDONED_PAYMENT_AFTER", "1h")
 # How long before a plan ends its holder is reminded, once per entry; on the day it ends they get
 # one more email (billing/renewals.py, docs/decisions/0010-no-automatic-renewal.md).
 RENEWAL_REMINDERS = env_durations("RENEWAL_REMINDERS", "30d,7d")

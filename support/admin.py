@@ -21,6 +21,7 @@ from billing import stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail
 from billing.money import format_money
+from billing.services import MONEY_IN_FLIGHT, PAYMENT_CANCELABLE
 from billing.tokens import order_status_token
 from support import selectors, services
 from support.forms import RefundAmountForm, ReplyForm
@@ -101,6 +102,7 @@ class OrderAdmin(admin.ModelAdmin):
             path("<int:order_id>/signin-link/", view(self.signin_link_view), name="billing_order_signin_link"),
             path("<int:order_id>/extend/", view(self.extend_view), name="billing_order_extend"),
             path("<int:order_id>/claim/", view(self.claim_view), name="billing_order_claim"),
+            path("<int:order_id>/cancel-payment/", view(self.cancel_payment_view), name="billing_order_cancel_payment"),
             *super().get_urls(),
         ]
 
@@ -136,6 +138,7 @@ class OrderAdmin(admin.ModelAdmin):
             "has_account": order.user is not None and not order.user.is_staff,
             "signin_asked": selectors.signin_link_request(order),
             "stripe_url": selectors.stripe_dashboard_url(order.stripe_payment_intent_id or order.reference),
+            "payment_cancelable": order.state in PAYMENT_CANCELABLE and order.payment_status not in MONEY_IN_FLIGHT,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
@@ -291,6 +294,25 @@ class OrderAdmin(admin.ModelAdmin):
 
     def claim_view(self, request, order_id):
         return _claim(self, request, "view_order", order_id=order_id)
+
+    # --- Cancel payment attempt (issue 20): as Recover, it only brings Stripe and the order to an end
+    # that takes no money, so the Recover permission covers it.
+    def cancel_payment_view(self, request, order_id):
+        if request.method != "POST":
+            return redirect("admin:billing_order_change", order_id)
+        order = self._case(request, order_id, "recover_order")
+        try:
+            order = services.order_payment_attempt_cancel(order_id=order.id, user=request.user)
+        except BillingError as exc:  # PaymentNotCanceled says what Stripe shows
+            self.message_user(request, str(exc), messages.ERROR)
+        except stripe_api.StripeError as exc:
+            self.message_user(request, f"{order.reference}: Stripe did not answer ({exc}). Nothing was canceled "
+                                       "here; pressing Cancel again is safe.", messages.ERROR)
+        else:
+            done = f"{order.reference}: payment attempt canceled in Stripe; nothing was charged."
+            self.message_user(request, done, messages.SUCCESS)
+            self.log_change(request, order, done)
+        return self._back(order)
 
 
 def _claim(model_admin, request, permission, **case):

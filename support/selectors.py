@@ -579,6 +579,15 @@ def order_acceptable(order: Order) -> bool:
 def recover_outcome(order: Order) -> tuple[bool, str]:
     """What support reads after pressing Recover: (finished, words). An order still held for review
     says why it cannot finish and what to do, from its attention reason and deadline."""
+    from billing.services import UNFINISHED_PAYMENT, abandoned_payment_after_words
+
+    if order.state in (S.PENDING, S.FAILED) and order.payment_status in UNFINISHED_PAYMENT:
+        # Recover has nothing to finish: the customer has not paid. Say so, and what ends it.
+        waiting = ("the customer's bank asked them to confirm and they have not"
+                   if order.payment_status == "requires_action" else "no card has gone through")
+        return False, (f"{order.reference}: {order.get_state_display()}. Stripe took nothing: {waiting}. The "
+                       "customer can finish from their status page; Cancel payment attempt ends it now, and the "
+                       f"sweep cancels it on its own after {abandoned_payment_after_words()}.")
     if order.state != S.NEEDS_REVIEW:
         return True, f"{order.reference}: {order.get_state_display()}"
     why = order.attention_reason or "the timeline shows why"

@@ -261,6 +261,16 @@ def order_recover(*, order_id: int, user):
     return order_settle(order_id=order_id, actor=support_actor(user), reason="support pressed Recover")
 
 
+def order_payment_attempt_cancel(*, order_id: int, user, reason: str = ""):
+    """Cancel payment attempt: the order's unfinished payment ends in Stripe and the order is
+    canceled; refused (billing's PaymentNotCanceled, saying what Stripe shows) when money was taken
+    or is on its way. Idempotent by nature (one Stripe idempotency key per order), so no receipt."""
+    from billing.services import order_payment_cancel
+
+    return order_payment_cancel(order_id=order_id, actor=support_actor(user),
+                                reason=reason.strip() or "support canceled the unfinished payment attempt")
+
+
 def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str, amount_cents: int | None = None):
     """Refund as this person, once per form, and only if no one changed the case since they
     loaded it (`seen`). The form's receipt is claimed under the order's lock in the same transaction

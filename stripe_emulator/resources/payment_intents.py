@@ -197,7 +197,7 @@ def attempt_charge(ctx: Context, pi: dict, pm: dict, three_d_secure: bool = Fals
 
 
 def _unexpected_state(pi: dict, action: str) -> StripeError:
-    if pi["status"] == "succeeded":
+    if pi["status"] == "succeeded" and action != "cancel":  # a cancel names the status, as for any other
         message = (f"You cannot {action} this PaymentIntent because it has already succeeded "
                    "after being previously confirmed.")
     else:

@@ -106,11 +106,11 @@ def test_a_retry_with_a_good_card_on_the_same_order_activates_it(stripe_emulator
     assert Entitlement.objects.count() == 1
 
 
-def test_a_payment_waiting_for_3d_secure_is_processing(stripe_emulator):
+def test_a_payment_waiting_for_3d_secure_is_pending_not_processing(stripe_emulator):
     order = order_with_payment_intent()
     pay(order, "pm_card_authenticationRequired")
 
-    assert settle(order).state == OrderState.PROCESSING
+    assert settle(order).state == OrderState.PENDING  # nothing taken: the customer still has to confirm
 
 
 def test_an_amount_that_differs_from_the_order_goes_to_review_not_to_active(stripe_emulator):

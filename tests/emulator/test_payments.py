@@ -212,6 +212,20 @@ def test_a_succeeded_payment_intent_cannot_be_canceled(emulator):
     with pytest.raises(stripe.InvalidRequestError) as raised:
         stripe.PaymentIntent.cancel(pi.id)
     assert raised.value.code == "payment_intent_unexpected_state"
+    assert raised.value.http_status == 400
+    assert "because it has a status of succeeded" in str(raised.value)
+    assert raised.value.error.payment_intent.status == "succeeded"
+
+
+def test_a_payment_intent_waiting_for_3d_secure_can_be_canceled_once(emulator):
+    pi = pay("pm_card_authenticationRequired")
+    assert pi.status == "requires_action"
+
+    pi = stripe.PaymentIntent.cancel(pi.id, cancellation_reason="abandoned")
+
+    assert (pi.status, pi.cancellation_reason, pi.next_action) == ("canceled", "abandoned", None)
+    with pytest.raises(stripe.InvalidRequestError, match="because it has a status of canceled"):
+        stripe.PaymentIntent.cancel(pi.id)
 
 
 def test_update_merges_metadata_and_unsets_empty_keys(emulator):

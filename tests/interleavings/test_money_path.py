@@ -1,14 +1,17 @@
 """Every actor of the money path, interleaved at random (hypothesis' RuleBasedStateMachine).
 
 The rules are the actors: customers checking out, paying (or being declined), reloading their
-status page, buying another year and pressing Refund me now; Stripe's webhooks delivered,
-duplicated, lost or reordered; the sweep; support's Recover, Refund and Extend; the held-money
-deadline passing; the year's-end reminders; a database restore to an earlier snapshot; the
-product behind the shop going down and coming back while access webhooks are delivered to it. After every
+status page, buying another year and pressing Refund me now, leaving the bank's 3-D Secure check
+(or finishing or failing it later); Stripe's webhooks delivered, duplicated, lost or reordered; the
+sweep; support's Recover, Refund, Extend and Cancel payment attempt; an hour passing; the held-money
+deadline passing; the year's-end reminders; a database restore to an earlier snapshot; the product
+behind the shop going down and coming back while access webhooks are delivered to it. After every
 step the invariants that must hold at every moment are checked, and at the end of each example
 the nets are run to rest and the promises are checked: every succeeded Backstop charge has
-exactly one order that ends active or refunded, nothing is charged, refunded or emailed twice, and
-every access change reaches the product at least once, in order per customer.
+exactly one order that ends active or refunded, nothing is charged, refunded or emailed twice,
+every access change reaches the product at least once, in order per customer, and no payment
+attempt is left unfinished in Stripe (the sweep canceled it). At every moment, no unpaid order is
+called paid, "processing" or left without a way to pay.
 
 Each example starts from a clean database (a savepoint rolled back at teardown) and a reset
 emulator. A restore rolls the database back to a savepoint taken earlier in the example while
@@ -49,6 +52,7 @@ from hypothesis.stateful import (
 
 from accounts import webhooks as access_webhooks
 from accounts.models import AccessDelivery, Entitlement
+from billing import selectors as billing_selectors
 from billing import services, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail
@@ -63,7 +67,9 @@ from tests.factories import PlanFactory
 
 S = OrderState
 EMAILS = ["ada@example.com", "grace@example.com"]
-CARDS = ["pm_card_visa", "pm_card_visa", "pm_card_mastercard", "pm_card_chargeDeclined"]
+# The last one asks for the bank's 3-D Secure check, which the customer may finish, fail or leave.
+CARDS = ["pm_card_visa", "pm_card_visa", "pm_card_mastercard", "pm_card_chargeDeclined",
+         "pm_card_authenticationRequired"]
 WEBHOOK_SECRET = "whsec_interleavings"
 EXPECTED = (BillingError, stripe_api.StripeError, stripe.StripeError, support_services.AlreadyDone, ValueError)
 # A named crash point armed to raise stands for the process dying there: its open transaction
@@ -166,6 +172,8 @@ class MoneyPath(RuleBasedStateMachine):
             # only after EMAIL_CLAIM_TIMEOUT: let that time pass too.
             OutboundEmail.objects.filter(status=OutboundEmail.Status.SENDING).update(
                 claimed_at=timezone.now() - services.EMAIL_CLAIM_TIMEOUT - timedelta(seconds=1))
+            # An hour passes for every attempt left unfinished: the sweep cancels it in Stripe.
+            an_hour_passes_for_unfinished_attempts()
             self.sweep(strict=True)
             while self.inbox:
                 self.deliver(self.inbox.pop(0))
@@ -270,6 +278,26 @@ class MoneyPath(RuleBasedStateMachine):
         order = Order.objects.filter(reference=reference).first()
         if order is not None:
             self.act(support_services.order_recover, order_id=order.id, user=self.staff)
+
+    @rule(reference=orders, finished=st.booleans())
+    def the_customer_answers_the_bank_check(self, reference, finished):
+        order = Order.objects.filter(reference=reference).first()
+        if order is None or not order.stripe_payment_intent_id:
+            return
+        pi = stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id)
+        if pi.status == "requires_action":
+            answer = stripe_api_control().complete_3ds if finished else stripe_api_control().fail_3ds
+            self.act(answer, pi.id, pi.client_secret)
+
+    @rule()
+    def an_hour_passes_for_unfinished_attempts(self):
+        an_hour_passes_for_unfinished_attempts()
+
+    @rule(reference=orders)
+    def support_cancels_the_payment_attempt(self, reference):
+        order = Order.objects.filter(reference=reference).first()
+        if order is not None:
+            self.act(support_services.order_payment_attempt_cancel, order_id=order.id, user=self.staff)
 
     @rule(reference=orders, partial=st.booleans(), twice=st.booleans())
     def support_refunds(self, reference, partial, twice):
@@ -378,6 +406,14 @@ class MoneyPath(RuleBasedStateMachine):
             assert order.emails.filter(kind=OutboundEmail.Kind.CONFIRMATION).count() == 1, order.reference
 
     @invariant()
+    def no_unpaid_order_is_called_paid_or_left_without_a_way_on(self):
+        for order in Order.objects.filter(state__in=[S.PENDING, S.FAILED]):
+            status = billing_selectors.order_customer_status(order)
+            assert not status.charged, (order.reference, status)
+            assert status.pay_label, (order.reference, status)
+        assert not Order.objects.filter(state=S.PROCESSING, payment_status__in=services.UNFINISHED_PAYMENT).exists()
+
+    @invariant()
     def a_customers_paid_periods_never_overlap(self):
         for user_id in Entitlement.objects.filter(revoked_at=None).values_list("user", flat=True).distinct():
             periods = list(Entitlement.objects.filter(user_id=user_id, revoked_at=None).order_by("starts_at")
@@ -428,6 +464,10 @@ class MoneyPath(RuleBasedStateMachine):
                     assert confirmation.status == OutboundEmail.Status.UNCERTAIN, f"{reference}: {confirmation.status}"
                     assert Alert.objects.filter(email=confirmation, resolved_at=None).exists(), reference
             assert order.events.filter(to_state=order.state).exists(), f"{reference}: no event explains {order.state}"
+        for order in Order.objects.filter(state__in=[S.PENDING, S.FAILED, S.PROCESSING],
+                                          stripe_payment_intent_id__isnull=False):
+            status = stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id).status
+            assert status not in services.UNFINISHED_PAYMENT, f"{order.reference}: left {status} after the nets ran"
         charged = {ref for ref, intents in by_reference.items()}
         assert not Order.objects.filter(state__in=[S.ACTIVE, S.PAID]).exclude(reference__in=charged).exists()
         self.check_access_reached_the_product()
@@ -461,6 +501,14 @@ def django_settings():
     from django.conf import settings as django_settings
 
     return django_settings
+
+
+def an_hour_passes_for_unfinished_attempts():
+    """ABANDONED_PAYMENT_AFTER passes for every payment attempt settle saw unfinished, and for those
+    it never read (timed from the order's creation until it does; Stripe's creation time after)."""
+    long_ago = timezone.now() - django_settings().ABANDONED_PAYMENT_AFTER - timedelta(seconds=1)
+    Order.objects.filter(payment_status__in=services.UNFINISHED_PAYMENT).update(payment_status_at=long_ago)
+    Order.objects.filter(payment_status="", stripe_payment_intent_id__isnull=False).update(created_at=long_ago)
 
 
 def disarm():

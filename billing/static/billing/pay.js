@@ -153,6 +153,46 @@
     setBusy(false);
   }
 
+  // Back from the status page's "Finish paying" with the bank's check still open (the customer
+  // closed its window): offer to finish that very check, next to the card form for another card.
+  // Nothing has been taken until the bank confirms.
+  function offerToFinishBankCheck() {
+    stripe.retrievePaymentIntent(clientSecret).then(function (result) {
+      var intent = result && result.paymentIntent;
+      if (!intent || intent.status !== 'requires_action' || leaving) return;
+      var box = document.createElement('div');
+      box.className = 'notice';
+      box.id = 'payment-bank-check';
+      var text = document.createElement('p');
+      text.textContent = 'Your bank asked you to confirm this payment, and it hasn\'t been confirmed yet. ' +
+        NOT_CHARGED + ' Confirm it with your bank, or pay below with another card.';
+      var finish = document.createElement('button');
+      finish.type = 'button';
+      finish.className = 'button';
+      finish.id = 'payment-bank-check-button';
+      finish.textContent = 'Confirm with your bank';
+      box.appendChild(text);
+      box.appendChild(finish);
+      form.parentNode.insertBefore(box, form);
+      finish.addEventListener('click', function () {
+        if (busy || leaving) return;
+        clearMessage();
+        setBusy(true);
+        finish.disabled = true;
+        stripe.handleNextAction({ clientSecret: clientSecret }).then(function (outcome) {
+          var error = outcome && outcome.error;
+          if (!error) { goToStatus(); return; }
+          var words = retryableMessage(error);
+          if (words === null) { goToStatus(); return; }
+          box.hidden = true;
+          showMessage(words);
+          setBusy(false);
+        }, goToStatus);
+      });
+    }, function () { /* the card form still works; the status page knows the rest */ });
+  }
+  offerToFinishBankCheck();
+
   form.addEventListener('submit', function (event) {
     event.preventDefault();
     if (busy || !ready || leaving) return;

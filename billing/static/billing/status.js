@@ -21,6 +21,7 @@
   var stopped = document.getElementById('status-stopped');
   var payBlock = document.getElementById('status-pay');
   var payLink = document.getElementById('status-pay-link');
+  var againBlock = document.getElementById('status-again');
   var signinBlock = document.getElementById('status-signin');
   var refundBlock = document.getElementById('status-refund');
   var statement = document.getElementById('status-statement');
@@ -51,12 +52,13 @@
     box.setAttribute('data-charged', status.charged ? 'true' : 'false');
     box.setAttribute('data-final', status.final ? 'true' : 'false');
     box.className = 'notice' + (TONES[status.code] ? ' ' + TONES[status.code] : '');
-    if (working) working.hidden = !!status.final;
-    var payable = status.code === 'failed' || status.code === 'not_charged';
+    // Nothing taken and the customer can act: no spinner (nothing is in progress on our side),
+    // and the button back to the payment step, worded by the server ("Finish paying", "Try again").
+    var payable = typeof status.pay_label === 'string' && status.pay_label !== '';
+    if (working) working.hidden = !!status.final || payable;
     if (payBlock) payBlock.hidden = !payable;
-    if (payLink && payable) {
-      setText(payLink, payLink.getAttribute(status.code === 'failed' ? 'data-label-failed' : 'data-label-not-charged'));
-    }
+    if (payLink && payable) setText(payLink, status.pay_label);
+    if (againBlock) againBlock.hidden = status.code !== 'canceled';
     if (signinBlock) signinBlock.hidden = status.code !== 'active';
     if (refundBlock) refundBlock.hidden = !status.refund_offer;
     if (statement && status.statement_descriptor) {
@@ -79,7 +81,7 @@
       if (working) working.hidden = true;
       reconnecting.hidden = true;
       // Nothing is in progress on our side for an unpaid order, so promise no email for it.
-      var idle = box.getAttribute('data-status-code') === 'not_charged';
+      var idle = !!payBlock && !payBlock.hidden;
       document.getElementById('status-stopped-working').hidden = idle;
       document.getElementById('status-stopped-idle').hidden = !idle;
       stopped.hidden = false;
