@@ -5,7 +5,7 @@ we sent there (a sign-in link, a password link, a Renew link) or by signing in w
 password. The one-click sign-in on the thank-you page (billing's status_signin) proves nothing:
 it only lets the browser that paid into the account its own order created, and such a session may
 not set the account's first password or see what a later payment brings
-(docs/decisions/0013-proof-access-proved.md).
+(docs/decisions/0013-access-is-proved.md).
 """
 
 from accounts.models import normalize_email

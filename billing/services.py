@@ -189,7 +189,7 @@ def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") ->
 
 
 def stripe_customer_ensure(*, email: str) -> str:
-    """The address's one Stripe Customer id (decision 0013), created the first time it pays.
+    """The address's one Stripe Customer id (decision 0015), created the first time it pays.
 
     Kept in StripeCustomer; an address that paid before the mapping existed keeps the customer of
     its earliest order. Created with an idempotency key made of the address alone (and parameters

@@ -7,7 +7,7 @@ limits as constants beside it.
 
 A limit counted per email address alone lets anyone who types that address use it up, so such a
 limit only ever caps what the address receives (emails), never what its owner may do: the
-customer's own checkout is counted per client and address together (docs/decisions/0013-proof-access-proved.md).
+customer's own checkout is counted per client and address together (docs/decisions/0013-access-is-proved.md).
 """
 
 from django_ratelimit.core import _get_ip, get_usage

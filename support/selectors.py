@@ -1235,7 +1235,7 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
     if re.fullmatch(r"(pi|ch|cus|re|dp|du|py)_[0-9A-Za-z]+", q):
         from billing.models import StripeCustomer
 
-        # A cus_ is a person (decision 0013): every order of its address, also those never paid.
+        # A cus_ is a person (decision 0015): every order of its address, also those never paid.
         person = StripeCustomer.objects.filter(stripe_customer_id=q).values("email")
         orders = Order.objects.filter(Q(stripe_payment_intent_id=q) | Q(stripe_charge_id=q) | Q(stripe_customer_id=q)
                                       | Q(email__in=person))

@@ -60,7 +60,7 @@ def test_checkout_failing_between_stripe_calls_makes_one_payment_when_it_is_trie
 
     order.refresh_from_db()
     assert [pi.id for pi in payment_intents_for(order)] == [order.stripe_payment_intent_id]
-    # One Stripe customer per address (decision 0013), made once however often checkout is tried.
+    # One Stripe customer per address (decision 0015), made once however often checkout is tried.
     assert [c.id for c in stripe.Customer.list(limit=100).auto_paging_iter() if c.email == order.email] == [
         order.stripe_customer_id]
 

@@ -1,4 +1,4 @@
-"""Issue 20, item 7 (decision 0013): one Stripe Customer per address, created once and reused by
+"""Issue 20, item 7 (decision 0015): one Stripe Customer per address, created once and reused by
 every purchase and renewal; support finds all of a person's orders by its cus_ id."""
 
 import pytest
@@ -59,7 +59,7 @@ def test_two_checkouts_of_one_address_at_once_make_one_customer(stripe_emulator)
 
 def test_an_address_that_paid_before_the_mapping_keeps_its_first_customer(stripe_emulator):
     earlier = order_with_payment_intent(email="ada@example.com")
-    StripeCustomer.objects.all().delete()  # as before decision 0013: the id lived only on the order
+    StripeCustomer.objects.all().delete()  # as before decision 0015: the id lived only on the order
 
     later = order_with_payment_intent(email="ada@example.com")
 
