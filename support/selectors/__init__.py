@@ -8,7 +8,8 @@ below; each lives in the module of its subject:
 - paid.py: a paid order's facts the diagnosis and drafts lean on: another payment, the confirmation
   email, the wait for activation, what a refund would do (refund_effect), what Recover left undone.
 - timeline.py: everything that happened to an order (order_timeline), links to Stripe's dashboard.
-- replies.py: the prefilled replies (order_replies),
+- replies.py: the prefilled replies (order_replies), their words in
+  templates/support/replies/ (reply_render).
 - queue.py: only what needs a person (needs_attention), and the sweep watched (sweep_notice).
 - search.py: the console's search box (console_search) and its parsers (amounts, dates).
 - inbound.py: which orders a support email is about, and what its sender may be told.
@@ -39,7 +40,6 @@ from support.selectors.diagnosis import CANCEL_ATTEMPT, UNFINISHED, Diagnosis, o
 from support.selectors.inbound import (
     INBOUND_SCAN_LIMIT,
     SIGNIN_REQUEST_DAYS,
-    UNVERIFIED_SENDER_REPLY,
     InboundTokens,
     inbound_order_links,
     inbound_sender_owns,
@@ -63,7 +63,7 @@ from support.selectors.paid import (
     refund_effect,
 )
 from support.selectors.queue import QueueItem, SweepNotice, needs_attention, sweep_notice
-from support.selectors.replies import ANSWERS_ONLY, REPLIES, THANKS_FOR_WRITING, Reply, order_replies
+from support.selectors.replies import ANSWERS_ONLY, REPLY_KEYS, Reply, order_replies, reply_render
 from support.selectors.search import (
     MIN_PARTIAL_SEARCH,
     SEARCH_STRIPE_READS,
@@ -78,13 +78,13 @@ from support.selectors.timeline import TimelineEntry, order_timeline, stripe_das
 __all__ = [
     "ACTION_WORDS", "ANSWERS_ONLY", "CANCEL_ATTEMPT", "COLLEAGUE_WINDOW_MINUTES", "DUPLICATE_PAYMENT_WINDOW_MINUTES",
     "INBOUND_SCAN_LIMIT", "MIN_PARTIAL_SEARCH", "NETS_HEAD_START_MINUTES", "NOT_ASKED", "OPEN_PAYMENT_LOOKBACK_DAYS",
-    "OPEN_STATES", "REPLIES", "RESEND_EVENT_PREFIX", "SEARCH_STRIPE_READS", "SIGNIN_REQUEST_DAYS",
-    "THANKS_FOR_WRITING", "UNFINISHED", "UNKNOWN", "UNVERIFIED_SENDER_REPLY", "Diagnosis", "FirstResponse",
-    "InboundTokens", "Money", "QueueItem", "Reply", "StripePayment", "SweepNotice", "TimelineEntry", "case_colleagues",
-    "charges_by_card_last4", "console_date_hint", "console_search", "first_response", "inbound_case_changes",
-    "inbound_case_version", "inbound_order_links", "inbound_sender_owns", "inbound_tokens", "needs_attention",
-    "order_acceptable", "order_case_changes", "order_case_version", "order_diagnosis", "order_money",
-    "order_other_payments", "order_payment_intent", "order_replies", "order_timeline", "orders_mentioned",
-    "parse_amount_cents", "parse_console_date", "queue_claims", "recover_outcome", "refund_effect",
-    "signin_link_request", "stripe_dashboard_url", "stripe_payment", "sweep_notice", "team_feed",
+    "OPEN_STATES", "REPLY_KEYS", "RESEND_EVENT_PREFIX", "SEARCH_STRIPE_READS", "SIGNIN_REQUEST_DAYS", "UNFINISHED",
+    "UNKNOWN", "Diagnosis", "FirstResponse", "InboundTokens", "Money", "QueueItem", "Reply", "StripePayment",
+    "SweepNotice", "TimelineEntry", "case_colleagues", "charges_by_card_last4", "console_date_hint", "console_search",
+    "first_response", "inbound_case_changes", "inbound_case_version", "inbound_order_links", "inbound_sender_owns",
+    "inbound_tokens", "needs_attention", "order_acceptable", "order_case_changes", "order_case_version",
+    "order_diagnosis", "order_money", "order_other_payments", "order_payment_intent", "order_replies",
+    "order_timeline", "orders_mentioned", "parse_amount_cents", "parse_console_date", "queue_claims",
+    "recover_outcome", "refund_effect", "reply_render", "signin_link_request", "stripe_dashboard_url",
+    "stripe_payment", "sweep_notice", "team_feed",
 ]

@@ -113,16 +113,6 @@ def inbound_order_links(message) -> list[dict]:
     return links
 
 
-# The reply to a sender who is not (or cannot be shown to be) the order's address: our words only,
-# nothing from any candidate order.
-UNVERIFIED_SENDER_REPLY = (
-    "About your order",
-    "Hello,\n\nThank you for writing. To keep orders private, we can only discuss an order with the email "
-    "address it was paid with. Please write to us again from that address, or use Find my order:\n"
-    "{lookup_url}\nIt emails a link to your order's page to the address on the order.\n\n{agent}",
-)
-
-
 # --- Sign-in links: did the customer ask? ------------------------------------------------------
 
 # An email from the customer this recent may be what a sign-in link answers ("as you asked").

@@ -1,7 +1,9 @@
 """The prefilled replies (order_replies): which drafts an order's facts back, and the values their
 sentences are filled in with."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from django.template.loader import render_to_string
 
 from billing.models import Order
 from billing.selectors import access_after_refund, access_until_without, customer_day, order_access
@@ -10,70 +12,25 @@ from support.selectors.diagnosis import Diagnosis, order_diagnosis
 from support.selectors.paid import _activation_wait, _confirmation_facts, order_other_payments
 
 # The prefilled replies: kind, specific, never blaming the customer. Each is offered only when the
-# facts its sentences state hold (order_replies); {placeholders} are filled in from those facts.
-REPLIES = {
-    "active": ("Your account is active",
-               "Hello{name},\n\nThank you for writing. Your payment of {amount} on {paid} came through, and your "
-               "{plan} plan is active until {until}.{confirmation} You can follow your order here:\n{status_url}"
-               "\n\nYour reference is {reference}.{sorry}\n\n{agent}"),
-    "confirmation_sent": ("Your confirmation",
-                          "Hello{name},\n\nYour confirmation for order {reference} was sent to {email} on "
-                          "{confirmation_at}. If you can't find it, please check your spam folder. Your {plan} plan "
-                          "is active until {until}, and your order page is always here:\n{status_url}\n\n{agent}"),
-    "resent": ("Your confirmation, sent again",
-               "Hello{name},\n\nWe sent your confirmation for order {reference} again to {email} on {resent_at}; "
-               "please check your spam folder too. Your {plan} plan is active until {until}, and your order page "
-               "is always here:\n{status_url}\n\n{agent}"),
-    "two_payments": ("Your {count} payments",
-                     "Hello{name},\n\nThank you for writing. We can see {count} payments for the {plan} plan: "
-                     "{payments}. Each one adds {months} months, so your plan runs until {until}.\n\nIf you meant "
-                     "to buy once, reply to this email and we'll refund {amount} for order {reference}; {after_refund}"
-                     "\n\n{agent}"),
-    "refunded": ("Your refund",
-                 "Hello{name},\n\nWe've refunded {refunded} to your card{card} for order {reference}{refunded_on}."
-                 "{part_of} Banks usually take 5–10 days to show it on your statement; you don't need to do "
-                 "anything.{access}\n\nIf there's anything else we can do, just reply.\n\n{agent}"),
-    "refund_in_progress": ("Your refund",
-                           "Hello{name},\n\nWe've asked our payment provider to refund {refunding} for order "
-                           "{reference}, and it is confirming it now. Once it has, we'll email you; banks usually "
-                           "take 5–10 days to show a refund on your statement.\n\n{agent}"),
-    "offer_refund": ("About your order {reference}",
-                     "Hello{name},\n\nWe have your payment of {amount} from {paid}, and we're sorry your account "
-                     "isn't ready yet. We're finishing it now. If you'd rather not wait, reply to this email and "
-                     "we'll refund you in full straight away; either way, you won't be charged twice.\n\n"
-                     "You can follow your order here:\n{status_url}\n\n{agent}"),
-    "held": ("About your order {reference}",
-             "Hello{name},\n\nWe have your payment of {amount} from {paid}, and we're sorry your account isn't "
-             "ready yet: someone on our team needs to check your order before it can be switched on.{deadline} If "
-             "you'd rather not wait, reply to this email and we'll refund you in full straight away; either way, "
-             "you won't be charged twice.\n\nYou can follow your order here:\n{status_url}\n\n{agent}"),
-    "checking": ("About your order {reference}",
-                 "Hello{name},\n\nThank you for writing. We're checking your order {reference} with our payment "
-                 "provider now, and we'll write again as soon as we know. You won't be charged twice. You can also "
-                 "follow your order here:\n{status_url}\n\n{agent}"),
-    "not_charged": ("About your order {reference}",
-                    "Hello{name},\n\nThank you for writing. We checked order {reference}: {what}, and no money was "
-                    "taken, so you owe us nothing.{again}\n\n{agent}"),
-    "disputed": ("About your payment for order {reference}",
-                 "Hello{name},\n\nYour bank has told us that the payment of {amount} for order {reference} is "
-                 "disputed; your bank decides disputes. If it was opened by mistake, or if there's something we "
-                 "can fix for you, just reply.\n\n{agent}"),
-    # The answer to "Was I charged?": the money first (what Stripe took and when, or that nothing
-    # was taken), then what it means for the order.
-    "was_charged": ("Your payment for order {reference}",
-                    "Hello{name},\n\n{money}{now}\n\nYou can follow your order here:\n{status_url}\n\n"
-                    "Your reference is {reference}.\n\n{agent}"),
-    "not_found": ("Let's find your payment",
-                  "Hello{name},\n\nThank you for writing. We couldn't find a payment from {email} yet. So we can "
-                  "look it up, could you reply with the last 4 digits of the card you used, the amount, and the "
-                  "date of the charge as it shows on your statement? With those we can find it quickly.\n\n{agent}"),
-}
+# facts its sentences state hold (order_replies); its words are templates/support/replies/<key>.txt
+# and <key>_subject.txt, filled in with those facts. The keys, in the order the templates list them:
+REPLY_KEYS = ("active", "confirmation_sent", "resent", "two_payments", "refunded", "refund_in_progress",
+              "offer_refund", "held", "checking", "not_charged", "disputed", "was_charged", "not_found",
+              "unverified_sender")
+
+
+def reply_render(key: str, values: dict, *, wrote: bool) -> tuple[str, str]:
+    """A reply's subject and body, its templates filled in with `values`. `wrote`: the customer
+    wrote to us; only then does a draft thank them for writing (a sentence that would be false)."""
+    context = {**values, "wrote": wrote}
+    subject = render_to_string(f"support/replies/{key}_subject.txt", context).removesuffix("\n")
+    body = render_to_string(f"support/replies/{key}.txt", context).removesuffix("\n")
+    return subject, body
 
 
 # Drafts that answer a customer's question: never offered (nor opened) to someone who never wrote;
-# to them the other drafts do not thank them for writing either.
+# to them the other drafts do not thank them for writing either (reply_render's `wrote`).
 ANSWERS_ONLY = {"two_payments"}
-THANKS_FOR_WRITING = "Thank you for writing. "
 
 
 @dataclass(frozen=True)
@@ -108,11 +65,7 @@ def order_replies(order: Order, *, agent_name: str, status_url: str,
         keys.insert(0, diagnosis.reply)
     if question == "charged" and _was_charged_facts(order, diagnosis, values):
         keys.insert(0, "was_charged")
-    replies = [Reply(key, REPLIES[key][0].format(**values), REPLIES[key][1].format(**values),
-                     recommended=key == diagnosis.reply) for key in keys]
-    if not wrote:  # a sentence that would be false: they wrote nothing
-        replies = [replace(r, body=r.body.replace(THANKS_FOR_WRITING, "")) for r in replies]
-    return replies
+    return [Reply(key, *reply_render(key, values, wrote=wrote), recommended=key == diagnosis.reply) for key in keys]
 
 
 def _reply_facts(order: Order, diagnosis: Diagnosis, values: dict) -> list[str]:

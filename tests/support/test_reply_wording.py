@@ -235,3 +235,12 @@ def test_a_draft_thanks_for_writing_only_someone_who_wrote():
 
     assert all("Thank you for writing." in text for text in wrote.values())
     assert not any("Thank you for writing" in text for text in never.values())
+
+
+@pytest.mark.parametrize("key", selectors.REPLY_KEYS)
+def test_every_reply_has_a_subject_and_a_body_template(key):
+    subject, body = selectors.reply_render(key, {"name": " Ada", "agent": "Ana"}, wrote=True)
+
+    assert subject.strip()
+    assert body.startswith("Hello")
+    assert body.endswith("Ana")
