@@ -458,13 +458,15 @@ def inbound_message_match(*, message_id: int):
                else f"{from_email} is not the address on any of them")
         diagnosis = (f"Unverified sender: {len(orders)} candidate order(s) linked for you only; {why}. "
                              "Share nothing about an order until they write from its address or use Find my order.")
-        subject, body = selectors.UNVERIFIED_SENDER_REPLY
-        reply = {"subject": subject, "body": body.format(
-            lookup_url=settings.SITE_URL + reverse("billing:lookup"), agent=agent)}
+        # Our words only, nothing from any candidate order.
+        subject, body = selectors.reply_render("unverified_sender", {
+            "lookup_url": settings.SITE_URL + reverse("billing:lookup"), "agent": agent}, wrote=True)
+        reply = {"subject": subject, "body": body}
     else:
         diagnosis = f"No order or payment matches {from_email} or anything in the message."
-        reply = {"subject": selectors.REPLIES["not_found"][0], "body": selectors.REPLIES["not_found"][1].format(
-            name=f" {first}" if first else "", email=from_email, agent=agent)}
+        subject, body = selectors.reply_render("not_found", {
+            "name": f" {first}" if first else "", "email": from_email, "agent": agent}, wrote=True)
+        reply = {"subject": subject, "body": body}
     with transaction.atomic():
         message = InboundMessage.objects.select_for_update().get(pk=message.pk)
         if message.matched_at is not None:

@@ -16,6 +16,7 @@ from billing.errors import RefundFailed
 from billing.models import Order, OrderState, OutboundEmail, Plan
 from billing.selectors import access_until_without, customer_day
 from support import selectors
+from support.selectors.common import _when
 from support.timefmt import console_date
 from tests.billing.helpers import order_with_payment_intent, paid_order, pay
 from tests.factories import OrderFactory, StaffFactory
@@ -65,7 +66,7 @@ def test_an_active_order_is_never_offered_a_sent_again_reply_when_nothing_was_se
     assert "resent" not in replies
     assert_none_say(replies, SENT_AGAIN)
     email = OutboundEmail.objects.get(kind="confirmation")
-    assert f"was sent to {email.recipient} on {selectors._when(email.sent_at)}" in replies["confirmation_sent"]
+    assert f"was sent to {email.recipient} on {_when(email.sent_at)}" in replies["confirmation_sent"]
 
 
 def test_the_sent_again_reply_is_offered_once_a_resend_is_on_the_timeline_and_sent(stripe_emulator, sent):
@@ -186,7 +187,7 @@ def test_a_refunded_order_is_offered_only_the_refund_reply_with_stripes_amount_a
     assert set(replies) == {"refunded"}
     refund = order.refunds.get()
     assert f"We've refunded $249.00 to your card (Visa ending 4242) for order {order.reference} on " \
-           f"{selectors._when(refund.created_at)}." in replies["refunded"]
+           f"{_when(refund.created_at)}." in replies["refunded"]
     assert "Your Annual plan ended with the refund." in replies["refunded"]
     assert_none_say(replies, ACTIVE[:2] + NOT_READY + ("That is part of",))
 
@@ -219,7 +220,7 @@ def test_money_held_for_review_is_offered_the_held_reply_with_its_deadline(strip
 
     assert set(replies) == {"held"}
     assert "We have your payment of $249.00" in replies["held"]  # what Stripe took, not the order's $199.00
-    assert f"Unless we finish it by {selectors._when(order.refund_deadline_at)}" in replies["held"]
+    assert f"Unless we finish it by {_when(order.refund_deadline_at)}" in replies["held"]
     assert_none_say(replies, ACTIVE + REFUNDED + ("$199.00",))
 
 
