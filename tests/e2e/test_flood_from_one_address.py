@@ -196,11 +196,6 @@ def test_the_capped_page_reads_the_same_for_an_address_with_an_account_and_one_w
     assert without_the_time(erins) == without_the_time(nobodys)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Open: Find my order's email cap (billing.services.STATUS_LINK_EMAILS_PER_DAY) counts emails over a rolling "
-    "day, one per paid order per lookup, while the page's per-address cap counts requests in a fixed window; "
-    "for a customer with two paid orders three strangers' lookups use up the day's emails, and her own fourth "
-    "lookup sends nothing under 'Check your email'."))
 def test_a_customer_with_two_orders_whose_own_lookup_sends_nothing_is_never_told_to_check_her_email(
     chromium, server
 ):
