@@ -13,9 +13,9 @@ from django.utils.http import urlsafe_base64_encode
 from sesame.utils import get_query_string
 
 from accounts.tokens import reminders_off_token
-from billing.models import OrderState, OutboundEmail, Plan
+from billing.models import Order, OrderState, OutboundEmail, Plan
 from billing.renewals import RENEWAL_KINDS, days_left
-from billing.selectors import order_access
+from billing.selectors import order_access, order_customer_status
 from billing.tokens import order_status_token, renew_path
 
 
@@ -69,7 +69,26 @@ def email_context(email: OutboundEmail) -> dict:
     context["send_reason"] = email.send_reason
     context.update(_renewal_context(email))
     context.update(_extension_context(email))
+    context.update(_status_link_context(email))
     return context
+
+
+def _status_link_context(email: OutboundEmail) -> dict:
+    """Find my order's one email: every order the lookup found (the row's facts, newest first), each
+    with its reference, where it stands in the status page's own words, and its own link. Rows
+    owed before the list was kept name only their own order."""
+    if email.kind != OutboundEmail.Kind.STATUS_LINK:
+        return {}
+    ids = email.facts.get("order_ids") or [email.order_id]
+    by_id = Order.objects.select_related("plan").in_bulk(ids)
+    # Only orders of this very address, whatever the row says: the link is a key to the order.
+    orders = [by_id[i] for i in ids if i in by_id and by_id[i].email == email.order.email]
+    return {"orders": [{
+        "reference": order.reference,
+        "plan": order.plan,
+        "state": order_customer_status(order).headline,
+        "status_url": settings.SITE_URL + reverse("billing:status", kwargs={"token": order_status_token(order)}),
+    } for order in orders]}
 
 
 def _extension_context(email: OutboundEmail) -> dict:

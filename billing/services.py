@@ -1107,10 +1107,8 @@ def outbound_email_dispatch_due(*, limit: int = 100) -> dict:
 
 # --- Customer self-service --------------------------------------------------------------------
 
+# One lookup sends one email listing at most this many of the address's recent orders.
 STATUS_LINK_MAX_ORDERS = 5
-# Anyone can type an address into "Find my order" (or into checkout): at most this many status-link
-# emails go to one address in any 24 hours, whoever asked and however many orders it has.
-STATUS_LINK_EMAILS_PER_DAY = 5
 # Orders worth a status link to whoever types their address: money moved or is moving (a
 # PaymentIntent that succeeded or is processing, and what followed: refunds, disputes, review).
 # An unpaid, failed or canceled order owes nobody an email; its owner can simply check out again.
@@ -1120,12 +1118,15 @@ STATUS_LINK_STATES = [S.PROCESSING, S.PAID, S.ACTIVE, S.REFUND_PENDING, S.REFUND
 
 
 def order_status_links_send(*, email: str, card_last4: str = "") -> int:
-    """Email the status link of this address's recent paid orders to that address, and only there.
+    """Email this address one message listing its recent orders with money involved, each with its
+    own status link, to that address only. Returns how many orders it lists (0: nothing sent).
 
     Someone other than the customer may have asked, so the email carries only our words (no name
-    or other text the customer typed), goes only to orders with money involved, and stops at
-    STATUS_LINK_EMAILS_PER_DAY per address. Returns how many were queued, for logs; the page
-    shows the same words whatever the count, so the form reveals nothing about who has bought.
+    or other text the customer typed) and lists only orders with money involved. One lookup sends
+    at most one email, so the page's per-address request limit (billing.views.LOOKUP_RATE_PER_EMAIL)
+    is the cap on what lookups send to an address: no second count here that could send nothing
+    while the page says it sent (docs/decisions/0013-access-is-proved.md). The page shows the same
+    words whatever the count, so the form reveals nothing about who has bought.
     """
     address = normalize_email(email)
     # "Processing" recorded before Stripe's status was kept may be a bank check nobody finished:
@@ -1141,42 +1142,39 @@ def order_status_links_send(*, email: str, card_last4: str = "") -> int:
     orders = orders.exclude(state=S.PROCESSING, payment_status__in=UNFINISHED_PAYMENT)
     if card_last4:
         orders = orders.filter(card_last4=card_last4)
-    with transaction.atomic():
-        # Locking the address's orders makes two lookups at once count each other's emails.
-        orders = list(orders.select_for_update().order_by("-created_at")[:STATUS_LINK_MAX_ORDERS])
-        if not orders:
-            return 0
-        sent_today = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.STATUS_LINK, recipient=address,
-                                                  created_at__gte=timezone.now() - timedelta(days=1)).count()
-        orders = orders[:max(0, STATUS_LINK_EMAILS_PER_DAY - sent_today)]
-        for order in orders:
-            outbound_email_queue(order=order, kind=OutboundEmail.Kind.STATUS_LINK)
+    orders = list(orders.order_by("-created_at", "-id")[:STATUS_LINK_MAX_ORDERS])
     if not orders:
-        logger.warning("Status links for %s not sent: %s already sent in the last day", address, sent_today)
+        return 0
+    # The email hangs on the newest order; the others it lists are decided now, kept in its facts.
+    with transaction.atomic():
+        outbound_email_queue(order=orders[0], kind=OutboundEmail.Kind.STATUS_LINK,
+                             facts={"order_ids": [order.id for order in orders]})
     return len(orders)
 
 
 # A checkout with an address that already has the plan (or a payment in progress) emails that
-# address once, whoever typed it, at most this often.
+# address once, whoever typed it, at most this often, and at most this many a day.
 ALREADY_YOURS_EVERY = timedelta(minutes=5)
+ALREADY_YOURS_PER_DAY = 5
 
 
 def order_already_yours_send(*, order: Order) -> bool:
     """Tell the address of `order` that someone started a checkout with it and we charged nothing.
 
     The person at checkout may not be the customer, so the email goes only to the order's own
-    address and carries only our words. One per address per ALREADY_YOURS_EVERY, and together with
-    status links at most STATUS_LINK_EMAILS_PER_DAY a day; the address lock makes two checkouts at
-    the same moment count each other. Returns whether an email was queued.
+    address and carries only our words. One per address per ALREADY_YOURS_EVERY and at most
+    ALREADY_YOURS_PER_DAY a day; the address lock makes two checkouts at the same moment count each
+    other. Only these emails count: when none goes, the checkout page says one already went
+    recently, which Find my order's emails would not make true (nor do these use up its lookups).
+    Returns whether an email was queued.
     """
     now = timezone.now()
     with transaction.atomic():
         locks.address_lock(order.email)
-        sent = OutboundEmail.objects.filter(recipient=order.email, kind__in=[
-            OutboundEmail.Kind.ALREADY_YOURS, OutboundEmail.Kind.STATUS_LINK])
-        if sent.filter(kind=OutboundEmail.Kind.ALREADY_YOURS, created_at__gte=now - ALREADY_YOURS_EVERY).exists():
+        sent = OutboundEmail.objects.filter(recipient=order.email, kind=OutboundEmail.Kind.ALREADY_YOURS)
+        if sent.filter(created_at__gte=now - ALREADY_YOURS_EVERY).exists():
             return False
-        if sent.filter(created_at__gte=now - timedelta(days=1)).count() >= STATUS_LINK_EMAILS_PER_DAY:
+        if sent.filter(created_at__gte=now - timedelta(days=1)).count() >= ALREADY_YOURS_PER_DAY:
             logger.warning("Checkout notice for %s not sent: the day's emails are used up", order.email)
             return False
         outbound_email_queue(order=order, kind=OutboundEmail.Kind.ALREADY_YOURS)

@@ -54,7 +54,8 @@ STATUS_RATE_PER_CLIENT = "120/m"
 # "Find my order", and checkout's "this address already bought it" email: each can email an
 # address someone else typed. Lookups are counted per client, per client and address, and per
 # address (every lookup for it, whatever it has: the count says nothing about who bought), so no one
-# floods an inbox; billing.services also caps status-link emails per address per day.
+# floods an inbox. A lookup sends at most one email (all the address's orders in it), so the
+# per-address count is the only cap on lookups' emails and a lookup it lets through always sends.
 LOOKUP_RATE_PER_CLIENT = "10/h"
 LOOKUP_RATE_PER_CLIENT_AND_EMAIL = "3/h"
 LOOKUP_RATE_PER_EMAIL = "5/d"
@@ -400,7 +401,7 @@ def lookup(request):
             # Its owner, proved (signed in, a Renew or sign-in link): never held back by others'
             # requests, and may be told plainly when nothing went (the address is theirs).
             if services.order_status_links_send(email=email, card_last4=form.cleaned_data["last4"]):
-                return render(request, "billing/lookup_sent.html")
+                return render(request, "billing/lookup_sent.html", {"last4": form.cleaned_data["last4"]})
             return render(request, "billing/lookup.html", {"form": form, "capped": "proved"})
         # Counted per client first, so a client held back uses up nothing of the address's own count.
         client_retry = (retry_after(request, group="lookup:client", rate=LOOKUP_RATE_PER_CLIENT)
@@ -415,9 +416,11 @@ def lookup(request):
             return render(request, "billing/lookup.html", {
                 "form": form, "capped": "address" if address_retry else "client",
                 "try_again": try_again_words(client_retry or address_retry)}, status=429)
+        # One email at most, and only the request limits above hold it back: the page below is true
+        # (its words allow an address with no orders, which gets none).
         services.order_status_links_send(email=email, card_last4=form.cleaned_data["last4"])
         # Same answer whether or not the address has orders, so the page reveals nothing about who has bought.
-        return render(request, "billing/lookup_sent.html")
+        return render(request, "billing/lookup_sent.html", {"last4": form.cleaned_data["last4"]})
     return render(request, "billing/lookup.html", {"form": form})
 
 

@@ -4,6 +4,7 @@ held back, and what one address receives is capped; when a cap holds back a look
 link, the page says that nothing was sent and when to try again, without saying whether the
 address has an account or orders."""
 
+import html
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 from sesame.utils import get_query_string
 
 from billing.models import Order, OrderState, OutboundEmail
+from billing.tokens import order_status_token
 from tests.factories import OrderFactory, PlanFactory, UserFactory
 from tests.ratelimits import counting_afresh
 
@@ -129,7 +131,6 @@ def test_a_customer_signed_in_by_link_finds_her_order_even_after_strangers_used_
     counting_afresh(rate="5/d", value=ERIN)
     for i in range(6):
         lookup(Client(REMOTE_ADDR=f"10.0.6.{i}"))
-    OutboundEmail.objects.all().delete()  # (the day's email cap in billing.services is a separate matter)
     client = Client()
     client.get(reverse("accounts:signin") + get_query_string(erin))
 
@@ -137,3 +138,57 @@ def test_a_customer_signed_in_by_link_finds_her_order_even_after_strangers_used_
 
     assert response.status_code == 200
     assert "Check your email" in response.content.decode()
+
+
+# --- Find my order: one email per lookup ------------------------------------------------------------
+
+
+def erins_paid_order(state=OrderState.ACTIVE):
+    return OrderFactory(email=ERIN, state=state, paid_at=timezone.now(),
+                        stripe_payment_intent_id=f"pi_{uuid.uuid4().hex[:24]}")
+
+
+def test_a_customer_with_two_orders_gets_her_email_on_the_last_lookup_the_address_cap_lets_through():
+    erins_paid_order()
+    erins_paid_order()
+    counting_afresh(rate="5/d", value=ERIN)
+    for i in range(4):
+        lookup(Client(REMOTE_ADDR=f"10.0.7.{i}"))
+    emails_before = OutboundEmail.objects.filter(recipient=ERIN).count()
+
+    response = lookup(Client(REMOTE_ADDR="198.51.100.20"))
+
+    assert "Check your email" in response.content.decode()
+    assert OutboundEmail.objects.filter(recipient=ERIN).count() == emails_before + 1
+
+
+def test_one_lookup_sends_one_email_that_lists_both_orders_each_with_its_own_link(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    older = erins_paid_order()
+    newer = erins_paid_order(state=OrderState.REFUNDED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        lookup(Client())
+
+    (message,) = mailoutbox
+    assert message.subject == f"Your orders {newer.reference}, {older.reference}"
+    for body in (message.body, html.unescape(message.alternatives[0][0])):
+        for order in (older, newer):
+            assert order.reference in body
+            assert order_status_token(order) in body
+        assert "You're all set" in body
+        assert "Refunded" in body
+
+
+def test_a_lookup_for_an_address_with_one_order_sends_the_single_order_email(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    order = erins_paid_order()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        lookup(Client())
+
+    (message,) = mailoutbox
+    assert message.subject == f"Your order {order.reference}"
+    assert "View your order" in message.alternatives[0][0]
