@@ -196,7 +196,7 @@ def test_the_capped_page_reads_the_same_for_an_address_with_an_account_and_one_w
     assert without_the_time(erins) == without_the_time(nobodys)
 
 
-def test_a_customer_with_two_orders_whose_own_lookup_sends_nothing_is_never_told_to_check_her_email(
+def test_a_customer_with_two_orders_gets_her_own_lookup_email_after_strangers_looked_her_up(
     chromium, server
 ):
     erin = erin_with_a_running_plan()
