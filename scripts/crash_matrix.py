@@ -505,9 +505,6 @@ class Matrix:
         if row.story == "support_refund":
             want = [confirmation, ("refund", sent)]
             return None if (state, kinds, entitlements) == ("refunded", want, 0) else f"expected refunded with {want}"
-        if row.story == "support_refund":
-            want = [confirmation, ("refund", sent)]
-            return None if (state, kinds, entitlements) == ("refunded", want, 0) else f"expected refunded with {want}"
         if row.story == "held_refund":
             want = [("payment_received", sent), ("refund", sent)]
             return None if (state, kinds, entitlements) == ("refunded", want, 0) else f"expected refunded with {want}"
@@ -519,13 +516,18 @@ class Matrix:
         if row.story == "reminders":
             ok = kinds == [confirmation, ("renewal_reminder", sent)]
             return None if state == "active" and ok else "expected one renewal reminder, sent"
-        ok = (state, kinds, entitlements) == ("active", [confirmation], 1)
+        if row.story == "support":
+            # Extend tells the customer the new end: one email for the one extension (issue 20).
+            ok = (state, kinds, entitlements) == ("active", [confirmation, ("access_extended", sent)], 1)
+        else:
+            ok = (state, kinds, entitlements) == ("active", [confirmation], 1)
         if ok and row.story == "support":
             ends_at = self.db.one("SELECT ends_at FROM accounts_entitlement WHERE order_id = %s", (order_id,))[0]
             before = customer.ends_at_before
             if before is None or (ends_at - before).days != 10:
                 return f"expected the plan extended by 10 days once (was {before}, now {ends_at})"
-        return None if ok else "expected active, one entitlement, one confirmation sent"
+        return None if ok else ("expected active, one entitlement, one confirmation sent"
+                                + (" and one extension email" if row.story == "support" else ""))
 
     def _check_not_charged(self, row, customer, *, final):
         """The customer left before paying: nothing may be taken, nothing is owed, no net has work."""
