@@ -13,7 +13,9 @@ One file per family of operations; callers import this package (`from billing im
 `services.order_settle(...)`), which re-exports every public name below:
 - plans.py: the default plan, our side of the Stripe webhook endpoint.
 - checkout.py: order_create, order_latest_purchase, stripe_customer_ensure, order_prepare_payment.
-- settle.py: order_settle and its convergence on Stripe's truth: payment facts, status, refunds seen.
+- settle.py: order_settle: reads Stripe, locks, and applies under the lock the moves that
+  billing/settle_decision.py decides from the facts alone (pure, property-tested); payment facts,
+  status, refunds seen.
 - entitlements.py: the callers of accounts.access (activation, revocation, entitlement_add_days).
 - held.py: money held without service (order_hold_money).
 - refunds.py: order_refund, order_accept_amount.
@@ -74,8 +76,9 @@ from billing.services.self_service import (
     order_buyer_details_record,
     order_status_links_send,
 )
-from billing.services.settle import MONEY_IN_FLIGHT, PAYMENT_FACTS, UNFINISHED_PAYMENT, order_settle
+from billing.services.settle import PAYMENT_FACTS, order_settle
 from billing.services.webhook_events import stripe_event_receive
+from billing.settle_decision import MONEY_IN_FLIGHT, UNFINISHED_PAYMENT
 
 __all__ = [
     "ABANDONED_AFTER",

@@ -12,7 +12,8 @@ from billing.errors import PaymentNotCanceled
 from billing.models import Order, OrderState
 from billing.money import format_money
 from billing.services.history import _move
-from billing.services.settle import MONEY_IN_FLIGHT, UNFINISHED_PAYMENT, order_settle
+from billing.services.settle import order_settle
+from billing.settle_decision import MONEY_IN_FLIGHT, UNFINISHED_PAYMENT
 
 logger = logging.getLogger(__name__)
 S = OrderState

@@ -11,7 +11,8 @@ from accounts.models import normalize_email
 from billing import locks, stripe_api
 from billing.models import Order, OrderState, OutboundEmail
 from billing.services.outbox import outbound_email_queue
-from billing.services.settle import MONEY_IN_FLIGHT, UNFINISHED_PAYMENT, order_settle
+from billing.services.settle import order_settle
+from billing.settle_decision import MONEY_IN_FLIGHT, UNFINISHED_PAYMENT
 
 logger = logging.getLogger(__name__)
 S = OrderState

@@ -1,29 +1,32 @@
 """Settle: the one way an order moves on after checkout. Read Stripe's PaymentIntent, lock the
-order, re-read it and converge it on Stripe's truth (docs/decisions/0002-settle-reads-stripe-then-locks.md)."""
+order, re-read it and converge it on Stripe's truth (docs/decisions/0002-settle-reads-stripe-then-locks.md):
+billing/settle_decision.py decides the moves from the facts alone; `_converge` applies them here."""
 
-import logging
 from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
 
 from billing import locks, signals, stripe_api
-from billing.models import Order, OrderEvent, OrderRefund, OrderState, OutboundEmail
-from billing.money import format_money
+from billing.models import Order, OrderEvent, OrderRefund, OutboundEmail
 from billing.services.entitlements import _activate, _revoke_entitlement
 from billing.services.held import _hold_money
 from billing.services.history import _move
 from billing.services.outbox import _owe_once
+from billing.settle_decision import (
+    Activate,
+    AlertDispute,
+    ChangeState,
+    HoldMoney,
+    Move,
+    OrderNow,
+    OweRefundEmail,
+    RecordRefunded,
+    Revoke,
+    StripePayment,
+    decide,
+)
 from config.failpoints import failpoint
-
-logger = logging.getLogger(__name__)
-S = OrderState
-
-# Stripe statuses in which money is taken or on its way (a bank debit, an authorised card).
-MONEY_IN_FLIGHT = ("processing", "requires_capture")
-# Stripe statuses in which nothing was taken and the customer still has to act: the bank's check
-# (3-D Secure), a card, a confirmation. The sweep cancels these after ABANDONED_PAYMENT_AFTER.
-UNFINISHED_PAYMENT = ("requires_action", "requires_payment_method", "requires_confirmation")
 
 
 def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=None) -> Order:
@@ -65,6 +68,8 @@ def _belongs_to(order: Order, pi) -> bool:
 
 
 def _converge(order: Order, pi, *, actor: str, reason: str):
+    """Apply what billing/settle_decision.py decides from Stripe's facts and the order's, under the
+    order's lock; the caller commits."""
     charge = pi.get("latest_charge") if pi.get("latest_charge") else None
     if isinstance(charge, str):
         # The caller passed an unexpanded PaymentIntent; the charge facts are one call away, but
@@ -72,92 +77,71 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
         charge = None
     ids = {"payment_intent": pi.id, **({"charge": charge.id} if charge else {})}
     why = f" ({reason})" if reason else ""
-    events = []
-    fully_refunded = False
-
-    def move(to_state, because):
-        events.append(_move(order, to_state, actor=actor, reason=because + why, stripe_ids=ids))
-
-    if not _belongs_to(order, pi):
-        if order.state != S.NEEDS_REVIEW:
-            order.attention_reason = "Stripe payment does not carry this order's reference"
-            move(S.NEEDS_REVIEW, order.attention_reason)
-    elif pi.status == "succeeded":
+    belongs = _belongs_to(order, pi)
+    facts_changed = False
+    if belongs and pi.status == "succeeded":
         facts_changed = _record_payment_facts(order, pi, charge)
-        refunded = charge.amount_refunded if charge else order.amount_refunded_cents
-        if refunded != order.amount_refunded_cents:
-            order.amount_refunded_cents = refunded
-            events.append(OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(
-                f"Stripe shows {format_money(refunded, pi.currency)} refunded in total{why}")[:500]))
         if charge is not None:
             _record_refunds(order, charge)
-        fully_refunded = charge is not None and (
-            bool(charge.get("refunded")) or charge.amount_refunded >= pi.amount_received)
-        if fully_refunded:
-            if order.state != S.REFUNDED:
-                if order.state in (S.PENDING, S.PROCESSING, S.FAILED):
-                    move(S.PAID, "Stripe confirmed the payment")
-                move(S.REFUNDED, "Stripe shows the payment fully refunded")
-                _revoke_entitlement(order, "refunded")
-                if not order.refund_reason:
-                    order.refund_reason = "Our team issued this refund."
-                if not order.emails.filter(kind=OutboundEmail.Kind.REFUND).exists():
-                    _owe_once(order, OutboundEmail.Kind.REFUND, pi)
-        elif pi.amount_received != order.amount_cents or pi.currency != order.currency:
-            if order.state != S.NEEDS_REVIEW:
-                order.attention_reason = (
-                    f"Stripe received {format_money(pi.amount_received, pi.currency)}, "
-                    f"the order expects {order.amount_display}"
-                )
-                move(S.NEEDS_REVIEW, order.attention_reason)
-        elif order.state in (S.PENDING, S.PROCESSING, S.FAILED):
-            move(S.PAID, "Stripe confirmed the payment")
-            _activate(order, pi, actor=actor, events=events, why=why, ids=ids)
-        elif order.state == S.PAID:
-            _activate(order, pi, actor=actor, events=events, why=why, ids=ids)
-        elif order.state == S.CANCELED:
-            order.attention_reason = "A payment arrived for an order that had been canceled"
-            move(S.NEEDS_REVIEW, order.attention_reason)
-        # A dispute freezes nothing for the customer yet; it puts the order in front of a person.
-        if charge is not None and charge.get("disputed") and order.state in (S.PAID, S.ACTIVE):
-            move(S.DISPUTED, "The customer's bank opened a dispute on the payment")
-            signals.attention(kind="dispute", key=f"dispute:{order.id}", order=order,
-                        summary=f"{order.reference}: the customer's bank disputed {order.paid_display}")
-        if facts_changed and not events:
-            order.save(update_fields=[*PAYMENT_FACTS, "updated_at"])
-    elif pi.status in MONEY_IN_FLIGHT:
-        if order.state in (S.PENDING, S.FAILED):
-            move(S.PROCESSING, f"Stripe reports the payment as {pi.status.replace('_', ' ')}")
-    elif pi.status in UNFINISHED_PAYMENT:
-        # Nothing was taken: the customer still has to act (the bank's check, a card), so the order
-        # is unpaid, never "processing" (docs/reconcile.md#abandoned-payment-attempts).
-        error = pi.get("last_payment_error")
-        if error and pi.status != "requires_action" and order.state in (S.PENDING, S.PROCESSING):
-            order.attention_reason = (error.get("message") or "The card was declined")[:500]
-            move(S.FAILED, f"Payment attempt failed: {order.attention_reason}")
-        elif pi.status == "requires_action" and order.state in (S.PROCESSING, S.FAILED):
-            move(S.PENDING, "The bank asked the customer to confirm the payment; nothing was taken")
-        elif not error and order.state in (S.PROCESSING, S.FAILED):
-            move(S.PENDING, "Waiting for the customer to pay")
-    elif pi.status == "canceled" and order.state in (S.PENDING, S.PROCESSING, S.FAILED):
-        move(S.CANCELED, f"Stripe canceled the payment ({pi.get('cancellation_reason') or 'no reason'})")
 
-    if order.state in (S.PAID, S.ACTIVE) and pi.status != "succeeded":
-        order.attention_reason = f"Order is {order.state} but Stripe says {pi.status}"
-        move(S.NEEDS_REVIEW, order.attention_reason)
-
-    # Money held without service: tell the customer now, before they have to ask, and start the
-    # clock after which they are refunded without asking.
-    held = order.state == S.NEEDS_REVIEW and pi.status == "succeeded" and not fully_refunded
-    if held and order.held_since is None:
-        events.append(_hold_money(order, actor=actor, ids=ids, pi=pi))
+    events = []
+    for move in decide(_stripe_payment(pi, charge, belongs=belongs), _order_now(order)):
+        events += _apply(order, move, pi=pi, actor=actor, why=why, ids=ids)
 
     status_seen = _record_payment_status(order, pi)
     if events:
         order.save()
         OrderEvent.objects.bulk_create(events)
-    elif status_seen:
-        order.save(update_fields=["payment_status", "payment_status_at", "updated_at"])
+    elif facts_changed or status_seen:
+        order.save(update_fields=[*(PAYMENT_FACTS if facts_changed else []),
+                                  *(["payment_status", "payment_status_at"] if status_seen else []), "updated_at"])
+
+
+def _stripe_payment(pi, charge, *, belongs: bool) -> StripePayment:
+    error = pi.get("last_payment_error")
+    return StripePayment(
+        belongs=belongs, status=pi.status, amount_received=pi.get("amount_received") or 0,
+        currency=pi.get("currency") or "", charge_seen=charge is not None,
+        amount_refunded=charge.amount_refunded if charge is not None else 0,
+        refunded=charge is not None and bool(charge.get("refunded")),
+        disputed=charge is not None and bool(charge.get("disputed")),
+        payment_error=(error.get("message") or "") if error else None,
+        cancellation_reason=pi.get("cancellation_reason") or "",
+    )
+
+
+def _order_now(order: Order) -> OrderNow:
+    return OrderNow(state=str(order.state), amount_cents=order.amount_cents, currency=order.currency,
+                    amount_refunded_cents=order.amount_refunded_cents, held=order.held_since is not None)
+
+
+def _apply(order: Order, move: Move, *, pi, actor: str, why: str, ids: dict) -> list[OrderEvent]:
+    """Make one decided move on the order in memory (and the rows it owes); return its events."""
+    match move:
+        case ChangeState(to_state=to_state, because=because, attention=attention):
+            if attention:
+                order.attention_reason = attention
+            return [_move(order, to_state, actor=actor, reason=because + why, stripe_ids=ids)]
+        case RecordRefunded(total_cents=total, because=because):
+            order.amount_refunded_cents = total
+            return [OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(because + why)[:500])]
+        case Activate():
+            events = []
+            _activate(order, pi, actor=actor, events=events, why=why, ids=ids)
+            return events
+        case Revoke(why=revoked_because):
+            _revoke_entitlement(order, revoked_because)
+        case OweRefundEmail(default_reason=default_reason):
+            if not order.refund_reason:
+                order.refund_reason = default_reason
+            if not order.emails.filter(kind=OutboundEmail.Kind.REFUND).exists():
+                _owe_once(order, OutboundEmail.Kind.REFUND, pi)
+        case AlertDispute():
+            signals.attention(kind="dispute", key=f"dispute:{order.id}", order=order,
+                              summary=f"{order.reference}: the customer's bank disputed {order.paid_display}")
+        case HoldMoney():
+            return [_hold_money(order, actor=actor, ids=ids, pi=pi)]
+    return []
 
 
 def _record_payment_status(order: Order, pi) -> bool:
