@@ -2,7 +2,7 @@
 and the load harness subscribe the emulator's endpoint to exactly these)."""
 
 # What to select for the endpoint in Stripe: only what moves an order. Every other event would be
-# received and stored for nothing; billing/services.py answers any other type without work.
+# received and stored for nothing; billing/services/webhook_events.py answers any other type without work.
 STRIPE_EVENTS_USED = [
     "payment_intent.succeeded",
     "payment_intent.payment_failed",

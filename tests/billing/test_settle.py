@@ -10,6 +10,7 @@ from accounts.periods import add_months
 from billing import services
 from billing.errors import InvalidTransition
 from billing.models import Order, OrderEvent, OrderState, OutboundEmail
+from billing.services import history
 from tests.billing.helpers import at_once, order_with_payment_intent, paid_order, pay
 
 pytestmark = pytest.mark.django_db
@@ -176,7 +177,7 @@ def test_transitions_the_state_machine_does_not_list_are_refused():
     order = OrderFactory(state=OrderState.REFUNDED)
 
     with pytest.raises(InvalidTransition):
-        services._move(order, OrderState.ACTIVE, actor="support:x", reason="no")
+        history._move(order, OrderState.ACTIVE, actor="support:x", reason="no")
 
 
 def fail_on(sql_fragment):

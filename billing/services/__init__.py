@@ -1,0 +1,128 @@
+"""Billing writes. Views, webhooks, tasks, admin actions and commands call these; nothing else
+changes billing state.
+
+The rules every function here keeps:
+- Stripe is never called inside a transaction that holds an order lock; we read Stripe first,
+  then lock, re-read and decide (so a slow Stripe never blocks another path on the same order).
+- Every Stripe mutation carries an idempotency key derived from the order, so repeating any step
+  after a crash returns the first result instead of doing the thing twice.
+- Every state change goes through `_move`, which refuses transitions the state machine does not
+  list and appends an OrderEvent with the actor and the reason.
+
+One file per family of operations; callers import this package (`from billing import services`,
+`services.order_settle(...)`), which re-exports every public name below:
+- plans.py: the default plan, our side of the Stripe webhook endpoint.
+- checkout.py: order_create, order_latest_purchase, stripe_customer_ensure, order_prepare_payment.
+- settle.py: order_settle: reads Stripe, locks, and applies under the lock the moves that
+  billing/settle_decision.py decides from the facts alone (pure, property-tested); payment facts,
+  status, refunds seen.
+- entitlements.py: the callers of accounts.access (activation, revocation, entitlement_add_days).
+- held.py: money held without service (order_hold_money).
+- refunds.py: order_refund, order_accept_amount.
+- adoption.py: the sweep's cases: order_adopt, orders_cancel_abandoned.
+- attempts.py: unfinished payment attempts: order_payment_cancel and the sweep's abandoned ones.
+- webhook_events.py: stripe_event_receive, the webhook's fast path.
+- history.py: `_move` and `_record`, the state machine and the order's timeline.
+- outbox.py: outbound_email_queue, send, dispatch, the sent-notes in Stripe, the ESP's events.
+- self_service.py: status links, the "already yours" notice, buyer details on a receipt.
+
+Modules import downwards only: history and outbox at the bottom, then entitlements and held, then
+settle, then everything that settles (checkout, refunds, adoption, attempts, webhook_events,
+self_service).
+"""
+
+from billing.services.adoption import (
+    ABANDONED_AFTER,
+    REFERENCE_PATTERN,
+    is_backstop_metadata,
+    order_adopt,
+    orders_cancel_abandoned,
+)
+from billing.services.attempts import (
+    PAYMENT_CANCELABLE,
+    abandoned_payment_after_words,
+    order_payment_abandoned_cancel,
+    order_payment_cancel,
+    orders_with_abandoned_payment,
+)
+from billing.services.checkout import (
+    CHECKOUT_REUSE_WINDOW,
+    IDEMPOTENCY_KEY_SAFE_AGE,
+    PURCHASED,
+    order_create,
+    order_latest_purchase,
+    order_prepare_payment,
+    stripe_customer_ensure,
+)
+from billing.services.entitlements import entitlement_add_days
+from billing.services.held import order_hold_money
+from billing.services.outbox import (
+    EMAIL_CLAIM_TIMEOUT,
+    EMAIL_RETRY_DELAYS,
+    outbound_email_dispatch_due,
+    outbound_email_queue,
+    outbound_email_record_esp_event,
+    outbound_email_send,
+    outbound_emails_note_due,
+)
+from billing.services.plans import DEFAULT_PLAN, plan_ensure_default, stripe_webhook_endpoint_ensure
+from billing.services.refunds import REFUNDABLE, order_accept_amount, order_refund
+from billing.services.self_service import (
+    ALREADY_YOURS_EVERY,
+    ALREADY_YOURS_PER_DAY,
+    STATUS_LINK_MAX_ORDERS,
+    STATUS_LINK_STATES,
+    order_already_yours_send,
+    order_buyer_details_record,
+    order_status_links_send,
+)
+from billing.services.settle import PAYMENT_FACTS, order_settle
+from billing.services.webhook_events import stripe_event_receive
+from billing.settle_decision import MONEY_IN_FLIGHT, UNFINISHED_PAYMENT
+
+__all__ = [
+    "ABANDONED_AFTER",
+    "ALREADY_YOURS_EVERY",
+    "ALREADY_YOURS_PER_DAY",
+    "CHECKOUT_REUSE_WINDOW",
+    "DEFAULT_PLAN",
+    "EMAIL_CLAIM_TIMEOUT",
+    "EMAIL_RETRY_DELAYS",
+    "IDEMPOTENCY_KEY_SAFE_AGE",
+    "MONEY_IN_FLIGHT",
+    "PAYMENT_CANCELABLE",
+    "PAYMENT_FACTS",
+    "PURCHASED",
+    "REFERENCE_PATTERN",
+    "REFUNDABLE",
+    "STATUS_LINK_MAX_ORDERS",
+    "STATUS_LINK_STATES",
+    "UNFINISHED_PAYMENT",
+    "abandoned_payment_after_words",
+    "entitlement_add_days",
+    "is_backstop_metadata",
+    "order_accept_amount",
+    "order_adopt",
+    "order_already_yours_send",
+    "order_buyer_details_record",
+    "order_create",
+    "order_hold_money",
+    "order_latest_purchase",
+    "order_payment_abandoned_cancel",
+    "order_payment_cancel",
+    "order_prepare_payment",
+    "order_refund",
+    "order_settle",
+    "order_status_links_send",
+    "orders_cancel_abandoned",
+    "orders_with_abandoned_payment",
+    "outbound_email_dispatch_due",
+    "outbound_email_queue",
+    "outbound_email_record_esp_event",
+    "outbound_email_send",
+    "outbound_emails_note_due",
+    "plan_ensure_default",
+    "stripe_customer_ensure",
+    "stripe_event_receive",
+    "stripe_webhook_endpoint_ensure",
+]

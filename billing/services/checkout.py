@@ -1,0 +1,197 @@
+"""Checkout: write the intent to buy before any money moves, find an earlier purchase before
+offering a second payment, and set up the address's Stripe Customer and the order's PaymentIntent."""
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Entitlement, normalize_email
+from billing import locks, stripe_api
+from billing.errors import PaymentSetupFailed
+from billing.models import Order, OrderState, Plan, StripeCustomer
+from billing.services.history import _record
+from billing.services.settle import order_settle
+from config.failpoints import failpoint
+
+logger = logging.getLogger(__name__)
+S = OrderState
+
+# Past this age Stripe may have forgotten our idempotency key (it keeps them 24 hours), so
+# before creating anything for an older order we search Stripe for what already exists.
+IDEMPOTENCY_KEY_SAFE_AGE = timedelta(hours=23)
+
+# Two checkouts from one browser this close together are the same purchase (two tabs, a reload,
+# Back and submit again): the second gets the first order, so only one payment is ever in flight.
+CHECKOUT_REUSE_WINDOW = timedelta(hours=1)
+
+
+def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=None, browser_key: str = "",
+                 actor: str = "checkout", renewal: bool = False) -> Order:
+    """Write the intent to buy before any money moves.
+
+    `renewal`: checkout offered this payment as adding time to the running plan of an address the
+    browser proved (issue 20); support and the customer see it labelled so, never as "paid twice".
+
+    A repeated nonce (a double submit) returns the first order. Checkouts for one address are
+    serialised, so two tabs of one browser submitted at the same moment cannot both make an order:
+    the second finds the first's unpaid order (same browser, address and plan) and gets that.
+    """
+    email = normalize_email(email)
+    if checkout_nonce is not None:
+        existing = Order.objects.filter(checkout_nonce=checkout_nonce).first()
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            locks.address_lock(email)
+            if browser_key:
+                unpaid = (Order.objects.filter(email=email, plan=plan, browser_key=browser_key,
+                                               state__in=[S.PENDING, S.FAILED],
+                                               created_at__gte=timezone.now() - CHECKOUT_REUSE_WINDOW)
+                          .order_by("-created_at").first())
+                if unpaid is not None:
+                    return unpaid
+            order = Order.objects.create(
+                plan=plan,
+                email=email,
+                full_name=full_name.strip(),
+                amount_cents=plan.amount_cents,
+                currency=plan.currency,
+                checkout_nonce=checkout_nonce,
+                browser_key=browser_key,
+                renewal=renewal,
+            )
+            created = "Renewal order created" if renewal else "Order created"
+            _record(order, actor=actor, reason=f"{created} for {order.amount_display}", to_state=S.PENDING)
+    except IntegrityError:
+        # Two submits of the same form raced; the other one won and owns the order.
+        if checkout_nonce is None:
+            raise
+        return Order.objects.get(checkout_nonce=checkout_nonce)
+    failpoint("checkout.after_order_commit")
+    return order
+
+
+# States in which an earlier order means the customer already has (or is getting) the plan: money
+# taken or in flight. Pending and failed orders hold no money (settle keeps an unfinished bank
+# check pending), so checking out again simply goes to payment.
+PURCHASED = {S.PROCESSING, S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.DISPUTED}
+
+
+def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") -> Order | None:
+    """The newest order of this address for this plan that is bought or being bought (in
+    PURCHASED); failing that, the newest one still open and unpaid; else None.
+
+    Checkout asks before it offers a card form, so that a customer whose first payment went
+    through (while the page told them otherwise, or they never saw the page) is not charged
+    twice. Open orders with a PaymentIntent are settled first, so the answer is Stripe's. An
+    unpaid attempt (a bank check left unfinished, a declined card) is never a purchase: it holds
+    no money, and an unpaid order newer than a purchase does not hide that purchase.
+    """
+    now = timezone.now()
+    candidates = (Order.objects.filter(email=normalize_email(email), plan=plan)
+                  .exclude(state__in=[S.CANCELED, S.REFUNDED, S.REFUND_PENDING])
+                  .order_by("-created_at")[:3])
+    unpaid = None
+    for order in candidates:
+        if order.stripe_payment_intent_id and order.state in (S.PENDING, S.PROCESSING, S.FAILED, S.PAID):
+            try:
+                order = order_settle(order_id=order.id, actor=actor, reason="the customer is checking out again")
+            except stripe_api.StripeError:
+                logger.warning("Could not check %s with Stripe before a second checkout", order.reference)
+                order.state = S.PROCESSING  # unknown: treat as possibly paid, never offer a second payment
+                return order
+        if order.state == S.ACTIVE:
+            entitlement = Entitlement.objects.filter(order=order).first()
+            if entitlement is None or entitlement.revoked_at is not None or entitlement.ends_at <= now:
+                continue  # time that has run out: buying again is simply buying
+        if order.state not in PURCHASED:
+            unpaid = unpaid or order  # not paid, nothing in flight: look on for a real purchase
+            continue
+        return order
+    return unpaid
+
+
+def stripe_customer_ensure(*, email: str) -> str:
+    """The address's one Stripe Customer id (decision 0015), created the first time it pays.
+
+    Kept in StripeCustomer; an address that paid before the mapping existed keeps the customer of
+    its earliest order. Created with an idempotency key made of the address alone (and parameters
+    that depend on nothing else, as Stripe requires of a repeated key), so two checkouts of one
+    address at once, or a retry after a crash, make one customer. Called outside any transaction.
+    """
+    email = normalize_email(email)
+    known = StripeCustomer.objects.filter(email=email).values_list("stripe_customer_id", flat=True).first()
+    if known:
+        return known
+    customer_id = (Order.objects.filter(email=email).exclude(stripe_customer_id="").order_by("created_at")
+                   .values_list("stripe_customer_id", flat=True).first())
+    if not customer_id:
+        digest = hashlib.sha256(email.encode()).hexdigest()[:40]
+        customer_id = stripe_api.customer_create(idempotency_key=f"backstop-customer-{digest}", email=email,
+                                                 metadata={"backstop_email": email}).id
+    try:
+        with transaction.atomic():
+            StripeCustomer.objects.get_or_create(email=email, defaults={"stripe_customer_id": customer_id})
+    except IntegrityError:
+        pass  # another checkout stored it a moment ago: the one read below
+    return StripeCustomer.objects.get(email=email).stripe_customer_id
+
+
+def order_prepare_payment(*, order: Order, actor: str = "checkout"):
+    """Make sure the order has its Stripe Customer and PaymentIntent; return the PaymentIntent.
+
+    Safe to call any number of times, from any process: the idempotency keys make Stripe return
+    the same objects, and the ids are stored only if no other call stored them first.
+    """
+    if order.stripe_payment_intent_id:
+        try:
+            return stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
+        except stripe_api.StripeError as exc:
+            logger.warning("Payment lookup failed for %s: %s", order.reference, exc)
+            raise PaymentSetupFailed(str(exc)) from exc
+
+    existing = None
+    if timezone.now() - order.created_at > IDEMPOTENCY_KEY_SAFE_AGE:
+        existing = next(iter(stripe_api.payment_intent_search_by_order(order.id)), None)
+    try:
+        if existing is not None:
+            payment_intent = existing
+            customer_id = existing.customer if isinstance(existing.customer, str) else existing.customer.id
+        else:
+            # What the sweep needs to recreate the order if our row is ever lost (a restore).
+            metadata = {"order_id": str(order.id), "reference": order.reference, "email": order.email,
+                        "plan": order.plan.code}
+            customer_id = stripe_customer_ensure(email=order.email)
+            failpoint("checkout.after_customer")
+            payment_intent = stripe_api.payment_intent_create(
+                idempotency_key=f"backstop-order-{order.public_id}-payment-intent",
+                amount=order.amount_cents,
+                currency=order.currency,
+                customer=customer_id,
+                automatic_payment_methods={"enabled": True},
+                receipt_email=order.email,
+                description=f"{order.plan.name} plan{' renewal' if order.renewal else ''}, order {order.reference}",
+                # The bank line reads e.g. "BACKSTOP* 7F3K9QX2": recognisable, and support can
+                # find the order from it.
+                statement_descriptor_suffix=order.reference.replace("BK-", "").replace("-", ""),
+                metadata=metadata,
+            )
+    except stripe_api.StripeError as exc:
+        logger.warning("Payment setup failed for %s: %s", order.reference, exc)
+        raise PaymentSetupFailed(str(exc)) from exc
+    failpoint("checkout.after_payment_intent_created")
+
+    with transaction.atomic():
+        locked = locks.order_lock(order.id)
+        if not locked.stripe_payment_intent_id:
+            locked.stripe_customer_id = customer_id
+            locked.stripe_payment_intent_id = payment_intent.id
+            locked.save(update_fields=["stripe_customer_id", "stripe_payment_intent_id", "updated_at"])
+            _record(locked, actor=actor, reason="Payment set up with Stripe",
+                    stripe_ids={"customer": customer_id, "payment_intent": payment_intent.id})
+    order.refresh_from_db()
+    return payment_intent

@@ -1,0 +1,75 @@
+"""Billing's callers of accounts.access (decision D4): grant the time a paid order bought, take it
+back on a refund, add days; accounts.access writes the Entitlement, billing writes the order's
+timeline."""
+
+from django.contrib.auth import get_user_model
+
+from accounts import access
+from accounts.models import Entitlement
+from billing.models import Order, OrderState, OutboundEmail
+from billing.services.history import _move, _record
+from billing.services.outbox import _owe_once
+from config.failpoints import failpoint
+
+S = OrderState
+
+
+def _activate(order: Order, pi, *, actor: str, events: list, why: str, ids: dict):
+    """Grant access for the paid order: one entitlement (unique per order) and one email.
+
+    One payment buys one plan's length of time, whatever the customer already has: if their plan
+    still runs, the new time starts where it ends (stacked, no day lost).
+    """
+    user = _user_for_email(order.email, order.full_name)  # also locks the user: stacking cannot race
+    entitlement = access.access_grant(user=user, order=order, plan=order.plan, paid_at=order.paid_at)
+    starts_at = entitlement.starts_at
+    failpoint("settle.after_entitlement")
+    order.user = user
+    granted = (f"Access granted until {entitlement.ends_at:%Y-%m-%d}" if starts_at == order.paid_at else
+               f"Access granted from {starts_at:%Y-%m-%d} (after the plan already paid for) "
+               f"until {entitlement.ends_at:%Y-%m-%d}")
+    events.append(_move(order, S.ACTIVE, actor=actor, reason=granted + why, stripe_ids=ids))
+    _owe_once(order, OutboundEmail.Kind.CONFIRMATION, pi)
+    failpoint("settle.after_outbox_row")
+
+
+def _revoke_entitlement(order: Order, why: str):
+    """Take back the time this order bought (accounts.access); time stacked after it moves up."""
+    _entitlement, moved = access.access_revoke(order=order, why=why)
+    _record_time_moved(moved, why="up after an earlier payment was refunded")
+
+
+def _record_time_moved(moved, *, why: str):
+    """On each order's timeline, where its time now falls after the periods were laid out again."""
+    for entitlement in moved:
+        _record(entitlement.order, actor="system", reason=(
+            f"Time moved {why}: now {entitlement.starts_at:%Y-%m-%d} to {entitlement.ends_at:%Y-%m-%d}"))
+
+
+def entitlement_add_days(*, order_id: int, days: int, actor: str, reason: str) -> Entitlement:
+    """More time on what this order bought (support's Extend, an outage): accounts.access adds the
+    days, moves the periods after it along, and billing writes the order's timeline. The returned
+    entitlement carries `access_until`, the end of all the customer's time.
+
+    Runs in the caller's transaction (which holds the order's lock)."""
+    entitlement = access.access_extend(order_id=order_id, days=days)
+    _record_time_moved(entitlement.moved, why="along after an earlier period was extended")
+    until, until_before = entitlement.access_until, entitlement.access_until_before
+    was = f"was {until_before:%Y-%m-%d}" if until_before else "it had run out"
+    _record(entitlement.order, actor=actor, reason=(
+        f"Access extended by {days} days: paid time now ends {until:%Y-%m-%d} ({was}): {reason.strip()}"))
+    return entitlement
+
+
+def _user_for_email(email: str, full_name: str):
+    """The customer's account, created on first purchase; one statement either way.
+
+    An upsert (INSERT … ON CONFLICT (email) DO UPDATE … RETURNING) rather than select-then-insert:
+    two orders for the same address may activate concurrently, and this cannot race.
+    """
+    User = get_user_model()
+    (user,) = User.objects.bulk_create(
+        [User(email=email, full_name=full_name, password="!")],
+        update_conflicts=True, unique_fields=["email"], update_fields=["email"],
+    )
+    return user
