@@ -450,18 +450,24 @@ class MoneyPath(RuleBasedStateMachine):
         order = order_from_status_token(resolve(response.url).kwargs["token"])
         REACHED.update([f"the stranger got a card form (buy_again={buy_again})"])
         self.stranger_references.add(order.reference)
-        if pays:
+        if pays:  # and on the thank-you page, "Go to your account"
             self.pay(order.reference, "pm_card_visa")
             self.the_stranger_reads(order.reference, "billing:status")
+            self.the_stranger_presses_go_to_your_account(order.reference)
         return order.reference
 
     @rule(reference=stranger_orders)
     def the_stranger_presses_go_to_your_account(self, reference):
         order = Order.objects.filter(reference=reference).first()
-        if order is not None:
-            self.browse(self.stranger, "post", reverse("billing:status-signin",
-                                                       kwargs={"token": order_status_token(order)}))
-            self.browse(self.stranger, "get", reverse("accounts:home"))
+        if order is None:
+            return
+        response = self.browse(self.stranger, "post", reverse("billing:status-signin",
+                                                              kwargs={"token": order_status_token(order)}))
+        if response is not None and response.url == reverse("accounts:home"):
+            # Signed in by the one click, this moment: to an account the stranger may be in.
+            user = get_user_model().objects.get(pk=self.stranger.session["_auth_user_id"])
+            assert self.the_stranger_may_be_in(user), f"one click signed the stranger in as {user.email}"
+        self.browse(self.stranger, "get", reverse("accounts:home"))
 
     @rule()
     def the_stranger_tries_to_set_a_password(self):
