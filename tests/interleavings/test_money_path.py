@@ -3,15 +3,23 @@
 The rules are the actors: customers checking out, paying (or being declined), reloading their
 status page, buying another year and pressing Refund me now, leaving the bank's 3-D Secure check
 (or finishing or failing it later); Stripe's webhooks delivered, duplicated, lost or reordered; the
-sweep; support's Recover, Refund, Extend and Cancel payment attempt; an hour passing; the held-money
-deadline passing; the year's-end reminders; a database restore to an earlier snapshot; the product
-behind the shop going down and coming back while access webhooks are delivered to it. After every
-step the invariants that must hold at every moment are checked, and at the end of each example
-the nets are run to rest and the promises are checked: every succeeded Backstop charge has
+sweep; support's Recover, Refund, Extend, Cancel payment attempt and Accept (of an amount Stripe
+took differently); an hour passing; the held-money deadline passing; the year's-end reminders; a
+database restore to an earlier snapshot; the product behind the shop going down and coming back
+while access webhooks are delivered to it; a stranger in a second browser checking out with a
+customer's address (with and without a hand-added `buy_again=1`), paying, pressing "Go to your
+account" and trying the account and password pages. After every step the invariants that must
+hold at every moment are checked, and at the end of each example the nets are run to rest and the
+promises are checked: every succeeded Backstop charge has
 exactly one order that ends active or refunded, nothing is charged, refunded or emailed twice,
 every access change reaches the product at least once, in order per customer, and no payment
 attempt is left unfinished in Stripe (the sweep canceled it). At every moment, no unpaid order is
-called paid, "processing" or left without a way to pay.
+called paid, "processing" or left without a way to pay; no session is signed in to an account it
+did not prove (the stranger's only way in is the one click to an account its own order made, with
+nothing of anyone else's on it); no customer account has a password nobody proved the address for;
+an accepted order was granted once, holds no money and shows Stripe's amounts. Whenever the
+stranger reads its status page or receipt, neither shows another payment's dates or the account's
+company or VAT number.
 
 Each example starts from a clean database (a savepoint rolled back at teardown) and a reset
 emulator. A restore rolls the database back to a savepoint taken earlier in the example while
@@ -20,7 +28,9 @@ Stripe and the customers' inboxes keep everything, exactly as a real restore wou
 `make interleavings` runs thousands (INTERLEAVINGS_EXAMPLES); CI runs a short form.
 """
 
+import collections
 import contextlib
+import html
 import itertools
 import json
 import os
@@ -29,13 +39,14 @@ from datetime import timedelta
 
 import pytest
 import stripe
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.test import Client
-from django.urls import reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -56,7 +67,7 @@ from billing import selectors as billing_selectors
 from billing import services, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, OutboundEmail
-from billing.tokens import order_status_token
+from billing.tokens import order_from_status_token, order_status_token
 from config import failpoints
 from support import selectors as support_selectors
 from support import services as support_services
@@ -77,10 +88,17 @@ EXPECTED = (BillingError, stripe_api.StripeError, stripe.StripeError, support_se
 CRASHED = (failpoints.FailpointError,)
 ONCE = {str(kind) for kind in OutboundEmail.ONCE_PER_ORDER}
 REPORT = os.environ.get("INTERLEAVINGS_REPORT", "")
+# How often the rarer actors reached the states they exist for, printed with the result (pytest -s).
+REACHED = collections.Counter()
+# What a customer keeps on their account for receipts: a stranger's pages must never show it.
+COMPANY, VAT = "Lovelace Analytics Ltd", "GB999999973"
+# Orders with money on them or on its way: each one is somebody's payment on the account.
+MONEY_MOVED = [S.PROCESSING, S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.DISPUTED, S.REFUND_PENDING, S.REFUNDED]
 
 
 class MoneyPath(RuleBasedStateMachine):
     orders = Bundle("orders")
+    stranger_orders = Bundle("stranger_orders")
     staff = None  # set per test run by the fixture
     product = None  # the product's webhook endpoint (tests/accounts/receiver.py), per test run
     examples = 0
@@ -96,6 +114,8 @@ class MoneyPath(RuleBasedStateMachine):
         self.events_seen: set[str] = set()
         self.inbox: list[dict] = []  # Stripe events not delivered yet, oldest first
         self.client = Client()
+        self.stranger = Client()  # a second browser, its own session, typing customers' addresses
+        self.stranger_references: set[str] = set()
         services.stripe_webhook_endpoint_ensure(secret=WEBHOOK_SECRET, uuid=django_settings().STRIPE_WEBHOOK_UUID,
                                                 url="http://testserver/stripe/webhook/", livemode=False)
         self.plan = PlanFactory()
@@ -146,6 +166,16 @@ class MoneyPath(RuleBasedStateMachine):
             finally:
                 self.collect_events()
         assert response.status_code in (200, 503), response.content  # 503: Stripe will deliver it again
+
+    def browse(self, browser, method, path, data=None):
+        """One request of a browser, as production serves it; None if its process died."""
+        with capture_on_commit():
+            try:
+                return getattr(browser, method)(path, data)
+            except CRASHED:
+                return None
+            finally:
+                self.collect_events()
 
     def sweep(self, *args, strict=False):
         """One pass as cron runs it. A pass that died at a crash point is recorded as failed by the
@@ -208,6 +238,10 @@ class MoneyPath(RuleBasedStateMachine):
         # A customer whose plan still runs pays for another year; it must start where theirs ends.
         if not Entitlement.objects.filter(user__email=email, revoked_at=None).exists():
             return ""
+        return self.buy(email)
+
+    def buy(self, email):
+        """Check out, pay with a card that works, and come back to the status page (it settles)."""
         reference = self.checkout(email=email, browser="")
         order = Order.objects.filter(reference=reference).first()
         if order is None or not order.stripe_payment_intent_id:
@@ -215,6 +249,19 @@ class MoneyPath(RuleBasedStateMachine):
         self.act(stripe.PaymentIntent.confirm, order.stripe_payment_intent_id, payment_method="pm_card_visa",
                  return_url="http://testserver/return")
         self.reload_status_page(reference)
+        return reference
+
+    @initialize(target=orders, history=st.sampled_from(["", "active", "refunded"]))
+    def ada_may_have_bought_before(self, history):
+        # The customer whose address a stranger may type: her plan runs, or she was refunded. Her
+        # account keeps a company and VAT number for her receipts.
+        if not history:
+            return ""
+        reference = self.buy(EMAILS[0])
+        get_user_model().objects.filter(email=EMAILS[0]).update(company_name=COMPANY, vat_number=VAT)
+        order = Order.objects.filter(reference=reference, state=S.ACTIVE).first()
+        if history == "refunded" and order is not None:
+            self.act(services.order_refund, order_id=order.id, actor="customer", reason="The customer asked")
         return reference
 
     @rule(reference=orders)
@@ -299,6 +346,31 @@ class MoneyPath(RuleBasedStateMachine):
         if order is not None:
             self.act(support_services.order_payment_attempt_cancel, order_id=order.id, user=self.staff)
 
+    @rule(target=orders, email=st.sampled_from(EMAILS))
+    def stripe_takes_another_amount(self, email):
+        # The amount was changed in Stripe's dashboard before the customer paid: $248 for $249.
+        reference = self.checkout(email=email, browser="")
+        order = Order.objects.filter(reference=reference).first()
+        if order is not None and order.stripe_payment_intent_id:
+            pi = stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id)
+            if pi.status in ("requires_payment_method", "requires_confirmation"):
+                self.act(stripe.PaymentIntent.modify, pi.id, amount=order.amount_cents - 100)
+                self.pay(reference, "pm_card_visa")
+                self.reload_status_page(reference)
+        return reference
+
+    @precondition(lambda self: Order.objects.filter(state=S.NEEDS_REVIEW).exists())
+    @rule(twice=st.booleans())
+    def support_accepts_what_stripe_took(self, twice):
+        order = Order.objects.filter(state=S.NEEDS_REVIEW).order_by("id").first()
+        if order is None:
+            return
+        key, seen = uuid.uuid4(), support_selectors.order_case_version(order.id)
+        REACHED.update([f"support pressed Accept on an order held {order.attention_reason[:40]!r}"])
+        for _ in range(2 if twice else 1):  # a double click sends the same form twice
+            self.act(support_services.order_accept_by_support, order_id=order.id, user=self.staff, key=key,
+                     reason="A discount we gave by phone", seen=seen)
+
     @rule(reference=orders, partial=st.booleans(), twice=st.booleans())
     def support_refunds(self, reference, partial, twice):
         order = Order.objects.filter(reference=reference).first()
@@ -363,6 +435,86 @@ class MoneyPath(RuleBasedStateMachine):
         os.environ[failpoints.ALLOW_ENV] = "1"
         os.environ[failpoints.ENV] = f"{point}=1*raise"
         failpoints.reset()
+
+    # --- a stranger, in a second browser, with a customer's address ----------------------------
+
+    @rule(targets=(orders, stranger_orders), email=st.sampled_from(EMAILS), buy_again=st.booleans(),
+          pays=st.booleans())
+    def a_stranger_checks_out_with_a_customers_address(self, email, buy_again, pays):
+        form = {"email": email, "full_name": "A Stranger", "nonce": str(uuid.uuid4()), "email_confirmed": "1"}
+        if buy_again:
+            form["buy_again"] = "1"  # added to the form by hand
+        response = self.browse(self.stranger, "post", reverse("billing:checkout"), form)
+        if response is None or response.status_code != 302:
+            return ""  # "this address already has the plan", or held back: no card form
+        order = order_from_status_token(resolve(response.url).kwargs["token"])
+        REACHED.update([f"the stranger got a card form (buy_again={buy_again})"])
+        self.stranger_references.add(order.reference)
+        if pays:  # and on the thank-you page, "Go to your account"
+            self.pay(order.reference, "pm_card_visa")
+            self.the_stranger_reads(order.reference, "billing:status")
+            self.the_stranger_presses_go_to_your_account(order.reference)
+        return order.reference
+
+    @rule(reference=stranger_orders)
+    def the_stranger_presses_go_to_your_account(self, reference):
+        order = Order.objects.filter(reference=reference).first()
+        if order is None:
+            return
+        response = self.browse(self.stranger, "post", reverse("billing:status-signin",
+                                                              kwargs={"token": order_status_token(order)}))
+        if response is not None and response.url == reverse("accounts:home"):
+            # Signed in by the one click, this moment: to an account the stranger may be in.
+            user = get_user_model().objects.get(pk=self.stranger.session["_auth_user_id"])
+            assert self.the_stranger_may_be_in(user), f"one click signed the stranger in as {user.email}"
+        self.browse(self.stranger, "get", reverse("accounts:home"))
+
+    @rule()
+    def the_stranger_tries_to_set_a_password(self):
+        self.browse(self.stranger, "get", reverse("accounts:password_change"))
+        password = "a stranger's pass phrase 42"
+        self.browse(self.stranger, "post", reverse("accounts:password_change"),
+                    {"old_password": "", "new_password1": password, "new_password2": password})
+
+    @rule(reference=stranger_orders, page=st.sampled_from(["billing:status", "billing:receipt"]))
+    def the_stranger_reads(self, reference, page):
+        order = Order.objects.filter(reference=reference).first()
+        if order is None:
+            return
+        response = self.browse(self.stranger, "get", reverse(page, kwargs={"token": order_status_token(order)}))
+        if response is None or response.status_code != 200:
+            return
+        order.refresh_from_db()  # as the page showed it (reading it may have settled it)
+        text = html.unescape(response.content.decode())
+        REACHED.update([f"the stranger read {page} of a {order.state} order, account made by others: "
+                            f"{order.user_id is not None and not self.the_stranger_may_be_in(order.user)}"])
+        for secret in self.not_for_the_stranger(order):
+            assert secret not in text, f"{page} of {reference} shows the stranger {secret!r}"
+
+    def not_for_the_stranger(self, order) -> set[str]:
+        """The account's company and VAT number, and the end of every payment on it that is not
+        the stranger's (today's date and the order's own payment day excepted: those are its own)."""
+        secrets = {COMPANY, VAT}
+        if order.user_id is not None:
+            others = Entitlement.objects.filter(user_id=order.user_id, revoked_at=None).exclude(
+                order__reference__in=self.stranger_references)
+            secrets |= {billing_selectors.customer_day(e.ends_at) for e in others}
+        own = {billing_selectors.customer_day(moment) for moment in (timezone.now(), order.paid_at) if moment}
+        return secrets - own
+
+    def the_stranger_may_be_in(self, user) -> bool:
+        """A browser that proved nothing may be signed in only to an account one of its own orders
+        made, with no password and no payment or time on it that is anyone else's."""
+        if user.is_staff or user.has_usable_password():
+            return False
+        mine = self.stranger_references
+        payments = Order.objects.filter(Q(email=user.email) | Q(user_id=user.id)).filter(
+            Q(paid_at__isnull=False) | Q(state__in=MONEY_MOVED))
+        if not payments.exists() or payments.exclude(reference__in=mine).exists():
+            return False
+        if Entitlement.objects.filter(user_id=user.id).exclude(order__reference__in=mine).exists():
+            return False
+        return Order.objects.filter(reference__in=mine, email=user.email, created_at__lte=user.date_joined).exists()
 
     # --- the product behind the shop ------------------------------------------------------------
 
@@ -433,6 +585,33 @@ class MoneyPath(RuleBasedStateMachine):
         assert not InboundMessage.objects.filter(status=InboundMessage.Status.OPEN, replies__isnull=False).exists()
 
     @invariant()
+    def nobody_is_signed_in_to_an_account_they_did_not_prove(self):
+        if "_auth_user_id" not in self.stranger.session:
+            return
+        # Signed in is what the next request is served as (a one-click session ends there once
+        # someone else's payment lands on the account).
+        response = self.browse(self.stranger, "get", reverse("accounts:home"))
+        if response is not None and response.status_code == 200:
+            user = response.wsgi_request.user
+            REACHED.update(["the stranger is signed in to an account its own order made"])
+            assert self.the_stranger_may_be_in(user), f"the stranger is signed in as {user.email}"
+
+    @invariant()
+    def no_customer_has_a_password_nobody_proved_the_address_for(self):
+        # Nobody in this machine opens a link or knows a password: no first password may be set.
+        customers = get_user_model().objects.filter(is_staff=False)
+        assert not [user.email for user in customers if user.has_usable_password()]
+
+    @invariant()
+    def an_accepted_order_is_granted_once_holds_no_money_and_shows_stripes_amounts(self):
+        accepts = Order.objects.filter(events__from_state=S.NEEDS_REVIEW, events__to_state=S.PAID)
+        assert not accepts.values("id").annotate(n=Count("id")).filter(n__gt=1).exists()
+        assert not Order.objects.filter(state=S.ACTIVE, held_since__isnull=False).exists()
+        for order in Order.objects.filter(state__in=[S.PAID, S.ACTIVE], amount_received_cents__isnull=False):
+            assert (order.amount_cents, order.currency) == (order.amount_received_cents, order.received_currency), \
+                order.reference
+
+    @invariant()
     def nothing_is_refunded_beyond_what_was_taken(self):
         for order in Order.objects.filter(amount_received_cents__isnull=False):
             refunded = order.refunds.aggregate(total=Sum("amount_cents"))["total"] or 0
@@ -453,6 +632,8 @@ class MoneyPath(RuleBasedStateMachine):
             assert len(orders) == 1, f"{reference}: {len(orders)} orders for one charge"
             order = orders[0]
             assert order.state in (S.ACTIVE, S.REFUNDED), f"{reference} ended {order.state}"
+            if order.state == S.ACTIVE:
+                assert order.amount_cents == intents[0].amount_received, f"{reference}: not Stripe's amount"
             if order.state == S.ACTIVE:
                 confirmation = order.emails.get(kind=OutboundEmail.Kind.CONFIRMATION)
                 received = [m for m in mail.outbox if getattr(m, "metadata", {}).get("order_reference") == reference
@@ -534,10 +715,14 @@ def _profile() -> settings:
 def test_every_interleaving_of_the_actors_keeps_every_promise(stripe_emulator, settings,
                                                               django_capture_on_commit_callbacks):
     settings.RECONCILE_GRACE = timedelta(0)
+    # The stranger's pages are rendered: their static files by name, so no collectstatic is needed first.
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     _emulator.update(control=stripe_emulator.control, capture=django_capture_on_commit_callbacks)
     MoneyPath.staff = support_services.support_staff_ensure(email="amy@backstop.localhost", password="x" * 20,
                                                             refunds=True)
     MoneyPath.examples = 0
+    REACHED.clear()
     MoneyPath.product = Receiver().start()
     settings.ACCESS_WEBHOOK_URL, settings.ACCESS_WEBHOOK_SECRET = MoneyPath.product.url, PRODUCT_SECRET
     try:
@@ -548,6 +733,7 @@ def test_every_interleaving_of_the_actors_keeps_every_promise(stripe_emulator, s
     finally:
         MoneyPath.product.stop()
     _report(f"{MoneyPath.examples} examples, 0 violations")
+    print(dict(REACHED))
 
 
 def _report(line: str):
