@@ -11,7 +11,7 @@ from billing import locks, signals, stripe_api
 from billing.models import Order, OrderEvent, OrderRefund, OutboundEmail
 from billing.services.entitlements import _activate, _revoke_entitlement
 from billing.services.held import _hold_money
-from billing.services.history import _move
+from billing.services.history import event_refund_recorded, event_state_changed
 from billing.services.outbox import _owe_once
 from billing.settle_decision import (
     Activate,
@@ -121,10 +121,11 @@ def _apply(order: Order, move: Move, *, pi, actor: str, why: str, ids: dict) -> 
         case ChangeState(to_state=to_state, because=because, attention=attention):
             if attention:
                 order.attention_reason = attention
-            return [_move(order, to_state, actor=actor, reason=because + why, stripe_ids=ids)]
+            return [event_state_changed(order, to_state, actor=actor, reason=because + why, stripe_ids=ids)]
         case RecordRefunded(total_cents=total, because=because):
             order.amount_refunded_cents = total
-            return [OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(because + why)[:500])]
+            return [event_refund_recorded(order, actor=actor, total_cents=total, currency=order.currency,
+                                          reason=because + why, stripe_ids=ids)]
         case Activate():
             events = []
             _activate(order, pi, actor=actor, events=events, why=why, ids=ids)
