@@ -57,9 +57,25 @@ def kind_of(*, reason: str, to_state: str, from_state: str) -> str:
     return "legacy"
 
 
+# "Email sent: <label> to <recipient>", "Asked to resend: <label> to <recipient>": the email's kind is data.
+EMAIL_PREFIXES = {"email_sent": "Email sent: ", "resend_asked": "Asked to resend: "}
+
+
+def email_data(*, reason: str, kind: str, labels: dict) -> dict:
+    rest = reason.removeprefix(EMAIL_PREFIXES.get(kind, reason))
+    for label, email_kind in labels.items():
+        if rest.startswith(label + " to "):
+            return {"email_kind": email_kind, "recipient": rest.removeprefix(label + " to ")}
+    return {}
+
+
 def forwards(apps, schema_editor):
     OrderEvent = apps.get_model("billing", "OrderEvent")
+    OutboundEmail = apps.get_model("billing", "OutboundEmail")
     User = apps.get_model("accounts", "User")
+    # Longest label first, so that no label matches the start of a longer one.
+    labels = dict(sorted(((str(label), value) for value, label in OutboundEmail._meta.get_field("kind").choices),
+                         key=lambda pair: -len(pair[0])))
     staff = {}
     for event in OrderEvent.objects.filter(kind="legacy").iterator():
         kind = kind_of(reason=event.reason, to_state=event.to_state, from_state=event.from_state)
@@ -70,9 +86,10 @@ def forwards(apps, schema_editor):
                 staff[email] = (User.objects.filter(email__iexact=email, is_staff=True)
                                 .values_list("id", flat=True).first())
             user_id = staff[email]
+        data = email_data(reason=event.reason, kind=kind, labels=labels) if kind in EMAIL_PREFIXES else {}
         if kind != "legacy" or user_id is not None:
             # OrderEvent.save refuses updates (append-only); the migration's update is the one exception.
-            OrderEvent.objects.filter(pk=event.pk).update(kind=kind, actor_user_id=user_id)
+            OrderEvent.objects.filter(pk=event.pk).update(kind=kind, actor_user_id=user_id, data=data or event.data)
 
 
 class Migration(migrations.Migration):

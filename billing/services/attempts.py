@@ -59,7 +59,7 @@ def order_payment_cancel(*, order_id: int, actor: str, reason: str, user=None) -
             # It moved on between our read and the cancel (the customer finished paying): read again.
             logger.info("Cancel of %s refused by Stripe (%s); settling instead", order.reference, exc)
             pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
-    order = order_settle(order_id=order_id, actor=actor, reason=reason, payment_intent=pi)
+    order = order_settle(order_id=order_id, actor=actor, user=user, reason=reason, payment_intent=pi)
     if order.state == S.CANCELED:
         return order
     if pi.status == "succeeded":

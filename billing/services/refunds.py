@@ -48,7 +48,7 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
         raise BillingError(f"Stripe shows no completed payment to refund for {order.reference}.")
     remaining = pi.amount_received - charge.amount_refunded
     if remaining <= 0:
-        return order_settle(order_id=order_id, actor=actor, reason="already refunded", payment_intent=pi)
+        return order_settle(order_id=order_id, actor=actor, user=user, reason="already refunded", payment_intent=pi)
     amount = remaining if amount_cents is None else amount_cents
     if not 0 < amount <= remaining:
         raise BillingError(f"A refund for {order.reference} must be between "
@@ -95,7 +95,7 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
     failpoint("refund.after_stripe_accepted")
     event_refund_accepted(order, actor=actor, user=user, amount_cents=amount, currency=pi.currency,
                           status=refund.status, stripe_ids={**ids, "refund": refund.id})
-    return order_settle(order_id=order_id, actor=actor, reason="refund issued")
+    return order_settle(order_id=order_id, actor=actor, user=user, reason="refund issued")
 
 
 def order_accept_amount(*, order_id: int, actor: str, reason: str,
@@ -139,6 +139,8 @@ def order_accept_amount(*, order_id: int, actor: str, reason: str,
         events = [event_accepted_amount(order, actor=actor, user=user, reason=reason, asked_cents=asked_cents,
                                         asked_currency=asked_currency, stripe_ids=ids)]
         _activate(order, pi, actor=actor, events=events, why=f" (for the {taken} Stripe took)", ids=ids)
+        for event in events:
+            event.actor_user = user
         order.save()
         OrderEvent.objects.bulk_create(events)
     return order

@@ -110,3 +110,14 @@ def test_rows_that_name_no_person_keep_no_user():
 
     event.refresh_from_db()
     assert event.actor_user is None
+
+
+def test_an_old_resend_keeps_which_email_it_was_as_data():
+    order = OrderFactory()
+    event = _old_row(order, "support:ann@backstop.localhost", "", "",
+                     "Asked to resend: Order confirmation to buyer@example.com")
+
+    migration.forwards(apps, None)
+
+    event.refresh_from_db()
+    assert event.data == {"email_kind": "confirmation", "recipient": "buyer@example.com"}
