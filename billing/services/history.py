@@ -227,12 +227,13 @@ def event_replied(order: Order, *, actor: str, user, subject: str) -> OrderEvent
 def event_case_taken(order: Order, *, actor: str, user, previous=None) -> OrderEvent:
     taken = f", from {previous.get_full_name()}" if previous else ""
     return _record(order, K.CASE_TAKEN, actor=actor, user=user,
-                   data={"previous_user_id": previous.pk if previous else None},
+                   data={"previous_user_id": previous.pk if previous else None,
+                         "previous_name": previous.get_full_name() if previous else ""},
                    reason=f"Took the case{taken}")
 
 
 def event_team_alerted(order: Order, *, alert_kind: str, summary: str) -> OrderEvent:
-    return _record(order, K.TEAM_ALERTED, actor="system", data={"alert_kind": alert_kind},
+    return _record(order, K.TEAM_ALERTED, actor="system", data={"alert_kind": alert_kind, "summary": summary},
                    reason=f"Team alerted: {summary}")
 
 

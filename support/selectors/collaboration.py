@@ -14,6 +14,7 @@ from django.utils.timesince import timesince
 from billing.models import OrderEvent
 from support.models import ActionReceipt, CaseClaim, CaseView
 from support.selectors.common import _when
+from support.selectors.timeline import event_words
 
 # --- The team's feed: the console's recent actions, each said of the person who did it ------------
 
@@ -99,7 +100,7 @@ def order_case_changes(order_id: int, *, seen: str, user, except_key=None) -> li
     for event in (events.filter(id__gt=version[0]).exclude(actor_user_id__in=people).select_related("actor_user")
                   .order_by("-id")[:5]):
         who = "you (on another page)" if event.actor_user_id == user.id else _actor_name(event)
-        changes.append(f"{who}: {event.reason[:160]} at {_when(event.created_at)}")
+        changes.append(f"{who}: {event_words(event)[:160]} at {_when(event.created_at)}")
     return changes
 
 
@@ -138,7 +139,7 @@ def case_colleagues(*, user, order=None, message=None, now: datetime | None = No
     if order is not None:
         for event in (order.events.filter(actor_user__isnull=False, created_at__gte=since)
                       .exclude(actor_user=user).select_related("actor_user").order_by("-id")[:5]):
-            lines.append(f"{_actor_name(event)}: {event.reason[:160]} ({ago(event.created_at)})")
+            lines.append(f"{_actor_name(event)}: {event_words(event)[:160]} ({ago(event.created_at)})")
         for note in order.notes.filter(created_at__gte=since).exclude(author=user).select_related("author")[:3]:
             lines.append(f"{_person(note.author)} added a note ({ago(note.created_at)})")
     else:
