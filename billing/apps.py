@@ -6,4 +6,7 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
-        from billing import esp  # noqa: F401  (connects the anymail receivers)
+        from billing import (
+            esp,  # noqa: F401  (connects the anymail receivers)
+            signins,  # noqa: F401  (sign-ins on the order timeline)
+        )

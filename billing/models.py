@@ -206,13 +206,49 @@ class StripeCustomer(models.Model):
 class OrderEvent(models.Model):
     """Append-only history of an order: every transition and every notable fact, with its actor."""
 
+    class Kind(models.TextChoices):
+        # Written by billing/services/history.py, one function per kind; code decides by kind and
+        # data, never by the reason's wording (kept as the sentence of record and for `legacy`).
+        CREATED = "created", "Order created"
+        RECREATED = "recreated", "Order recreated from Stripe"
+        PAYMENT_SET_UP = "payment_set_up", "Payment set up"
+        PAYMENT_LINKED = "payment_linked", "Linked to its Stripe payment"
+        STATE_CHANGED = "state_changed", "State changed"
+        ACCESS_GRANTED = "access_granted", "Access granted"
+        REFUND_RECORDED = "refund_recorded", "Refund seen at Stripe"
+        MONEY_HELD = "money_held", "Money held"
+        REFUND_REQUESTED = "refund_requested", "Refund requested"
+        REFUND_ACCEPTED = "refund_accepted", "Refund accepted by Stripe"
+        REFUND_FAILED = "refund_failed", "Refund not confirmed"
+        ACCEPTED_AMOUNT = "accepted_amount", "Amount accepted"
+        PAYMENT_CANCELED = "payment_canceled", "Payment canceled"
+        TIME_MOVED = "time_moved", "Time moved"
+        ACCESS_EXTENDED = "access_extended", "Access extended"
+        EMAIL_SENT = "email_sent", "Email sent"
+        EMAIL_BOUNCED = "email_bounced", "Email not delivered"
+        EMAIL_ALREADY_SENT = "email_already_sent", "Email already sent"
+        RESEND_ASKED = "resend_asked", "Resend asked"
+        SIGNIN_LINK_SENT = "signin_link_sent", "Sign-in link sent"
+        REPLIED = "replied", "Replied to the customer"
+        CASE_TAKEN = "case_taken", "Took the case"
+        TEAM_ALERTED = "team_alerted", "Team alerted"
+        SIGNED_IN = "signed_in", "Signed in"
+        REMINDERS_OFF = "reminders_off", "Renewal reminders off"
+        LEGACY = "legacy", "Earlier event"
+
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    # checkout, webhook, sweep, customer, support:<email>, system
+    kind = models.CharField(max_length=30, choices=Kind.choices, db_index=True)
+    # People act as actor_user (the staff member); `actor` names the rest: checkout, webhook, sweep,
+    # customer, system (and support:<email> on staff rows, as written before actor_user existed).
     actor = models.CharField(max_length=120)
+    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
     from_state = models.CharField(max_length=20, choices=OrderState.choices, blank=True)
     to_state = models.CharField(max_length=20, choices=OrderState.choices, blank=True)
     reason = models.CharField(max_length=500)
+    # The facts behind the sentence: amounts in cents with currency, days, ISO dates, email kinds.
+    data = models.JSONField(default=dict, blank=True)
     stripe_ids = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -26,9 +26,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import OrderEvent, OutboundEmail
+from billing.models import OutboundEmail
 from billing.selectors import entitlements_renewal_email_candidates
 from billing.services import outbound_email_queue
+from billing.services.history import event_reminders_off
 from config.failpoints import failpoint
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,6 @@ def reminders_unsubscribe(*, user, via: str) -> bool:
     if changed:
         latest = user.orders.exclude(paid_at__isnull=True).order_by("-paid_at").first()
         if latest is not None:
-            OrderEvent.objects.create(order=latest, actor="customer",
-                                      reason=f"Turned off renewal reminders ({via})")
+            event_reminders_off(latest, via=via)
         logger.info("Renewal reminders turned off for user %s (%s)", user.pk, via)
     return bool(changed)

@@ -118,9 +118,9 @@ def alert_raise(*, kind: str, key: str, summary: str, details: str = "", order=N
     except IntegrityError:  # raised a moment ago by another path
         return Alert.objects.get(key=key)
     if order is not None:
-        from billing.models import OrderEvent
+        from billing.services.history import event_team_alerted
 
-        OrderEvent.objects.create(order=order, actor="system", reason=f"Team alerted: {alert.summary}"[:500])
+        event_team_alerted(order, alert_kind=kind, summary=alert.summary)
     enqueue_after_commit("support.tasks.notify_alert", alert.id, task_name=f"alert-{alert.id}")
     return alert
 
@@ -239,6 +239,7 @@ class AlreadyDone(Exception):
 
 
 def support_actor(user) -> str:
+    """The actor text on a staff member's events, for people reading the table; code reads actor_user."""
     return f"support:{user.email}"
 
 
@@ -258,7 +259,7 @@ def order_recover(*, order_id: int, user):
     """Recover: settle the order with Stripe now. Idempotent by nature, so no receipt needed."""
     from billing.services import order_settle
 
-    return order_settle(order_id=order_id, actor=support_actor(user), reason="support pressed Recover")
+    return order_settle(order_id=order_id, actor=support_actor(user), user=user, reason="support pressed Recover")
 
 
 def order_payment_attempt_cancel(*, order_id: int, user, reason: str = ""):
@@ -267,7 +268,7 @@ def order_payment_attempt_cancel(*, order_id: int, user, reason: str = ""):
     or is on its way. Idempotent by nature (one Stripe idempotency key per order), so no receipt."""
     from billing.services import order_payment_cancel
 
-    return order_payment_cancel(order_id=order_id, actor=support_actor(user),
+    return order_payment_cancel(order_id=order_id, actor=support_actor(user), user=user,
                                 reason=reason.strip() or "support canceled the unfinished payment attempt")
 
 
@@ -287,8 +288,8 @@ def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str,
     # Asked first without the lock too, so a refused refund does not even ask Stripe; the check
     # under the lock is the one that counts.
     _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
-    return order_refund(order_id=order_id, actor=support_actor(user), reason=reason, amount_cents=amount_cents,
-                        claim=claim)
+    return order_refund(order_id=order_id, actor=support_actor(user), user=user, reason=reason,
+                        amount_cents=amount_cents, claim=claim)
 
 
 def order_accept_by_support(*, order_id: int, user, key, reason: str, seen: str):
@@ -302,7 +303,8 @@ def order_accept_by_support(*, order_id: int, user, key, reason: str, seen: str)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
 
     _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
-    return order_accept_amount(order_id=order_id, actor=support_actor(user), reason=reason, claim=claim)
+    return order_accept_amount(order_id=order_id, actor=support_actor(user), user=user, reason=reason,
+                               claim=claim)
 
 
 def order_note_add(*, order_id: int, user, body: str, key):
@@ -333,7 +335,8 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
         locks.order_lock(order_id)
         _receipt(key=key, action="extend", order_id=order_id, user=user)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
-        entitlement = entitlement_add_days(order_id=order_id, days=days, actor=support_actor(user), reason=reason)
+        entitlement = entitlement_add_days(order_id=order_id, days=days, actor=support_actor(user), user=user,
+                                           reason=reason)
         # The customer hears of it, in this transaction: days given and nothing said are days that
         # nobody uses. The email states the days and the new end as decided here; support's reason
         # is for the history and stays out of it (it may name an outage or a colleague).
@@ -348,8 +351,9 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
 
 def outbound_email_resend(*, order_id: int, kind: str, user, key):
     """Send the customer's email of this kind again: the same outbox row, so the same Message-ID."""
-    from billing.models import OrderEvent, OutboundEmail
+    from billing.models import OutboundEmail
     from billing.queue import enqueue_after_commit
+    from billing.services.history import event_resend_asked
 
     with transaction.atomic():
         _receipt(key=key, action=f"resend_{kind}", order_id=order_id, user=user)
@@ -363,8 +367,7 @@ def outbound_email_resend(*, order_id: int, kind: str, user, key):
         email.next_attempt_at = timezone.now()
         email.last_error = ""
         email.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
-        OrderEvent.objects.create(order_id=order_id, actor=support_actor(user),
-                                  reason=f"Asked to resend: {email.get_kind_display()} to {email.recipient}")
+        event_resend_asked(email, actor=support_actor(user), user=user)
         enqueue_after_commit("billing.tasks.send_outbound_email", email.id, task_name=f"email-{email.id}-resend")
     return email
 
@@ -492,8 +495,9 @@ def order_signin_link_send(*, order_id: int, user, key, reason: str = ""):
     """Email the customer a fresh one-click sign-in link (never to a staff account), saying who sent
     it and why: `reason` in the customer's words, or, left empty, "as you asked" when an email from
     the order's own address asking us is on the case (support.selectors.signin_link_request)."""
-    from billing.models import Order, OrderEvent, OutboundEmail
+    from billing.models import Order, OutboundEmail
     from billing.services import outbound_email_queue
+    from billing.services.history import event_signin_link_sent
     from support.selectors import signin_link_request
 
     reason = " ".join(reason.split())
@@ -516,8 +520,8 @@ def order_signin_link_send(*, order_id: int, user, key, reason: str = ""):
         email = outbound_email_queue(order=order, kind=OutboundEmail.Kind.SIGNIN_LINK, recipient=order.user.email,
                                      sent_by=f"{first} from our support team" if first else "Our support team",
                                      send_reason=reason)
-        OrderEvent.objects.create(order=order, actor=support_actor(user),
-                                  reason=f"Sign-in link sent to {order.user.email}: {reason}"[:500])
+        event_signin_link_sent(order, actor=support_actor(user), user=user, recipient=order.user.email,
+                               reason=reason)
     return email
 
 
@@ -550,8 +554,9 @@ def inbound_message_reply_send(*, message_id: int, user, key, subject: str, body
     """Send a person's reply to a support email through the outbox, threaded under it, and mark
     the email answered, in one go. Only to the email's From address; about an order (on its
     timeline) only when the sender is that order's verified owner, else about none."""
-    from billing.models import OrderEvent, OutboundEmail
+    from billing.models import OutboundEmail
     from billing.services import outbound_email_queue
+    from billing.services.history import event_replied
     from support import selectors
     from support.models import InboundMessage, SupportReply
 
@@ -572,8 +577,7 @@ def inbound_message_reply_send(*, message_id: int, user, key, subject: str, body
                                      in_reply_to=message.rfc_message_id)
         reply = SupportReply.objects.create(message=message, email=email, user=user)
         if order is not None:
-            OrderEvent.objects.create(order=order, actor=support_actor(user),
-                                      reason=f"Replied to the customer's email: {subject}"[:500])
+            event_replied(order, actor=support_actor(user), user=user, subject=subject)
         if message.status == InboundMessage.Status.OPEN:
             message.status = InboundMessage.Status.ANSWERED
             message.answered_by, message.answered_at = user, timezone.now()
@@ -601,7 +605,8 @@ def _case(order_id, message_id) -> dict:
 def case_claim(*, user, order_id: int | None = None, message_id: int | None = None):
     """"<name> is on it": this person takes the case (from a colleague too, who is named on the
     order's timeline). Returns the claim and who had it before (or None)."""
-    from billing.models import OrderEvent
+    from billing.models import Order
+    from billing.services.history import event_case_taken
     from support.models import CaseClaim
 
     case = _case(order_id, message_id)
@@ -615,8 +620,7 @@ def case_claim(*, user, order_id: int | None = None, message_id: int | None = No
         claim.user, claim.claimed_at = user, now
         claim.save(update_fields=["user", "claimed_at"])
         if order_id is not None:
-            taken = f", from {previous.get_full_name()}" if previous else ""
-            OrderEvent.objects.create(order_id=order_id, actor=support_actor(user), reason=f"Took the case{taken}")
+            event_case_taken(Order.objects.get(pk=order_id), actor=support_actor(user), user=user, previous=previous)
     return claim, previous
 
 

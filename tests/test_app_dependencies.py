@@ -1,6 +1,7 @@
 """Apps depend one way: support builds on billing and accounts; they never import support."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,15 @@ def test_every_import_is_seen_including_those_inside_functions(tmp_path):
     source.write_text("def later():\n    from billing import services\n    import support.models\n")
 
     assert sorted(imported_modules(source)) == ["billing", "support.models"]
+
+
+def test_only_billings_history_functions_write_order_events():
+    # Every event gets its kind and facts in one place (billing/services/history.py); other modules
+    # may save the unsaved events those functions return, never build one themselves.
+    offenders = sorted(str(path.relative_to(ROOT))
+                       for app in ("billing", "accounts", "support")
+                       for path in (ROOT / app).rglob("*.py")
+                       if "migrations" not in path.parts and path != ROOT / "billing/services/history.py"
+                       and re.search(r"OrderEvent\((?!models\.Model)|OrderEvent\.objects\.create", path.read_text()))
+
+    assert offenders == []

@@ -7,7 +7,8 @@ The rules every function here keeps:
 - Every Stripe mutation carries an idempotency key derived from the order, so repeating any step
   after a crash returns the first result instead of doing the thing twice.
 - Every state change goes through `_move`, which refuses transitions the state machine does not
-  list and appends an OrderEvent with the actor and the reason.
+  list; every OrderEvent (billing's, support's, a sign-in's) is written by one `event_*` function
+  of history.py with its kind, its facts as data, the actor (or staff actor_user) and a sentence.
 
 One file per family of operations; callers import this package (`from billing import services`,
 `services.order_settle(...)`), which re-exports every public name below:
@@ -22,7 +23,7 @@ One file per family of operations; callers import this package (`from billing im
 - adoption.py: the sweep's cases: order_adopt, orders_cancel_abandoned.
 - attempts.py: unfinished payment attempts: order_payment_cancel and the sweep's abandoned ones.
 - webhook_events.py: stripe_event_receive, the webhook's fast path.
-- history.py: `_move` and `_record`, the state machine and the order's timeline.
+- history.py: `_move` and one `event_*` function per kind of OrderEvent: the order's timeline.
 - outbox.py: outbound_email_queue, send, dispatch, the sent-notes in Stripe, the ESP's events.
 - self_service.py: status links, the "already yours" notice, buyer details on a receipt.
 

@@ -13,7 +13,12 @@ from billing import locks, stripe_api
 from billing.errors import BillingError
 from billing.models import Order, OrderState, Plan
 from billing.money import format_money
-from billing.services.history import _move, _record
+from billing.services.history import (
+    event_order_recreated,
+    event_payment_canceled,
+    event_payment_linked,
+    event_state_changed,
+)
 from billing.services.settle import order_settle
 from config.failpoints import failpoint
 
@@ -66,20 +71,17 @@ def order_adopt(*, payment_intent_id: str, actor: str = "sweep") -> Order:
     if not plan.is_active:
         problems.append(f"the {plan.name} plan is no longer on sale")
     customer = pi.customer if isinstance(pi.customer, str) or pi.customer is None else pi.customer.id
-    money = format_money(pi.amount, pi.currency)
     try:
         with transaction.atomic():
             order = Order.objects.create(
                 reference=reference, plan=plan, email=email, amount_cents=pi.amount, currency=pi.currency,
                 stripe_customer_id=customer or "", stripe_payment_intent_id=pi.id,
             )
-            _record(order, actor=actor, to_state=S.PENDING, stripe_ids={"payment_intent": pi.id}, reason=(
-                f"Order recreated from Stripe's records: Stripe holds {money} for {reference} "
-                "but our database had no such order"))
+            event_order_recreated(order, actor=actor, payment_intent_id=pi.id)
             if problems:
                 order.attention_reason = ("Recreated from Stripe, cannot activate: " + "; ".join(problems))[:500]
-                event = _move(order, S.NEEDS_REVIEW, actor=actor, reason=order.attention_reason,
-                              stripe_ids={"payment_intent": pi.id})
+                event = event_state_changed(order, S.NEEDS_REVIEW, actor=actor, reason=order.attention_reason,
+                                            stripe_ids={"payment_intent": pi.id})
                 order.save()
                 event.save()
     except IntegrityError:
@@ -98,8 +100,7 @@ def _order_link_payment(order: Order, pi, *, actor: str) -> Order:
             customer = pi.customer if isinstance(pi.customer, str) or pi.customer is None else pi.customer.id
             locked.stripe_customer_id = locked.stripe_customer_id or customer or ""
             locked.save(update_fields=["stripe_payment_intent_id", "stripe_customer_id", "updated_at"])
-            _record(locked, actor=actor, reason="Linked to its Stripe payment, found by the sweep",
-                    stripe_ids={"payment_intent": pi.id})
+            event_payment_linked(locked, actor=actor, payment_intent_id=pi.id)
         elif locked.stripe_payment_intent_id != pi.id:
             raise BillingError(f"Order {order.reference} already has payment {locked.stripe_payment_intent_id}; "
                                f"Stripe payment {pi.id} claims the same reference.")
@@ -118,7 +119,7 @@ def orders_cancel_abandoned(*, now=None, actor: str = "sweep", dry_run: bool = F
         with transaction.atomic():
             order = locks.order_lock(order_id)
             if order.state == S.PENDING and not order.stripe_payment_intent_id:
-                _move(order, S.CANCELED, actor=actor,
-                      reason="No payment was started within a day; nothing was charged").save()
+                event_payment_canceled(order, actor=actor,
+                                       reason="No payment was started within a day; nothing was charged").save()
                 order.save()
     return references

@@ -11,7 +11,7 @@ from billing import locks, selectors, stripe_api
 from billing.errors import PaymentNotCanceled
 from billing.models import Order, OrderState
 from billing.money import format_money
-from billing.services.history import _move
+from billing.services.history import event_payment_canceled
 from billing.services.settle import order_settle
 from billing.settle_decision import MONEY_IN_FLIGHT, UNFINISHED_PAYMENT
 
@@ -22,7 +22,7 @@ S = OrderState
 PAYMENT_CANCELABLE = (S.PENDING, S.FAILED, S.PROCESSING)
 
 
-def order_payment_cancel(*, order_id: int, actor: str, reason: str) -> Order:
+def order_payment_cancel(*, order_id: int, actor: str, reason: str, user=None) -> Order:
     """Cancel the order's unfinished payment attempt in Stripe, then the order; return it.
 
     For a bank check left unfinished, a card form never sent, a declined card never retried:
@@ -44,8 +44,8 @@ def order_payment_cancel(*, order_id: int, actor: str, reason: str) -> Order:
             order = locks.order_lock(order_id)
             # Re-read under the lock: checkout may have set up a payment a moment ago.
             if order.state in (S.PENDING, S.FAILED) and not order.stripe_payment_intent_id:
-                _move(order, S.CANCELED, actor=actor,
-                      reason=f"Canceled before any payment was started ({reason})").save()
+                event_payment_canceled(order, actor=actor, user=user,
+                                       reason=f"Canceled before any payment was started ({reason})").save()
                 order.save()
                 return order
         return order_payment_cancel(order_id=order_id, actor=actor, reason=reason)
@@ -59,7 +59,7 @@ def order_payment_cancel(*, order_id: int, actor: str, reason: str) -> Order:
             # It moved on between our read and the cancel (the customer finished paying): read again.
             logger.info("Cancel of %s refused by Stripe (%s); settling instead", order.reference, exc)
             pi = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
-    order = order_settle(order_id=order_id, actor=actor, reason=reason, payment_intent=pi)
+    order = order_settle(order_id=order_id, actor=actor, user=user, reason=reason, payment_intent=pi)
     if order.state == S.CANCELED:
         return order
     if pi.status == "succeeded":

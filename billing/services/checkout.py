@@ -12,7 +12,7 @@ from accounts.models import Entitlement, normalize_email
 from billing import locks, stripe_api
 from billing.errors import PaymentSetupFailed
 from billing.models import Order, OrderState, Plan, StripeCustomer
-from billing.services.history import _record
+from billing.services.history import event_order_created, event_payment_set_up
 from billing.services.settle import order_settle
 from config.failpoints import failpoint
 
@@ -64,8 +64,7 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
                 browser_key=browser_key,
                 renewal=renewal,
             )
-            created = "Renewal order created" if renewal else "Order created"
-            _record(order, actor=actor, reason=f"{created} for {order.amount_display}", to_state=S.PENDING)
+            event_order_created(order, actor=actor, renewal=renewal)
     except IntegrityError:
         # Two submits of the same form raced; the other one won and owns the order.
         if checkout_nonce is None:
@@ -191,7 +190,6 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
             locked.stripe_customer_id = customer_id
             locked.stripe_payment_intent_id = payment_intent.id
             locked.save(update_fields=["stripe_customer_id", "stripe_payment_intent_id", "updated_at"])
-            _record(locked, actor=actor, reason="Payment set up with Stripe",
-                    stripe_ids={"customer": customer_id, "payment_intent": payment_intent.id})
+            event_payment_set_up(locked, actor=actor, customer_id=customer_id, payment_intent_id=payment_intent.id)
     order.refresh_from_db()
     return payment_intent

@@ -6,12 +6,10 @@ from django.contrib.auth import get_user_model
 
 from accounts import access
 from accounts.models import Entitlement
-from billing.models import Order, OrderState, OutboundEmail
-from billing.services.history import _move, _record
+from billing.models import Order, OutboundEmail
+from billing.services.history import event_access_extended, event_access_granted, event_time_moved
 from billing.services.outbox import _owe_once
 from config.failpoints import failpoint
-
-S = OrderState
 
 
 def _activate(order: Order, pi, *, actor: str, events: list, why: str, ids: dict):
@@ -25,10 +23,8 @@ def _activate(order: Order, pi, *, actor: str, events: list, why: str, ids: dict
     starts_at = entitlement.starts_at
     failpoint("settle.after_entitlement")
     order.user = user
-    granted = (f"Access granted until {entitlement.ends_at:%Y-%m-%d}" if starts_at == order.paid_at else
-               f"Access granted from {starts_at:%Y-%m-%d} (after the plan already paid for) "
-               f"until {entitlement.ends_at:%Y-%m-%d}")
-    events.append(_move(order, S.ACTIVE, actor=actor, reason=granted + why, stripe_ids=ids))
+    events.append(event_access_granted(order, actor=actor, starts_at=starts_at, ends_at=entitlement.ends_at,
+                                       why=why, stripe_ids=ids))
     _owe_once(order, OutboundEmail.Kind.CONFIRMATION, pi)
     failpoint("settle.after_outbox_row")
 
@@ -42,11 +38,10 @@ def _revoke_entitlement(order: Order, why: str):
 def _record_time_moved(moved, *, why: str):
     """On each order's timeline, where its time now falls after the periods were laid out again."""
     for entitlement in moved:
-        _record(entitlement.order, actor="system", reason=(
-            f"Time moved {why}: now {entitlement.starts_at:%Y-%m-%d} to {entitlement.ends_at:%Y-%m-%d}"))
+        event_time_moved(entitlement.order, starts_at=entitlement.starts_at, ends_at=entitlement.ends_at, why=why)
 
 
-def entitlement_add_days(*, order_id: int, days: int, actor: str, reason: str) -> Entitlement:
+def entitlement_add_days(*, order_id: int, days: int, actor: str, reason: str, user=None) -> Entitlement:
     """More time on what this order bought (support's Extend, an outage): accounts.access adds the
     days, moves the periods after it along, and billing writes the order's timeline. The returned
     entitlement carries `access_until`, the end of all the customer's time.
@@ -54,10 +49,8 @@ def entitlement_add_days(*, order_id: int, days: int, actor: str, reason: str) -
     Runs in the caller's transaction (which holds the order's lock)."""
     entitlement = access.access_extend(order_id=order_id, days=days)
     _record_time_moved(entitlement.moved, why="along after an earlier period was extended")
-    until, until_before = entitlement.access_until, entitlement.access_until_before
-    was = f"was {until_before:%Y-%m-%d}" if until_before else "it had run out"
-    _record(entitlement.order, actor=actor, reason=(
-        f"Access extended by {days} days: paid time now ends {until:%Y-%m-%d} ({was}): {reason.strip()}"))
+    event_access_extended(entitlement.order, actor=actor, user=user, days=days, ends_at=entitlement.access_until,
+                          ends_before=entitlement.access_until_before, reason=reason)
     return entitlement
 
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from billing import locks, signals
 from billing.models import Order, OrderEvent, OrderState, OutboundEmail
+from billing.services.history import event_money_held
 from billing.services.outbox import _owe_once
 from config.failpoints import failpoint
 
@@ -30,9 +31,7 @@ def _hold_money(order: Order, *, actor: str, ids: dict, pi=None) -> OrderEvent:
                 summary=f"{order.reference}: {order.paid_display} held without service; "
                         f"refunded automatically at {deadline} unless finished first",
                 details=order.attention_reason)
-    return OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(
-        f"Money held without service: customer told, automatic refund at {deadline} "
-        f"unless the order is finished first")[:500])
+    return event_money_held(order, actor=actor, refund_deadline_at=order.refund_deadline_at, stripe_ids=ids)
 
 
 def order_hold_money(*, order_id: int, actor: str, reason: str) -> Order:

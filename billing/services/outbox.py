@@ -11,7 +11,7 @@ from django.utils import timezone
 from billing import stripe_api
 from billing.models import Order, OutboundEmail
 from billing.queue import enqueue_after_commit
-from billing.services.history import _record
+from billing.services.history import event_email_already_sent, event_email_bounced, event_email_sent
 from config.failpoints import failpoint
 
 logger = logging.getLogger(__name__)
@@ -72,8 +72,7 @@ def _owe_once(order: Order, kind: str, pi=None) -> OutboundEmail | None:
     email = OutboundEmail.objects.create(order=order, kind=kind, recipient=order.email,
                                          status=OutboundEmail.Status.SENT, sent_at=sent_at,
                                          esp_message_id=message_id[:255], stripe_noted_at=timezone.now())
-    _record(order, actor="system", reason=(f"{email.get_kind_display()} already sent on {stamp} by Stripe's record "
-                                           "of it; not sent again (our database was restored from before)"))
+    event_email_already_sent(email, stamp=stamp)
     return email
 
 
@@ -168,7 +167,7 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
             email.esp_status = ",".join(sorted(anymail_status.status or []))
         email.save(update_fields=["status", "sent_at", "last_error", "esp_message_id", "esp_status"])
         if email.order_id is not None:
-            _record(email.order, actor="system", reason=f"Email sent: {email.get_kind_display()} to {email.recipient}")
+            event_email_sent(email)
     if email.kind in OutboundEmail.ONCE_PER_ORDER and email.stripe_noted_at is None:
         _note_sent_in_stripe(email)
     return email
@@ -199,6 +198,5 @@ def outbound_email_record_esp_event(*, message_id: str, event_type: str, descrip
         return 0
     OutboundEmail.objects.filter(pk=email.pk).update(esp_status=event_type)
     if event_type in {"bounced", "rejected", "failed", "complained"} and email.order_id is not None:
-        _record(email.order, actor="system",
-                reason=f"Email {event_type}: {email.get_kind_display()} to {email.recipient} {description}".strip())
+        event_email_bounced(email, event_type=event_type, description=description)
     return 1

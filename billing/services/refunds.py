@@ -11,7 +11,12 @@ from billing.errors import BillingError, RefundFailed
 from billing.models import Order, OrderEvent, OrderState
 from billing.money import format_money
 from billing.services.entitlements import _activate, _revoke_entitlement
-from billing.services.history import _move, _record
+from billing.services.history import (
+    event_accepted_amount,
+    event_refund_accepted,
+    event_refund_failed,
+    event_refund_requested,
+)
 from billing.services.settle import _belongs_to, _record_payment_facts, order_settle
 from config.failpoints import failpoint
 
@@ -24,7 +29,7 @@ REFUNDABLE = {S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.REFUND_PENDING}
 
 
 def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | None = None,
-                 claim: Callable[[], None] | None = None) -> Order:
+                 claim: Callable[[], None] | None = None, user=None) -> Order:
     """Give the customer's money back: all that is left of it, or `amount_cents` of it.
 
     The one way Backstop refunds (support, the customer's own "refund me now", the held-money
@@ -43,7 +48,7 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
         raise BillingError(f"Stripe shows no completed payment to refund for {order.reference}.")
     remaining = pi.amount_received - charge.amount_refunded
     if remaining <= 0:
-        return order_settle(order_id=order_id, actor=actor, reason="already refunded", payment_intent=pi)
+        return order_settle(order_id=order_id, actor=actor, user=user, reason="already refunded", payment_intent=pi)
     amount = remaining if amount_cents is None else amount_cents
     if not 0 < amount <= remaining:
         raise BillingError(f"A refund for {order.reference} must be between "
@@ -61,13 +66,14 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
             claim()
         if full and order.state != S.REFUND_PENDING:
             order.refund_reason = reason[:500]
-            event = _move(order, S.REFUND_PENDING, actor=actor, reason=f"Refund of {money} requested: {reason}",
-                          stripe_ids=ids)
+            event = event_refund_requested(order, actor=actor, user=user, amount_cents=amount,
+                                           currency=pi.currency, reason=reason, full=True, stripe_ids=ids)
             order.save()
             event.save()
             _revoke_entitlement(order, "refund requested")
         elif not full:
-            _record(order, actor=actor, reason=f"Partial refund of {money} requested: {reason}", stripe_ids=ids)
+            event_refund_requested(order, actor=actor, user=user, amount_cents=amount, currency=pi.currency,
+                                   reason=reason, full=False, stripe_ids=ids)
 
     try:
         refund = stripe_api.refund_create(
@@ -79,20 +85,21 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
         )
     except stripe_api.StripeError as exc:
         logger.warning("Refund of %s for %s failed: %s", money, order.reference, exc)
-        _record(order, actor=actor, reason=f"Stripe did not confirm the refund of {money}: {exc}", stripe_ids=ids)
+        event_refund_failed(order, actor=actor, user=user, amount_cents=amount, currency=pi.currency,
+                            error=str(exc), stripe_ids=ids)
         signals.attention(kind="refund_failed", key=f"refund-failed:{order.id}:{charge.amount_refunded}",
                     order=order, summary=f"{order.reference}: refund of {money} not confirmed by Stripe",
                     details=str(exc))
         raise RefundFailed(f"Stripe did not confirm the refund for {order.reference}; "
                            "it will be retried. Nothing was refunded twice.") from exc
     failpoint("refund.after_stripe_accepted")
-    _record(order, actor=actor, reason=f"Stripe accepted the refund of {money} ({refund.status})",
-            stripe_ids={**ids, "refund": refund.id})
-    return order_settle(order_id=order_id, actor=actor, reason="refund issued")
+    event_refund_accepted(order, actor=actor, user=user, amount_cents=amount, currency=pi.currency,
+                          status=refund.status, stripe_ids={**ids, "refund": refund.id})
+    return order_settle(order_id=order_id, actor=actor, user=user, reason="refund issued")
 
 
 def order_accept_amount(*, order_id: int, actor: str, reason: str,
-                        claim: Callable[[], None] | None = None) -> Order:
+                        claim: Callable[[], None] | None = None, user=None) -> Order:
     """Accept what Stripe took when it differs from what the order asked ($248 for a $249 order):
     the order's price becomes Stripe's amount and the plan is granted for it, with one confirmation
     email; the money held without service is no longer held. A person decides this (support, with
@@ -119,19 +126,21 @@ def order_accept_amount(*, order_id: int, actor: str, reason: str,
         order = locks.order_lock(order_id)
         if claim is not None:
             claim()
-        if order.state == S.ACTIVE and order.events.filter(from_state=S.NEEDS_REVIEW, to_state=S.PAID).exists():
-            return order  # accepted a moment ago (a retry): only Accept moves an order from review to paid
+        if order.state == S.ACTIVE and order.events.filter(kind=OrderEvent.Kind.ACCEPTED_AMOUNT).exists():
+            return order  # accepted a moment ago (a retry)
         if order.state != S.NEEDS_REVIEW or (order.amount_cents, order.currency) == (pi.amount_received,
                                                                                     pi.currency):
             raise BillingError(f"Order {order.reference} is {order.get_state_display().lower()} and Stripe took "
                                "what it asked: Accept is for an amount Stripe took differently.")
-        asked = order.amount_display
+        asked_cents, asked_currency = order.amount_cents, order.currency
         _record_payment_facts(order, pi, charge)
         order.amount_cents, order.currency = pi.amount_received, pi.currency
         order.attention_reason = ""
-        events = [_move(order, S.PAID, actor=actor, stripe_ids=ids,
-                        reason=f"Accepted {taken} as Stripe took it for the {asked} order: {reason.strip()}")]
+        events = [event_accepted_amount(order, actor=actor, user=user, reason=reason, asked_cents=asked_cents,
+                                        asked_currency=asked_currency, stripe_ids=ids)]
         _activate(order, pi, actor=actor, events=events, why=f" (for the {taken} Stripe took)", ids=ids)
+        for event in events:
+            event.actor_user = user
         order.save()
         OrderEvent.objects.bulk_create(events)
     return order

@@ -11,7 +11,7 @@ from billing import locks, signals, stripe_api
 from billing.models import Order, OrderEvent, OrderRefund, OutboundEmail
 from billing.services.entitlements import _activate, _revoke_entitlement
 from billing.services.held import _hold_money
-from billing.services.history import _move
+from billing.services.history import event_refund_recorded, event_state_changed
 from billing.services.outbox import _owe_once
 from billing.settle_decision import (
     Activate,
@@ -29,14 +29,15 @@ from billing.settle_decision import (
 from config.failpoints import failpoint
 
 
-def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=None) -> Order:
+def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=None, user=None) -> Order:
     """Bring the order in line with what Stripe says, and return it.
 
     Any path may call this any number of times, concurrently: the webhook, the customer's
     status page, the sweep, support. It reads Stripe's PaymentIntent (unless the caller passes a
     fresh one), then locks the order, re-reads it and applies only the moves the truth requires.
     Paid orders become active with exactly one entitlement and one confirmation email; a
-    mismatch between what Stripe took and what the order asked for goes to needs_review.
+    mismatch between what Stripe took and what the order asked for goes to needs_review. `user`:
+    the staff member who asked (Recover, a refund), named on the events.
     """
     order = Order.objects.only("id", "state", "stripe_payment_intent_id").get(pk=order_id)
     if not order.stripe_payment_intent_id:
@@ -50,7 +51,7 @@ def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=
         failpoint("settle.after_lock")
         if actor == "webhook":
             failpoint("webhook.inside_settle")  # only the webhook's settle, not the customer's or the sweep's
-        _converge(order, payment_intent, actor=actor, reason=reason)
+        _converge(order, payment_intent, actor=actor, reason=reason, user=user)
         failpoint("settle.before_commit")
     return order
 
@@ -67,7 +68,7 @@ def _belongs_to(order: Order, pi) -> bool:
     return metadata.get("order_id") == str(order.id)
 
 
-def _converge(order: Order, pi, *, actor: str, reason: str):
+def _converge(order: Order, pi, *, actor: str, reason: str, user=None):
     """Apply what billing/settle_decision.py decides from Stripe's facts and the order's, under the
     order's lock; the caller commits."""
     charge = pi.get("latest_charge") if pi.get("latest_charge") else None
@@ -87,6 +88,8 @@ def _converge(order: Order, pi, *, actor: str, reason: str):
     events = []
     for move in decide(_stripe_payment(pi, charge, belongs=belongs), _order_now(order)):
         events += _apply(order, move, pi=pi, actor=actor, why=why, ids=ids)
+    for event in events:
+        event.actor_user = user
 
     status_seen = _record_payment_status(order, pi)
     if events:
@@ -121,10 +124,11 @@ def _apply(order: Order, move: Move, *, pi, actor: str, why: str, ids: dict) -> 
         case ChangeState(to_state=to_state, because=because, attention=attention):
             if attention:
                 order.attention_reason = attention
-            return [_move(order, to_state, actor=actor, reason=because + why, stripe_ids=ids)]
+            return [event_state_changed(order, to_state, actor=actor, reason=because + why, stripe_ids=ids)]
         case RecordRefunded(total_cents=total, because=because):
             order.amount_refunded_cents = total
-            return [OrderEvent(order=order, actor=actor, stripe_ids=ids, reason=(because + why)[:500])]
+            return [event_refund_recorded(order, actor=actor, total_cents=total, currency=order.currency,
+                                          reason=because + why, stripe_ids=ids)]
         case Activate():
             events = []
             _activate(order, pi, actor=actor, events=events, why=why, ids=ids)

@@ -56,7 +56,6 @@ from support.selectors.money import (
     stripe_payment,
 )
 from support.selectors.paid import (
-    RESEND_EVENT_PREFIX,
     order_acceptable,
     order_other_payments,
     recover_outcome,
@@ -78,7 +77,7 @@ from support.selectors.timeline import TimelineEntry, order_timeline, stripe_das
 __all__ = [
     "ACTION_WORDS", "ANSWERS_ONLY", "CANCEL_ATTEMPT", "COLLEAGUE_WINDOW_MINUTES", "DUPLICATE_PAYMENT_WINDOW_MINUTES",
     "INBOUND_SCAN_LIMIT", "MIN_PARTIAL_SEARCH", "NETS_HEAD_START_MINUTES", "NOT_ASKED", "OPEN_PAYMENT_LOOKBACK_DAYS",
-    "OPEN_STATES", "REPLY_KEYS", "RESEND_EVENT_PREFIX", "SEARCH_STRIPE_READS", "SIGNIN_REQUEST_DAYS", "UNFINISHED",
+    "OPEN_STATES", "REPLY_KEYS", "SEARCH_STRIPE_READS", "SIGNIN_REQUEST_DAYS", "UNFINISHED",
     "UNKNOWN", "Diagnosis", "FirstResponse", "InboundTokens", "Money", "QueueItem", "Reply", "StripePayment",
     "SweepNotice", "TimelineEntry", "case_colleagues", "charges_by_card_last4", "console_date_hint", "console_search",
     "first_response", "inbound_case_changes", "inbound_case_version", "inbound_order_links", "inbound_sender_owns",

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth import get_user_model
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -15,6 +14,7 @@ from django.utils.timesince import timesince
 from billing.models import OrderEvent
 from support.models import ActionReceipt, CaseClaim, CaseView
 from support.selectors.common import _when
+from support.selectors.timeline import event_words
 
 # --- The team's feed: the console's recent actions, each said of the person who did it ------------
 
@@ -58,13 +58,11 @@ def _person(user) -> str:
     return user.get_full_name() if user is not None else "someone"
 
 
-def _actor_name(actor: str) -> str:
-    """`support:<email>` as the person's name; any other actor (webhook, sweep) as it is."""
-    if not actor.startswith("support:"):
-        return f"the {actor}" if actor in ("webhook", "sweep", "checkout") else actor
-    email = actor.removeprefix("support:")
-    user = get_user_model().objects.filter(email=email).first()
-    return _person(user) if user is not None else email
+def _actor_name(event: OrderEvent) -> str:
+    """The staff member who acted, by name; any other actor (webhook, sweep) as it is."""
+    if event.actor_user_id is not None:
+        return _person(event.actor_user)
+    return f"the {event.actor}" if event.actor in ("webhook", "sweep", "checkout") else event.actor
 
 
 def _parse_version(seen: str) -> tuple[int, int] | None:
@@ -75,7 +73,7 @@ def _parse_version(seen: str) -> tuple[int, int] | None:
 def _order_changes_qs(order_id: int):
     # What a person acting on the case must have seen: state changes and what support did. The
     # outbox's own "Email sent" lines and the like do not make a page out of date.
-    events = OrderEvent.objects.filter(Q(order_id=order_id) & (~Q(to_state="") | Q(actor__startswith="support:")))
+    events = OrderEvent.objects.filter(Q(order_id=order_id) & (~Q(to_state="") | Q(actor_user__isnull=False)))
     return events, ActionReceipt.objects.filter(order_id=order_id)
 
 
@@ -96,12 +94,13 @@ def order_case_changes(order_id: int, *, seen: str, user, except_key=None) -> li
     # A console button's receipt says best what a colleague did; other events (the webhook, the
     # sweep, a Recover) by what they recorded.
     for receipt in receipts.filter(id__gt=version[1]).exclude(key=except_key).select_related("user").order_by("-id"):
-        people.add(f"support:{receipt.user.email}")
+        people.add(receipt.user_id)
         who = "you (on another page)" if receipt.user_id == user.id else _person(receipt.user)
         changes.append(f"{who} {ACTION_WORDS.get(receipt.action, 'resent an email')} at {_when(receipt.created_at)}")
-    for event in events.filter(id__gt=version[0]).exclude(actor__in=people).order_by("-id")[:5]:
-        who = "you (on another page)" if event.actor == f"support:{user.email}" else _actor_name(event.actor)
-        changes.append(f"{who}: {event.reason[:160]} at {_when(event.created_at)}")
+    for event in (events.filter(id__gt=version[0]).exclude(actor_user_id__in=people).select_related("actor_user")
+                  .order_by("-id")[:5]):
+        who = "you (on another page)" if event.actor_user_id == user.id else _actor_name(event)
+        changes.append(f"{who}: {event_words(event)[:160]} at {_when(event.created_at)}")
     return changes
 
 
@@ -138,9 +137,9 @@ def case_colleagues(*, user, order=None, message=None, now: datetime | None = No
     case = {"order": order} if order is not None else {"message": message}
     lines = []
     if order is not None:
-        for event in (order.events.filter(actor__startswith="support:", created_at__gte=since)
-                      .exclude(actor=f"support:{user.email}").order_by("-id")[:5]):
-            lines.append(f"{_actor_name(event.actor)}: {event.reason[:160]} ({ago(event.created_at)})")
+        for event in (order.events.filter(actor_user__isnull=False, created_at__gte=since)
+                      .exclude(actor_user=user).select_related("actor_user").order_by("-id")[:5]):
+            lines.append(f"{_actor_name(event)}: {event_words(event)[:160]} ({ago(event.created_at)})")
         for note in order.notes.filter(created_at__gte=since).exclude(author=user).select_related("author")[:3]:
             lines.append(f"{_person(note.author)} added a note ({ago(note.created_at)})")
     else:

@@ -5,7 +5,7 @@ refund would do to access, and what Recover leaves for a person."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from billing.models import Order, OutboundEmail
+from billing.models import Order, OrderEvent, OutboundEmail
 from billing.selectors import access_until_without, order_access
 from billing.services import UNFINISHED_PAYMENT, abandoned_payment_after_words
 from support.selectors.common import DUPLICATE_PAYMENT_WINDOW_MINUTES, NETS_HEAD_START_MINUTES, S, _when
@@ -62,18 +62,14 @@ def _confirmation_facts(order: Order) -> _ConfirmationFacts:
     if email.status != OutboundEmail.Status.SENT or email.sent_at is None:
         return _ConfirmationFacts(f"The confirmation to {email.recipient} is waiting to send.", "", "active",
                                   on_its_way=True)
-    resend = (order.events.filter(actor__startswith="support:", reason__startswith=RESEND_EVENT_PREFIX
-                                  + OutboundEmail.Kind.CONFIRMATION.label)
+    resend = (order.events.filter(kind=OrderEvent.Kind.RESEND_ASKED,
+                                  data__email_kind=OutboundEmail.Kind.CONFIRMATION)
               .order_by("-created_at").values_list("created_at", flat=True).first())
     if resend is not None and email.sent_at >= resend:
         return _ConfirmationFacts(f"The confirmation was sent again to {email.recipient} at {_when(email.sent_at)}.",
                                   "", "resent", email.sent_at, email.sent_at)
     return _ConfirmationFacts(f"The confirmation was sent to {email.recipient} at {_when(email.sent_at)}.", "",
                               "confirmation_sent", email.sent_at)
-
-
-# How support.services.outbound_email_resend records a resend on the timeline.
-RESEND_EVENT_PREFIX = "Asked to resend: "
 
 
 def refund_effect(order: Order, *, full: bool) -> str:

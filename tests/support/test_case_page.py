@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from billing import services as billing_services
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderEvent, OrderState, OutboundEmail
 from support.models import Note
 from tests.billing.helpers import paid_order
 from tests.factories import OrderFactory
@@ -125,6 +125,19 @@ def test_a_confirmed_refund_submitted_twice_refunds_once(client, stripe_emulator
     assert order.state == OrderState.REFUNDED
     assert len(stripe.Refund.list(payment_intent=order.stripe_payment_intent_id).data) == 1
     assert order.events.get(to_state="refunded").actor == "support:ana@backstop.localhost"
+
+
+def test_a_refund_from_the_console_names_the_staff_member_on_its_events(client, stripe_emulator):
+    order = active_order()
+    staff(client)
+
+    client.post(case_url(order, "refund"), {"key": str(uuid.uuid4()), "amount": "249.00",
+                                            "confirmed_amount": "24900", "reason": "Asked by email"})
+
+    requested = order.events.get(kind=OrderEvent.Kind.REFUND_REQUESTED)
+    assert requested.actor_user.email == "ana@backstop.localhost"
+    assert requested.data == {"amount_cents": 24900, "currency": "usd", "full": True, "note": "Asked by email"}
+    assert order.events.get(to_state="refunded").actor_user.email == "ana@backstop.localhost"
 
 
 def test_a_changed_amount_is_confirmed_again_before_anything_is_refunded(client, stripe_emulator):
