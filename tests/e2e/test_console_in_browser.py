@@ -70,7 +70,16 @@ def test_a_refund_confirmed_twice_in_the_browser_refunds_once(console_page, app_
 
     console_page.locator("#refund-submit").dblclick()
 
-    expect(console_page.locator("#case-state")).to_have_attribute("data-state", "refunded")
+    # The second click's page may come back while the first is still with Stripe ("refund in
+    # progress"); the case page does not poll, so look again until the refund has settled.
+    case = console_page.locator("#case-state")
+    expect(case).to_be_visible()
+    for _ in range(40):
+        if case.get_attribute("data-state") == "refunded":
+            break
+        console_page.wait_for_timeout(250)
+        console_page.reload()
+    expect(case).to_have_attribute("data-state", "refunded")
     assert len(stripe.Refund.list(payment_intent=order.stripe_payment_intent_id).data) == 1
 
 
