@@ -13,7 +13,7 @@ from .api import Request, Response
 from .app import Emulator
 from .errors import StripeError
 from .params import Params
-from .resources import customers, payment_intents, payment_methods
+from .resources import customers, payment_intents, payment_methods, refunds
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
@@ -126,6 +126,22 @@ def challenge_result(emu, req, pi_id, outcome):
         except StripeError as error:
             return _json(error.status, error.body(req.request_id))
         return _json(200, {"status": pi["status"]})
+
+
+@route("POST", r"/_emulator/refunds/(?P<refund_id>[^/]+)/fail")
+def refund_failure(emu, req, refund_id):
+    """The bank sends a refund back: what Stripe's refund-failure test card does some time later."""
+    data = _body(req)
+    with emu.lock:
+        refund = emu.store["refund"].get(refund_id)
+        if refund is None:
+            return _bad(f"No such refund: '{refund_id}'", 404)
+        ctx = emu.context(request_id=req.request_id, api_base=req.api_base)
+        try:
+            refunds.fail(ctx, refund, data.get("failure_reason", "expired_or_canceled_card"))
+        except StripeError as error:
+            return _json(error.status, error.body(req.request_id))
+        return _json(200, refund)
 
 
 @route("GET", r"/_emulator/receipts/(?P<charge_id>[^/]+)")

@@ -171,6 +171,13 @@ class ControlClient:
                             {"client_secret": client_secret})["status"]
 
 
+    # -- refunds -----------------------------------------------------------------------------------
+
+    def fail_refund(self, refund: str, failure_reason: str = "expired_or_canceled_card") -> dict:
+        """The card's bank sends the refund back (Stripe's test card 4000000000005126, later)."""
+        return self.request("POST", f"/_emulator/refunds/{refund}/fail", {"failure_reason": failure_reason})
+
+
 class EmulatorProcess:
     """The emulator as a subprocess on a free port; a context manager that stops it on exit."""
 

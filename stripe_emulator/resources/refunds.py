@@ -106,6 +106,35 @@ def create(ctx: Context, params: Params) -> dict:
     return refund
 
 
+FAILURE_REASONS = ("lost_or_stolen_card", "expired_or_canceled_card", "declined", "unknown")
+
+
+def fail(ctx: Context, refund: dict, failure_reason: str) -> dict:
+    """The card's bank sent the refund back (Stripe's test card 4000000000005126 does this "some
+    time later"): the refund is `failed`, the money is in the balance again and the charge counts it
+    as not refunded, so it may be refunded again. Stripe says so with `charge.refund.updated`."""
+    if refund["status"] not in ("succeeded", "pending"):
+        raise StripeError(400, f"Refund {refund['id']} is {refund['status']} and cannot fail.")
+    if failure_reason not in FAILURE_REASONS:
+        raise StripeError(400, f"Invalid failure_reason: must be one of {', '.join(FAILURE_REASONS)}")
+    charge = get_or_404(ctx, "charge", refund["charge"])
+    txn = balance_transactions.create(
+        ctx, amount=refund["amount"], currency=refund["currency"], fee=0, source=refund["id"],
+        kind="refund_failure", reporting_category="refund_failure", description="REFUND FAILURE",
+        fee_description="",
+    )
+    before_refund = dict(refund)
+    refund.update(status="failed", failure_reason=failure_reason, failure_balance_transaction=txn["id"])
+    before_charge = dict(charge)
+    charge["amount_refunded"] -= refund["amount"]
+    charge["refunded"] = False
+    emit(ctx, "charge.refund.updated", refund, previous_attributes(before_refund, refund))
+    emit(ctx, "refund.updated", refund, previous_attributes(before_refund, refund))
+    emit(ctx, "refund.failed", refund, previous_attributes(before_refund, refund))
+    emit(ctx, "charge.updated", charge, previous_attributes(before_charge, charge))
+    return refund
+
+
 def retrieve(ctx: Context, params: Params, refund_id: str) -> dict:
     params.finish()
     return get_or_404(ctx, "refund", refund_id)

@@ -3,6 +3,8 @@
 import pytest
 import stripe
 
+from stripe_emulator.testing import ControlError
+
 
 @pytest.fixture
 def paid(emulator):
@@ -95,3 +97,39 @@ def test_a_charge_update_changes_metadata_and_emits_charge_updated(paid):
     assert charge.metadata.to_dict() == {"note": "vip"}
     event = stripe.Event.list(type="charge.updated").data[0]
     assert event.data.previous_attributes.metadata.to_dict() == {"note": None}
+
+
+def test_a_failed_refund_gives_the_money_back_to_the_charge(paid, control):
+    refund = stripe.Refund.create(charge=paid.latest_charge)
+    control.fail_refund(refund.id)
+    charge = stripe.Charge.retrieve(paid.latest_charge)
+    assert (charge.amount_refunded, charge.refunded) == (0, False)
+
+
+def test_a_failed_refund_says_why_and_has_a_balance_transaction_reversing_it(paid, control):
+    refund = stripe.Refund.create(charge=paid.latest_charge, amount=700)
+    control.fail_refund(refund.id, failure_reason="lost_or_stolen_card")
+    failed = stripe.Refund.retrieve(refund.id)
+    assert (failed.status, failed.failure_reason) == ("failed", "lost_or_stolen_card")
+    txn = stripe.BalanceTransaction.retrieve(failed.failure_balance_transaction)
+    assert (txn.type, txn.amount, txn.source) == ("refund_failure", 700, refund.id)
+
+
+def test_a_charge_whose_refund_failed_may_be_refunded_again(paid, control):
+    control.fail_refund(stripe.Refund.create(charge=paid.latest_charge).id)
+    again = stripe.Refund.create(charge=paid.latest_charge)
+    assert (again.amount, again.status) == (5000, "succeeded")
+
+
+def test_a_refund_fails_only_once(paid, control):
+    refund = stripe.Refund.create(charge=paid.latest_charge)
+    control.fail_refund(refund.id)
+    with pytest.raises(ControlError):
+        control.fail_refund(refund.id)
+
+
+def test_a_failed_refund_is_announced_as_charge_refund_updated(paid, control):
+    refund = stripe.Refund.create(charge=paid.latest_charge)
+    control.fail_refund(refund.id)
+    updates = stripe.Event.list(type="charge.refund.updated").data
+    assert [(e.data.object.id, e.data.object.status) for e in updates] == [(refund.id, "failed")]
