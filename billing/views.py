@@ -176,18 +176,22 @@ def checkout(request):
             return render(request, "billing/checkout.html", {"plan": plan, "form": form}, status=429)
         # Asked even for a deliberate second purchase: it settles this address's open orders first,
         # so an unpaid order this browser may reuse (services.order_create) is unpaid in Stripe too.
-        earlier = services.order_latest_purchase(email=email, plan=plan)
+        latest = services.order_latest_purchase(email=email, plan=plan)
+        earlier = latest.order if latest is not None else None
+        # Stripe did not answer about it: possibly paid, so treated as a payment in progress.
+        earlier_state = OrderState.PROCESSING if latest is not None and latest.unconfirmed else getattr(
+            earlier, "state", None)
         # "Buy again" is a hidden field anyone can add: it counts only for an address this session
         # proved, or an account wholly made by this browser's own payments. Having paid with the
         # address in this browser is no proof (anyone can type it): a stranger's payment to Bob's
         # address does not make Bob's account theirs.
         proved = _may_see_account(request, email)
         if not (form.cleaned_data["buy_again"] and proved):
-            if earlier is not None and earlier.state in PAYABLE_STATES and _is_own_order(request, earlier):
+            if earlier is not None and earlier_state in PAYABLE_STATES and _is_own_order(request, earlier):
                 # Their own unpaid order: the same payment, never a second one.
                 return redirect("billing:pay", token=order_status_token(earlier))
-            if earlier is not None and earlier.state in services.PURCHASED:
-                if earlier.state == OrderState.ACTIVE and proved:
+            if earlier is not None and earlier_state in services.PURCHASED:
+                if earlier_state == OrderState.ACTIVE and proved:
                     if customer is None or customer.email != earlier.email:
                         # Their plan runs: one more payment adds time after it; say so and ask.
                         return _offer_more_time(request, form, plan, earlier)
