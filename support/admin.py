@@ -181,43 +181,29 @@ class OrderAdmin(admin.ModelAdmin):
         order = self._case(request, order_id, "refund_order")
         # What Stripe can still give back: what it took less what it refunded, in its currency.
         remaining, currency = order.refundable_cents, order.paid_currency
-        error = ""
-        reason = request.POST.get("reason", "").strip()
-        form = RefundAmountForm(request.POST if request.method == "POST" else None)
-        amount = remaining
-        if form.is_bound and form.is_valid():
-            amount = form.amount_cents()
-        elif form.is_bound:
-            error = form.NOT_AN_AMOUNT
-            if form.has_error("amount", "min_value"):
-                error = f"Refund between {format_money(1, currency)} and {format_money(remaining, currency)}."
-        confirmed = request.POST.get("confirmed_amount") == str(amount)
+        form = RefundAmountForm(request.POST if request.method == "POST" else None, remaining=remaining,
+                                currency=currency)
         # What the person saw when they chose to refund: the case page's version, kept through this page.
         seen = request.POST.get("seen") or request.GET.get("seen") or selectors.order_case_version(order.id)
-        if request.method == "POST" and not error:
-            if not reason:
-                error = "Say why: the customer reads it in their refund email."
-            elif not 0 < amount <= remaining:
-                most = format_money(remaining, currency)
-                error = f"Refund between {format_money(1, currency)} and {most}."
-            elif confirmed:
-                try:
-                    order = services.order_refund_by_support(order_id=order.id, user=request.user,
-                                                             key=self._key(request), reason=reason, seen=seen,
-                                                             amount_cents=None if amount == remaining else amount)
-                except services.AlreadyDone as exc:
-                    self.message_user(request, str(exc), messages.WARNING)
-                except (BillingError, stripe_api.StripeError) as exc:
-                    self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
-                else:
-                    done = f"Refunded {format_money(amount, currency)} — {order.get_state_display()}"
-                    self.message_user(request, f"{order.reference}: {done}", messages.SUCCESS)
-                    self.log_change(request, order, done)
-                return self._back(order)
+        amount, reason = form.amount_cents(), form.reason_text()
+        if form.confirmed:
+            try:
+                order = services.order_refund_by_support(order_id=order.id, user=request.user,
+                                                         key=self._key(request), reason=reason, seen=seen,
+                                                         amount_cents=None if amount == remaining else amount)
+            except services.AlreadyDone as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            except (BillingError, stripe_api.StripeError) as exc:
+                self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
+            else:
+                done = f"Refunded {format_money(amount, currency)} — {order.get_state_display()}"
+                self.message_user(request, f"{order.reference}: {done}", messages.SUCCESS)
+                self.log_change(request, order, done)
+            return self._back(order)
         return TemplateResponse(request, "support/order_refund.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta, "case": order, "title": f"Refund {order.reference}",
-            "amount": amount, "amount_text": f"{Decimal(amount) / 100:.2f}", "reason": reason, "error": error,
+            "amount": amount, "amount_text": f"{Decimal(amount) / 100:.2f}", "reason": reason, "error": form.error(),
             "amount_display": format_money(amount, currency), "full": amount == remaining,
             "key": request.POST.get("key") or uuid.uuid4(),
             "seen": seen,
