@@ -24,7 +24,7 @@ from billing.money import format_money
 from billing.services import MONEY_IN_FLIGHT, PAYMENT_CANCELABLE
 from billing.tokens import order_status_token
 from support import selectors, services
-from support.forms import RefundAmountForm, ReplyForm
+from support.forms import AcceptAmountForm, ExtendAccessForm, RefundAmountForm, ReplyForm, first_error
 from support.models import Alert, InboundMessage
 from support.timefmt import console_date
 
@@ -44,10 +44,6 @@ class AlertAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-def _whole_number(text) -> int:
-    return int(text) if str(text or "").strip().isdigit() else 0
 
 
 def _perm(request, codename: str) -> bool:
@@ -217,9 +213,13 @@ class OrderAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return redirect("admin:billing_order_change", order_id)
         order = self._case(request, order_id, "refund_order")
+        form = AcceptAmountForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, f"{order.reference}: {first_error(form)}", messages.ERROR)
+            return self._back(order)
         try:
             order = services.order_accept_by_support(order_id=order.id, user=request.user, key=self._key(request),
-                                                     reason=request.POST.get("reason", ""),
+                                                     reason=form.cleaned_data["reason"],
                                                      seen=request.POST.get("seen", ""))
         except services.AlreadyDone as exc:
             self.message_user(request, str(exc), messages.WARNING)
@@ -231,11 +231,15 @@ class OrderAdmin(admin.ModelAdmin):
             self.log_change(request, order, done)
         return self._back(order)
 
-    def _act(self, request, order_id, permission, action, done):
-        """One console button: POST only, permission-checked, done once; a GET just shows the case."""
+    def _act(self, request, order_id, permission, action, done, form=None):
+        """One console button: POST only, permission-checked, its `form` valid, done once; a GET just
+        shows the case."""
         if request.method != "POST":
             return redirect("admin:billing_order_change", order_id)
         order = self._case(request, order_id, permission)
+        if form is not None and not form.is_valid():
+            self.message_user(request, first_error(form), messages.WARNING)
+            return self._back(order)
         try:
             result = action(order)
         except (services.AlreadyDone, ValueError) as exc:
@@ -270,13 +274,14 @@ class OrderAdmin(admin.ModelAdmin):
             lambda note: "Note added.")
 
     def extend_view(self, request, order_id):
+        form = ExtendAccessForm(request.POST)
         return self._act(
             request, order_id, "extend_access",
             lambda order: services.entitlement_extend(order_id=order.id, user=request.user,
-                                                      days=_whole_number(request.POST.get("days")),
-                                                      reason=request.POST.get("reason", ""), key=self._key(request),
+                                                      days=form.cleaned_data["days"],
+                                                      reason=form.cleaned_data["reason"], key=self._key(request),
                                                       seen=request.POST.get("seen", "")),
-            lambda entitlement: f"Access extended to {console_date(entitlement.access_until)}.")
+            lambda entitlement: f"Access extended to {console_date(entitlement.access_until)}.", form=form)
 
     def claim_view(self, request, order_id):
         return _claim(self, request, "view_order", order_id=order_id)

@@ -1,4 +1,4 @@
-"""The console's forms: its door (password and authenticator code), the refund amount, a reply."""
+"""The console's forms: its door (password and authenticator code), a refund, Accept, Extend, a reply."""
 
 from decimal import Decimal
 
@@ -125,6 +125,26 @@ class RefundAmountForm(forms.Form):
             if self.errors.get(field):
                 return self.errors[field][0]
         return self.NOT_AN_AMOUNT
+
+
+def first_error(form: forms.Form) -> str:
+    """The first thing a one-line console message asks the person to fix."""
+    return next(iter(form.errors.values()))[0] if form.errors else ""
+
+
+class AcceptAmountForm(forms.Form):
+    """Accept what Stripe took: why, for the order's history."""
+
+    reason = forms.CharField(error_messages={
+        "required": "Say why the amount Stripe took is accepted, for the order's history."})
+
+
+class ExtendAccessForm(forms.Form):
+    """Extend access: whole days, 1 to 366, and why, for the customer's history."""
+
+    days = forms.IntegerField(min_value=1, max_value=366, error_messages=dict.fromkeys(
+        ("required", "invalid", "min_value", "max_value"), "Extend by 1 to 366 days."))
+    reason = forms.CharField(error_messages={"required": "Say why, for the customer's history."})
 
 
 class ReplyForm(forms.Form):
