@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 # The status page polls every couple of seconds; Stripe is asked at most this often per order.
 SETTLE_THROTTLE_SECONDS = 3
-PAYABLE_STATES = {OrderState.PENDING, OrderState.FAILED, OrderState.PROCESSING}
+PAYABLE_STATES = services.PAYABLE
+Outcome = services.CheckoutOutcomeKind
 
 # Rate limits (django-ratelimit, counted in the shared cache; config/ratelimit.py), per client
 # address (config/client_ip.py), per client and email address together, and per email address only
@@ -167,52 +168,30 @@ def checkout(request):
     setup_failed = False
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
-        retry = _checkout_retry_after(request, email)
-        if retry:
-            form.add_error(None, "We've had a lot of checkouts from your connection in the last hour, so we've "
-                                 "paused new ones from here for a while. You have not been charged. Please try again "
-                                 f"{try_again_words(retry)}, or write to {settings.SUPPORT_EMAIL} and a person "
-                                 "will help.")
-            return render(request, "billing/checkout.html", {"plan": plan, "form": form}, status=429)
-        # Asked even for a deliberate second purchase: it settles this address's open orders first,
-        # so an unpaid order this browser may reuse (services.order_create) is unpaid in Stripe too.
-        earlier = services.order_latest_purchase(email=email, plan=plan)
-        # "Buy again" is a hidden field anyone can add: it counts only for an address this session
-        # proved, or an account wholly made by this browser's own payments. Having paid with the
-        # address in this browser is no proof (anyone can type it): a stranger's payment to Bob's
-        # address does not make Bob's account theirs.
-        proved = _may_see_account(request, email)
-        if not (form.cleaned_data["buy_again"] and proved):
-            if earlier is not None and earlier.state in PAYABLE_STATES and _is_own_order(request, earlier):
-                # Their own unpaid order: the same payment, never a second one.
-                return redirect("billing:pay", token=order_status_token(earlier))
-            if earlier is not None and earlier.state in services.PURCHASED:
-                if earlier.state == OrderState.ACTIVE and proved:
-                    if customer is None or customer.email != earlier.email:
-                        # Their plan runs: one more payment adds time after it; say so and ask.
-                        return _offer_more_time(request, form, plan, earlier)
-                    # A signed-in customer or a Renew link saw the new end date on the form itself.
-                else:
-                    return _already_bought(request, form, plan, earlier)
-        order = services.order_create(
-            plan=plan,
-            email=email,
-            full_name=form.cleaned_data["full_name"],
-            checkout_nonce=form.cleaned_data["nonce"],
-            browser_key=_browser_key(request),
-            renewal=_renewal(request, email, plan) is not None,
-        )
-        # The receipt's company and VAT number: from the account of a customer who proved it, frozen.
-        buyer = customer if customer is not None and customer.email == order.email else None
-        order = services.order_buyer_details_record(order=order, company_name=buyer.company_name if buyer else "",
-                                                    vat_number=buyer.vat_number if buyer else "")
-        _remember_order(request, order)
-        try:
-            services.order_prepare_payment(order=order)
-        except PaymentSetupFailed:
-            setup_failed = True
-        else:
-            return redirect("billing:pay", token=order_status_token(order))
+        outcome = services.checkout_decide(
+            plan=plan, email=email, full_name=form.cleaned_data["full_name"], nonce=form.cleaned_data["nonce"],
+            buy_again=form.cleaned_data["buy_again"], address_proved=_address_proved(request, email),
+            own_order_ids=request.session.get(SESSION_ORDERS, []), customer=customer,
+            browser_key=_browser_key(request), retry_after=_checkout_retry_after(request, email))
+        match outcome.kind:
+            case Outcome.RATE_LIMITED:
+                form.add_error(None, "We've had a lot of checkouts from your connection in the last hour, so "
+                                     "we've paused new ones from here for a while. You have not been charged. "
+                                     f"Please try again {try_again_words(outcome.retry_after)}, or write to "
+                                     f"{settings.SUPPORT_EMAIL} and a person will help.")
+                return render(request, "billing/checkout.html", {"plan": plan, "form": form}, status=429)
+            case Outcome.RESUME_PAYMENT:
+                return redirect("billing:pay", token=order_status_token(outcome.order))
+            case Outcome.OFFER_MORE_TIME:
+                return _offer_more_time(request, form, plan, outcome.order)
+            case Outcome.ALREADY_BOUGHT:
+                return _already_bought(request, form, plan, outcome)
+            case Outcome.PAY:
+                _remember_order(request, outcome.order)
+                return redirect("billing:pay", token=order_status_token(outcome.order))
+            case Outcome.SETUP_FAILED:
+                _remember_order(request, outcome.order)
+                setup_failed = True
     suggestion = getattr(form, "suggestion", None)
     # Only an address the form accepted is looked up (what was typed may be anything, NUL bytes included).
     shown_email = (getattr(form, "cleaned_data", {}).get("email") if form.is_bound else form["email"].value()) or ""
@@ -248,17 +227,18 @@ def _offer_more_time(request, form, plan, earlier):
         "plan": plan, "form": form, "order": earlier, "renewal": _renewal(request, earlier.email, plan)})
 
 
-def _already_bought(request, form, plan, earlier):
+def _already_bought(request, form, plan, outcome):
     """This address already has the plan (or a payment for it in progress): say so instead of
     offering a second card form. A stranger typing someone's address learns only that we have
     emailed that address; the order's own link goes to its owner's inbox, or to its own browser."""
-    own = _is_own_order(request, earlier)
+    earlier, own = outcome.order, outcome.own
     emailed = False
+    # Counted here, only when a notice would go: the owner's own checkouts use up none of it.
     if not own and not _already_yours_email_over_limit(request, earlier.email):
         emailed = services.order_already_yours_send(order=earlier)
     return render(request, "billing/already_bought.html", {
         "plan": plan, "form": form, "own": own, "order": earlier, "emailed": emailed,
-        "status": order_customer_status(earlier, proved=_may_see_account(request, earlier.email)) if own else None,
+        "status": order_customer_status(earlier, proved=outcome.proved) if own else None,
         "status_url": reverse("billing:status", kwargs={"token": order_status_token(earlier)}) if own else None,
     })
 

@@ -24,7 +24,7 @@ from billing.money import format_money
 from billing.services import MONEY_IN_FLIGHT, PAYMENT_CANCELABLE
 from billing.tokens import order_status_token
 from support import selectors, services
-from support.forms import RefundAmountForm, ReplyForm
+from support.forms import AcceptAmountForm, ExtendAccessForm, RefundAmountForm, ReplyForm, first_error
 from support.models import Alert, InboundMessage
 from support.timefmt import console_date
 
@@ -44,10 +44,6 @@ class AlertAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-def _whole_number(text) -> int:
-    return int(text) if str(text or "").strip().isdigit() else 0
 
 
 def _perm(request, codename: str) -> bool:
@@ -181,43 +177,29 @@ class OrderAdmin(admin.ModelAdmin):
         order = self._case(request, order_id, "refund_order")
         # What Stripe can still give back: what it took less what it refunded, in its currency.
         remaining, currency = order.refundable_cents, order.paid_currency
-        error = ""
-        reason = request.POST.get("reason", "").strip()
-        form = RefundAmountForm(request.POST if request.method == "POST" else None)
-        amount = remaining
-        if form.is_bound and form.is_valid():
-            amount = form.amount_cents()
-        elif form.is_bound:
-            error = form.NOT_AN_AMOUNT
-            if form.has_error("amount", "min_value"):
-                error = f"Refund between {format_money(1, currency)} and {format_money(remaining, currency)}."
-        confirmed = request.POST.get("confirmed_amount") == str(amount)
+        form = RefundAmountForm(request.POST if request.method == "POST" else None, remaining=remaining,
+                                currency=currency)
         # What the person saw when they chose to refund: the case page's version, kept through this page.
         seen = request.POST.get("seen") or request.GET.get("seen") or selectors.order_case_version(order.id)
-        if request.method == "POST" and not error:
-            if not reason:
-                error = "Say why: the customer reads it in their refund email."
-            elif not 0 < amount <= remaining:
-                most = format_money(remaining, currency)
-                error = f"Refund between {format_money(1, currency)} and {most}."
-            elif confirmed:
-                try:
-                    order = services.order_refund_by_support(order_id=order.id, user=request.user,
-                                                             key=self._key(request), reason=reason, seen=seen,
-                                                             amount_cents=None if amount == remaining else amount)
-                except services.AlreadyDone as exc:
-                    self.message_user(request, str(exc), messages.WARNING)
-                except (BillingError, stripe_api.StripeError) as exc:
-                    self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
-                else:
-                    done = f"Refunded {format_money(amount, currency)} — {order.get_state_display()}"
-                    self.message_user(request, f"{order.reference}: {done}", messages.SUCCESS)
-                    self.log_change(request, order, done)
-                return self._back(order)
+        amount, reason = form.amount_cents(), form.reason_text()
+        if form.confirmed:
+            try:
+                order = services.order_refund_by_support(order_id=order.id, user=request.user,
+                                                         key=self._key(request), reason=reason, seen=seen,
+                                                         amount_cents=None if amount == remaining else amount)
+            except services.AlreadyDone as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            except (BillingError, stripe_api.StripeError) as exc:
+                self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
+            else:
+                done = f"Refunded {format_money(amount, currency)} — {order.get_state_display()}"
+                self.message_user(request, f"{order.reference}: {done}", messages.SUCCESS)
+                self.log_change(request, order, done)
+            return self._back(order)
         return TemplateResponse(request, "support/order_refund.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta, "case": order, "title": f"Refund {order.reference}",
-            "amount": amount, "amount_text": f"{Decimal(amount) / 100:.2f}", "reason": reason, "error": error,
+            "amount": amount, "amount_text": f"{Decimal(amount) / 100:.2f}", "reason": reason, "error": form.error(),
             "amount_display": format_money(amount, currency), "full": amount == remaining,
             "key": request.POST.get("key") or uuid.uuid4(),
             "seen": seen,
@@ -231,9 +213,13 @@ class OrderAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return redirect("admin:billing_order_change", order_id)
         order = self._case(request, order_id, "refund_order")
+        form = AcceptAmountForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, f"{order.reference}: {first_error(form)}", messages.ERROR)
+            return self._back(order)
         try:
             order = services.order_accept_by_support(order_id=order.id, user=request.user, key=self._key(request),
-                                                     reason=request.POST.get("reason", ""),
+                                                     reason=form.cleaned_data["reason"],
                                                      seen=request.POST.get("seen", ""))
         except services.AlreadyDone as exc:
             self.message_user(request, str(exc), messages.WARNING)
@@ -245,11 +231,15 @@ class OrderAdmin(admin.ModelAdmin):
             self.log_change(request, order, done)
         return self._back(order)
 
-    def _act(self, request, order_id, permission, action, done):
-        """One console button: POST only, permission-checked, done once; a GET just shows the case."""
+    def _act(self, request, order_id, permission, action, done, form=None):
+        """One console button: POST only, permission-checked, its `form` valid, done once; a GET just
+        shows the case."""
         if request.method != "POST":
             return redirect("admin:billing_order_change", order_id)
         order = self._case(request, order_id, permission)
+        if form is not None and not form.is_valid():
+            self.message_user(request, first_error(form), messages.WARNING)
+            return self._back(order)
         try:
             result = action(order)
         except (services.AlreadyDone, ValueError) as exc:
@@ -284,13 +274,14 @@ class OrderAdmin(admin.ModelAdmin):
             lambda note: "Note added.")
 
     def extend_view(self, request, order_id):
+        form = ExtendAccessForm(request.POST)
         return self._act(
             request, order_id, "extend_access",
             lambda order: services.entitlement_extend(order_id=order.id, user=request.user,
-                                                      days=_whole_number(request.POST.get("days")),
-                                                      reason=request.POST.get("reason", ""), key=self._key(request),
+                                                      days=form.cleaned_data["days"],
+                                                      reason=form.cleaned_data["reason"], key=self._key(request),
                                                       seen=request.POST.get("seen", "")),
-            lambda entitlement: f"Access extended to {console_date(entitlement.access_until)}.")
+            lambda entitlement: f"Access extended to {console_date(entitlement.access_until)}.", form=form)
 
     def claim_view(self, request, order_id):
         return _claim(self, request, "view_order", order_id=order_id)

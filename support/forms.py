@@ -1,13 +1,15 @@
-"""The console's forms: its door (password and authenticator code), the refund amount, a reply."""
+"""The console's forms: its door (password and authenticator code), a refund, Accept, Extend, a reply."""
 
 from decimal import Decimal
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django_otp.admin import OTPAdminAuthenticationForm
 from django_otp.oath import hotp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import normalize_email
+from billing.money import format_money
 
 # One answer for a wrong address, a wrong password, a missing code and a wrong code: the page must
 # not tell a guesser which of them was right.
@@ -56,23 +58,93 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
 
 
 class RefundAmountForm(forms.Form):
-    """The amount a support person types, in major units ("249.00", "$1,249.00")."""
+    """Refund: the amount a support person types, in major units ("249.00", "$1,249.00"), and why.
+
+    The form is a confirmation page: `confirmed_amount` carries the amount (in cents) the page
+    showed, so a refund is made only for an amount the person saw on the button (`confirmed`).
+    `remaining` (cents, in `currency`) is what Stripe can still give back; the amount must be
+    between one cent and it.
+    """
 
     NOT_AN_AMOUNT = NOT_AN_AMOUNT
-    # NaN, Infinity, 1e999999 and a third decimal all read NOT_AN_AMOUNT; below a cent, the view says the range.
+    NO_REASON = "Say why: the customer reads it in their refund email."
+    # NaN, Infinity, 1e999999 and a third decimal all read NOT_AN_AMOUNT; below a cent, the range.
     amount = forms.DecimalField(
         max_digits=12, decimal_places=2, min_value=Decimal("0.01"),
         error_messages=dict.fromkeys(
             ("required", "invalid", "max_digits", "max_decimal_places", "max_whole_digits"), NOT_AN_AMOUNT))
+    reason = forms.CharField(required=False)
+    confirmed_amount = forms.CharField(required=False)
 
-    def __init__(self, data=None, **kwargs):
+    def __init__(self, data=None, *, remaining: int, currency: str, **kwargs):
         if data is not None and "amount" in data:
             data = data.copy()
             data["amount"] = data["amount"].replace("$", "").replace(",", "").strip()
         super().__init__(data, **kwargs)
+        self.remaining = remaining
+        self.range_error = f"Refund between {format_money(1, currency)} and {format_money(remaining, currency)}."
+        self.fields["amount"].error_messages["min_value"] = self.range_error
+
+    def clean(self):
+        cleaned = super().clean()
+        if "amount" not in cleaned:
+            return cleaned  # not an amount: that is what the page asks first
+        if not cleaned.get("reason"):
+            self.add_error("reason", self.NO_REASON)
+        elif not 0 < int(cleaned["amount"] * 100) <= self.remaining:
+            # A form error, not the field's: the page still shows (and asks to confirm) what was typed.
+            self.add_error(None, self.range_error)
+        return cleaned
+
+    def _typed(self, name):
+        """What the person typed in `name`, cleaned, if it cleaned: the page shows it again."""
+        if not self.is_bound:
+            return None
+        self.is_valid()  # cleans the form (once)
+        return self.cleaned_data.get(name)
 
     def amount_cents(self) -> int:
-        return int(self.cleaned_data["amount"] * 100)
+        """The typed amount in cents once it reads as an amount (in range or not); else everything left."""
+        amount = self._typed("amount")
+        return self.remaining if amount is None else int(amount * 100)
+
+    def reason_text(self) -> str:
+        return self._typed("reason") or ""
+
+    @property
+    def confirmed(self) -> bool:
+        """Valid, and the amount is the one the page showed on its button."""
+        return self.is_valid() and self.cleaned_data["confirmed_amount"] == str(self.amount_cents())
+
+    def error(self) -> str:
+        """The one thing the page asks the person to fix, in the order it asks: the amount, the
+        reason, then the amount's range."""
+        if not self.is_bound or self.is_valid():
+            return ""
+        for field in ("amount", "reason", NON_FIELD_ERRORS):
+            if self.errors.get(field):
+                return self.errors[field][0]
+        return self.NOT_AN_AMOUNT
+
+
+def first_error(form: forms.Form) -> str:
+    """The first thing a one-line console message asks the person to fix."""
+    return next(iter(form.errors.values()))[0] if form.errors else ""
+
+
+class AcceptAmountForm(forms.Form):
+    """Accept what Stripe took: why, for the order's history."""
+
+    reason = forms.CharField(error_messages={
+        "required": "Say why the amount Stripe took is accepted, for the order's history."})
+
+
+class ExtendAccessForm(forms.Form):
+    """Extend access: whole days, 1 to 366, and why, for the customer's history."""
+
+    days = forms.IntegerField(min_value=1, max_value=366, error_messages=dict.fromkeys(
+        ("required", "invalid", "min_value", "max_value"), "Extend by 1 to 366 days."))
+    reason = forms.CharField(error_messages={"required": "Say why, for the customer's history."})
 
 
 class ReplyForm(forms.Form):

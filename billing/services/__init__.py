@@ -14,6 +14,8 @@ One file per family of operations; callers import this package (`from billing im
 `services.order_settle(...)`), which re-exports every public name below:
 - plans.py: the default plan, our side of the Stripe webhook endpoint.
 - checkout.py: order_create, order_latest_purchase, stripe_customer_ensure, order_prepare_payment.
+- checkout_decision.py: checkout_decide: what a submitted checkout leads to, as an outcome the
+  view renders (pay, the same payment again, more time, already bought, rate limited, setup failed).
 - settle.py: order_settle: reads Stripe, locks, and applies under the lock the moves that
   billing/settle_decision.py decides from the facts alone (pure, property-tested); payment facts,
   status, refunds seen.
@@ -29,7 +31,7 @@ One file per family of operations; callers import this package (`from billing im
 
 Modules import downwards only: history and outbox at the bottom, then entitlements and held, then
 settle, then everything that settles (checkout, refunds, adoption, attempts, webhook_events,
-self_service).
+self_service), and checkout_decision above checkout and self_service.
 """
 
 from billing.services.adoption import (
@@ -50,11 +52,13 @@ from billing.services.checkout import (
     CHECKOUT_REUSE_WINDOW,
     IDEMPOTENCY_KEY_SAFE_AGE,
     PURCHASED,
+    LatestPurchase,
     order_create,
     order_latest_purchase,
     order_prepare_payment,
     stripe_customer_ensure,
 )
+from billing.services.checkout_decision import PAYABLE, CheckoutOutcome, CheckoutOutcomeKind, checkout_decide
 from billing.services.entitlements import entitlement_add_days
 from billing.services.held import order_hold_money
 from billing.services.outbox import (
@@ -91,6 +95,7 @@ __all__ = [
     "EMAIL_RETRY_DELAYS",
     "IDEMPOTENCY_KEY_SAFE_AGE",
     "MONEY_IN_FLIGHT",
+    "PAYABLE",
     "PAYMENT_CANCELABLE",
     "PAYMENT_FACTS",
     "PURCHASED",
@@ -99,7 +104,11 @@ __all__ = [
     "STATUS_LINK_MAX_ORDERS",
     "STATUS_LINK_STATES",
     "UNFINISHED_PAYMENT",
+    "CheckoutOutcome",
+    "CheckoutOutcomeKind",
+    "LatestPurchase",
     "abandoned_payment_after_words",
+    "checkout_decide",
     "entitlement_add_days",
     "is_backstop_metadata",
     "order_accept_amount",

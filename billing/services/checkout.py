@@ -3,6 +3,7 @@ offering a second payment, and set up the address's Stripe Customer and the orde
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -80,7 +81,17 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
 PURCHASED = {S.PROCESSING, S.PAID, S.ACTIVE, S.NEEDS_REVIEW, S.DISPUTED}
 
 
-def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") -> Order | None:
+@dataclass(frozen=True)
+class LatestPurchase:
+    """What order_latest_purchase found: the order exactly as the database has it, and whether
+    Stripe could not be asked about it (`unconfirmed`: its payment may have gone through whatever
+    the order says, so checkout treats it as possibly paid and never offers a second payment)."""
+
+    order: Order
+    unconfirmed: bool = False
+
+
+def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") -> LatestPurchase | None:
     """The newest order of this address for this plan that is bought or being bought (in
     PURCHASED); failing that, the newest one still open and unpaid; else None.
 
@@ -101,8 +112,7 @@ def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") ->
                 order = order_settle(order_id=order.id, actor=actor, reason="the customer is checking out again")
             except stripe_api.StripeError:
                 logger.warning("Could not check %s with Stripe before a second checkout", order.reference)
-                order.state = S.PROCESSING  # unknown: treat as possibly paid, never offer a second payment
-                return order
+                return LatestPurchase(order, unconfirmed=True)  # the order as stored; its payment unknown
         if order.state == S.ACTIVE:
             entitlement = Entitlement.objects.filter(order=order).first()
             if entitlement is None or entitlement.revoked_at is not None or entitlement.ends_at <= now:
@@ -110,8 +120,8 @@ def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") ->
         if order.state not in PURCHASED:
             unpaid = unpaid or order  # not paid, nothing in flight: look on for a real purchase
             continue
-        return order
-    return unpaid
+        return LatestPurchase(order)
+    return LatestPurchase(unpaid) if unpaid is not None else None
 
 
 def stripe_customer_ensure(*, email: str) -> str:
