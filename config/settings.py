@@ -33,6 +33,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Absolute base for links we send by email (status page, sign-in link).
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000" if DEBUG else None, required=not DEBUG)
+# The product's name as customers and the team read it: every page, email, receipt, alert and the
+# console's header. How emails and support's reply drafts sign off when nobody signs by name.
+SITE_NAME = env_str("SITE_NAME", "Backstop")
+SUPPORT_SIGNATURE = env_str("SUPPORT_SIGNATURE", f"The {SITE_NAME} team")
 
 INSTALLED_APPS = [
     # The Django admin with the support console's front page (search and the queue).
@@ -147,7 +151,7 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 # A time-based one-time code (an authenticator app) on top of the password for the console; on
 # unless DEBUG. `support_staff --totp` gives a person their device.
 STAFF_TWO_FACTOR = env_bool("STAFF_TWO_FACTOR", not DEBUG)
-OTP_TOTP_ISSUER = "Backstop support"
+OTP_TOTP_ISSUER = f"{SITE_NAME} support"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:home"
 LOGOUT_REDIRECT_URL = "billing:home"
@@ -303,13 +307,14 @@ EMAIL_BACKEND = env_str(
     required=not DEBUG,
 )
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Backstop <hello@backstop.localhost>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <hello@backstop.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Shown to customers as the way to reach a human.
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@backstop.localhost")
 # Who sold the plan, printed at the top of every receipt. The address is one or more lines
 # separated by ";" (or new lines).
-SELLER_NAME = env_str("SELLER_NAME", "Backstop Demo Ltd")
+# With SITE_NAME set and no SELLER_NAME, the receipt names the site rather than the demo's company.
+SELLER_NAME = env_str("SELLER_NAME", "Backstop Demo Ltd" if SITE_NAME == "Backstop" else SITE_NAME)
 SELLER_ADDRESS = [line.strip() for line in env_str(
     "SELLER_ADDRESS", "1 Example Street; Springfield, IL 62701; United States").replace("\n", ";").split(";")
     if line.strip()]
