@@ -16,7 +16,11 @@ from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from config import failpoints
-from config.env import env_bool, env_duration, env_durations, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_duration, env_durations, env_int, env_list, env_str, env_url, load_env_file
+
+# BACKSTOP_ENV_FILE first, so every reader below sees it: manage.py (cron, the task worker) and
+# WSGI all come through here.
+load_env_file()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime files of the embedded setup (SQLite database, file email); never committed.
@@ -422,5 +426,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Two INFO lines per Stripe call, and axes's start-up banner: a clean `reconcile -v 0` from
+        # cron must print nothing (cron mails whatever it prints).
+        "stripe": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},
     },
 }
