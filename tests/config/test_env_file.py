@@ -50,13 +50,17 @@ def run_as_cron(command: str, env_file: Path | None, *, cwd="/") -> subprocess.C
     return subprocess.run([*env, "/bin/sh", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-CRON_LINE = documented(r"^    \* \* \* \* \* (cd /srv/backstop && .*reconcile -v 0)$",
-                       (DEPLOY / "README.md").read_text())
+CRON_LINES = re.findall(r"^    [0-9*]+ \* \* \* \* (cd /srv/backstop && .*)$", (DEPLOY / "README.md").read_text(),
+                        re.MULTILINE)
 TIMER_COMMAND = documented(r"^ExecStart=(.*)$", (DEPLOY / "backstop-reconcile.service").read_text())
 
 
+def test_the_deploy_guide_has_cron_lines_for_the_sweep_and_the_reminders():
+    assert [line.split()[-3] for line in CRON_LINES] == ["reconcile", "renewal_reminders"]
+
+
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("command", [CRON_LINE, TIMER_COMMAND], ids=["cron", "timer"])
+@pytest.mark.parametrize("command", [*CRON_LINES, TIMER_COMMAND], ids=["cron-reconcile", "cron-reminders", "timer"])
 def test_the_documented_sweep_runs_from_an_empty_environment_and_prints_nothing(tmp_path, stripe_emulator, command):
     env_file = production_env_file(tmp_path, stripe_emulator)
     command = command.replace("/etc/backstop/env", str(env_file))
