@@ -17,6 +17,7 @@ from billing.models import Order, OrderState, OutboundEmail, Plan
 from billing.renewals import RENEWAL_KINDS, days_left
 from billing.selectors import order_access, order_customer_status
 from billing.tokens import order_status_token, renew_path
+from config.context_processors import brand
 
 
 def _account_context(email: OutboundEmail) -> dict:
@@ -149,7 +150,8 @@ def _support_reply(email: OutboundEmail) -> EmailMultiAlternatives:
 def build_message(email: OutboundEmail) -> EmailMultiAlternatives:
     if email.kind == OutboundEmail.Kind.SUPPORT_REPLY:
         return _support_reply(email)
-    context = email_context(email)
+    # The product's name and sign-off, as pages get them from the context processor.
+    context = {**brand(), **email_context(email)}
     base = f"emails/{email.kind}"
     about = email.order.public_id.hex if email.order_id is not None else f"account-{email.user_id}"
     subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())

@@ -130,7 +130,9 @@ def reminders_send(*, now: datetime | None = None, dry_run: bool = False) -> Rem
                 summary.ended += 1
             else:
                 summary.reminders += 1
-    logger.info("Renewal emails%s: %s", " (dry run)" if dry_run else "", summary.counts)
+    # Nothing due is not news: an hourly cron line at -v 0 stays silent (docs/deploy/README.md).
+    if any(summary.counts.values()):
+        logger.info("Renewal emails%s: %s", " (dry run)" if dry_run else "", summary.counts)
     return summary
 
 

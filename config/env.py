@@ -104,3 +104,39 @@ def settings_or_exit():
     except ImproperlyConfigured as exc:
         sys.stderr.write(f"Backstop cannot start: {exc}\n")
         sys.exit(1)
+
+
+ENV_FILE = "BACKSTOP_ENV_FILE"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def load_env_file():
+    """Read the file BACKSTOP_ENV_FILE names (NAME=value lines) into the environment.
+
+    For cron and other callers that start with an empty environment: one file holds the settings
+    for manage.py, the WSGI server and the task worker alike. What the process was already given
+    wins over the file, so `SITE_URL=… manage.py …` still overrides one value. Blank lines and
+    lines starting with "#" are skipped; "export " before a name and quotes around a whole value
+    are allowed (the same file works as a systemd EnvironmentFile). Errors name the file and the
+    line number, never the line: it may hold a secret.
+    """
+    path = os.environ.get(ENV_FILE)
+    if not path:
+        return
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ImproperlyConfigured(f"{ENV_FILE} is {path}, which cannot be read: {reason}.") from None
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not _ENV_NAME.fullmatch(name):
+            raise ImproperlyConfigured(f"{ENV_FILE} {path}, line {number}: expected NAME=value.")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        os.environ.setdefault(name, value)

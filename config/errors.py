@@ -4,6 +4,8 @@ from django.template import loader
 from django.utils.html import escape
 from django.views.decorators.csrf import requires_csrf_token
 
+from config.context_processors import brand
+
 # When even the template cannot be rendered: the same facts, in plain HTML.
 FALLBACK_500 = (
     '<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -25,7 +27,8 @@ def server_error(request):
         # (django-csp's lazy nonce is falsy until read: str() reads it.)
         nonce = getattr(request, "csp_nonce", None)
         nonce = str(nonce) if nonce is not None else ""
-        body = loader.render_to_string("500.html", {"SUPPORT_EMAIL": support_email, "CSP_NONCE": nonce})
+        body = loader.render_to_string("500.html", {**brand(), "SUPPORT_EMAIL": support_email,
+                                                         "CSP_NONCE": nonce})
     except Exception:
         body = FALLBACK_500.format(support=escape(support_email))
     return HttpResponseServerError(body)
@@ -34,7 +37,7 @@ def server_error(request):
 def unavailable_page() -> str:
     """The static page a reverse proxy serves while the app is down (templates/50x.html).
 
-    Rendered once per deploy by `manage.py render_50x`, with the support address and nothing from a
-    request: the result is plain HTML that needs nothing from Django.
+    Rendered once per deploy by `manage.py render_50x`, with the support address and the site's name
+    and nothing from a request: the result is plain HTML that needs nothing from Django.
     """
-    return loader.render_to_string("50x.html", {"SUPPORT_EMAIL": settings.SUPPORT_EMAIL})
+    return loader.render_to_string("50x.html", {**brand(), "SUPPORT_EMAIL": settings.SUPPORT_EMAIL})

@@ -16,7 +16,11 @@ from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from config import failpoints
-from config.env import env_bool, env_duration, env_durations, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_duration, env_durations, env_int, env_list, env_str, env_url, load_env_file
+
+# BACKSTOP_ENV_FILE first, so every reader below sees it: manage.py (cron, the task worker) and
+# WSGI all come through here.
+load_env_file()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime files of the embedded setup (SQLite database, file email); never committed.
@@ -33,6 +37,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Absolute base for links we send by email (status page, sign-in link).
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000" if DEBUG else None, required=not DEBUG)
+# The product's name as customers and the team read it: every page, email, receipt, alert and the
+# console's header. How emails and support's reply drafts sign off when nobody signs by name.
+SITE_NAME = env_str("SITE_NAME", "Backstop")
+SUPPORT_SIGNATURE = env_str("SUPPORT_SIGNATURE", f"The {SITE_NAME} team")
 
 INSTALLED_APPS = [
     # The Django admin with the support console's front page (search and the queue).
@@ -147,7 +155,7 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 # A time-based one-time code (an authenticator app) on top of the password for the console; on
 # unless DEBUG. `support_staff --totp` gives a person their device.
 STAFF_TWO_FACTOR = env_bool("STAFF_TWO_FACTOR", not DEBUG)
-OTP_TOTP_ISSUER = "Backstop support"
+OTP_TOTP_ISSUER = f"{SITE_NAME} support"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:home"
 LOGOUT_REDIRECT_URL = "billing:home"
@@ -303,13 +311,14 @@ EMAIL_BACKEND = env_str(
     required=not DEBUG,
 )
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Backstop <hello@backstop.localhost>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <hello@backstop.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Shown to customers as the way to reach a human.
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@backstop.localhost")
 # Who sold the plan, printed at the top of every receipt. The address is one or more lines
 # separated by ";" (or new lines).
-SELLER_NAME = env_str("SELLER_NAME", "Backstop Demo Ltd")
+# With SITE_NAME set and no SELLER_NAME, the receipt names the site rather than the demo's company.
+SELLER_NAME = env_str("SELLER_NAME", "Backstop Demo Ltd" if SITE_NAME == "Backstop" else SITE_NAME)
 SELLER_ADDRESS = [line.strip() for line in env_str(
     "SELLER_ADDRESS", "1 Example Street; Springfield, IL 62701; United States").replace("\n", ";").split(";")
     if line.strip()]
@@ -417,5 +426,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Two INFO lines per Stripe call, and axes's start-up banner: a clean `reconcile -v 0` from
+        # cron must print nothing (cron mails whatever it prints).
+        "stripe": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},
     },
 }

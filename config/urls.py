@@ -8,10 +8,6 @@ from billing.webhooks import stripe_webhook
 from config import health
 from config.esp_webhooks import strict
 
-admin.site.site_header = "Backstop support"
-admin.site.site_title = "Backstop support"
-admin.site.index_title = "Support console"
-
 # dj-stripe's one URL (djstripe/urls.py), answered by billing/webhooks.py instead of its view. Same
 # path, namespace and name, so reverse("djstripe:djstripe_webhook_by_uuid", ...) still finds it.
 djstripe_urls = (

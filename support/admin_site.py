@@ -88,9 +88,16 @@ OUR_APPS = ("accounts", "billing", "support")
 
 
 class SupportAdminSite(admin.AdminSite):
-    site_header = "Backstop support"
-    site_title = "Backstop support"
     index_title = "Support console"
+
+    # Read on each page (not at import), so the console says the SITE_NAME the settings hold.
+    @property
+    def site_header(self):
+        return f"{settings.SITE_NAME} support"
+
+    @property
+    def site_title(self):
+        return self.site_header
     index_template = "support/console_index.html"
 
     # With STAFF_TWO_FACTOR on (production), the console also wants the code from the person's

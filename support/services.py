@@ -159,7 +159,7 @@ def _alert_send(alert: Alert):
     if alert.order_id:
         link = f"{settings.SITE_URL}/admin/billing/order/{alert.order_id}/change/"
     body = "\n\n".join(part for part in (alert.summary, alert.details, link) if part)
-    send_mail(subject=f"[Backstop] {alert.get_kind_display()}: {alert.summary}"[:200], message=body,
+    send_mail(subject=f"[{settings.SITE_NAME}] {alert.get_kind_display()}: {alert.summary}"[:200], message=body,
               from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=settings.SUPPORT_TEAM_EMAILS)
     if settings.ALERT_WEBHOOK_URL:
         request = urllib.request.Request(  # noqa: S310 - an https URL from our own settings
@@ -217,14 +217,14 @@ def daily_digest_send(*, now=None) -> str:
             totals[name] = totals.get(name, 0) + int(value)
         errors += len(run_errors or [])
     open_alerts = Alert.objects.filter(resolved_at__isnull=True).order_by("created_at")
-    lines = [f"Backstop, the last 24 hours (to {now:%Y-%m-%d %H:%M} UTC)", "",
+    lines = [f"{settings.SITE_NAME}, the last 24 hours (to {now:%Y-%m-%d %H:%M} UTC)", "",
              f"Sweeps run: {runs.count()}, with {errors} errors.", "", "Fixed by the nets on their own:"]
     fixed = {name: value for name, value in sorted(totals.items()) if value and not name.startswith("sync_")}
     lines += [f"  {name.replace('_', ' ')}: {value}" for name, value in fixed.items()] or ["  nothing"]
     lines += ["", f"Open cases for a person: {open_alerts.count()}"]
     lines += [f"  - {alert.summary} (since {alert.created_at:%Y-%m-%d %H:%M} UTC)" for alert in open_alerts[:50]]
     body = "\n".join(lines) + "\n"
-    send_mail(subject=f"[Backstop] Daily digest: {sum(fixed.values())} fixed, {open_alerts.count()} open",
+    send_mail(subject=f"[{settings.SITE_NAME}] Daily digest: {sum(fixed.values())} fixed, {open_alerts.count()} open",
               message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=settings.SUPPORT_TEAM_EMAILS)
     return body
 
@@ -435,7 +435,7 @@ def inbound_message_match(*, message_id: int):
     owned = [o for o in orders if selectors.inbound_sender_owns(
         o, from_email=from_email, sender_authenticated=message.sender_authenticated)]
     first = message.from_name.split()[0] if message.from_name.strip() else ""
-    agent = "The Backstop team"
+    agent = settings.SUPPORT_SIGNATURE
     if owned:
         case = owned[0]
         found = selectors.order_diagnosis(case)

@@ -70,7 +70,7 @@ from billing.services.outbox import (
     outbound_email_send,
     outbound_emails_note_due,
 )
-from billing.services.plans import DEFAULT_PLAN, plan_ensure_default, stripe_webhook_endpoint_ensure
+from billing.services.plans import DEFAULT_PLAN, plan_ensure_default, plan_set, stripe_webhook_endpoint_ensure
 from billing.services.refunds import REFUNDABLE, order_accept_amount, order_refund
 from billing.services.self_service import (
     ALREADY_YOURS_EVERY,
@@ -132,6 +132,7 @@ __all__ = [
     "outbound_email_send",
     "outbound_emails_note_due",
     "plan_ensure_default",
+    "plan_set",
     "stripe_customer_ensure",
     "stripe_event_receive",
     "stripe_webhook_endpoint_ensure",

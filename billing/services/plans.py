@@ -47,3 +47,20 @@ def stripe_webhook_endpoint_ensure(*, secret: str, uuid: str, url: str, livemode
         },
     )
     return endpoint
+
+
+@transaction.atomic
+def plan_set(*, code: str, name: str, amount_cents: int, currency: str, duration_months: int,
+             on_sale: bool = True) -> tuple[Plan, bool]:
+    """Create the plan with this code, or change it to these values; returns (plan, created).
+
+    A change applies to checkouts from now on: every order keeps the amount it was created with.
+    """
+    plan = Plan.objects.select_for_update().filter(code=code).first()
+    created = plan is None
+    plan = plan or Plan(code=code)
+    plan.name, plan.amount_cents, plan.currency = name, amount_cents, currency
+    plan.duration_months, plan.is_active = duration_months, on_sale
+    plan.full_clean()
+    plan.save()
+    return plan, created

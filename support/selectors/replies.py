@@ -3,6 +3,7 @@ sentences are filled in with."""
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from billing.models import Order
@@ -55,7 +56,7 @@ def order_replies(order: Order, *, agent_name: str, status_url: str,
     values = {
         "name": f" {order.full_name.split()[0]}" if order.full_name.strip() else "",
         "reference": order.reference, "email": order.email, "plan": order.plan.name, "status_url": status_url,
-        "agent": agent_name or "The Backstop team",
+        "agent": agent_name or settings.SUPPORT_SIGNATURE,
     }
     keys = _reply_facts(order, diagnosis, values)
     if not wrote:

@@ -64,12 +64,12 @@ def test_an_unknown_page_gets_the_friendly_404_with_find_my_order(client):
     assert 'href="/orders/lookup/"' in text
 
 
-def test_the_proxy_page_template_needs_nothing_but_the_support_address():
+def test_the_proxy_page_template_needs_nothing_but_the_support_address_and_the_site_name():
     source = (TEMPLATES / "50x.html").read_text()
     told = (TEMPLATES / "includes" / "stripe_told_the_browser.html").read_text()
 
     tags = set(re.findall(r"{[{%].*?[}%]}", source))
-    assert tags == {"{{ SUPPORT_EMAIL }}", '{% include "includes/stripe_told_the_browser.html" %}'}
+    assert tags == {"{{ SUPPORT_EMAIL }}", "{{ SITE_NAME }}", '{% include "includes/stripe_told_the_browser.html" %}'}
     assert set(re.findall(r"{[{%].*?[}%]}", told)) == {"{% if nonce %}", '{{ nonce }}', "{% endif %}"}
     assert "<style>" in source
     for page in (source, told):

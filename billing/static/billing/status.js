@@ -65,7 +65,9 @@
       setText(statement, status.statement_descriptor);
       statement.hidden = statementLabel.hidden = false;
     }
-    if (status.code === 'active' || status.code === 'refunded') document.title = status.headline + ' · Backstop';
+    if (status.code === 'active' || status.code === 'refunded') {
+      document.title = status.headline + ' · ' + box.getAttribute('data-site-name');
+    }
   }
 
   function looksLikeStatus(body) {
