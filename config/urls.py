@@ -1,3 +1,4 @@
+from anymail import urls as anymail_urls
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
@@ -26,8 +27,6 @@ djstripe_urls = (
 def esp_webhook_urls():
     """Only the configured ESP's webhooks, and none without the shared secret: a request to any
     other provider's URL, or to ours before it is secured, finds nothing here."""
-    from anymail import urls as anymail_urls
-
     if not settings.ANYMAIL_ESP or not settings.ANYMAIL.get("WEBHOOK_SECRET"):
         return [], "anymail"
     prefix = f"{settings.ANYMAIL_ESP}_"
