@@ -25,6 +25,7 @@ from django.db.models import Max
 from django.dispatch import Signal
 from django.utils import timezone
 
+from accounts import webhooks
 from accounts.models import Entitlement
 from accounts.periods import add_months, lay_end_to_end
 
@@ -211,8 +212,6 @@ def _announce(event_type: str, entitlement: Entitlement, *, now: datetime | None
 
     The signal reads `access_until` once the change has committed (one query, no lock held), so a
     settle without webhooks costs no more queries under its lock than before."""
-    from accounts import webhooks
-
     user = entitlement.user
     if webhooks.enabled():
         webhooks.access_delivery_record(event_type=event_type, user=user, data={

@@ -3,6 +3,8 @@
 import calendar
 from datetime import datetime, timedelta
 
+from django.utils import timezone
+
 
 def add_months(moment: datetime, months: int) -> datetime:
     """Same day-of-month `months` later, clamped to the month's end (31 Jan + 1 = 28/29 Feb)."""
@@ -22,3 +24,9 @@ def lay_end_to_end(purchases, *, after: datetime | None = None) -> list[tuple[da
         previous_end = add_months(start, months) + timedelta(days=extra[0] if extra else 0)
         periods.append((start, previous_end))
     return periods
+
+
+def days_left(ends_at: datetime, now: datetime | None = None) -> int:
+    """Calendar days from today to the day the plan ends (0 on the day), in the site's time zone,
+    so that "in 7 days" and "on December 1" agree."""
+    return (timezone.localdate(ends_at) - timezone.localdate(now or timezone.now())).days

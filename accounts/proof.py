@@ -42,3 +42,20 @@ def signed_in_with_proof(request) -> bool:
     """Signed in some way other than the thank-you page's one click (a link, the password)."""
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated and not one_click_order(request))
+
+
+# Whether a session signed in by one click may still use its account. Whose orders made the account
+# is billing's to say: BillingConfig.ready() hands its check over here, so accounts asks without
+# importing billing. Until then (billing not loaded) no one-click session fits.
+_one_click_check = None
+
+
+def one_click_check_set(check) -> None:
+    """`check(request) -> bool`: billing's answer for a signed-in one-click session."""
+    global _one_click_check
+    _one_click_check = check
+
+
+def one_click_still_fits(request) -> bool:
+    """Is the account of this one-click session still wholly what this browser's payments made?"""
+    return _one_click_check is not None and _one_click_check(request)

@@ -6,9 +6,6 @@ from accounts import views
 app_name = "accounts"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("receipt-details/", views.receipt_details, name="receipt_details"),
-    path("reminders/", views.reminder_settings, name="reminders"),
     path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("password/link/", views.password_link, name="password_link"),
     path("signin/", views.signin, name="signin"),
@@ -22,5 +19,4 @@ urlpatterns = [
          name="password_reset_confirm"),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(
         template_name="accounts/password_reset_complete.html"), name="password_reset_complete"),
-    path("reminders/off/<str:token>/", views.reminders_off, name="reminders_off"),
 ]

@@ -9,20 +9,14 @@ from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from sesame.utils import get_user
 
-from accounts.forms import CustomerLoginForm, CustomerPasswordResetForm, ReceiptDetailsForm, ReminderSettingsForm
+from accounts.forms import CustomerLoginForm, CustomerPasswordResetForm
 from accounts.models import normalize_email
-from accounts.proof import address_prove, address_proved, one_click_order
-from accounts.selectors import account_overview
-from accounts.tokens import user_from_reminders_off_token
+from accounts.proof import address_prove, address_proved, one_click_order, one_click_still_fits
 from billing import services
 from billing.models import OutboundEmail
-from billing.renewals import reminders_unsubscribe
-from billing.selectors import account_made_by_orders
-from billing.views import SESSION_ORDERS
 from config.client_ip import client_ip
 from config.ratelimit import retry_after, try_again_words
 
@@ -104,14 +98,14 @@ def signin(request):
 
 def one_click_fits(view):
     """A session the thank-you page signed in by one click sees the account only while everything
-    on it is still this browser's own doing (billing.selectors.account_made_by_orders): once someone
-    else's payment is on it or a password is set, the session ends and the way in is the emailed
-    link or the password."""
+    on it is still this browser's own doing (billing's check, accounts.proof.one_click_still_fits):
+    once someone else's payment is on it or a password is set, the session ends and the way in is
+    the emailed link or the password."""
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
         if (one_click_order(request) and request.user.is_authenticated
-                and not account_made_by_orders(request.user, request.session.get(SESSION_ORDERS, []))):
+                and not one_click_still_fits(request)):
             logout(request)
             messages.info(request, "Please sign in with the link we emailed to your address, or with your "
                                    "password: this browser's quick sign-in from the payment page has ended.")
@@ -119,59 +113,6 @@ def one_click_fits(view):
         return view(request, *args, **kwargs)
 
     return wrapped
-
-
-def _home(request, *, details_form=None, reminders_form=None):
-    return render(request, "accounts/home.html", {
-        **account_overview(request.user),
-        "details_form": details_form or ReceiptDetailsForm(instance=request.user),
-        "reminders_form": reminders_form or ReminderSettingsForm(instance=request.user),
-    })
-
-
-@never_cache  # the account page shows the customer's email address and orders
-@login_required
-@one_click_fits
-def home(request):
-    return _home(request)
-
-
-@never_cache
-@login_required
-@one_click_fits
-@require_http_methods(["POST"])
-def receipt_details(request):
-    """The company name and VAT number printed on the customer's receipts."""
-    form = ReceiptDetailsForm(request.POST, instance=request.user)
-    if not form.is_valid():
-        return _home(request, details_form=form)
-    form.save()
-    # Receipts keep the details they were issued with (frozen on each order at checkout).
-    if form.cleaned_data["company_name"] or form.cleaned_data["vat_number"]:
-        messages.success(request, "Saved. The receipts of your next payments show these details; receipts "
-                                  "already issued stay as they were issued.")
-    else:
-        messages.success(request, "Saved. The receipts of your next payments show no company or VAT number; "
-                                  "receipts already issued stay as they were issued.")
-    return redirect("accounts:home")
-
-
-@never_cache
-@login_required
-@one_click_fits
-@require_http_methods(["POST"])
-def reminder_settings(request):
-    form = ReminderSettingsForm(request.POST, instance=request.user)
-    if not form.is_valid():
-        return _home(request, reminders_form=form)
-    if form.cleaned_data["renewal_reminders"]:
-        form.save()
-        messages.success(request, "Saved. We'll email you before your plan ends.")
-    else:
-        reminders_unsubscribe(user=request.user, via="their account page")  # support sees it on the timeline
-        messages.success(request, "Saved. We won't email you before your plan ends; it still ends on its "
-                                  "date and nothing renews by itself.")
-    return redirect("accounts:home")
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -263,27 +204,3 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def get_success_url(self):
         return reverse("accounts:password_reset_complete") if self.user.is_staff else super().get_success_url()
-
-
-# --- One-click "stop renewal reminders" (RFC 8058) -----------------------------------------------
-
-
-@csrf_exempt  # the mail program POSTs with no session and no CSRF token: the signed link is the proof
-@never_cache  # the address carries the account's signed link
-@require_http_methods(["GET", "HEAD", "POST"])
-def reminders_off(request, token):
-    """The link in the List-Unsubscribe header and at the foot of renewal emails.
-
-    A POST (the mail program's Unsubscribe button, or the button on this page) turns renewal
-    reminders off. A GET only shows that button: mail scanners open every link in a message, and
-    opening a link must never change anything.
-    """
-    user = user_from_reminders_off_token(token)
-    if user is None:
-        return render(request, "accounts/reminders_off.html", {"broken": True}, status=400)
-    done = request.method == "POST"
-    if done:
-        one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-        reminders_unsubscribe(user=user, via="their mail program's Unsubscribe button" if one_click
-                              else "the link in a renewal email")
-    return render(request, "accounts/reminders_off.html", {"done": done, "off": not user.renewal_reminders})

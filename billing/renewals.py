@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.periods import days_left
+from accounts.services import renewal_reminders_stop
 from billing.models import OutboundEmail
 from billing.selectors import entitlements_renewal_email_candidates
 from billing.services import outbound_email_queue
@@ -38,12 +39,6 @@ Kind = OutboundEmail.Kind
 RENEWAL_KINDS = (Kind.RENEWAL_REMINDER, Kind.PLAN_ENDED)
 # How long after a plan ends its "your plan has ended" email may still go out.
 PLAN_ENDED_WITHIN = timedelta(days=2)
-
-
-def days_left(ends_at: datetime, now: datetime | None = None) -> int:
-    """Calendar days from today to the day the plan ends (0 on the day), in the site's time zone,
-    so that "in 7 days" and "on December 1" agree."""
-    return (timezone.localdate(ends_at) - timezone.localdate(now or timezone.now())).days
 
 
 def duration_label(offset: timedelta) -> str:
@@ -139,11 +134,10 @@ def reminders_send(*, now: datetime | None = None, dry_run: bool = False) -> Rem
 def reminders_unsubscribe(*, user, via: str) -> bool:
     """Turn off the customer's renewal emails; True if they were on. Support sees it on the
     customer's latest order; the account page turns them back on."""
-    changed = get_user_model().objects.filter(pk=user.pk, renewal_reminders=True).update(renewal_reminders=False)
-    user.renewal_reminders = False
+    changed = renewal_reminders_stop(user=user)
     if changed:
         latest = user.orders.exclude(paid_at__isnull=True).order_by("-paid_at").first()
         if latest is not None:
             event_reminders_off(latest, via=via)
         logger.info("Renewal reminders turned off for user %s (%s)", user.pk, via)
-    return bool(changed)
+    return changed

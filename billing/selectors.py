@@ -1,15 +1,25 @@
 """Billing reads: what views, the API and emails show. No writes here."""
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import stripe
+from django.conf import settings
 from django.db import connection
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from djstripe.models import Charge, PaymentIntent
 
-from billing.models import Order, OrderState
+from accounts.access import access_until
+from accounts.models import Entitlement
+from accounts.periods import days_left as calendar_days_left
+from accounts.periods import lay_end_to_end
+from billing.models import Order, OrderState, ReconcileRun
+from billing.money import format_money
+from billing.receipts import Receipt, ReceiptRefund
+from billing.tokens import order_status_token, renew_path
 
 S = OrderState
 
@@ -51,9 +61,6 @@ class OrderAccess:
 
 
 def order_access(order: Order, *, now: datetime | None = None) -> OrderAccess:
-    from accounts.models import Entitlement
-    from accounts.selectors import access_until
-
     entitlement = Entitlement.objects.filter(order_id=order.id).first()
     until = access_until(order.user_id, now=now) if order.user_id else None
     if entitlement is None:
@@ -65,9 +72,6 @@ def order_access(order: Order, *, now: datetime | None = None) -> OrderAccess:
 def access_until_without(order: Order, *, now: datetime | None = None) -> datetime | None:
     """When the customer's paid time would run out if this order's time were taken back: the others
     re-laid end to end, as billing.services does on a refund."""
-    from accounts.models import Entitlement
-    from accounts.periods import lay_end_to_end
-
     now = now or timezone.now()
     if not order.user_id:
         return None
@@ -104,10 +108,6 @@ def account_made_by_orders(user, public_ids) -> bool:
     made)? One of them created it, every payment on it is one of them, nobody has set a password
     on it, and it is not staff's. Only then may that browser treat the account as its own (enter it
     with one click, see its dates) without proving the address: nothing in it came from anyone else."""
-    from django.db.models import Q
-
-    from accounts.models import Entitlement
-
     if user is None or not user.is_active or user.is_staff or user.has_usable_password():
         return False
     paid = list(Order.objects.filter(Q(email=user.email) | Q(user_id=user.id))
@@ -117,6 +117,39 @@ def account_made_by_orders(user, public_ids) -> bool:
     if user.date_joined < min(o.created_at for o in paid):
         return False  # the address had an account before any of these orders: someone else's, maybe
     return not Entitlement.objects.filter(user_id=user.id).exclude(order_id__in=[o.id for o in paid]).exists()
+
+
+# Within this many days of the end, the account page puts Renew first.
+RENEW_SOON_DAYS = 30
+
+
+def account_overview(user) -> dict:
+    """The customer's plan, until when and which payment's period holds that end (`current`), and
+    every payment and refund with its reference and the period it paid for (`order.period`)."""
+    now = timezone.now()
+    entitlements = list(Entitlement.objects.filter(user=user).select_related("plan", "order"))
+    current = next((e for e in entitlements if e.is_active(now)), None)
+    orders = list(user.orders.exclude(paid_at__isnull=True).select_related("plan").order_by("-paid_at"))
+    for order in orders:
+        # Every payment Stripe took has a receipt, reached by the order's own signed link.
+        order.receipt_url = (reverse("billing:receipt", kwargs={"token": order_status_token(order)})
+                             if order.amount_received_cents is not None else "")
+    until = access_until(user, now=now)
+    # The end of all paid time is the end of the last period stacked: its payment is the one to
+    # name beside that date (the first payment's period ends a year earlier).
+    holder = next((e for e in entitlements if e.revoked_at is None and e.ends_at == until), None) if until else None
+    if holder is not None:
+        current = holder
+    # Each payment with the period it paid for (none for one that never gave access).
+    periods = {e.order_id: e for e in entitlements}
+    for order in orders:
+        order.period = periods.get(order.id)
+    # Calendar days to the end date (0 on the day), counted as the reminder emails count them.
+    days_left = calendar_days_left(until, now) if until else None
+    return {"current": current, "entitlements": entitlements, "orders": orders,
+            "access_until": until, "days_left": days_left,
+            "renew_soon": days_left is not None and days_left <= RENEW_SOON_DAYS,
+            "renew_url": renew_path(user)}
 
 
 def order_created_account(order: Order) -> bool:
@@ -447,10 +480,6 @@ def entitlements_renewal_email_candidates(*, ending_after, ending_by):
     left out: revoked ones (refunded or ended by support), orders no longer active (refunded,
     disputed), staff, deactivated accounts and customers who turned reminders off.
     """
-    from django.db.models import Exists, OuterRef
-
-    from accounts.models import Entitlement
-
     renewed = Entitlement.objects.filter(user=OuterRef("user"), revoked_at__isnull=True,
                                          ends_at__gt=OuterRef("ends_at"))
     return (Entitlement.objects
@@ -479,11 +508,6 @@ def order_receipt(order: Order, *, proved: bool = False):
 
     The period it covers is this payment's own. When it was stacked after other time on the account,
     its start is another payment's end: those dates only for a reader who `proved` the address."""
-    from django.conf import settings
-
-    from billing.money import format_money
-    from billing.receipts import Receipt, ReceiptRefund
-
     if order.amount_received_cents is None or order.paid_at is None:
         return None
     refunds = [r for r in order.refunds.all() if r.status in REFUND_COUNTED]
@@ -519,8 +543,6 @@ def order_receipt(order: Order, *, proved: bool = False):
 
 def _receipt_period(order: Order, *, proved: bool) -> str:
     """What this payment's period is, as the receipt says it: only what is true of it now."""
-    from accounts.models import Entitlement
-
     entitlement = Entitlement.objects.filter(order_id=order.id).first()
     if entitlement is None:
         return "" if order.state in (S.REFUNDED, S.REFUND_PENDING) else "Its access has not started yet."
@@ -557,10 +579,6 @@ class SweepHealth:
 def sweep_health(*, now: datetime | None = None) -> SweepHealth:
     """Is the sweep doing its job? Unhealthy when SWEEP_FAILURES_ALERT passes in a row failed, or
     when no pass has finished for SWEEP_STALE_AFTER_MINUTES (stuck, not scheduled, worker down)."""
-    from datetime import timedelta
-
-    from billing.models import ReconcileRun
-
     Status = ReconcileRun.Status
     now = now or timezone.now()
     finished = ReconcileRun.objects.filter(status__in=[Status.OK, Status.ERRORS, Status.FAILED])

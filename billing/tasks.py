@@ -1,6 +1,8 @@
 """django-q2 task entry points: fetch arguments, call one service, nothing more."""
 
 from billing import services
+from billing.reconcile import reconcile_run
+from billing.renewals import reminders_send
 
 
 def send_outbound_email(email_id: int):
@@ -13,14 +15,10 @@ def dispatch_due_emails():
 
 def reconcile():
     """The sweep, from the django-q2 schedule; returns the counts for the task log."""
-    from billing.reconcile import reconcile_run
-
     run = reconcile_run()
     return {"status": run.status, **run.counts}
 
 
 def renewal_reminders():
     """Renewal reminders and plan-ended emails, from the django-q2 schedule; counts for the log."""
-    from billing.renewals import reminders_send
-
     return reminders_send().counts

@@ -2,7 +2,10 @@
 
 import uuid
 
+from django.contrib.auth import get_user_model
 from django.core import signing
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from billing.models import Order
 
@@ -37,17 +40,12 @@ def renew_token(user) -> str:
 def renew_path(user) -> str:
     """Checkout's path with this customer's Renew link. Encoded: the token carries the address, and
     a "+" in it must not arrive as a space."""
-    from django.urls import reverse
-    from django.utils.http import urlencode
-
     return reverse("billing:checkout") + "?" + urlencode({"renew": renew_token(user)})
 
 
 def user_from_renew_token(token: str):
     """The customer a Renew link was made for, or None if it is broken, expired or their address
     has changed since (the link then belongs to an address that is no longer theirs)."""
-    from django.contrib.auth import get_user_model
-
     try:
         pk, email = _renew_signer.unsign(token, max_age=RENEW_LINK_MAX_AGE).split(":", 1)
     except (signing.BadSignature, ValueError):

@@ -6,8 +6,10 @@ one line that names the variable, so a bad deploy stops at boot instead of at th
 
 import os
 import re
+import sys
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -95,10 +97,6 @@ def settings_or_exit():
     Without this, a missing variable surfaces as a long traceback from wherever settings are
     first touched, and the variable's name is lost in it.
     """
-    import sys
-
-    from django.conf import settings
-
     try:
         settings.INSTALLED_APPS  # noqa: B018  (touching it imports the settings module)
     except ImproperlyConfigured as exc:

@@ -3,6 +3,7 @@
 import logging
 
 from django.db import transaction
+from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +17,6 @@ def enqueue_after_commit(func: str, *args, task_name: str):
     """
 
     def enqueue():
-        from django_q.tasks import async_task
-
         try:
             async_task(func, *args, task_name=task_name)
         except Exception:

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "support",
+    "ops",
 ]
 
 MIDDLEWARE = [

@@ -1,9 +1,12 @@
+from anymail import urls as anymail_urls
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import urls as accounts_urls
 from accounts.api import AccessAPI
 from accounts.product import ProductHome
+from billing import account_urls as billing_account_urls
 from billing.webhooks import stripe_webhook
 from config import health
 from config.esp_webhooks import strict
@@ -20,8 +23,6 @@ djstripe_urls = (
 def esp_webhook_urls():
     """Only the configured ESP's webhooks, and none without the shared secret: a request to any
     other provider's URL, or to ours before it is secured, finds nothing here."""
-    from anymail import urls as anymail_urls
-
     if not settings.ANYMAIL_ESP or not settings.ANYMAIL.get("WEBHOOK_SECRET"):
         return [], "anymail"
     prefix = f"{settings.ANYMAIL_ESP}_"
@@ -33,7 +34,9 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("stripe/", include(djstripe_urls)),
-    path("account/", include("accounts.urls")),
+    # The account: accounts' pages (sign-in, passwords) and billing's (plan, payments, receipts,
+    # reminders), one namespace, so accounts never imports billing.
+    path("account/", include((accounts_urls.urlpatterns + billing_account_urls.urlpatterns, "accounts"))),
     # The product's door (docs/integrating.md): the demo product page, and the API a separate product asks.
     path("app/", ProductHome.as_view(), name="app"),
     path("api/v1/access/", AccessAPI.as_view(), name="access-api-v1"),

@@ -7,6 +7,7 @@ from django.db import models
 from django.urls import path
 
 from support import selectors
+from support.forms import StaffLoginForm
 from support.timefmt import console_time
 
 
@@ -22,6 +23,8 @@ class StripeMirrorActionsForSuperusers:
         return super().get_actions(request) if request.user.is_superuser else {}
 
     def get_urls(self):
+        # Imported here: dj-stripe's admin package registers its models on admin.site when imported,
+        # and admin.site is this module's SupportAdminSite, not defined yet while this module loads.
         from djstripe.admin.views import ConfirmCustomAction
 
         def superusers_only(request, *args, **kwargs):
@@ -105,8 +108,6 @@ class SupportAdminSite(admin.AdminSite):
     # One answer for every wrong part (support/forms.py), and a used code says so.
     @property
     def login_form(self):
-        from support.forms import StaffLoginForm
-
         return StaffLoginForm if settings.STAFF_TWO_FACTOR else None
 
     @property

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import urllib.request
 from datetime import timedelta
 
@@ -12,9 +13,33 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from billing import locks, stripe_api
+from billing.errors import BillingError
+from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
+from billing.queue import enqueue_after_commit
+from billing.selectors import sweep_health
+from billing.services import (
+    entitlement_add_days,
+    order_accept_amount,
+    order_payment_cancel,
+    order_refund,
+    order_settle,
+    outbound_email_queue,
+)
+from billing.services.history import (
+    event_case_taken,
+    event_replied,
+    event_resend_asked,
+    event_signin_link_sent,
+    event_team_alerted,
+)
+from billing.tokens import order_status_token
 from config.failpoints import failpoint
-from support.models import Alert
+from support import selectors
+from support.models import ActionReceipt, Alert, CaseClaim, CaseView, InboundMessage, Note, SupportReply
+from support.selectors import INBOUND_SCAN_LIMIT, signin_link_request, sweep_notice
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +111,6 @@ def support_staff_ensure(*, email: str, password: str, full_name: str = "", refu
 
 def support_staff_totp_device(*, user):
     """The person's authenticator-app device for the console's second factor; made once."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is not None:
         return device, False
@@ -106,8 +129,6 @@ def alert_raise(*, kind: str, key: str, summary: str, details: str = "", order=N
     Runs in the caller's transaction (often under an order lock), so the notification itself is
     sent after commit by the worker; if that is lost, the sweep sends what is still unsent.
     """
-    from billing.queue import enqueue_after_commit
-
     existing = Alert.objects.filter(key=key).first()
     if existing is not None:
         return existing
@@ -118,8 +139,6 @@ def alert_raise(*, kind: str, key: str, summary: str, details: str = "", order=N
     except IntegrityError:  # raised a moment ago by another path
         return Alert.objects.get(key=key)
     if order is not None:
-        from billing.services.history import event_team_alerted
-
         event_team_alerted(order, alert_kind=kind, summary=alert.summary)
     enqueue_after_commit("support.tasks.notify_alert", alert.id, task_name=f"alert-{alert.id}")
     return alert
@@ -187,9 +206,6 @@ def sweep_watch(*, now=None) -> Alert | None:
     Runs after every pass (support.receivers) and every minute on its own schedule
     (support/schedules.py), which keeps running when the sweep is stuck or never starts.
     """
-    from billing.selectors import sweep_health
-    from support.selectors import sweep_notice
-
     now = now or timezone.now()
     open_alerts = Alert.objects.filter(kind=Alert.Kind.SWEEP_DOWN, resolved_at__isnull=True)
     health = sweep_health(now=now)
@@ -205,8 +221,6 @@ def sweep_watch(*, now=None) -> Alert | None:
 
 def daily_digest_send(*, now=None) -> str:
     """Email the team what the nets caught and fixed on their own in the last day, and what is open."""
-    from billing.models import ReconcileRun
-
     now = now or timezone.now()
     since = now - timedelta(days=1)
     runs = ReconcileRun.objects.filter(started_at__gte=since).exclude(status=ReconcileRun.Status.SKIPPED)
@@ -245,8 +259,6 @@ def support_actor(user) -> str:
 
 def _receipt(*, key, action: str, order_id: int, user):
     """Claim the form's one-time key, or raise AlreadyDone. Runs in the caller's transaction."""
-    from support.models import ActionReceipt
-
     try:
         with transaction.atomic():
             ActionReceipt.objects.create(key=key, action=action, order_id=order_id, user=user)
@@ -257,8 +269,6 @@ def _receipt(*, key, action: str, order_id: int, user):
 
 def order_recover(*, order_id: int, user):
     """Recover: settle the order with Stripe now. Idempotent by nature, so no receipt needed."""
-    from billing.services import order_settle
-
     return order_settle(order_id=order_id, actor=support_actor(user), user=user, reason="support pressed Recover")
 
 
@@ -266,8 +276,6 @@ def order_payment_attempt_cancel(*, order_id: int, user, reason: str = ""):
     """Cancel payment attempt: the order's unfinished payment ends in Stripe and the order is
     canceled; refused (billing's PaymentNotCanceled, saying what Stripe shows) when money was taken
     or is on its way. Idempotent by nature (one Stripe idempotency key per order), so no receipt."""
-    from billing.services import order_payment_cancel
-
     return order_payment_cancel(order_id=order_id, actor=support_actor(user), user=user,
                                 reason=reason.strip() or "support canceled the unfinished payment attempt")
 
@@ -278,9 +286,6 @@ def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str,
     that records the refund request (billing's order_refund), so a colleague's concurrent refund
     sees it, and a crash before that commit leaves the form free to be sent again; Stripe is
     called after, outside any lock."""
-    from billing.services import order_refund
-    from support import selectors
-
     def claim():
         _receipt(key=key, action="refund", order_id=order_id, user=user)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
@@ -295,9 +300,6 @@ def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str,
 def order_accept_by_support(*, order_id: int, user, key, reason: str, seen: str):
     """Accept what Stripe took for a held order ($248 for $249) as this person, once per form and
     only if no one changed the case since they loaded it: billing grants the plan for it."""
-    from billing.services import order_accept_amount
-    from support import selectors
-
     def claim():
         _receipt(key=key, action="accept", order_id=order_id, user=user)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
@@ -308,8 +310,6 @@ def order_accept_by_support(*, order_id: int, user, key, reason: str, seen: str)
 
 
 def order_note_add(*, order_id: int, user, body: str, key):
-    from support.models import Note
-
     body = body.strip()
     if not body:
         raise ValueError("A note needs some text.")
@@ -320,16 +320,10 @@ def order_note_add(*, order_id: int, user, body: str, key):
 
 def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen: str):
     """Give the customer more time on their plan (an outage, a goodwill gesture)."""
-    from billing.services import entitlement_add_days
-
     if not 1 <= days <= 366:
         raise ValueError("Extend by 1 to 366 days.")
     if not reason.strip():
         raise ValueError("Say why, for the customer's history.")
-    from billing import locks
-    from billing.models import OutboundEmail
-    from billing.services import outbound_email_queue
-    from support import selectors
 
     with transaction.atomic():
         locks.order_lock(order_id)
@@ -351,10 +345,6 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
 
 def outbound_email_resend(*, order_id: int, kind: str, user, key):
     """Send the customer's email of this kind again: the same outbox row, so the same Message-ID."""
-    from billing.models import OutboundEmail
-    from billing.queue import enqueue_after_commit
-    from billing.services.history import event_resend_asked
-
     with transaction.atomic():
         _receipt(key=key, action=f"resend_{kind}", order_id=order_id, user=user)
         email = OutboundEmail.objects.select_for_update().filter(order_id=order_id, kind=kind).first()
@@ -382,10 +372,6 @@ def inbound_message_receive(*, message_id: str, from_email: str, from_name: str,
 
     Idempotent on the ESP's message id (providers retry their webhooks).
     """
-    from billing.queue import enqueue_after_commit
-    from support.models import InboundMessage
-    from support.selectors import INBOUND_SCAN_LIMIT
-
     with transaction.atomic():
         message, created = InboundMessage.objects.get_or_create(message_id=message_id[:255], defaults={
             "from_email": from_email[:254], "from_name": from_name[:200], "subject": subject[:300],
@@ -405,14 +391,6 @@ def inbound_message_match(*, message_id: int):
     order's own address. Anyone else gets a draft with none (ask them to write from the address
     they paid with, or use Find my order); the candidates stay linked for support. Safe to run twice.
     """
-    from billing import stripe_api
-    from billing.errors import BillingError
-    from billing.models import OrderState
-    from billing.services import order_settle
-    from billing.tokens import order_status_token
-    from support import selectors
-    from support.models import InboundMessage
-
     message = InboundMessage.objects.filter(pk=message_id, matched_at=None).first()
     if message is None:
         return None  # already matched (a redelivered task)
@@ -485,8 +463,6 @@ def inbound_message_match(*, message_id: int):
 
 
 def inbound_messages_answered(*, ids: list[int], user) -> int:
-    from support.models import InboundMessage
-
     return InboundMessage.objects.filter(id__in=ids, status=InboundMessage.Status.OPEN).update(
         status=InboundMessage.Status.ANSWERED, answered_by=user, answered_at=timezone.now())
 
@@ -495,11 +471,6 @@ def order_signin_link_send(*, order_id: int, user, key, reason: str = ""):
     """Email the customer a fresh one-click sign-in link (never to a staff account), saying who sent
     it and why: `reason` in the customer's words, or, left empty, "as you asked" when an email from
     the order's own address asking us is on the case (support.selectors.signin_link_request)."""
-    from billing.models import Order, OutboundEmail
-    from billing.services import outbound_email_queue
-    from billing.services.history import event_signin_link_sent
-    from support.selectors import signin_link_request
-
     reason = " ".join(reason.split())
     with transaction.atomic():
         _receipt(key=key, action="signin_link", order_id=order_id, user=user)
@@ -544,8 +515,6 @@ def _refuse_if_changed(changes: list[str]):
 
 def reply_subject(subject: str) -> str:
     """"Re: <their subject>", with one Re: however many their subject already carries."""
-    import re
-
     bare = re.sub(r"^(\s*re\s*:\s*)+", "", subject or "", flags=re.IGNORECASE).strip()
     return f"Re: {bare}"[:300] if bare else ""
 
@@ -554,12 +523,6 @@ def inbound_message_reply_send(*, message_id: int, user, key, subject: str, body
     """Send a person's reply to a support email through the outbox, threaded under it, and mark
     the email answered, in one go. Only to the email's From address; about an order (on its
     timeline) only when the sender is that order's verified owner, else about none."""
-    from billing.models import OutboundEmail
-    from billing.services import outbound_email_queue
-    from billing.services.history import event_replied
-    from support import selectors
-    from support.models import InboundMessage, SupportReply
-
     subject = " ".join(subject.split())
     subject = reply_subject(subject) if subject.lower().startswith("re:") else subject[:300]
     body = body.strip()
@@ -587,8 +550,6 @@ def inbound_message_reply_send(*, message_id: int, user, key, subject: str, body
 
 def inbound_message_answer(*, message_id: int, user):
     """Mark one support email answered (the reply went another way, or none is needed)."""
-    from support.models import InboundMessage
-
     if not inbound_messages_answered(ids=[message_id], user=user):
         message = InboundMessage.objects.select_related("answered_by").get(pk=message_id)
         who = message.answered_by.get_full_name() if message.answered_by else "someone"
@@ -605,10 +566,6 @@ def _case(order_id, message_id) -> dict:
 def case_claim(*, user, order_id: int | None = None, message_id: int | None = None):
     """"<name> is on it": this person takes the case (from a colleague too, who is named on the
     order's timeline). Returns the claim and who had it before (or None)."""
-    from billing.models import Order
-    from billing.services.history import event_case_taken
-    from support.models import CaseClaim
-
     case = _case(order_id, message_id)
     now = timezone.now()
     with transaction.atomic():
@@ -625,8 +582,6 @@ def case_claim(*, user, order_id: int | None = None, message_id: int | None = No
 
 
 def case_release(*, user, order_id: int | None = None, message_id: int | None = None) -> bool:
-    from support.models import CaseClaim
-
     return CaseClaim.objects.filter(**_case(order_id, message_id), user=user).delete()[0] > 0
 
 
@@ -636,8 +591,6 @@ CASE_VIEW_EVERY = timedelta(minutes=1)
 def case_view_record(*, user, order_id: int | None = None, message_id: int | None = None, now=None):
     """Remember that this person has the case open, for a colleague's warning; at most one write
     a minute per person and case, however often the page is loaded."""
-    from support.models import CaseView
-
     case = _case(order_id, message_id)
     now = now or timezone.now()
     if CaseView.objects.filter(user=user, **case, viewed_at__lt=now - CASE_VIEW_EVERY).update(viewed_at=now):

@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils import timezone
 
 
 def console_zone() -> ZoneInfo:
@@ -35,8 +36,6 @@ def console_date(moment: datetime | date | None) -> str:
 
 
 def console_today() -> date:
-    from django.utils import timezone
-
     return timezone.now().astimezone(console_zone()).date()
 
 

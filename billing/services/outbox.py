@@ -124,7 +124,7 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
     it, so the dispatcher marks it `uncertain` for a person to check rather than risk a second
     copy (docs/decisions/0003-outbox-at-most-once.md).
     """
-    from billing.emails import build_message
+    from billing.emails import build_message  # here: billing.emails imports renewals, which imports these services
 
     now = timezone.now()
     with transaction.atomic():

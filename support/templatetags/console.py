@@ -1,6 +1,7 @@
 """`{% load console %}`: the console's one way to write a moment (support/timefmt.py)."""
 
 from django import template
+from django.conf import settings
 
 from support.timefmt import console_date, console_time
 
@@ -21,6 +22,4 @@ def console_date_filter(moment):
 @register.simple_tag
 def console_zone():
     """The zone the console shows times in and reads typed dates in (SUPPORT_TIME_ZONE)."""
-    from django.conf import settings
-
     return settings.SUPPORT_TIME_ZONE

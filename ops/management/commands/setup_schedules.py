@@ -1,5 +1,5 @@
 """Declare every periodic task Backstop runs (django-q2 schedules): each installed app lists its own
-in `<app>/schedules.py` (SCHEDULES), so billing installs support's without knowing of it.
+in `<app>/schedules.py` (SCHEDULES), and this command installs them all without the apps knowing of each other.
 
 Idempotent: existing schedules are updated to match, so run it on every deploy.
 """

@@ -38,10 +38,14 @@ import stripe
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import Schedule
+from django_q.status import Stat
 
 from accounts.models import Entitlement
 from billing import services
 from billing.models import Order, OrderState, OutboundEmail, Plan
+from stripe_emulator.testing import ControlClient, ControlError
 
 POLL_SECONDS = 0.5
 # Waiting for the child to charge: Django's start-up plus three Stripe calls.
@@ -117,9 +121,6 @@ def _emulator_control():
     """A control client if STRIPE_API_BASE is the local emulator, else None (real Stripe)."""
     if not settings.STRIPE_API_BASE:
         return None
-    # Only the ops tool touches the emulator's client, and only when the emulator is configured.
-    from stripe_emulator.testing import ControlClient, ControlError
-
     control = ControlClient(settings.STRIPE_API_BASE, timeout=10, token=settings.STRIPE_SECRET_KEY)
     try:
         control.state()
@@ -220,7 +221,7 @@ DRILLS = {
 
 CHILD_CODE = (
     "import sys, django; django.setup(); "
-    "from billing.firedrill import child_checkout; child_checkout(sys.argv[1], sys.argv[2])"
+    "from ops.firedrill import child_checkout; child_checkout(sys.argv[1], sys.argv[2])"
 )
 
 
@@ -303,10 +304,6 @@ def _customer_state(reference: str) -> dict:
 
 def preflight() -> Plan:
     """Fail fast, with one line saying what to start, if the nets cannot possibly run."""
-    from django_q.conf import Conf
-    from django_q.models import Schedule
-    from django_q.status import Stat
-
     plan = Plan.objects.filter(is_active=True).order_by("amount_cents").first()
     if plan is None:
         raise NotReady("No plan is on sale: run `python manage.py demo_setup` (or create one in the admin).")

@@ -4,7 +4,7 @@ Needs the whole system running against this database: the web server (webhooks),
 cluster (tasks and the sweep's schedule) and Stripe (the local emulator, or real Stripe in test
 mode, where the emulator-only drills are skipped). `make firedrill` starts all of that on the
 embedded defaults, runs every drill and stops it again. The drills are described in
-billing/firedrill.py and docs/firedrill.md.
+ops/firedrill.py and docs/firedrill.md.
 
     manage.py firedrill                              # every drill, at once
     manage.py firedrill --drill killed-after-charge  # one (repeatable)
@@ -18,7 +18,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing import firedrill
+from ops import firedrill
 
 
 class Command(BaseCommand):

@@ -14,10 +14,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from billing import firedrill
 from billing.models import Order, OrderState
 from billing.reconcile import reconcile_run
 from billing.services import plan_ensure_default
+from ops import firedrill
 from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
