@@ -13,18 +13,18 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from sesame.utils import get_user
 
+from accounts.emails import PASSWORD_RESET
 from accounts.forms import CustomerLoginForm, CustomerPasswordResetForm, ReceiptDetailsForm, ReminderSettingsForm
 from accounts.models import normalize_email
 from accounts.proof import address_prove, address_proved, one_click_order
 from accounts.selectors import account_overview
 from accounts.tokens import user_from_reminders_off_token
-from billing import services
-from billing.models import OutboundEmail
 from billing.renewals import reminders_unsubscribe
 from billing.selectors import account_made_by_orders
 from billing.views import SESSION_ORDERS
 from config.client_ip import client_ip
 from config.ratelimit import retry_after, try_again_words
+from outbox.services import outbound_email_queue
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def password_link(request):
         return render(request, "accounts/password_change.html", {
             "first_password": True, "needs_link": True, "capped": capped[0],
             "try_again": try_again_words(capped[1])}, status=429)
-    services.outbound_email_queue(user=request.user, kind=OutboundEmail.Kind.PASSWORD_RESET)
+    outbound_email_queue(user=request.user, kind=PASSWORD_RESET)
     return render(request, "accounts/password_change.html", {"first_password": True, "needs_link": True,
                                                              "link_sent": True})
 

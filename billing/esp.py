@@ -3,7 +3,7 @@
 from anymail.signals import tracking
 from django.dispatch import receiver
 
-from billing import services
+from outbox import services
 
 
 @receiver(tracking, dispatch_uid="billing.esp.record_tracking")

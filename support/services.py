@@ -13,7 +13,11 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.email_kinds import Kind as EmailKind
 from config.failpoints import failpoint
+from outbox.models import OutboundEmail
+from outbox.services import outbound_email_queue, outbound_email_requeue
+from support.emails import SUPPORT_REPLY
 from support.models import Alert
 
 logger = logging.getLogger(__name__)
@@ -28,7 +32,7 @@ SUPPORT_PERMISSIONS = [
     ("billing", "view_plan"),
     ("billing", "view_order"),
     ("billing", "view_orderevent"),
-    ("billing", "view_outboundemail"),
+    ("outbox", "view_outboundemail"),
     ("billing", "view_reconcilerun"),
     ("support", "view_alert"),
     ("support", "view_inboundmessage"),
@@ -327,8 +331,6 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
     if not reason.strip():
         raise ValueError("Say why, for the customer's history.")
     from billing import locks
-    from billing.models import OutboundEmail
-    from billing.services import outbound_email_queue
     from support import selectors
 
     with transaction.atomic():
@@ -341,7 +343,7 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
         # nobody uses. The email states the days and the new end as decided here; support's reason
         # is for the history and stays out of it (it may name an outage or a colleague).
         first = user.full_name.split()[0] if user.full_name.strip() else ""
-        outbound_email_queue(order=entitlement.order, kind=OutboundEmail.Kind.ACCESS_EXTENDED,
+        outbound_email_queue(about=entitlement.order, kind=EmailKind.ACCESS_EXTENDED,
                              recipient=entitlement.user.email,
                              sent_by=f"{first} from our support team" if first else "Our support team",
                              facts={"days": days, "ends_at": entitlement.access_until.isoformat()},
@@ -351,24 +353,17 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
 
 def outbound_email_resend(*, order_id: int, kind: str, user, key):
     """Send the customer's email of this kind again: the same outbox row, so the same Message-ID."""
-    from billing.models import OutboundEmail
-    from billing.queue import enqueue_after_commit
+    from billing.models import Order
     from billing.services.history import event_resend_asked
 
     with transaction.atomic():
         _receipt(key=key, action=f"resend_{kind}", order_id=order_id, user=user)
-        email = OutboundEmail.objects.select_for_update().filter(order_id=order_id, kind=kind).first()
+        email = OutboundEmail.objects.select_for_update().about(Order(pk=order_id)).filter(kind=kind).first()
         if email is None:
             raise ValueError("There is no such email on this order to resend.")
-        if email.status in (OutboundEmail.Status.PENDING, OutboundEmail.Status.SENDING):
+        if not outbound_email_requeue(email=email):
             return email  # already on its way
-        email.status = OutboundEmail.Status.PENDING
-        email.attempts = 0
-        email.next_attempt_at = timezone.now()
-        email.last_error = ""
-        email.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
         event_resend_asked(email, actor=support_actor(user), user=user)
-        enqueue_after_commit("billing.tasks.send_outbound_email", email.id, task_name=f"email-{email.id}-resend")
     return email
 
 
@@ -495,8 +490,7 @@ def order_signin_link_send(*, order_id: int, user, key, reason: str = ""):
     """Email the customer a fresh one-click sign-in link (never to a staff account), saying who sent
     it and why: `reason` in the customer's words, or, left empty, "as you asked" when an email from
     the order's own address asking us is on the case (support.selectors.signin_link_request)."""
-    from billing.models import Order, OutboundEmail
-    from billing.services import outbound_email_queue
+    from billing.models import Order
     from billing.services.history import event_signin_link_sent
     from support.selectors import signin_link_request
 
@@ -517,7 +511,7 @@ def order_signin_link_send(*, order_id: int, user, key, reason: str = ""):
         elif reason[-1] not in ".!?":
             reason += "."
         first = user.full_name.split()[0] if user.full_name.strip() else ""
-        email = outbound_email_queue(order=order, kind=OutboundEmail.Kind.SIGNIN_LINK, recipient=order.user.email,
+        email = outbound_email_queue(about=order, kind=EmailKind.SIGNIN_LINK, recipient=order.user.email,
                                      sent_by=f"{first} from our support team" if first else "Our support team",
                                      send_reason=reason)
         event_signin_link_sent(order, actor=support_actor(user), user=user, recipient=order.user.email,
@@ -554,8 +548,6 @@ def inbound_message_reply_send(*, message_id: int, user, key, subject: str, body
     """Send a person's reply to a support email through the outbox, threaded under it, and mark
     the email answered, in one go. Only to the email's From address; about an order (on its
     timeline) only when the sender is that order's verified owner, else about none."""
-    from billing.models import OutboundEmail
-    from billing.services import outbound_email_queue
     from billing.services.history import event_replied
     from support import selectors
     from support.models import InboundMessage, SupportReply
@@ -572,7 +564,7 @@ def inbound_message_reply_send(*, message_id: int, user, key, subject: str, body
         owned = [o for o in message.orders.all() if selectors.inbound_sender_owns(
             o, from_email=message.from_email, sender_authenticated=message.sender_authenticated)]
         order = owned[0] if owned else None
-        email = outbound_email_queue(kind=OutboundEmail.Kind.SUPPORT_REPLY, order=order,
+        email = outbound_email_queue(kind=SUPPORT_REPLY, about=order,
                                      recipient=message.from_email, subject=subject, body=body,
                                      in_reply_to=message.rfc_message_id)
         reply = SupportReply.objects.create(message=message, email=email, user=user)
