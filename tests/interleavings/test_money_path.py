@@ -551,7 +551,8 @@ class MoneyPath(RuleBasedStateMachine):
     @invariant()
     def an_order_has_at_most_one_entitlement_and_one_of_each_once_email(self):
         assert not Entitlement.objects.values("order").annotate(n=Count("id")).filter(n__gt=1).exists()
-        owed = OutboundEmail.objects.filter(kind__in=ONCE).values("about_type", "about_id", "kind").annotate(n=Count("id"))
+        owed = (OutboundEmail.objects.filter(kind__in=ONCE).values("about_type", "about_id", "kind")
+                .annotate(n=Count("id")))
         assert not owed.filter(n__gt=1).exists()
 
     @invariant()
