@@ -7,10 +7,7 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         # Imported here, not at the top: models and the modules using them load once the registry is ready.
-        from billing import (
-            esp,  # noqa: F401  (connects the anymail receivers)
-            signins,  # noqa: F401  (sign-ins on the order timeline)
-        )
+        from billing import signins  # noqa: F401  (sign-ins on the order timeline)
         from billing.emails import EMAIL_KINDS
         from outbox import kinds
 
