@@ -5,9 +5,9 @@ from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, 
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.db import transaction
 
+from accounts.emails import PASSWORD_RESET
 from accounts.models import User, normalize_email
-from billing import services
-from billing.models import OutboundEmail
+from outbox.services import outbound_email_queue
 
 
 class UserCreationForm(BaseUserCreationForm):
@@ -38,11 +38,11 @@ class CustomerPasswordResetForm(PasswordResetForm):
         after commit and retries if the email provider fails; nothing is sent inside the request.
 
         Django's arguments (templates, domain, token generator) are not used: the outbox row is
-        rendered by billing/emails.py from templates/emails/password_reset*, with a fresh token.
+        rendered by accounts/emails.py from templates/emails/password_reset*, with a fresh token.
         """
         with transaction.atomic():
             for user in self.get_users(self.cleaned_data["email"]):
-                services.outbound_email_queue(user=user, kind=OutboundEmail.Kind.PASSWORD_RESET)
+                outbound_email_queue(user=user, kind=PASSWORD_RESET)
 
 
 class ReceiptDetailsForm(forms.ModelForm):

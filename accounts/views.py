@@ -12,13 +12,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from sesame.utils import get_user
 
+from accounts.emails import PASSWORD_RESET
 from accounts.forms import CustomerLoginForm, CustomerPasswordResetForm
 from accounts.models import normalize_email
 from accounts.proof import address_prove, address_proved, one_click_order, one_click_still_fits
-from billing import services
-from billing.models import OutboundEmail
 from config.client_ip import client_ip
 from config.ratelimit import retry_after, try_again_words
+from outbox.services import outbound_email_queue
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def password_link(request):
         return render(request, "accounts/password_change.html", {
             "first_password": True, "needs_link": True, "capped": capped[0],
             "try_again": try_again_words(capped[1])}, status=429)
-    services.outbound_email_queue(user=request.user, kind=OutboundEmail.Kind.PASSWORD_RESET)
+    outbound_email_queue(user=request.user, kind=PASSWORD_RESET)
     return render(request, "accounts/password_change.html", {"first_password": True, "needs_link": True,
                                                              "link_sent": True})
 

@@ -3,6 +3,7 @@ import uuid
 from datetime import UTC
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
@@ -122,6 +123,11 @@ class Order(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # The outbox's rows about this order (outbox.OutboundEmail.about); deleted with it. Exactly one
+    # confirmation, payment-received and refund email each: their kinds are once per subject, and
+    # the outbox's unique dedupe_key ("billing.order:<id>:<kind>") makes the database refuse a second.
+    emails = GenericRelation("outbox.OutboundEmail", content_type_field="about_type", object_id_field="about_id")
 
     class Meta:
         ordering = ["-created_at"]
@@ -285,100 +291,6 @@ class OrderRefund(models.Model):
     @property
     def amount_display(self):
         return format_money(self.amount_cents, self.currency)
-
-
-class OutboundEmail(models.Model):
-    """Transactional outbox: written in the transaction that decides an email is owed, sent after.
-
-    Every email is about an order, except the password link, which is about an account: exactly
-    one of `order` and `user` is set, and `user` only for that kind (a database constraint). A
-    support person's reply is the exception both ways: its words are on the row (subject, body),
-    and it may be about no order at all (a reply to someone who has none).
-    """
-
-    class Kind(models.TextChoices):
-        CONFIRMATION = "confirmation", "Order confirmation"
-        PAYMENT_RECEIVED = "payment_received", "We have your payment, we're on it"
-        STATUS_LINK = "status_link", "Order status link"
-        REFUND = "refund", "Refund confirmation"
-        PASSWORD_RESET = "password_reset", "Password link"
-        SIGNIN_LINK = "signin_link", "Sign-in link"
-        ALREADY_YOURS = "already_yours", "Checkout with an address that has the plan"
-        RENEWAL_REMINDER = "renewal_reminder", "Plan ends soon"
-        PLAN_ENDED = "plan_ended", "Plan has ended"
-        SUPPORT_REPLY = "support_reply", "Reply from support"
-        # Support's Extend: the days added and the new end of all paid time are decided in the
-        # extension's transaction and kept in the row's `facts`, so the email says what was done,
-        # not what is true when it is sent.
-        ACCESS_EXTENDED = "access_extended", "Access extended by support"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Waiting to send"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        UNCERTAIN = "uncertain", "Unknown: sending was interrupted"
-        FAILED = "failed", "Gave up"
-
-    # Kinds a customer must get exactly once per order; the others may repeat (e.g. a lookup).
-    ONCE_PER_ORDER = [Kind.CONFIRMATION, Kind.PAYMENT_RECEIVED, Kind.REFUND]
-
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="emails")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
-                             related_name="outbound_emails")
-    kind = models.CharField(max_length=30, choices=Kind.choices)
-    recipient = models.EmailField()
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    # Emails owed once per something other than (order, kind), e.g. "renewal:<entitlement>:30d":
-    # a second row with the same key cannot be inserted.
-    dedupe_key = models.CharField(max_length=100, unique=True, null=True, blank=True)
-    # A person's words, for SUPPORT_REPLY only (the other kinds render their templates), and the
-    # Message-ID of the email it answers, so the customer's mail program threads it.
-    subject = models.CharField(max_length=300, blank=True)
-    body = models.TextField(blank=True)
-    in_reply_to = models.CharField(max_length=998, blank=True)
-    # Sent because a person chose to (the console's "Send sign-in link"), not by Backstop on its own:
-    # who, as the customer reads it ("Ana from our support team"), and why, in the customer's words.
-    sent_by = models.CharField(max_length=200, blank=True)
-    send_reason = models.CharField(max_length=500, blank=True)
-    # What this email states, decided when it was owed: e.g. days added and the new end for an
-    # extension ({"days": 30, "ends_at": "<ISO 8601>"}). The email renders these, never today's state.
-    facts = models.JSONField(default=dict, blank=True)
-    esp_message_id = models.CharField(max_length=255, blank=True)
-    esp_status = models.CharField(max_length=50, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    # When the sender wrote on the order's PaymentIntent that this once-per-order email went: the
-    # record that survives a database restore (docs/decisions/0012-what-was-sent-survives-a-restore.md).
-    stripe_noted_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["order", "kind"],
-                condition=models.Q(kind__in=["confirmation", "payment_received", "refund"]),
-                name="outbound_email_once_per_order",
-            ),
-            models.CheckConstraint(
-                condition=(models.Q(kind="password_reset", order__isnull=True, user__isnull=False)
-                           | models.Q(kind="support_reply", user__isnull=True)
-                           | (~models.Q(kind__in=["password_reset", "support_reply"])
-                              & models.Q(order__isnull=False, user__isnull=True))),
-                name="outbound_email_about_an_order_or_an_account",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["status", "next_attempt_at"]),
-            models.Index(fields=["sent_at"], name="outbound_email_unnoted_idx",
-                         condition=models.Q(status="sent", stripe_noted_at__isnull=True)),
-        ]
-
-    def __str__(self):
-        return f"{self.get_kind_display()} to {self.recipient} ({self.status})"
 
 
 class StripeSyncCursor(models.Model):

@@ -28,8 +28,10 @@ from django.utils import timezone
 
 from billing import locks, mirror, selectors, services, signals, stripe_api
 from billing.errors import BillingError
-from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
+from billing.models import Order, OrderState, ReconcileRun
 from config.failpoints import failpoint
+from outbox import services as outbox_services
+from outbox.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
 S = OrderState
@@ -255,22 +257,22 @@ def _outbox(report: SweepReport):
         if due:
             report.act("emails_requeued", f"send {due} owed emails")
         return
-    result = services.outbound_email_dispatch_due()
+    result = outbox_services.outbound_email_dispatch_due()
     if result["due"]:
         report.act("emails_requeued", f"sent {result['sent']} of {result['due']} owed emails")
     # Order emails only: a password link that failed is simply asked for again by its customer.
     # Newest first: support opens one case per email (by key), so older ones already have theirs.
     stuck = (OutboundEmail.objects.filter(status__in=[OutboundEmail.Status.FAILED, OutboundEmail.Status.UNCERTAIN],
-                                          order__isnull=False)
-             .select_related("order").order_by("-id"))
+                                          about_id__isnull=False)
+             .prefetch_related("about").order_by("-id"))
     for email in stuck[:100]:
         opened = signals.attention(
-            kind="email", key=f"email:{email.id}", order=email.order, email=email,
-            summary=f"{email.order.reference}: {email.get_kind_display().lower()} to {email.recipient} "
+            kind="email", key=f"email:{email.id}", order=email.about, email=email,
+            summary=f"{email.about.reference}: {email.get_kind_display().lower()} to {email.recipient} "
                     f"{'may not have been sent' if email.status == 'uncertain' else 'could not be sent'}",
             details=email.last_error)
         if opened:
-            report.act("emails_to_person", f"handed email {email.id} ({email.kind}, {email.order.reference}) "
+            report.act("emails_to_person", f"handed email {email.id} ({email.kind}, {email.about.reference}) "
                                            "to a person")
 
 

@@ -27,15 +27,15 @@ from django.utils import timezone
 
 from accounts.periods import days_left
 from accounts.services import renewal_reminders_stop
-from billing.models import OutboundEmail
+from billing.email_kinds import Kind
 from billing.selectors import entitlements_renewal_email_candidates
-from billing.services import outbound_email_queue
 from billing.services.history import event_reminders_off
 from config.failpoints import failpoint
+from outbox.models import OutboundEmail
+from outbox.services import outbound_email_queue
 
 logger = logging.getLogger(__name__)
 
-Kind = OutboundEmail.Kind
 RENEWAL_KINDS = (Kind.RENEWAL_REMINDER, Kind.PLAN_ENDED)
 # How long after a plan ends its "your plan has ended" email may still go out.
 PLAN_ENDED_WITHIN = timedelta(days=2)
@@ -113,7 +113,7 @@ def reminders_send(*, now: datetime | None = None, dry_run: bool = False) -> Rem
                 summary.actions.append(f"would send {line}")
             else:
                 with transaction.atomic():
-                    email = outbound_email_queue(kind=kind, order=entitlement.order,
+                    email = outbound_email_queue(kind=kind, about=entitlement.order,
                                                  recipient=entitlement.user.email, dedupe_key=key)
                 if email is None:  # another run owed it a moment ago
                     summary.already += 1

@@ -4,12 +4,6 @@ from django_q.models import Schedule
 
 SCHEDULES = [
     {
-        "name": "outbox: send due emails, flag interrupted sends",
-        "func": "billing.tasks.dispatch_due_emails",
-        "schedule_type": Schedule.MINUTES,
-        "minutes": 1,
-    },
-    {
         "name": "sweep: pull sync, settle, adopt, hold or refund, follow up",
         "func": "billing.tasks.reconcile",
         "schedule_type": Schedule.MINUTES,

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "rest_framework_api_key",
+    "outbox",
     "accounts",
     "billing",
     "support",

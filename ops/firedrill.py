@@ -44,7 +44,9 @@ from django_q.status import Stat
 
 from accounts.models import Entitlement
 from billing import services
-from billing.models import Order, OrderState, OutboundEmail, Plan
+from billing.email_kinds import Kind as EmailKind
+from billing.models import Order, OrderState, Plan
+from outbox.models import OutboundEmail
 from stripe_emulator.testing import ControlClient, ControlError
 
 POLL_SECONDS = 0.5
@@ -289,7 +291,7 @@ def _customer_state(reference: str) -> dict:
     activated = order.events.filter(to_state=OrderState.ACTIVE).order_by("created_at", "id").first()
     entitlements = Entitlement.objects.filter(order=order, revoked_at__isnull=True).count()
     emails = list(order.emails.all())
-    sent = [e for e in emails if e.kind == OutboundEmail.Kind.CONFIRMATION and e.status == OutboundEmail.Status.SENT]
+    sent = [e for e in emails if e.kind == EmailKind.CONFIRMATION and e.status == OutboundEmail.Status.SENT]
     whole = order.state == OrderState.ACTIVE and activated and entitlements == 1 and len(emails) == 1 and sent
     if whole:
         return {"whole": True, "active_at": activated.created_at, "sent_at": sent[0].sent_at,

@@ -446,8 +446,10 @@ class Matrix:
     def _fast_forward_claims(self, customer):
         """Five minutes pass for the interrupted send (EMAIL_CLAIM_TIMEOUT), so the dispatcher decides now."""
         moved = self.db.conn.execute(
-            "UPDATE billing_outboundemail e SET claimed_at = claimed_at - interval '6 minutes' FROM billing_order o "
-            "WHERE o.id = e.order_id AND o.stripe_payment_intent_id = %s AND e.status = 'sending' "
+            "UPDATE outbox_outboundemail e SET claimed_at = claimed_at - interval '6 minutes' FROM billing_order o "
+            "WHERE o.id = e.about_id AND e.about_type_id = (SELECT id FROM django_content_type "
+            "WHERE app_label = 'billing' AND model = 'order') "
+            "AND o.stripe_payment_intent_id = %s AND e.status = 'sending' "
             "AND e.claimed_at > now() - interval '5 minutes'", (customer.payment_intent,)).rowcount
         if moved:
             self.claims_moved = True
@@ -464,7 +466,9 @@ class Matrix:
                 row.end = "no order for the payment"
             return False
         order_id, state, reference = order
-        emails = self.db.all("SELECT kind, status, sent_at, attempts FROM billing_outboundemail WHERE order_id = %s "
+        emails = self.db.all("SELECT kind, status, sent_at, attempts FROM outbox_outboundemail WHERE about_id = %s "
+                             "AND about_type_id = (SELECT id FROM django_content_type "
+                             "WHERE app_label = 'billing' AND model = 'order') "
                              "ORDER BY id", (order_id,))
         entitlements = self.db.one("SELECT count(*) FROM accounts_entitlement WHERE order_id = %s AND revoked_at "
                                    "IS NULL", (order_id,))[0]
@@ -645,7 +649,9 @@ def _run(args, url, out, stack):
                                                 (first_order_id,))[0]
     # The named window (outbox.after_esp_accepted): not sent again, and in front of a person.
     totals["confirmation_uncertain"] = backstop.db.one(
-        "SELECT count(*) FROM billing_outboundemail e JOIN billing_order o ON o.id = e.order_id WHERE o.id > %s "
+        "SELECT count(*) FROM outbox_outboundemail e JOIN billing_order o ON o.id = e.about_id "
+        "AND e.about_type_id = (SELECT id FROM django_content_type "
+        "WHERE app_label = 'billing' AND model = 'order') WHERE o.id > %s "
         "AND e.kind = 'confirmation' AND e.status = 'uncertain' AND EXISTS (SELECT 1 FROM support_alert a "
         "WHERE a.order_id = o.id AND a.kind = 'email')", (first_order_id,))[0]
     totals["confirmation_unsent"] -= totals["confirmation_uncertain"]

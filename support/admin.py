@@ -18,8 +18,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from billing import stripe_api
+from billing.email_kinds import ONCE_PER_ORDER
+from billing.email_kinds import Kind as EmailKind
 from billing.errors import BillingError
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
 from billing.money import format_money
 from billing.services import MONEY_IN_FLIGHT, PAYMENT_CANCELABLE
 from billing.tokens import order_status_token
@@ -127,7 +129,7 @@ class OrderAdmin(admin.ModelAdmin):
             "case_version": selectors.order_case_version(order.id),
             "colleagues": selectors.case_colleagues(user=request.user, order=order),
             "claim": getattr(order, "support_claim", None),
-            "resendable": [e for e in order.emails.all() if e.kind in OutboundEmail.ONCE_PER_ORDER],
+            "resendable": [e for e in order.emails.all() if e.kind in ONCE_PER_ORDER],
             "refundable": order.state in (OrderState.PAID, OrderState.ACTIVE, OrderState.NEEDS_REVIEW),
             "acceptable": selectors.order_acceptable(order),
             "extendable": hasattr(order, "entitlement") and order.entitlement.revoked_at is None,
@@ -251,7 +253,7 @@ class OrderAdmin(admin.ModelAdmin):
         return self._back(order)
 
     def resend_view(self, request, order_id):
-        kind = request.POST.get("kind", OutboundEmail.Kind.CONFIRMATION)
+        kind = request.POST.get("kind", EmailKind.CONFIRMATION)
         return self._act(
             request, order_id, "resend_email",
             lambda order: services.outbound_email_resend(order_id=order.id, kind=kind, user=request.user,

@@ -23,7 +23,7 @@ class Alert(models.Model):
     key = models.CharField(max_length=200, unique=True)
     order = models.ForeignKey("billing.Order", on_delete=models.CASCADE, null=True, blank=True,
                               related_name="alerts")
-    email = models.ForeignKey("billing.OutboundEmail", on_delete=models.CASCADE, null=True, blank=True,
+    email = models.ForeignKey("outbox.OutboundEmail", on_delete=models.CASCADE, null=True, blank=True,
                               related_name="alerts")
     summary = models.CharField(max_length=300)
     details = models.TextField(blank=True)
@@ -123,7 +123,7 @@ class SupportReply(models.Model):
     """A reply a support person sent to a support email: the outbox row that carries it, and who."""
 
     message = models.ForeignKey(InboundMessage, on_delete=models.CASCADE, related_name="replies")
-    email = models.OneToOneField("billing.OutboundEmail", on_delete=models.PROTECT, related_name="+")
+    email = models.OneToOneField("outbox.OutboundEmail", on_delete=models.PROTECT, related_name="+")
     user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

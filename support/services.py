@@ -16,8 +16,9 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from billing import locks, stripe_api
+from billing.email_kinds import Kind as EmailKind
 from billing.errors import BillingError
-from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
+from billing.models import Order, OrderState, ReconcileRun
 from billing.queue import enqueue_after_commit
 from billing.selectors import sweep_health
 from billing.services import (
@@ -26,7 +27,6 @@ from billing.services import (
     order_payment_cancel,
     order_refund,
     order_settle,
-    outbound_email_queue,
 )
 from billing.services.history import (
     event_case_taken,
@@ -37,7 +37,10 @@ from billing.services.history import (
 )
 from billing.tokens import order_status_token
 from config.failpoints import failpoint
+from outbox.models import OutboundEmail
+from outbox.services import outbound_email_queue, outbound_email_requeue
 from support import selectors
+from support.emails import SUPPORT_REPLY
 from support.models import ActionReceipt, Alert, CaseClaim, CaseView, InboundMessage, Note, SupportReply
 from support.selectors import INBOUND_SCAN_LIMIT, signin_link_request, sweep_notice
 
@@ -53,7 +56,7 @@ SUPPORT_PERMISSIONS = [
     ("billing", "view_plan"),
     ("billing", "view_order"),
     ("billing", "view_orderevent"),
-    ("billing", "view_outboundemail"),
+    ("outbox", "view_outboundemail"),
     ("billing", "view_reconcilerun"),
     ("support", "view_alert"),
     ("support", "view_inboundmessage"),
@@ -335,7 +338,7 @@ def entitlement_extend(*, order_id: int, user, days: int, reason: str, key, seen
         # nobody uses. The email states the days and the new end as decided here; support's reason
         # is for the history and stays out of it (it may name an outage or a colleague).
         first = user.full_name.split()[0] if user.full_name.strip() else ""
-        outbound_email_queue(order=entitlement.order, kind=OutboundEmail.Kind.ACCESS_EXTENDED,
+        outbound_email_queue(about=entitlement.order, kind=EmailKind.ACCESS_EXTENDED,
                              recipient=entitlement.user.email,
                              sent_by=f"{first} from our support team" if first else "Our support team",
                              facts={"days": days, "ends_at": entitlement.access_until.isoformat()},
@@ -347,18 +350,12 @@ def outbound_email_resend(*, order_id: int, kind: str, user, key):
     """Send the customer's email of this kind again: the same outbox row, so the same Message-ID."""
     with transaction.atomic():
         _receipt(key=key, action=f"resend_{kind}", order_id=order_id, user=user)
-        email = OutboundEmail.objects.select_for_update().filter(order_id=order_id, kind=kind).first()
+        email = OutboundEmail.objects.select_for_update().about(Order(pk=order_id)).filter(kind=kind).first()
         if email is None:
             raise ValueError("There is no such email on this order to resend.")
-        if email.status in (OutboundEmail.Status.PENDING, OutboundEmail.Status.SENDING):
+        if not outbound_email_requeue(email=email):
             return email  # already on its way
-        email.status = OutboundEmail.Status.PENDING
-        email.attempts = 0
-        email.next_attempt_at = timezone.now()
-        email.last_error = ""
-        email.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
         event_resend_asked(email, actor=support_actor(user), user=user)
-        enqueue_after_commit("billing.tasks.send_outbound_email", email.id, task_name=f"email-{email.id}-resend")
     return email
 
 
@@ -488,7 +485,7 @@ def order_signin_link_send(*, order_id: int, user, key, reason: str = ""):
         elif reason[-1] not in ".!?":
             reason += "."
         first = user.full_name.split()[0] if user.full_name.strip() else ""
-        email = outbound_email_queue(order=order, kind=OutboundEmail.Kind.SIGNIN_LINK, recipient=order.user.email,
+        email = outbound_email_queue(about=order, kind=EmailKind.SIGNIN_LINK, recipient=order.user.email,
                                      sent_by=f"{first} from our support team" if first else "Our support team",
                                      send_reason=reason)
         event_signin_link_sent(order, actor=support_actor(user), user=user, recipient=order.user.email,
@@ -535,7 +532,7 @@ def inbound_message_reply_send(*, message_id: int, user, key, subject: str, body
         owned = [o for o in message.orders.all() if selectors.inbound_sender_owns(
             o, from_email=message.from_email, sender_authenticated=message.sender_authenticated)]
         order = owned[0] if owned else None
-        email = outbound_email_queue(kind=OutboundEmail.Kind.SUPPORT_REPLY, order=order,
+        email = outbound_email_queue(kind=SUPPORT_REPLY, about=order,
                                      recipient=message.from_email, subject=subject, body=body,
                                      in_reply_to=message.rfc_message_id)
         reply = SupportReply.objects.create(message=message, email=email, user=user)

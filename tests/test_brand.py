@@ -21,13 +21,18 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
+from accounts.emails import PASSWORD_RESET
 from accounts.models import Entitlement
 from billing import services
-from billing.emails import build_message
-from billing.models import OrderState, OutboundEmail
+from billing.email_kinds import Kind as BillingKind
+from billing.models import OrderState
 from billing.tokens import order_status_token
 from config.errors import server_error, unavailable_page
+from outbox import kinds
+from outbox.models import OutboundEmail
+from outbox.services import outbound_email_queue
 from support import services as support_services
+from support.emails import SUPPORT_REPLY
 from support.models import Alert
 from support.selectors import order_replies
 from tests.billing.helpers import order_with_payment_intent, paid_order
@@ -37,7 +42,13 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "Acme Notes"
-Kind = OutboundEmail.Kind
+
+# Every kind of email, from the apps that send them.
+ALL_KINDS = [*BillingKind.values, PASSWORD_RESET, SUPPORT_REPLY]
+
+
+def build_message(email: OutboundEmail):
+    return kinds.get(email.kind).build(email)
 
 
 @pytest.fixture
@@ -86,22 +97,22 @@ def _customer_order(*, with_password: bool = True, **fields):
 
 def _owed(kind, *, with_password: bool = True, **fields) -> OutboundEmail:
     order = _customer_order(with_password=with_password)
-    if kind == Kind.PASSWORD_RESET:
-        return services.outbound_email_queue(kind=kind, user=order.user)
-    if kind == Kind.ACCESS_EXTENDED:
+    if kind == PASSWORD_RESET:
+        return outbound_email_queue(kind=kind, user=order.user)
+    if kind == BillingKind.ACCESS_EXTENDED:
         fields["facts"] = {"days": 30, "ends_at": (_midnight(37)).isoformat()}
-    if kind == Kind.SUPPORT_REPLY:
+    if kind == SUPPORT_REPLY:
         # A person's reply as the console drafts it: the words of the first draft, unsigned by name.
         draft = order_replies(order, agent_name="", status_url="https://example.com/s", wrote=True)[0]
         fields.update(subject=draft.subject, body=draft.body)
-    return services.outbound_email_queue(kind=kind, order=order, **fields)
+    return outbound_email_queue(kind=kind, about=order, **fields)
 
 
 def _texts(message) -> list[str]:
     return [message.subject, message.body, *(content for content, _type in getattr(message, "alternatives", []))]
 
 
-@pytest.mark.parametrize("kind", Kind.values)
+@pytest.mark.parametrize("kind", ALL_KINDS)
 def test_every_email_names_the_configured_site_and_never_backstop(acme, kind):
     message = build_message(_owed(kind))
 
@@ -111,14 +122,14 @@ def test_every_email_names_the_configured_site_and_never_backstop(acme, kind):
 @pytest.mark.parametrize("sent_by", ["", "Ana from our support team"])
 @pytest.mark.parametrize("with_password", [True, False])
 def test_every_form_of_the_sign_in_email_names_the_configured_site(acme, with_password, sent_by):
-    message = build_message(_owed(Kind.SIGNIN_LINK, with_password=with_password, sent_by=sent_by,
+    message = build_message(_owed(BillingKind.SIGNIN_LINK, with_password=with_password, sent_by=sent_by,
                                   send_reason="You asked us to." if sent_by else ""))
 
     assert_acme(*_texts(message))
 
 
 def test_emails_sign_off_with_the_site_name_by_default():
-    message = build_message(_owed(Kind.CONFIRMATION))
+    message = build_message(_owed(BillingKind.CONFIRMATION))
 
     assert "\nBackstop\n" in message.body
     assert "Backstop · <a href" in message.alternatives[0][0]

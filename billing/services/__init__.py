@@ -26,7 +26,8 @@ One file per family of operations; callers import this package (`from billing im
 - attempts.py: unfinished payment attempts: order_payment_cancel and the sweep's abandoned ones.
 - webhook_events.py: stripe_event_receive, the webhook's fast path.
 - history.py: `_move` and one `event_*` function per kind of OrderEvent: the order's timeline.
-- outbox.py: outbound_email_queue, send, dispatch, the sent-notes in Stripe, the ESP's events.
+- outbox.py: billing's side of the outbox (outbox/ owes, sends and retries): once-per-order emails,
+  the sent-notes in Stripe, sends and bounces on the timeline.
 - self_service.py: status links, the "already yours" notice, buyer details on a receipt.
 
 Modules import downwards only: history and outbox at the bottom, then entitlements and held, then
@@ -61,15 +62,6 @@ from billing.services.checkout import (
 from billing.services.checkout_decision import PAYABLE, CheckoutOutcome, CheckoutOutcomeKind, checkout_decide
 from billing.services.entitlements import entitlement_add_days
 from billing.services.held import order_hold_money
-from billing.services.outbox import (
-    EMAIL_CLAIM_TIMEOUT,
-    EMAIL_RETRY_DELAYS,
-    outbound_email_dispatch_due,
-    outbound_email_queue,
-    outbound_email_record_esp_event,
-    outbound_email_send,
-    outbound_emails_note_due,
-)
 from billing.services.plans import DEFAULT_PLAN, plan_ensure_default, plan_set, stripe_webhook_endpoint_ensure
 from billing.services.refunds import REFUNDABLE, order_accept_amount, order_refund
 from billing.services.self_service import (
@@ -91,8 +83,6 @@ __all__ = [
     "ALREADY_YOURS_PER_DAY",
     "CHECKOUT_REUSE_WINDOW",
     "DEFAULT_PLAN",
-    "EMAIL_CLAIM_TIMEOUT",
-    "EMAIL_RETRY_DELAYS",
     "IDEMPOTENCY_KEY_SAFE_AGE",
     "MONEY_IN_FLIGHT",
     "PAYABLE",
@@ -126,11 +116,6 @@ __all__ = [
     "order_status_links_send",
     "orders_cancel_abandoned",
     "orders_with_abandoned_payment",
-    "outbound_email_dispatch_due",
-    "outbound_email_queue",
-    "outbound_email_record_esp_event",
-    "outbound_email_send",
-    "outbound_emails_note_due",
     "plan_ensure_default",
     "plan_set",
     "stripe_customer_ensure",

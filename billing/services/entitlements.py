@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 
 from accounts import access
 from accounts.models import Entitlement
-from billing.models import Order, OutboundEmail
+from billing.email_kinds import Kind as EmailKind
+from billing.models import Order
 from billing.services.history import event_access_extended, event_access_granted, event_time_moved
 from billing.services.outbox import _owe_once
 from config.failpoints import failpoint
@@ -25,7 +26,7 @@ def _activate(order: Order, pi, *, actor: str, events: list, why: str, ids: dict
     order.user = user
     events.append(event_access_granted(order, actor=actor, starts_at=starts_at, ends_at=entitlement.ends_at,
                                        why=why, stripe_ids=ids))
-    _owe_once(order, OutboundEmail.Kind.CONFIRMATION, pi)
+    _owe_once(order, EmailKind.CONFIRMATION, pi)
     failpoint("settle.after_outbox_row")
 
 

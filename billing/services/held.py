@@ -7,7 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import locks, signals
-from billing.models import Order, OrderEvent, OrderState, OutboundEmail
+from billing.email_kinds import Kind as EmailKind
+from billing.models import Order, OrderEvent, OrderState
 from billing.services.history import event_money_held
 from billing.services.outbox import _owe_once
 from config.failpoints import failpoint
@@ -25,8 +26,8 @@ def _hold_money(order: Order, *, actor: str, ids: dict, pi=None) -> OrderEvent:
     order.refund_deadline_at = now + settings.HELD_MONEY_DEADLINE
     deadline = f"{timezone.localtime(order.refund_deadline_at):%Y-%m-%d %H:%M %Z}"
     failpoint("held_money.after_hold")
-    if not order.emails.filter(kind=OutboundEmail.Kind.PAYMENT_RECEIVED).exists():
-        _owe_once(order, OutboundEmail.Kind.PAYMENT_RECEIVED, pi)
+    if not order.emails.filter(kind=EmailKind.PAYMENT_RECEIVED).exists():
+        _owe_once(order, EmailKind.PAYMENT_RECEIVED, pi)
     signals.attention(kind="held_money", key=f"held-money:{order.id}", order=order,
                 summary=f"{order.reference}: {order.paid_display} held without service; "
                         f"refunded automatically at {deadline} unless finished first",

@@ -190,24 +190,24 @@ def _email_data(email) -> dict:
 
 
 def event_email_sent(email) -> OrderEvent:
-    return _record(email.order, K.EMAIL_SENT, actor="system", data=_email_data(email),
+    return _record(email.about, K.EMAIL_SENT, actor="system", data=_email_data(email),
                    reason=f"Email sent: {email.get_kind_display()} to {email.recipient}")
 
 
 def event_email_bounced(email, *, event_type: str, description: str = "") -> OrderEvent:
-    return _record(email.order, K.EMAIL_BOUNCED, actor="system",
+    return _record(email.about, K.EMAIL_BOUNCED, actor="system",
                    data={**_email_data(email), "event_type": event_type, "description": description[:300]},
                    reason=f"Email {event_type}: {email.get_kind_display()} to {email.recipient} {description}".strip())
 
 
 def event_email_already_sent(email, *, stamp: str) -> OrderEvent:
-    return _record(email.order, K.EMAIL_ALREADY_SENT, actor="system", data={**_email_data(email), "sent_on": stamp},
+    return _record(email.about, K.EMAIL_ALREADY_SENT, actor="system", data={**_email_data(email), "sent_on": stamp},
                    reason=(f"{email.get_kind_display()} already sent on {stamp} by Stripe's record "
                            "of it; not sent again (our database was restored from before)"))
 
 
 def event_resend_asked(email, *, actor: str, user) -> OrderEvent:
-    return _record(email.order, K.RESEND_ASKED, actor=actor, user=user, data=_email_data(email),
+    return _record(email.about, K.RESEND_ASKED, actor=actor, user=user, data=_email_data(email),
                    reason=f"Asked to resend: {email.get_kind_display()} to {email.recipient}")
 
 

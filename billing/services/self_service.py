@@ -9,10 +9,12 @@ from django.utils import timezone
 
 from accounts.models import normalize_email
 from billing import locks, stripe_api
-from billing.models import Order, OrderState, OutboundEmail
-from billing.services.outbox import outbound_email_queue
+from billing.email_kinds import Kind as EmailKind
+from billing.models import Order, OrderState
 from billing.services.settle import order_settle
 from billing.settle_decision import MONEY_IN_FLIGHT, UNFINISHED_PAYMENT
+from outbox.models import OutboundEmail
+from outbox.services import outbound_email_queue
 
 logger = logging.getLogger(__name__)
 S = OrderState
@@ -57,7 +59,7 @@ def order_status_links_send(*, email: str, card_last4: str = "") -> int:
         return 0
     # The email hangs on the newest order; the others it lists are decided now, kept in its facts.
     with transaction.atomic():
-        outbound_email_queue(order=orders[0], kind=OutboundEmail.Kind.STATUS_LINK,
+        outbound_email_queue(about=orders[0], kind=EmailKind.STATUS_LINK,
                              facts={"order_ids": [order.id for order in orders]})
     return len(orders)
 
@@ -81,13 +83,13 @@ def order_already_yours_send(*, order: Order) -> bool:
     now = timezone.now()
     with transaction.atomic():
         locks.address_lock(order.email)
-        sent = OutboundEmail.objects.filter(recipient=order.email, kind=OutboundEmail.Kind.ALREADY_YOURS)
+        sent = OutboundEmail.objects.filter(recipient=order.email, kind=EmailKind.ALREADY_YOURS)
         if sent.filter(created_at__gte=now - ALREADY_YOURS_EVERY).exists():
             return False
         if sent.filter(created_at__gte=now - timedelta(days=1)).count() >= ALREADY_YOURS_PER_DAY:
             logger.warning("Checkout notice for %s not sent: the day's emails are used up", order.email)
             return False
-        outbound_email_queue(order=order, kind=OutboundEmail.Kind.ALREADY_YOURS)
+        outbound_email_queue(about=order, kind=EmailKind.ALREADY_YOURS)
     return True
 
 

@@ -8,7 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import locks, signals, stripe_api
-from billing.models import Order, OrderEvent, OrderRefund, OutboundEmail
+from billing.email_kinds import Kind as EmailKind
+from billing.models import Order, OrderEvent, OrderRefund
 from billing.services.entitlements import _activate, _revoke_entitlement
 from billing.services.held import _hold_money
 from billing.services.history import event_refund_recorded, event_state_changed
@@ -138,8 +139,8 @@ def _apply(order: Order, move: Move, *, pi, actor: str, why: str, ids: dict) -> 
         case OweRefundEmail(default_reason=default_reason):
             if not order.refund_reason:
                 order.refund_reason = default_reason
-            if not order.emails.filter(kind=OutboundEmail.Kind.REFUND).exists():
-                _owe_once(order, OutboundEmail.Kind.REFUND, pi)
+            if not order.emails.filter(kind=EmailKind.REFUND).exists():
+                _owe_once(order, EmailKind.REFUND, pi)
         case AlertDispute():
             signals.attention(kind="dispute", key=f"dispute:{order.id}", order=order,
                               summary=f"{order.reference}: the customer's bank disputed {order.paid_display}")

@@ -558,8 +558,10 @@ def collect_report(args, backstop, first_order_id, out, *, started_at, final_swe
               for row in db.all("""SELECT order_id, extract(epoch FROM created_at)::float, actor, to_state, reason
                                    FROM billing_orderevent WHERE order_id > %s ORDER BY created_at, id""",
                                 (first_order_id,))]
-    confirmations = dict(db.all("""SELECT o.reference, count(*) FROM billing_outboundemail e
-                                   JOIN billing_order o ON o.id = e.order_id
+    confirmations = dict(db.all("""SELECT o.reference, count(*) FROM outbox_outboundemail e
+                                   JOIN billing_order o ON o.id = e.about_id
+                                        AND e.about_type_id = (SELECT id FROM django_content_type
+                                            WHERE app_label = 'billing' AND model = 'order')
                                    WHERE o.id > %s AND e.kind = 'confirmation' GROUP BY 1""", (first_order_id,)))
     entitlements = dict(db.all("""SELECT o.reference, count(*) FROM accounts_entitlement t
                                   JOIN billing_order o ON o.id = t.order_id WHERE o.id > %s GROUP BY 1""",

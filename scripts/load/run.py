@@ -113,8 +113,9 @@ def run_level(users, args, probe, roots, out, host):
     sql = {role: ((sql_after.get(role, (0, 0))[0] - sql_before.get(role, (0, 0))[0]) / per,
                   (sql_after.get(role, (0, 0))[1] - sql_before.get(role, (0, 0))[1]) / per) for role in sql_after}
     delays = [float(r[0]) for r in db.all("""
-        SELECT extract(epoch FROM e.sent_at - o.paid_at) FROM billing_outboundemail e
-        JOIN billing_order o ON o.id = e.order_id
+        SELECT extract(epoch FROM e.sent_at - o.paid_at) FROM outbox_outboundemail e
+        JOIN billing_order o ON o.id = e.about_id
+             AND e.about_type_id = (SELECT id FROM django_content_type WHERE app_label = 'billing' AND model = 'order')
         WHERE o.id > %s AND e.kind = 'confirmation' AND e.sent_at IS NOT NULL""", (first_order_id,))]
     invariants_after = invariants(db, first_order_id)
     durations = [p["seconds"] for p in ok]

@@ -248,7 +248,9 @@ class Probe:
         return webhooks, tasks
 
     def outbox_pending(self, first_order_id):
-        return self.db.one("""SELECT count(*) FROM billing_outboundemail e JOIN billing_order o ON o.id = e.order_id
+        return self.db.one("""SELECT count(*) FROM outbox_outboundemail e JOIN billing_order o ON o.id = e.about_id
+                                AND e.about_type_id = (SELECT id FROM django_content_type
+                                    WHERE app_label = 'billing' AND model = 'order')
                               WHERE o.id > %s AND e.status IN ('pending', 'sending')""", (first_order_id,))[0]
 
     def mirror_missing(self, first_order_id):
@@ -459,10 +461,14 @@ def invariants(db, first_order_id):
         SELECT (SELECT count(*) FROM o),
                (SELECT count(*) FROM o WHERE state = 'active'),
                (SELECT count(*) FROM o WHERE paid_at IS NOT NULL AND state <> 'active'),
-               (SELECT count(*) FROM o WHERE state = 'active' AND (SELECT count(*) FROM billing_outboundemail e
-                    WHERE e.order_id = o.id AND e.kind = 'confirmation') <> 1),
-               (SELECT count(*) FROM o WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM billing_outboundemail e
-                    WHERE e.order_id = o.id AND e.kind = 'confirmation' AND e.status = 'sent')),
+               (SELECT count(*) FROM o WHERE state = 'active' AND (SELECT count(*) FROM outbox_outboundemail e
+                    WHERE e.about_id = o.id AND e.kind = 'confirmation'
+                    AND e.about_type_id = (SELECT id FROM django_content_type
+                        WHERE app_label = 'billing' AND model = 'order')) <> 1),
+               (SELECT count(*) FROM o WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM outbox_outboundemail e
+                    WHERE e.about_id = o.id AND e.kind = 'confirmation' AND e.status = 'sent'
+                    AND e.about_type_id = (SELECT id FROM django_content_type
+                        WHERE app_label = 'billing' AND model = 'order'))),
                (SELECT count(*) FROM (SELECT c.payment_intent_id FROM djstripe_charge c
                     JOIN o ON o.stripe_payment_intent_id = c.payment_intent_id
                     WHERE c.status = 'succeeded' GROUP BY 1 HAVING count(*) > 1) d),

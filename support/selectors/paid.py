@@ -5,9 +5,11 @@ refund would do to access, and what Recover leaves for a person."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from billing.models import Order, OrderEvent, OutboundEmail
+from billing.email_kinds import Kind as EmailKind
+from billing.models import Order, OrderEvent
 from billing.selectors import access_until_without, order_access
 from billing.services import UNFINISHED_PAYMENT, abandoned_payment_after_words
+from outbox.models import OutboundEmail
 from support.selectors.common import DUPLICATE_PAYMENT_WINDOW_MINUTES, NETS_HEAD_START_MINUTES, S, _when
 from support.timefmt import console_date
 
@@ -52,7 +54,7 @@ def _confirmation_facts(order: Order) -> _ConfirmationFacts:
     """The confirmation email as the outbox records it: sent (when), sent again after a resend,
     on its way, or in trouble. A reply says "sent" only on a sent row, "sent again" only after a
     resend recorded on the timeline and sent after it."""
-    email = order.emails.filter(kind=OutboundEmail.Kind.CONFIRMATION).first()
+    email = order.emails.filter(kind=EmailKind.CONFIRMATION).first()
     if email is None:
         return _ConfirmationFacts("No confirmation email is recorded.", "", "active")
     if email.status in (OutboundEmail.Status.FAILED, OutboundEmail.Status.UNCERTAIN) or email.esp_status in (
@@ -63,7 +65,7 @@ def _confirmation_facts(order: Order) -> _ConfirmationFacts:
         return _ConfirmationFacts(f"The confirmation to {email.recipient} is waiting to send.", "", "active",
                                   on_its_way=True)
     resend = (order.events.filter(kind=OrderEvent.Kind.RESEND_ASKED,
-                                  data__email_kind=OutboundEmail.Kind.CONFIRMATION)
+                                  data__email_kind=EmailKind.CONFIRMATION)
               .order_by("-created_at").values_list("created_at", flat=True).first())
     if resend is not None and email.sent_at >= resend:
         return _ConfirmationFacts(f"The confirmation was sent again to {email.recipient} at {_when(email.sent_at)}.",

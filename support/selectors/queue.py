@@ -8,9 +8,11 @@ from itertools import pairwise
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from billing.models import Order, OutboundEmail
+from billing.email_kinds import ONCE_PER_ORDER
+from billing.models import Order
 from billing.money import format_money
 from billing.selectors import SWEEP_STALE_AFTER_MINUTES, orders_behind_stripe, sweep_health
+from outbox.models import OutboundEmail
 from support.models import Alert, InboundMessage
 from support.selectors.collaboration import first_response, queue_claims
 from support.selectors.common import DUPLICATE_PAYMENT_WINDOW_MINUTES, NETS_HEAD_START_MINUTES, S, _when
@@ -104,12 +106,12 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
                                url=f"/admin/support/alert/{alert.id}/change/"))
     trouble = Q(status__in=[OutboundEmail.Status.FAILED, OutboundEmail.Status.UNCERTAIN]) | Q(
         esp_status__in=["bounced", "rejected", "failed", "complained"])
-    for email in (OutboundEmail.objects.filter(trouble, kind__in=OutboundEmail.ONCE_PER_ORDER)
-                  .select_related("order")[:limit]):
-        items.append(QueueItem("email", f"{email.order.reference}: {email.get_kind_display().lower()} "
+    for email in (OutboundEmail.objects.filter(trouble, kind__in=ONCE_PER_ORDER)
+                  .prefetch_related("about")[:limit]):
+        items.append(QueueItem("email", f"{email.about.reference}: {email.get_kind_display().lower()} "
                                f"{email.esp_status or email.get_status_display().lower()}",
                                f"to {email.recipient} · {email.last_error[:120]}", email.created_at,
-                               url=order_url(email.order_id)))
+                               url=order_url(email.about_id)))
     # Paid twice: two payments within minutes, neither through checkout's renewal offer.
     window = timedelta(minutes=DUPLICATE_PAYMENT_WINDOW_MINUTES)
     unchosen = Order.objects.filter(state__in=[S.PAID, S.ACTIVE], renewal=False,

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.utils import timezone
 from djstripe import models as djstripe_models
 
-from billing.models import Order, OrderEvent, OutboundEmail
+from billing.models import Order, OrderEvent
 from billing.money import format_money
+from outbox import kinds as email_kinds
 from support.selectors.common import S
 
 
@@ -34,7 +35,6 @@ class TimelineEntry:
 # What each kind of event says, from its data (billing/services/history.py writes both). A row
 # without the facts its words need (written before kinds, or a kind with no words here) shows the
 # sentence stored with it.
-_EMAIL_LABELS = dict(OutboundEmail.Kind.choices)
 
 
 def _money(data: dict, cents: str = "amount_cents", currency: str = "currency") -> str:
@@ -42,7 +42,7 @@ def _money(data: dict, cents: str = "amount_cents", currency: str = "currency") 
 
 
 def _email(data: dict) -> str:
-    return f"{_EMAIL_LABELS.get(data['email_kind'], data['email_kind'])} to {data['recipient']}"
+    return f"{email_kinds.label(data['email_kind'])} to {data['recipient']}"
 
 
 def _granted(data: dict) -> str:
@@ -82,7 +82,7 @@ EVENT_WORDS = {
     _K.ACCESS_EXTENDED: _extended,
     _K.EMAIL_SENT: lambda d: f"Email sent: {_email(d)}",
     _K.EMAIL_BOUNCED: lambda d: f"Email {d['event_type']}: {_email(d)} {d['description']}".strip(),
-    _K.EMAIL_ALREADY_SENT: lambda d: (f"{_EMAIL_LABELS.get(d['email_kind'], d['email_kind'])} already sent on "
+    _K.EMAIL_ALREADY_SENT: lambda d: (f"{email_kinds.label(d['email_kind'])} already sent on "
                                       f"{d['sent_on']} by Stripe's record of it; not sent again (our database was "
                                       "restored from before)"),
     _K.RESEND_ASKED: lambda d: f"Asked to resend: {_email(d)}",

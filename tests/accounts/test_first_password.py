@@ -11,8 +11,9 @@ from django.urls import reverse
 from sesame.utils import get_query_string
 
 from billing import services
-from billing.models import Order, OutboundEmail
+from billing.models import Order
 from billing.tokens import order_status_token
+from outbox.models import OutboundEmail
 from tests.billing.helpers import pay
 from tests.factories import PlanFactory
 from tests.ratelimits import counting_afresh
@@ -59,7 +60,7 @@ def test_a_one_click_session_may_have_a_password_link_emailed_to_the_address(cli
     text = client.post(reverse("accounts:password_link")).content.decode()
 
     assert "We've emailed a link to choose your password" in text
-    assert OutboundEmail.objects.filter(kind=OutboundEmail.Kind.PASSWORD_RESET, user=user).count() == 1
+    assert OutboundEmail.objects.filter(kind="password_reset", user=user).count() == 1
 
 
 def test_a_session_signed_in_by_an_emailed_link_sets_the_first_password(client, django_user_model):

@@ -9,7 +9,7 @@ from sesame.utils import get_query_string
 
 from billing import services
 from billing.emails import build_message
-from billing.models import OutboundEmail
+from outbox.services import outbound_email_queue
 from tests.billing.helpers import paid_order
 from tests.factories import StaffFactory, UserFactory
 
@@ -147,7 +147,7 @@ def test_a_sign_in_link_made_before_the_password_was_set_no_longer_works(client,
 def test_the_confirmation_email_carries_a_sign_in_link_while_the_customer_has_no_password(stripe_emulator):
     order = services.order_settle(order_id=paid_order().id, actor="customer")
 
-    message = build_message(order.emails.get(kind=OutboundEmail.Kind.CONFIRMATION))
+    message = build_message(order.emails.get(kind="confirmation"))
 
     assert reverse("accounts:signin") + "?sesame=" in message.body
 
@@ -157,7 +157,7 @@ def test_emails_carry_no_sign_in_link_once_the_customer_has_a_password(stripe_em
     order.user.set_password(NEW_PASSWORD)
     order.user.save()
 
-    message = build_message(order.emails.get(kind=OutboundEmail.Kind.CONFIRMATION))
+    message = build_message(order.emails.get(kind="confirmation"))
 
     assert "sesame=" not in message.body
     assert "sesame=" not in message.alternatives[0][0]
@@ -167,7 +167,7 @@ def test_a_sign_in_link_email_to_a_customer_with_a_password_says_to_use_it(strip
     order = services.order_settle(order_id=paid_order().id, actor="customer")
     order.user.set_password(NEW_PASSWORD)
     order.user.save()
-    email = services.outbound_email_queue(order=order, kind=OutboundEmail.Kind.SIGNIN_LINK,
+    email = outbound_email_queue(about=order, kind="signin_link",
                                           recipient=order.user.email)
 
     message = build_message(email)

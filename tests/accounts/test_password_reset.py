@@ -8,7 +8,7 @@ from django.db import IntegrityError
 from django.test import Client
 from django.urls import reverse
 
-from billing.models import OutboundEmail
+from outbox.models import OutboundEmail
 from tests.factories import OrderFactory, UserFactory
 from tests.ratelimits import counting_afresh
 
@@ -20,7 +20,7 @@ def ask_for_a_link(client, email, **extra):
 
 
 def password_links():
-    return OutboundEmail.objects.filter(kind=OutboundEmail.Kind.PASSWORD_RESET)
+    return OutboundEmail.objects.filter(kind="password_reset")
 
 
 def test_asking_for_a_password_link_sends_no_email_inside_the_request(client, mailoutbox,
@@ -87,5 +87,5 @@ def test_password_links_stop_after_ten_an_hour_from_one_client(client):
 
 def test_an_outbox_row_is_about_an_order_or_an_account_never_both():
     with pytest.raises(IntegrityError):
-        OutboundEmail.objects.create(kind=OutboundEmail.Kind.PASSWORD_RESET, recipient="ana@example.com",
-                                     order=OrderFactory(), user=UserFactory())
+        OutboundEmail.objects.create(kind="password_reset", recipient="ana@example.com",
+                                     about=OrderFactory(), user=UserFactory())

@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from billing import selectors, services
 from billing.errors import PaymentNotCanceled
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
 from billing.tokens import order_status_token
+from outbox.models import OutboundEmail
 from tests.billing.helpers import order_with_payment_intent, paid_order, pay
 from tests.factories import OrderFactory, PlanFactory
 
@@ -313,7 +314,7 @@ def test_checkout_again_from_another_browser_goes_to_payment_with_a_new_order(st
     assert response.status_code == 302
     assert response.url.endswith("/pay/")
     assert Order.objects.count() == 2
-    assert not OutboundEmail.objects.filter(kind=OutboundEmail.Kind.ALREADY_YOURS).exists()
+    assert not OutboundEmail.objects.filter(kind="already_yours").exists()
     first.refresh_from_db()
     assert first.state == OrderState.PENDING
 

@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import services
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
 from billing.tokens import order_status_token
 from config.client_ip import client_ip
+from outbox.models import OutboundEmail
 from tests.billing.helpers import at_once, order_with_payment_intent, pay
 from tests.factories import OrderFactory, PlanFactory
 from tests.ratelimits import counting_afresh
@@ -38,7 +39,7 @@ def paid_order(email, **fields):
 
 
 def status_links(email=None):
-    emails = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.STATUS_LINK)
+    emails = OutboundEmail.objects.filter(kind="status_link")
     return emails.filter(recipient=email) if email else emails
 
 
@@ -187,7 +188,7 @@ def test_checkouts_with_an_address_that_already_bought_email_it_once_in_a_few_mi
     for i in range(4):
         checkout(Client(REMOTE_ADDR=f"10.0.2.{i}"), "ana@example.com")
 
-    notices = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.ALREADY_YOURS, recipient="ana@example.com")
+    notices = OutboundEmail.objects.filter(kind="already_yours", recipient="ana@example.com")
     assert notices.count() == 1
     assert not status_links("ana@example.com").exists()
 
@@ -205,7 +206,7 @@ def test_checkout_notices_stop_at_five_per_address_per_day(stripe_emulator):
     for _ in range(5):
         assert services.order_already_yours_send(order=order) is True
         # As if sent more than the few minutes apart that one notice waits for the next.
-        OutboundEmail.objects.filter(kind=OutboundEmail.Kind.ALREADY_YOURS).update(
+        OutboundEmail.objects.filter(kind="already_yours").update(
             created_at=timezone.now() - timedelta(hours=1))
 
     assert services.order_already_yours_send(order=order) is False

@@ -4,8 +4,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import OrderState, OutboundEmail
+from billing.models import OrderState
 from billing.tokens import order_from_status_token, order_status_token
+from outbox.models import OutboundEmail
 from tests.billing.helpers import order_with_payment_intent, pay
 from tests.factories import OrderFactory, PlanFactory
 from tests.ratelimits import counting_afresh

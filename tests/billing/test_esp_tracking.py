@@ -4,7 +4,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from billing.models import OutboundEmail
+from outbox.models import OutboundEmail
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ def post_postmark(client, record):
 def sent_email(settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": "esp:hook-secret"}
     order = OrderFactory()
-    return OutboundEmail.objects.create(order=order, kind="status_link", recipient=order.email,
+    return OutboundEmail.objects.create(about=order, kind="status_link", recipient=order.email,
                                         status=OutboundEmail.Status.SENT, esp_message_id="pm-123")
 
 
@@ -38,7 +38,7 @@ def test_a_bounce_is_written_on_the_order_timeline(client, sent_email):
                            "Email": sent_email.recipient, "Description": "Mailbox does not exist",
                            "BouncedAt": "2026-11-26T10:00:00Z", "ID": 42})
 
-    assert sent_email.order.events.filter(reason__startswith="Email bounced").exists()
+    assert sent_email.about.events.filter(reason__startswith="Email bounced").exists()
 
 
 def test_another_providers_webhook_is_not_accepted(client):

@@ -16,15 +16,18 @@ from django.utils import timezone
 
 from accounts.models import Entitlement
 from billing import services
-from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
+from billing.email_kinds import Kind as EmailKind
+from billing.models import Order, OrderState, ReconcileRun
 from billing.reconcile import reconcile_run
 from billing.renewals import reminders_send
 from config.failpoints import FailpointError
+from outbox import services as outbox_services
+from outbox.models import OutboundEmail
 from tests.billing.helpers import paid_order, stripe_event_for
 from tests.factories import OrderFactory, PlanFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-Kind = OutboundEmail.Kind
+Kind = EmailKind
 
 
 @pytest.fixture(autouse=True)
@@ -148,7 +151,7 @@ def test_an_email_the_esp_accepted_but_we_never_recorded_is_never_sent_twice_and
     email = order.emails.get()
     assert (email.status, [m.to for m in mailoutbox]) == (OutboundEmail.Status.SENDING, [[order.email]])
 
-    OutboundEmail.objects.filter(pk=email.pk).update(claimed_at=timezone.now() - services.EMAIL_CLAIM_TIMEOUT)
+    OutboundEmail.objects.filter(pk=email.pk).update(claimed_at=timezone.now() - outbox_services.EMAIL_CLAIM_TIMEOUT)
     with django_capture_on_commit_callbacks(execute=True):
         reconcile_run()
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import services
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
 from billing.tokens import order_status_token
 from support.models import Alert
 from tests.billing.helpers import paid_order
@@ -59,7 +59,7 @@ def test_the_customer_is_told_only_once_however_often_settle_runs(stripe_emulato
     services.order_settle(order_id=order.id, actor="sweep")
     services.order_settle(order_id=order.id, actor="customer")
 
-    assert OutboundEmail.objects.filter(order=order, kind=OutboundEmail.Kind.PAYMENT_RECEIVED).count() == 1
+    assert order.emails.filter(kind="payment_received").count() == 1
 
 
 def test_the_team_is_alerted_once_per_held_order_by_email(

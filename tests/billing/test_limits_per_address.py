@@ -13,8 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from sesame.utils import get_query_string
 
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
 from billing.tokens import order_status_token
+from outbox.models import OutboundEmail
 from tests.factories import OrderFactory, PlanFactory, UserFactory
 from tests.ratelimits import counting_afresh
 
@@ -108,7 +109,7 @@ def test_a_password_link_held_back_by_the_address_cap_says_so_and_sends_nothing(
 
     assert response.status_code == 429
     assert "We haven't sent an email this time" in response.content.decode()
-    assert OutboundEmail.objects.filter(kind=OutboundEmail.Kind.PASSWORD_RESET).count() == 5
+    assert OutboundEmail.objects.filter(kind="password_reset").count() == 5
 
 
 def test_the_capped_password_page_is_the_same_for_an_address_without_an_account():

@@ -12,7 +12,7 @@ from sesame.utils import get_query_string
 from accounts.models import Entitlement
 from accounts.periods import add_months
 from billing import services
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
 from billing.tokens import order_status_token
 from tests.billing.helpers import at_once, paid_order
 from tests.factories import OrderFactory
@@ -200,7 +200,7 @@ def test_each_payment_of_a_stacked_pair_has_its_own_confirmation(stripe_emulator
     second = active_order()
 
     for order in (first, second):
-        assert OutboundEmail.objects.filter(order=order, kind=OutboundEmail.Kind.CONFIRMATION).count() == 1
+        assert order.emails.filter(kind="confirmation").count() == 1
 
 
 def test_extending_the_first_of_two_stacked_years_moves_the_second_along_so_no_day_is_lost(

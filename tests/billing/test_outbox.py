@@ -3,16 +3,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing import services
-from billing.models import OrderEvent, OutboundEmail
+from billing.models import OrderEvent
+from outbox import services
+from outbox.models import OutboundEmail
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def owed_email(kind=OutboundEmail.Kind.STATUS_LINK, **order_fields):
+def owed_email(kind="status_link", **order_fields):
     order = OrderFactory(**order_fields)
-    return OutboundEmail.objects.create(order=order, kind=kind, recipient=order.email,
+    return OutboundEmail.objects.create(about=order, kind=kind, recipient=order.email,
                                         next_attempt_at=timezone.now())
 
 
@@ -26,7 +27,7 @@ def test_a_sent_email_records_the_esp_message_id_and_status(mailoutbox):
     assert email.esp_message_id == str(mailoutbox[0].anymail_status.message_id)
     assert email.esp_status == "sent"
     assert mailoutbox[0].metadata == {"outbound_email_id": str(email.id),
-                                      "order_reference": email.order.reference}
+                                      "order_reference": email.about.reference}
 
 
 def test_an_email_already_sent_is_never_sent_again(mailoutbox):
@@ -92,10 +93,10 @@ def test_an_interrupted_send_is_flagged_uncertain_instead_of_sent_twice(mailoutb
 def test_the_database_refuses_a_second_confirmation_row_for_one_order():
     from django.db import IntegrityError
 
-    email = owed_email(kind=OutboundEmail.Kind.CONFIRMATION)
+    email = owed_email(kind="confirmation")
 
     with pytest.raises(IntegrityError):
-        OutboundEmail.objects.create(order=email.order, kind=OutboundEmail.Kind.CONFIRMATION,
+        OutboundEmail.objects.create(about=email.about, kind="confirmation",
                                      recipient=email.recipient)
 
 
@@ -104,13 +105,13 @@ def test_sending_is_recorded_on_the_order_timeline():
 
     services.outbound_email_send(email_id=email.id)
 
-    assert OrderEvent.objects.filter(order=email.order, reason__startswith="Email sent").exists()
+    assert OrderEvent.objects.filter(order=email.about, reason__startswith="Email sent").exists()
 
 
 def test_an_owed_email_keeps_the_facts_it_states_as_given_when_it_was_owed():
     order = OrderFactory()
 
-    email = services.outbound_email_queue(order=order, kind=OutboundEmail.Kind.ACCESS_EXTENDED,
+    email = services.outbound_email_queue(about=order, kind="access_extended",
                                           facts={"days": 7, "ends_at": "2027-01-02T03:04:05+00:00"})
 
     email.refresh_from_db()

@@ -6,7 +6,7 @@ import stripe
 from accounts.models import Entitlement
 from billing import services
 from billing.errors import BillingError, RefundFailed
-from billing.models import OrderState, OutboundEmail
+from billing.models import OrderState
 from support.models import Alert
 from tests.billing.helpers import at_once, order_with_payment_intent, paid_order
 
@@ -66,7 +66,7 @@ def test_two_people_refunding_at_once_make_one_refund_at_stripe(stripe_emulator)
 
     assert errors == []
     assert len(stripe.Refund.list(payment_intent=order.stripe_payment_intent_id).data) == 1
-    assert OutboundEmail.objects.filter(order=order, kind=OutboundEmail.Kind.REFUND).count() == 1
+    assert order.emails.filter(kind="refund").count() == 1
 
 
 def test_a_partial_refund_keeps_access_and_records_the_amount(stripe_emulator):

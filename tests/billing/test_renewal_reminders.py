@@ -19,16 +19,18 @@ from django_q.models import Schedule
 
 from accounts.models import Entitlement
 from accounts.tokens import reminders_off_token
-from billing.models import OrderEvent, OrderState, OutboundEmail
+from billing.email_kinds import Kind as EmailKind
+from billing.models import OrderEvent, OrderState
 from billing.renewals import reminders_send
-from billing.services import outbound_email_queue
 from billing.tokens import user_from_renew_token
 from config.env import env_durations
+from outbox.models import OutboundEmail
+from outbox.services import outbound_email_queue
 from tests.factories import OrderFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-Kind = OutboundEmail.Kind
+Kind = EmailKind
 
 
 def midnight(days_from_today: int) -> datetime:
@@ -78,7 +80,7 @@ def test_a_plan_ending_in_30_days_gets_one_reminder_however_often_the_command_ru
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == [entitlement.user.email]
     assert "ends in 30 days" in mailoutbox[0].subject
-    assert list(OutboundEmail.objects.values_list("kind", "dedupe_key", "order")) == [
+    assert list(OutboundEmail.objects.values_list("kind", "dedupe_key", "about_id")) == [
         (Kind.RENEWAL_REMINDER, f"renewal:{entitlement.id}:30d", entitlement.order_id)]
 
 
@@ -192,8 +194,8 @@ def test_two_attempts_to_owe_the_same_email_make_one_row():
     entitlement = plan_ending(7)
     key = f"renewal:{entitlement.id}:7d"
 
-    first = outbound_email_queue(kind=Kind.RENEWAL_REMINDER, order=entitlement.order, dedupe_key=key)
-    second = outbound_email_queue(kind=Kind.RENEWAL_REMINDER, order=entitlement.order, dedupe_key=key)
+    first = outbound_email_queue(kind=Kind.RENEWAL_REMINDER, about=entitlement.order, dedupe_key=key)
+    second = outbound_email_queue(kind=Kind.RENEWAL_REMINDER, about=entitlement.order, dedupe_key=key)
 
     assert first is not None
     assert second is None
@@ -264,7 +266,7 @@ def test_other_emails_carry_no_list_unsubscribe_header(mailoutbox, django_captur
     entitlement = plan_ending(100)
 
     with django_capture_on_commit_callbacks(execute=True):
-        outbound_email_queue(kind=Kind.STATUS_LINK, order=entitlement.order)
+        outbound_email_queue(kind=Kind.STATUS_LINK, about=entitlement.order)
 
     assert "List-Unsubscribe" not in mailoutbox[0].extra_headers
 

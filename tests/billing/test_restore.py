@@ -17,7 +17,9 @@ from django.db import connection, connections
 
 from accounts.models import Entitlement
 from billing import services
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
+from outbox import services as outbox_services
+from outbox.models import OutboundEmail
 from tests.billing.helpers import order_with_payment_intent, paid_order, pay
 from tests.factories import PlanFactory
 
@@ -112,7 +114,7 @@ def test_nobody_gets_the_same_email_twice_after_the_restore(night_and_day, mailo
 def test_the_timeline_says_the_email_was_not_sent_again_and_why(night_and_day):
     references, _ = night_and_day
     linus = Order.objects.get(reference=references["linus"])
-    assert linus.emails.get(kind=OutboundEmail.Kind.CONFIRMATION).status == OutboundEmail.Status.SENT
+    assert linus.emails.get(kind="confirmation").status == OutboundEmail.Status.SENT
     assert linus.events.filter(reason__contains="already sent on").filter(
         reason__contains="not sent again").exists()
 
@@ -125,9 +127,9 @@ def test_a_sent_confirmation_is_noted_on_its_payment_intent(stripe_emulator, mai
     with django_capture_on_commit_callbacks(execute=True):
         settled(order)
 
-    email = order.emails.get(kind=OutboundEmail.Kind.CONFIRMATION)
+    email = order.emails.get(kind="confirmation")
     note = stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id).metadata["backstop_sent_confirmation"]
-    assert email.stripe_noted_at is not None
+    assert email.followed_up_at is not None
     assert note.endswith(f" {email.esp_message_id}")
     assert note.startswith(f"{email.sent_at:%Y-%m-%d}")
 
@@ -141,12 +143,12 @@ def test_a_note_stripe_could_not_take_is_written_by_the_next_dispatch(stripe_emu
                                count=10)
     with django_capture_on_commit_callbacks(execute=True):
         settled(order)
-    email = order.emails.get(kind=OutboundEmail.Kind.CONFIRMATION)
-    assert (email.status, email.stripe_noted_at) == (OutboundEmail.Status.SENT, None)
+    email = order.emails.get(kind="confirmation")
+    assert (email.status, email.followed_up_at) == (OutboundEmail.Status.SENT, None)
     emulator_control.clear_faults()
     OutboundEmail.objects.filter(pk=email.pk).update(sent_at=email.sent_at - timedelta(minutes=2))
 
-    assert services.outbound_email_dispatch_due()["noted"] == 1
+    assert outbox_services.outbound_email_dispatch_due()["followed_up"] == 1
     assert "backstop_sent_confirmation" in stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id).metadata
     assert len(mailoutbox) == 1
 

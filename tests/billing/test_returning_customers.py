@@ -11,8 +11,9 @@ from django.utils import timezone
 from accounts.models import Entitlement
 from accounts.periods import add_months
 from billing import services
-from billing.models import Order, OutboundEmail
+from billing.models import Order
 from billing.tokens import renew_token
+from outbox.models import OutboundEmail
 from tests.billing.helpers import at_once, paid_order
 from tests.factories import PlanFactory
 
@@ -118,7 +119,7 @@ def test_two_checkouts_with_a_known_address_at_the_same_moment_send_one_email(st
     errors = at_once(lambda: checkout(next(clients), "ana@example.com"))
 
     assert errors == []
-    assert OutboundEmail.objects.filter(kind=OutboundEmail.Kind.ALREADY_YOURS).count() == 1
+    assert OutboundEmail.objects.filter(kind="already_yours").count() == 1
 
 
 @pytest.mark.django_db(transaction=True)

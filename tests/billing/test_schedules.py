@@ -11,4 +11,4 @@ def test_setup_schedules_declares_the_outbox_dispatcher_once_however_often_it_ru
     call_command("setup_schedules", stdout=StringIO())
     call_command("setup_schedules", stdout=StringIO())
 
-    assert Schedule.objects.filter(func="billing.tasks.dispatch_due_emails").count() == 1
+    assert Schedule.objects.filter(func="outbox.tasks.dispatch_due_emails").count() == 1

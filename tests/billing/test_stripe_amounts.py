@@ -6,7 +6,7 @@ import stripe
 from django.urls import reverse
 
 from billing import services
-from billing.models import Order, OrderRefund, OutboundEmail
+from billing.models import Order, OrderRefund
 from billing.tokens import order_status_token
 from tests.billing.helpers import paid_order
 
@@ -125,7 +125,7 @@ def test_the_confirmation_email_carries_the_bank_statement_line(stripe_emulator,
         order = services.order_settle(order_id=paid_order(email="cy@example.com").id, actor="customer")
 
     (message,) = [m for m in emails_to(mailoutbox, "cy@example.com")
-                  if OutboundEmail.Kind.CONFIRMATION and "all set" in m.subject]
+                  if "confirmation" and "all set" in m.subject]
     assert f"On your bank statement: {order.statement_descriptor}" in message.body
     assert order.statement_descriptor in message.alternatives[0][0]
 

@@ -13,9 +13,10 @@ import stripe
 from django.urls import reverse
 from djstripe.models import Event, WebhookEventTrigger
 
-from billing.models import OrderEvent, OrderState, OutboundEmail
+from billing.models import OrderEvent, OrderState
 from billing.services import stripe_webhook_endpoint_ensure
 from billing.webhooks import EVENT_MAX_SECONDS_AHEAD
+from outbox.models import OutboundEmail
 from tests.billing.helpers import paid_order, stripe_event_for
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,9 @@ from django_q.signing import SignedPackage
 from django_q.status import Stat, Status
 from django_ratelimit.core import get_usage
 
-from billing.models import OutboundEmail
 from config.client_ip import client_ip
 from config.ratelimit import over_limit
+from outbox.models import OutboundEmail
 from tests.factories import UserFactory
 from tests.ratelimits import counting_afresh
 
@@ -29,7 +29,7 @@ def ask_for_a_link(email, address):
 
 
 def password_links_to(email):
-    return OutboundEmail.objects.filter(kind=OutboundEmail.Kind.PASSWORD_RESET, recipient=email).count()
+    return OutboundEmail.objects.filter(kind="password_reset", recipient=email).count()
 
 
 def flood_with_other_counters(count):

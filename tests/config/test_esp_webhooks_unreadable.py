@@ -10,7 +10,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from billing.models import OutboundEmail
+from outbox.models import OutboundEmail
 from support.models import InboundMessage
 from tests.factories import OrderFactory
 
@@ -78,7 +78,7 @@ def test_inbound_mail_carrying_a_nul_character_is_stored_without_it(client, fiel
 @pytest.mark.parametrize("description", ["Mailbox \x00 full", "x" * 10_000])
 def test_a_bounce_whose_description_carries_a_nul_or_is_long_is_recorded(client, description):
     order = OrderFactory()
-    OutboundEmail.objects.create(order=order, kind="status_link", recipient=order.email,
+    OutboundEmail.objects.create(about=order, kind="status_link", recipient=order.email,
                                  status=OutboundEmail.Status.SENT, esp_message_id="pm-123")
     body = json.dumps({"RecordType": "Bounce", "MessageID": "pm-123", "Type": "HardBounce", "Email": order.email,
                        "Description": description, "BouncedAt": "2026-11-26T10:00:00Z", "ID": 42})
@@ -92,7 +92,7 @@ def test_a_bounce_whose_description_carries_a_nul_or_is_long_is_recorded(client,
 @pytest.mark.parametrize("message_id", ["\x00", "pm-\x00123", ["pm-123"], 123])
 def test_a_delivery_report_whose_message_id_is_not_plain_text_matches_no_email(client, message_id):
     order = OrderFactory()
-    email = OutboundEmail.objects.create(order=order, kind="status_link", recipient=order.email,
+    email = OutboundEmail.objects.create(about=order, kind="status_link", recipient=order.email,
                                          status=OutboundEmail.Status.SENT, esp_message_id="pm-123")
     body = json.dumps({"RecordType": "Delivery", "MessageID": message_id, "Recipient": order.email,
                        "DeliveredAt": "2026-11-26T10:00:00Z"})

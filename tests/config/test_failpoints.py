@@ -173,7 +173,7 @@ CALL = re.compile(r"\bfailpoint\((?P<arg>[^)]*)\)")
 
 def _calls():
     found = {}
-    for folder in ("accounts", "billing", "config", "support"):
+    for folder in ("accounts", "billing", "config", "outbox", "support"):
         for path in (ROOT / folder).rglob("*.py"):
             if path.name == "failpoints.py":
                 continue

@@ -148,7 +148,7 @@ def support_email_about(order, *, subject="Charged but no account"):
 
 
 def test_send_reply_in_the_browser_sends_a_threaded_reply_and_answers_the_email(console_page, app_server):
-    from billing.models import OutboundEmail
+    from outbox.models import OutboundEmail
     from support.models import InboundMessage
     from tests.factories import OrderFactory
 
@@ -161,7 +161,7 @@ def test_send_reply_in_the_browser_sends_a_threaded_reply_and_answers_the_email(
 
     expect(console_page.locator("#inbound-status")).to_have_attribute("data-status", "answered")
     expect(console_page.locator(".messagelist")).to_contain_text("Reply sent to ada@example.com")
-    email = OutboundEmail.objects.get(kind=OutboundEmail.Kind.SUPPORT_REPLY)
+    email = OutboundEmail.objects.get(kind="support_reply")
     assert email.status == OutboundEmail.Status.SENT
     assert email.subject == "Re: Charged but no account"
     [sent] = [text for text in app_server.emails() if "Your account is ready." in text]

@@ -16,9 +16,10 @@ from sesame.utils import get_query_string
 
 from accounts.models import Entitlement
 from accounts.views import PASSWORD_RESET_RATE_PER_EMAIL
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
 from billing.tokens import renew_token
 from billing.views import CHECKOUT_RATE_PER_CLIENT_AND_EMAIL, LOOKUP_RATE_PER_EMAIL
+from outbox.models import OutboundEmail
 from tests.browser import strict_page
 from tests.factories import OrderFactory, PlanFactory, UserFactory
 from tests.ratelimits import counting_afresh

@@ -10,7 +10,8 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.models import OrderEvent, OutboundEmail
+from billing.models import OrderEvent
+from outbox.models import OutboundEmail
 from support.models import InboundMessage
 from tests.factories import OrderFactory
 from tests.fuzz.conftest import assert_clean_answer, browser
@@ -63,7 +64,7 @@ def mutated(record):
 def sent_email(settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": "esp:hook-secret"}
     order = OrderFactory(email="buyer@example.com")
-    return OutboundEmail.objects.create(order=order, kind="status_link", recipient=order.email,
+    return OutboundEmail.objects.create(about=order, kind="status_link", recipient=order.email,
                                         status=OutboundEmail.Status.SENT, esp_message_id="pm-123")
 
 

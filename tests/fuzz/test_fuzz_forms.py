@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from accounts.models import User
 from billing import services
-from billing.models import Order, OrderEvent, OutboundEmail
+from billing.models import Order, OrderEvent
 from billing.tokens import order_from_status_token, order_status_token
+from outbox.models import OutboundEmail
 from tests.billing.helpers import paid_order
 from tests.factories import OrderFactory, PlanFactory, UserFactory
 from tests.fuzz.conftest import assert_clean_answer, browser, fresh_counts

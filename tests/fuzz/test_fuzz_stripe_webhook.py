@@ -16,9 +16,10 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.models import Order, OrderEvent, OrderState, OutboundEmail
+from billing.models import Order, OrderEvent, OrderState
 from billing.services import stripe_webhook_endpoint_ensure
 from billing.stripe_events import STRIPE_EVENTS_USED
+from outbox.models import OutboundEmail
 from tests.billing.helpers import paid_order, stripe_event_for
 from tests.fuzz.conftest import assert_clean_answer, browser
 from tests.fuzz.strategies import any_text, hostile_text, json_values

@@ -65,10 +65,13 @@ from accounts import webhooks as access_webhooks
 from accounts.models import AccessDelivery, Entitlement
 from billing import selectors as billing_selectors
 from billing import services, stripe_api
+from billing.email_kinds import ONCE_PER_ORDER
 from billing.errors import BillingError
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
 from billing.tokens import order_from_status_token, order_status_token
 from config import failpoints
+from outbox import services as outbox_services
+from outbox.models import OutboundEmail
 from support import selectors as support_selectors
 from support import services as support_services
 from support.models import Alert, InboundMessage, SupportReply
@@ -86,7 +89,7 @@ EXPECTED = (BillingError, stripe_api.StripeError, stripe.StripeError, support_se
 # A named crash point armed to raise stands for the process dying there: its open transaction
 # rolls back, nothing after it in that request or task runs, and the nets must finish the job.
 CRASHED = (failpoints.FailpointError,)
-ONCE = {str(kind) for kind in OutboundEmail.ONCE_PER_ORDER}
+ONCE = {str(kind) for kind in ONCE_PER_ORDER}
 REPORT = os.environ.get("INTERLEAVINGS_REPORT", "")
 # How often the rarer actors reached the states they exist for, printed with the result (pytest -s).
 REACHED = collections.Counter()
@@ -201,7 +204,7 @@ class MoneyPath(RuleBasedStateMachine):
             # A send interrupted after the ESP accepted it (the named window) is looked at again
             # only after EMAIL_CLAIM_TIMEOUT: let that time pass too.
             OutboundEmail.objects.filter(status=OutboundEmail.Status.SENDING).update(
-                claimed_at=timezone.now() - services.EMAIL_CLAIM_TIMEOUT - timedelta(seconds=1))
+                claimed_at=timezone.now() - outbox_services.EMAIL_CLAIM_TIMEOUT - timedelta(seconds=1))
             # An hour passes for every attempt left unfinished: the sweep cancels it in Stripe.
             an_hour_passes_for_unfinished_attempts()
             self.sweep(strict=True)
@@ -548,14 +551,15 @@ class MoneyPath(RuleBasedStateMachine):
     @invariant()
     def an_order_has_at_most_one_entitlement_and_one_of_each_once_email(self):
         assert not Entitlement.objects.values("order").annotate(n=Count("id")).filter(n__gt=1).exists()
-        owed = OutboundEmail.objects.filter(kind__in=ONCE).values("order", "kind").annotate(n=Count("id"))
+        owed = (OutboundEmail.objects.filter(kind__in=ONCE).values("about_type", "about_id", "kind")
+                .annotate(n=Count("id")))
         assert not owed.filter(n__gt=1).exists()
 
     @invariant()
     def an_active_order_has_its_entitlement_and_its_confirmation(self):
         for order in Order.objects.filter(state=S.ACTIVE):
             assert Entitlement.objects.filter(order=order, revoked_at=None).count() == 1, order.reference
-            assert order.emails.filter(kind=OutboundEmail.Kind.CONFIRMATION).count() == 1, order.reference
+            assert order.emails.filter(kind="confirmation").count() == 1, order.reference
 
     @invariant()
     def no_unpaid_order_is_called_paid_or_left_without_a_way_on(self):
@@ -635,9 +639,9 @@ class MoneyPath(RuleBasedStateMachine):
             if order.state == S.ACTIVE:
                 assert order.amount_cents == intents[0].amount_received, f"{reference}: not Stripe's amount"
             if order.state == S.ACTIVE:
-                confirmation = order.emails.get(kind=OutboundEmail.Kind.CONFIRMATION)
+                confirmation = order.emails.get(kind="confirmation")
                 received = [m for m in mail.outbox if getattr(m, "metadata", {}).get("order_reference") == reference
-                            and getattr(m, "tags", None) and m.tags[0] == OutboundEmail.Kind.CONFIRMATION]
+                            and getattr(m, "tags", None) and m.tags[0] == "confirmation"]
                 assert len(received) == 1, f"{reference}: the customer got {len(received)} confirmations"
                 if confirmation.status != OutboundEmail.Status.SENT:
                     # The one window: the ESP accepted it and we died before recording it. Never

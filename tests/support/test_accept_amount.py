@@ -14,7 +14,7 @@ from django.urls import reverse
 from accounts.models import Entitlement
 from billing import services
 from billing.errors import BillingError
-from billing.models import Order, OrderState, OutboundEmail
+from billing.models import Order, OrderState
 from support import selectors
 from support.models import Alert
 from tests.billing.helpers import paid_order
@@ -75,7 +75,7 @@ def test_accept_owes_one_confirmation_and_clears_the_held_money_alert(stripe_emu
     for _ in range(2):
         services.order_accept_amount(order_id=order.id, actor="support:ana@backstop.localhost", reason="ok")
 
-    assert order.emails.filter(kind=OutboundEmail.Kind.CONFIRMATION).count() == 1
+    assert order.emails.filter(kind="confirmation").count() == 1
     assert not Alert.objects.filter(order=order, kind="held_money", resolved_at__isnull=True).exists()
 
 

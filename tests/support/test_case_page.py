@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from billing import services as billing_services
-from billing.models import Order, OrderEvent, OrderState, OutboundEmail
+from billing.models import Order, OrderEvent, OrderState
 from support.models import Note
 from tests.billing.helpers import paid_order
 from tests.factories import OrderFactory
@@ -178,7 +178,7 @@ def test_resend_sends_the_confirmation_again_once_per_click(
         client.post(case_url(order, "resend"), {"key": key, "kind": "confirmation"})
 
     assert [m.to for m in mailoutbox if m.to == [order.email]] == [[order.email], [order.email]]
-    assert OutboundEmail.objects.filter(order=order, kind="confirmation").count() == 1
+    assert order.emails.filter(kind="confirmation").count() == 1
 
 
 def test_a_note_appears_on_the_timeline_with_its_author(client, stripe_emulator):

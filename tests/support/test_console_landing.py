@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from billing import services
 from billing.mirror import stripe_mirror_sync
-from billing.models import Order, OutboundEmail
+from billing.models import Order
+from outbox.models import OutboundEmail
 from tests.billing.helpers import paid_order
 from tests.factories import OrderFactory
 
@@ -85,7 +86,7 @@ def test_held_money_comes_first_with_its_refund_deadline(console, stripe_emulato
     Order.objects.filter(pk=order.pk).update(amount_cents=19900)
     services.order_settle(order_id=order.id, actor="webhook")
     bounced = OrderFactory()
-    OutboundEmail.objects.create(order=bounced, kind="confirmation", recipient=bounced.email, status="failed")
+    OutboundEmail.objects.create(about=bounced, kind="confirmation", recipient=bounced.email, status="failed")
 
     page = console.get(reverse("admin:index")).content.decode()
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from billing import services as billing_services
 from billing.models import Order, OrderState
+from outbox.services import outbound_email_queue
 from tests.billing.helpers import paid_order
 
 pytestmark = pytest.mark.django_db
@@ -103,12 +104,11 @@ def test_recover_on_a_held_case_says_why_it_cannot_finish_and_what_to_do(console
 
 def test_a_sign_in_link_for_a_refunded_order_says_nothing_about_an_active_plan(stripe_emulator):
     from billing.emails import build_message
-    from billing.models import OutboundEmail
 
     order = billing_services.order_settle(order_id=paid_order().id, actor="customer")
     order = billing_services.order_refund(order_id=order.id, actor="support:ana@backstop.localhost",
                                           reason="Asked for a refund")
-    email = billing_services.outbound_email_queue(order=order, kind=OutboundEmail.Kind.SIGNIN_LINK,
+    email = outbound_email_queue(about=order, kind="signin_link",
                                                   recipient=order.email)
 
     message = build_message(email)
@@ -120,12 +120,11 @@ def test_a_sign_in_link_for_a_refunded_order_says_nothing_about_an_active_plan(s
 
 def test_a_sign_in_link_gives_the_end_of_all_the_time_the_customer_paid_for(stripe_emulator):
     from billing.emails import build_message
-    from billing.models import OutboundEmail
     from billing.selectors import order_access
 
     first = billing_services.order_settle(order_id=paid_order(email="bo@example.com").id, actor="customer")
     second = billing_services.order_settle(order_id=paid_order(email="bo@example.com").id, actor="customer")
-    email = billing_services.outbound_email_queue(order=first, kind=OutboundEmail.Kind.SIGNIN_LINK,
+    email = outbound_email_queue(about=first, kind="signin_link",
                                                   recipient=first.email)
 
     message = build_message(email)

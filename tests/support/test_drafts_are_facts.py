@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from billing import services as billing_services
 from billing.errors import RefundFailed
-from billing.models import Order, OrderState, OutboundEmail, Plan
+from billing.models import Order, OrderState, Plan
 from billing.selectors import access_until_without, customer_day
+from outbox.models import OutboundEmail
 from support import selectors
 from support.selectors.common import _when
 from support.timefmt import console_date

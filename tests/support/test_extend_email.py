@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from accounts.selectors import access_until
 from billing import services
-from billing.models import OutboundEmail
+from outbox import services as outbox_services
+from outbox.models import OutboundEmail
 from support import selectors as support_selectors
 from support import services as support_services
 from tests.billing.helpers import paid_order
@@ -32,13 +33,13 @@ def extend(order, *, days=30, user=None):
 
 
 def extension_emails(mailoutbox):
-    return [m for m in mailoutbox if m.tags == [OutboundEmail.Kind.ACCESS_EXTENDED]]
+    return [m for m in mailoutbox if m.tags == ["access_extended"]]
 
 
 def test_extending_access_owes_the_customer_an_email_in_the_same_transaction(order):
     extend(order)
 
-    email = OutboundEmail.objects.get(order=order, kind=OutboundEmail.Kind.ACCESS_EXTENDED)
+    email = order.emails.get(kind="access_extended")
     assert email.recipient == "ada@example.com"
 
 
@@ -91,14 +92,14 @@ def test_an_extension_that_is_refused_owes_no_email(order):
     with pytest.raises(ValueError, match="no active access"):
         extend(order)
 
-    assert not OutboundEmail.objects.filter(kind=OutboundEmail.Kind.ACCESS_EXTENDED).exists()
+    assert not OutboundEmail.objects.filter(kind="access_extended").exists()
 
 
 
 def test_the_email_row_holds_the_days_and_the_new_end_as_the_extension_decided_them(order):
     extend(order, days=30)
 
-    email = OutboundEmail.objects.get(order=order, kind=OutboundEmail.Kind.ACCESS_EXTENDED)
+    email = order.emails.get(kind="access_extended")
     assert email.facts == {"days": 30, "ends_at": access_until(order.user).isoformat()}
 
 
@@ -108,7 +109,7 @@ def test_the_email_rows_dedupe_key_is_only_the_order_and_the_console_action(orde
     support_services.entitlement_extend(order_id=order.id, user=StaffFactory(), days=30, reason="Outage",
                                         key=key, seen=support_selectors.order_case_version(order.id))
 
-    email = OutboundEmail.objects.get(order=order, kind=OutboundEmail.Kind.ACCESS_EXTENDED)
+    email = order.emails.get(kind="access_extended")
     assert email.dedupe_key == f"extended:{order.id}:{key}"
 
 
@@ -117,8 +118,8 @@ def test_an_email_sent_after_a_later_extension_still_states_its_own_days_and_end
     first_end = access_until(order.user)
     extend(order, days=5)
 
-    first = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.ACCESS_EXTENDED).order_by("id").first()
-    services.outbound_email_send(email_id=first.id)
+    first = OutboundEmail.objects.filter(kind="access_extended").order_by("id").first()
+    outbox_services.outbound_email_send(email_id=first.id)
 
     (message,) = extension_emails(mailoutbox)
     assert "10 days" in message.subject

@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Entitlement
-from billing.models import OrderEvent, OutboundEmail
+from billing.models import OrderEvent
+from outbox.models import OutboundEmail
 from support import selectors, services
 from support.models import CaseClaim, CaseView, InboundMessage
 from tests.factories import OrderFactory
@@ -115,8 +116,8 @@ def test_send_reply_sends_the_edited_words_threaded_to_the_sender_and_marks_it_a
     assert sent.body == "Hello Ada,\n\nYour account is ready now.\n\nAna"
     assert sent.extra_headers["In-Reply-To"] == "<CAF=abc123@mail.example.com>"
     assert sent.extra_headers["References"] == "<CAF=abc123@mail.example.com>"
-    email = OutboundEmail.objects.get(kind=OutboundEmail.Kind.SUPPORT_REPLY)
-    assert (email.status, email.order) == (OutboundEmail.Status.SENT, order)
+    email = OutboundEmail.objects.get(kind="support_reply")
+    assert (email.status, email.about) == (OutboundEmail.Status.SENT, order)
     message.refresh_from_db()
     assert message.status == InboundMessage.Status.ANSWERED
     assert message.answered_by.email == "ana@backstop.localhost"
@@ -159,7 +160,7 @@ def test_a_reply_to_someone_with_no_order_still_goes_out(ana, mailoutbox, django
     send(ana, message, reply_form(ana, message), django_capture_on_commit_callbacks)
 
     assert mailoutbox[0].to == ["someone@example.net"]
-    assert OutboundEmail.objects.get(kind=OutboundEmail.Kind.SUPPORT_REPLY).order is None
+    assert OutboundEmail.objects.get(kind="support_reply").about is None
 
 
 def test_a_reply_to_an_unverified_sender_is_about_no_order(ana, django_capture_on_commit_callbacks):
@@ -168,7 +169,7 @@ def test_a_reply_to_an_unverified_sender_is_about_no_order(ana, django_capture_o
 
     send(ana, message, reply_form(ana, message), django_capture_on_commit_callbacks)
 
-    assert OutboundEmail.objects.get(kind=OutboundEmail.Kind.SUPPORT_REPLY).order is None
+    assert OutboundEmail.objects.get(kind="support_reply").about is None
     assert not order.events.filter(reason__startswith="Replied").exists()
 
 
@@ -451,4 +452,4 @@ def test_a_send_reply_submitted_twice_at_the_same_moment_sends_one_email(mailout
 
     assert [type(e) for e in errors] == [services.AlreadyDone]
     assert message.replies.count() == 1
-    assert OutboundEmail.objects.filter(kind=OutboundEmail.Kind.SUPPORT_REPLY).count() == 1
+    assert OutboundEmail.objects.filter(kind="support_reply").count() == 1

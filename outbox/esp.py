@@ -3,10 +3,10 @@
 from anymail.signals import tracking
 from django.dispatch import receiver
 
-from billing import services
+from outbox import services
 
 
-@receiver(tracking, dispatch_uid="billing.esp.record_tracking")
+@receiver(tracking, dispatch_uid="outbox.esp.record_tracking")
 def record_tracking(sender, event, esp_name, **kwargs):
     # The report's words are the provider's (or whoever holds the webhook secret): text, without NUL,
     # which PostgreSQL cannot store or even look up; a message id that is not text matches none of ours.
