@@ -3,7 +3,7 @@
 The outbox knows how to owe, claim, send, retry and record an email; what an email of a kind says,
 and what happens around it (a line on an order's timeline, a note at Stripe), belongs to the app that
 sends it. Each app registers its kinds when Django starts, the way each declares its schedules, so the
-outbox imports none of them (docs/decisions/0019-h-outbox-outbox-beneath-apps.md).
+outbox imports none of them (docs/decisions/0022-outbox-beneath-the-apps.md).
 """
 
 from collections.abc import Callable
