@@ -270,14 +270,25 @@ class Probe:
         row = self.db.one("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
         return {"all": (int(row[0]), int(row[0]))}
 
-    def top_statements(self, limit=3):
+    def statements(self):
+        """Every statement the app's roles ran since the reset, slowest in total first: (role, total ms,
+        calls, query text)."""
         if not self.has_pss:
             return []
-        rows = self.db.all("""SELECT s.total_exec_time, s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90)
+        return self.db.all("""SELECT r.rolname, s.total_exec_time, s.calls, regexp_replace(s.query, '\\s+', ' ', 'g')
                               FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
-                              WHERE r.rolname = ANY(%s) ORDER BY 1 DESC""", (list(ROLES.values()),))
-        total = sum(r[0] for r in rows) or 1
-        return [{"share": round(100 * t / total, 1), "calls": int(c), "query": q} for t, c, q in rows[:limit]]
+                              WHERE r.rolname = ANY(%s) ORDER BY 2 DESC""", (list(ROLES.values()),))
+
+    def top_statements(self, limit=3, rows=None):
+        rows = self.statements() if rows is None else rows
+        total = sum(r[1] for r in rows) or 1
+        return [{"share": round(100 * t / total, 1), "calls": int(c), "mean_ms": round(t / max(c, 1), 3),
+                 "query": q[:90]} for _role, t, c, q in rows[:limit]]
+
+    def stripe_requests(self):
+        """The emulator's API requests so far: {(key kind, method, path with ids as {}): count}."""
+        state = get_json(f"{self.emulator}/_emulator/state")
+        return {(r["key"], r["method"], r["path"]): r["count"] for r in state.get("requests", [])}
 
     def reset_statements(self):
         if self.has_pss:
