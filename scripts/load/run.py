@@ -57,6 +57,8 @@ def parse_args():
     parser.add_argument("--webhook-workers", type=int, default=16, help="emulator webhook deliveries in flight")
     parser.add_argument("--drain-timeout", type=int, default=300, help="seconds to wait for backlogs to drain")
     parser.add_argument("--top-statements", type=int, default=8, help="slowest SQL statements to list per level")
+    parser.add_argument("--py-spy", action="store_true",
+                        help="profile web and worker with py-spy during each level (collapsed stacks in the output)")
     parser.add_argument("--out", type=Path, help="output directory (default var/load/<timestamp>)")
     return parser.parse_args()
 
@@ -75,6 +77,7 @@ def run_level(users, args, probe, roots, out, host):
     env = dict(os.environ, LOAD_RESULTS_FILE=str(results_file), LOAD_THINK_TIME=str(args.think_time))
     say(f"level {users}: {users} customers for {args.duration} s")
     started, wall_started = time.monotonic(), time.time()
+    profilers = _start_profilers(roots, out, users, args.duration) if args.py_spy else []
     with open(out / f"locust-{users}.log", "wb") as log:
         locust = subprocess.Popen(
             [str(BIN / "locust"), "-f", str(ROOT / "scripts/load/locustfile.py"), "--headless",
@@ -92,6 +95,8 @@ def run_level(users, args, probe, roots, out, host):
             max_hooks, max_tasks = max(max_hooks, hooks), max(max_tasks, tasks)
             time.sleep(1)
     load_seconds = time.monotonic() - started
+    for profiler in profilers:
+        profiler.wait()
     hooks_at_end, tasks_at_end = probe.backlog()
     drained, drain_seconds = wait_for_drain(probe, first_order_id, args.drain_timeout)
     # Counted in the purchase's cost: the mirror work the sweep does for it, up to a minute later.
@@ -174,6 +179,19 @@ def run_level(users, args, probe, roots, out, host):
                                 "count": len(delays)},
         "invariants": invariants_after,
     }
+
+
+def _start_profilers(roots, out, users, duration):
+    """py-spy on the web server and the task worker (their process trees) for the load window, each
+    writing collapsed stacks (one line per stack with its sample count; flamegraph.pl reads them)."""
+    profilers = []
+    for name in ("web", "worker"):
+        profilers.append(subprocess.Popen(
+            [str(BIN / "py-spy"), "record", "--pid", str(roots[name]), "--subprocesses", "--nonblocking",
+             "--rate", "50", "--duration", str(duration), "--format", "raw",
+             "--output", str(out / f"py-spy-{name}-{users}.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent))
+    return profilers
 
 
 def _r(value):
