@@ -5,7 +5,6 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
-from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -35,7 +34,10 @@ from config.ratelimit import over_limit, retry_after, try_again_words
 logger = logging.getLogger(__name__)
 
 # The status page polls every couple of seconds; Stripe is asked at most this often per order.
-SETTLE_THROTTLE_SECONDS = 3
+SETTLE_THROTTLE_SECONDS = services.SETTLE_TURN_SECONDS
+# How long a customer's page waits for the webhook's (or another request's) read of Stripe before
+# saying "checking": the customer returning from Stripe usually meets the webhook mid-settle.
+WAIT_FOR_OTHER_SETTLE = 1.0
 PAYABLE_STATES = {OrderState.PENDING, OrderState.FAILED, OrderState.PROCESSING}
 
 # Rate limits (django-ratelimit, counted in the shared cache; config/ratelimit.py), per client
@@ -302,11 +304,14 @@ def _settle_if_behind(order, *, reason):
     """
     if not order_needs_settle(order):
         return order, True
-    checked_key = f"billing:checked:{order.id}"
-    if cache.get(checked_key):
+    if services.settle_answered(order_id=order.id):
         order.refresh_from_db()
         return order, True
-    if not cache.add(f"billing:settle:{order.id}", 1, timeout=SETTLE_THROTTLE_SECONDS):
+    if not services.settle_turn_take(order_id=order.id):
+        # The webhook or another request is asking Stripe about this order now: its answer, if quick.
+        if services.settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE):
+            order.refresh_from_db()
+            return order, True
         return order, False
     try:
         order = services.order_settle(order_id=order.id, actor="customer", reason=reason)
@@ -320,7 +325,7 @@ def _settle_if_behind(order, *, reason):
                                              reason=f"Payment received; Stripe unreachable while finishing: {exc}")
             return held, True
         return order, False
-    cache.set(checked_key, 1, timeout=SETTLE_THROTTLE_SECONDS)
+    services.settle_answered_mark(order_id=order.id)
     return order, True
 
 

@@ -1,7 +1,7 @@
 """Stripe events (the webhook's fast path)."""
 
 from billing import selectors
-from billing.services.settle import order_settle
+from billing.services.settle import order_settle, settle_answer_wait, settle_answered_mark, settle_turn_take
 from billing.stripe_events import STRIPE_EVENTS_USED
 
 # The webhook view (billing/webhooks.py) checks each delivery and hands the event here. An event is
@@ -9,6 +9,11 @@ from billing.stripe_events import STRIPE_EVENTS_USED
 # whichever comes first; the other then finds the order settled and costs one read. Mirroring
 # Stripe's objects is the pull sync's job (billing/mirror.py, every minute, through dj-stripe).
 # docs/decisions/0009-webhooks-settle-the-mirror-pulls.md weighs this.
+
+
+# How long a webhook waits for another path's read of Stripe before making its own: a settle
+# takes tens of milliseconds, and Stripe waits for our answer far longer (it times out at 20 s).
+WAIT_FOR_OTHER_SETTLE = 2.0
 
 
 def stripe_event_receive(*, event: dict) -> str:
@@ -26,5 +31,12 @@ def stripe_event_receive(*, event: dict) -> str:
         return "no order; left to the sweep"
     if selectors.stripe_event_is_old_news(event, order):
         return f"{order.reference} already settled"
+    if not settle_turn_take(order_id=order.id) and settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE):
+        # Another path (the payment's other event, the customer's return) has just read Stripe for
+        # this order: if that made this event old news, it needs no read of its own.
+        now = selectors.order_for_stripe_object(event["data"]["object"])
+        if now is not None and selectors.stripe_event_is_old_news(event, now):
+            return f"{order.reference} settled by another path a moment ago"
     order = order_settle(order_id=order.id, actor="webhook", reason=f"Stripe event {event['type']} {event['id']}")
+    settle_answered_mark(order_id=order.id)
     return f"{order.reference} settled: {order.state}"

@@ -1,0 +1,95 @@
+"""One read of Stripe where one is enough (issue 21: a purchase at 60 ms and at most 3 server-side
+Stripe calls): the pay page right after checkout uses checkout's own read, and paths settling one
+order at the same moment (the payment's two events, the customer's return) share one read."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from billing import services
+from billing.models import OrderState
+from billing.services import webhook_events
+from billing.tokens import order_status_token
+from tests.billing.helpers import order_with_payment_intent, pay, stripe_event_for
+
+
+def stripe_reads(control, method="GET", path="/v1/payment_intents/{}") -> int:
+    """Server-side requests (secret key) the emulator has answered on this endpoint so far."""
+    return sum(r["count"] for r in control.state()["requests"]
+               if (r["key"], r["method"], r["path"]) == ("secret", method, path))
+
+
+def checkout(client, email="ada@example.com"):
+    return client.post(reverse("billing:checkout"), {
+        "email": email, "full_name": "Ada", "nonce": "8b0d3b84-5f5e-4f55-9d8c-2c1c1d1e1f12"})
+
+
+def _settle_later(order_id, seconds):
+    """Another path (the payment's other event, say) settling the order a moment from now."""
+    def run():
+        try:
+            time.sleep(seconds)
+            services.order_settle(order_id=order_id, actor="webhook", reason="the other event")
+            services.settle_answered_mark(order_id=order_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_for_an_order_another_path_is_settling_waits_for_its_answer_instead_of_asking_stripe(
+    emulator_control
+):
+    order = order_with_payment_intent()
+    pay(order)
+    event = stripe_event_for(order, "charge.succeeded")
+    assert services.settle_turn_take(order_id=order.id)  # the other path took the turn
+    other = _settle_later(order.id, 0.3)
+    before = stripe_reads(emulator_control)
+
+    outcome = services.stripe_event_receive(event=event)
+    other.join()
+
+    assert "settled by another path" in outcome
+    assert stripe_reads(emulator_control) == before + 1  # the other path's read only
+    order.refresh_from_db()
+    assert order.state == OrderState.ACTIVE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_settles_by_itself_when_the_path_holding_the_turn_never_answers(emulator_control, monkeypatch):
+    monkeypatch.setattr(webhook_events, "WAIT_FOR_OTHER_SETTLE", 0.2)
+    order = order_with_payment_intent()
+    pay(order)
+    event = stripe_event_for(order, "payment_intent.succeeded")
+    assert services.settle_turn_take(order_id=order.id)  # taken by a request that died mid-settle
+
+    services.stripe_event_receive(event=event)
+
+    order.refresh_from_db()
+    assert order.state == OrderState.ACTIVE
+    assert order.events.get(to_state="active").actor == "webhook"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_customer_returning_while_the_webhook_settles_gets_its_answer_without_asking_stripe(
+    client, emulator_control
+):
+    order = order_with_payment_intent()
+    pay(order)
+    assert services.settle_turn_take(order_id=order.id)  # the webhook is settling
+    webhook = _settle_later(order.id, 0.3)
+    before = stripe_reads(emulator_control)
+
+    status_url = reverse("billing:status", kwargs={"token": order_status_token(order)})
+    page = client.get(status_url + "?redirect_status=succeeded")
+    webhook.join()
+
+    assert 'data-status-code="active"' in page.content.decode()
+    assert stripe_reads(emulator_control) == before + 1  # the webhook's read only
