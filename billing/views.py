@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
@@ -210,11 +211,11 @@ def checkout(request):
                                                     vat_number=buyer.vat_number if buyer else "")
         _remember_order(request, order)
         try:
-            services.order_prepare_payment(order=order)
+            payment_intent = services.order_prepare_payment(order=order)
         except PaymentSetupFailed:
             setup_failed = True
         else:
-            return redirect("billing:pay", token=order_status_token(order))
+            return _hand_to_pay_page(order, payment_intent)
     suggestion = getattr(form, "suggestion", None)
     # Only an address the form accepted is looked up (what was typed may be anything, NUL bytes included).
     shown_email = (getattr(form, "cleaned_data", {}).get("email") if form.is_bound else form["email"].value()) or ""
@@ -265,8 +266,46 @@ def _already_bought(request, form, plan, earlier):
     })
 
 
+# Checkout has just made (or read) the order's PaymentIntent and redirects to the pay page, which
+# would ask Stripe for it again a moment later. It hands the page what it has instead, once, in a
+# short-lived signed cookie on the customer's own browser (never in our database): as fresh as the
+# page's own read would be, since the page is the one place that shows the client secret a payment
+# needs. A reload, another tab or a later visit asks Stripe as before.
+HANDED_PAYMENT_COOKIE = "backstop_handed_payment"
+HANDED_PAYMENT_SECONDS = 60
+
+
+def _hand_to_pay_page(order, payment_intent):
+    token = order_status_token(order)
+    response = redirect("billing:pay", token=token)
+    response.set_signed_cookie(
+        HANDED_PAYMENT_COOKIE, f"{order.public_id.hex}:{payment_intent.status}:{payment_intent.client_secret}",
+        salt=HANDED_PAYMENT_COOKIE, max_age=HANDED_PAYMENT_SECONDS,
+        path=reverse("billing:pay", kwargs={"token": token}),
+        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax")
+    return response
+
+
+def _handed_to_pay_page(request, order):
+    """What checkout read of this order's PaymentIntent a moment ago, or None (see above)."""
+    handed = request.get_signed_cookie(HANDED_PAYMENT_COOKIE, default="", salt=HANDED_PAYMENT_COOKIE,
+                                       max_age=HANDED_PAYMENT_SECONDS)
+    order_hex, _, rest = handed.partition(":")
+    status, _, client_secret = rest.partition(":")
+    if order_hex != order.public_id.hex or not client_secret:
+        return None
+    return SimpleNamespace(status=status, client_secret=client_secret)
+
+
 @never_cache  # the payment's client secret and the customer's email address
 def pay(request, token):
+    response = _pay_page(request, token)
+    if HANDED_PAYMENT_COOKIE in request.COOKIES:  # used once
+        response.delete_cookie(HANDED_PAYMENT_COOKIE, path=request.path, samesite="Lax")
+    return response
+
+
+def _pay_page(request, token):
     order = order_from_status_token(token)
     if order is None:
         raise Http404("No such order")
@@ -274,7 +313,7 @@ def pay(request, token):
     if order.state not in PAYABLE_STATES:
         return redirect(status_url)
     try:
-        payment_intent = services.order_prepare_payment(order=order)
+        payment_intent = _handed_to_pay_page(request, order) or services.order_prepare_payment(order=order)
     except PaymentSetupFailed:
         # With a PaymentIntent already made, the customer may have paid on an earlier visit: then
         # "not charged" would be a guess, and we never guess about money.

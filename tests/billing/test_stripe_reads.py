@@ -12,8 +12,9 @@ from django.urls import reverse
 from billing import services
 from billing.models import OrderState
 from billing.services import webhook_events
-from billing.tokens import order_status_token
+from billing.tokens import order_from_status_token, order_status_token
 from tests.billing.helpers import order_with_payment_intent, pay, stripe_event_for
+from tests.factories import PlanFactory
 
 
 def stripe_reads(control, method="GET", path="/v1/payment_intents/{}") -> int:
@@ -25,6 +26,57 @@ def stripe_reads(control, method="GET", path="/v1/payment_intents/{}") -> int:
 def checkout(client, email="ada@example.com"):
     return client.post(reverse("billing:checkout"), {
         "email": email, "full_name": "Ada", "nonce": "8b0d3b84-5f5e-4f55-9d8c-2c1c1d1e1f12"})
+
+
+@pytest.mark.django_db
+def test_the_pay_page_right_after_checkout_asks_stripe_nothing(client, emulator_control):
+    PlanFactory()
+    to_pay = checkout(client).url
+    before = stripe_reads(emulator_control)
+
+    page = client.get(to_pay)
+
+    assert page.status_code == 200
+    assert page.context["client_secret"].startswith(order_from_status_token(to_pay.split("/")[2])
+                                                    .stripe_payment_intent_id + "_secret_")
+    assert stripe_reads(emulator_control) == before
+
+
+@pytest.mark.django_db
+def test_the_pay_page_asks_stripe_again_when_reloaded(client, emulator_control):
+    PlanFactory()
+    to_pay = checkout(client).url
+    client.get(to_pay)
+    before = stripe_reads(emulator_control)
+
+    client.get(to_pay)
+
+    assert stripe_reads(emulator_control) == before + 1
+
+
+@pytest.mark.django_db
+def test_the_pay_page_of_an_order_paid_since_checkout_sends_the_customer_to_its_status(client, emulator_control):
+    PlanFactory()
+    to_pay = checkout(client).url
+    client.get(to_pay)
+    pay(order_from_status_token(to_pay.split("/")[2]))
+
+    page = client.get(to_pay)
+
+    assert page.status_code == 302
+
+
+@pytest.mark.django_db
+def test_what_checkout_read_is_used_only_for_its_own_order(client, emulator_control):
+    PlanFactory()
+    checkout(client)  # hands its read to its own order's pay page, not visited
+    other = order_with_payment_intent()
+    before = stripe_reads(emulator_control)
+
+    page = client.get(reverse("billing:pay", kwargs={"token": order_status_token(other)}))
+
+    assert page.status_code == 200
+    assert stripe_reads(emulator_control) == before + 1
 
 
 def _settle_later(order_id, seconds):
