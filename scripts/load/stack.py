@@ -8,6 +8,7 @@ Everything started goes through `Stack`, whose `stop_all` stops it all.
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -320,6 +321,35 @@ class Backstop:
         return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, **kwargs)
 
 
+def _migrated_dump() -> Path:
+    """Where a freshly migrated database is kept between runs, named after every migration file (and
+    the pinned packages, whose migrations count too): any change makes a new one."""
+    digest = hashlib.sha256(Path(ROOT, "requirements.txt").read_bytes())
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    return ROOT / "var" / "load-db" / f"migrated-{digest.hexdigest()[:16]}.dump"
+
+
+def _restore_migrated(url, say) -> bool:
+    """Restore the migrated database kept by an earlier run (seconds instead of minutes of migrations
+    on a busy machine); False if there is none. `migrate` still runs after it, and finds nothing to do."""
+    dump = _migrated_dump()
+    if not dump.exists():
+        return False
+    subprocess.run([str(PGBIN / "pg_restore"), "--no-owner", "--no-privileges", "-d", url, str(dump)],
+                   check=True, stdout=subprocess.DEVNULL)
+    say(f"restored the migrated database from {dump.relative_to(ROOT)}")
+    return True
+
+
+def _keep_migrated(url, say):
+    dump = _migrated_dump()
+    dump.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(PGBIN / "pg_dump"), "-Fc", "-n", "public", "--no-owner", "--no-privileges", "-f",
+                    str(dump), url], check=True)
+    say(f"kept the migrated database in {dump.relative_to(ROOT)} for the next run")
+
+
 def host_name(kind, host):
     """Process names: host 1 keeps the plain names ("web", "worker"), others get "-2", "-3"."""
     return kind if host == 1 else f"{kind}-{host}"
@@ -395,11 +425,15 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
             host_env["DB_TRANSACTION_POOLING"] = "true"
     env = envs[0]
 
-    say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
     setup_env = dict(env, DATABASE_URL=url)
+    restored = _restore_migrated(url, say)
+    if not restored:
+        say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
     for step in (["migrate", "--noinput", "-v", "0"], ["createcachetable"], ["collectstatic", "--noinput", "-v", "0"],
                  ["demo_setup", f"--support-password={secrets.token_hex(12)}"]):
         subprocess.run([PYTHON, "manage.py", *step], cwd=ROOT, env=setup_env, check=True, stdout=subprocess.DEVNULL)
+        if step[0] == "migrate" and not restored:
+            _keep_migrated(url, say)
 
     webhooks = []
     for port in app_ports:
