@@ -82,7 +82,7 @@ def settle_answered(*, order_id: int) -> bool:
     return bool(cache.get(f"billing:checked:{order_id}"))
 
 
-def settle_answer_wait(*, order_id: int, seconds: float, poll_seconds: float = 0.05) -> bool:
+def settle_answer_wait(*, order_id: int, seconds: float, poll_seconds: float = 0.1) -> bool:
     """Wait up to `seconds` for the process holding the order's turn to mark it answered."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
