@@ -58,13 +58,14 @@ def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=
     return order
 
 
-# Several paths often want to settle one order in the same second: the webhook's two events of one
-# payment (payment_intent.succeeded and charge.succeeded are sent together) and the customer's return
-# page. Each would read Stripe; one read answers them all. The first takes the order's turn (a
-# cache key that lapses by itself, so a killed process holds nobody up for longer than this) and,
-# once settled, marks the order answered for as long; the others wait for that answer instead of
-# asking Stripe again. Waiting is an optimisation only: whoever does not see an answer in time
-# reads Stripe itself (the webhook) or says it is still checking (the status page).
+# Several paths often want to settle one order in the same second: the webhook's events of one
+# payment (payment_intent.succeeded, and charge.succeeded where an endpoint still selects it), a
+# duplicated delivery, and the customer's return page. Each would read Stripe; one read answers
+# them all. The first takes the order's turn (a cache key that lapses by itself, so a killed
+# process holds nobody up for longer than this) and, once settled, marks the order answered for as
+# long; the others wait for that answer instead of asking Stripe again. Waiting is an optimisation
+# only: whoever does not see an answer in time reads Stripe itself (the webhook) or says it is still
+# checking (the status page).
 SETTLE_TURN_SECONDS = 3
 
 

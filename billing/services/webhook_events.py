@@ -2,7 +2,7 @@
 
 from billing import selectors
 from billing.services.settle import order_settle, settle_answer_wait, settle_answered_mark, settle_turn_take
-from billing.stripe_events import STRIPE_EVENTS_USED
+from billing.stripe_events import STRIPE_EVENTS_ALSO_ACTED_ON, STRIPE_EVENTS_USED
 
 # The webhook view (billing/webhooks.py) checks each delivery and hands the event here. An event is
 # a nudge: the order it concerns is settled from Stripe's own word, as the customer's return does,
@@ -22,7 +22,7 @@ def stripe_event_receive(*, event: dict) -> str:
     Raises StripeError when Stripe cannot be asked now: the view answers 503 and Stripe delivers
     the event again later (and the sweep settles the order meanwhile if it can).
     """
-    if event.get("type") not in STRIPE_EVENTS_USED:
+    if event.get("type") not in STRIPE_EVENTS_USED and event.get("type") not in STRIPE_EVENTS_ALSO_ACTED_ON:
         return "not an event Backstop uses"
     order = selectors.order_for_stripe_object(event["data"]["object"])
     if order is None:

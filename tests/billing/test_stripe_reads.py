@@ -100,7 +100,7 @@ def test_an_event_for_an_order_another_path_is_settling_waits_for_its_answer_ins
 ):
     order = order_with_payment_intent()
     pay(order)
-    event = stripe_event_for(order, "charge.succeeded")
+    event = stripe_event_for(order, "payment_intent.succeeded")
     assert services.settle_turn_take(order_id=order.id)  # the other path took the turn
     other = _settle_later(order.id, 0.3)
     before = stripe_reads(emulator_control)
