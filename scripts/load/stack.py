@@ -345,8 +345,14 @@ def _restore_migrated(url, say) -> bool:
 def _keep_migrated(url, say):
     dump = _migrated_dump()
     dump.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(PGBIN / "pg_dump"), "-Fc", "-n", "public", "--no-owner", "--no-privileges", "-f",
-                    str(dump), url], check=True)
+    # Our schema and the extensions migrations made (pg_trgm), not the harness's pg_stat_statements,
+    # which the next run has created before it restores.
+    db = Database(url)
+    extensions = [name for (name,) in db.all(
+        "SELECT extname FROM pg_extension WHERE extname NOT IN ('plpgsql', 'pg_stat_statements')")]
+    db.close()
+    subprocess.run([str(PGBIN / "pg_dump"), "-Fc", "-n", "public", *[f"--extension={name}" for name in extensions],
+                    "--no-owner", "--no-privileges", "-f", str(dump), url], check=True)
     say(f"kept the migrated database in {dump.relative_to(ROOT)} for the next run")
 
 
