@@ -105,7 +105,8 @@ def test_adding_inside_a_transaction_leaves_the_transaction_usable():
         cache.set("other", 3)
         assert OutboundEmail.objects.count() == 0  # the transaction still answers
 
-    assert cache.get("counter") == 1 and cache.get("other") == 3
+    assert cache.get("counter") == 1
+    assert cache.get("other") == 3
 
 
 def test_readyz_still_sees_a_running_cluster_after_a_flood_of_rate_limit_counters(client):
