@@ -336,8 +336,14 @@ def _restore_migrated(url, say) -> bool:
     dump = _migrated_dump()
     if not dump.exists():
         return False
-    subprocess.run([str(PGBIN / "pg_restore"), "--no-owner", "--no-privileges", "-d", url, str(dump)],
-                   check=True, stdout=subprocess.DEVNULL)
+    # Everything but the public schema itself (and its comment): the new database has it already.
+    contents = subprocess.run([str(PGBIN / "pg_restore"), "-l", str(dump)], check=True, capture_output=True,
+                              text=True).stdout
+    listing = dump.with_suffix(".list")
+    listing.write_text("".join(line + "\n" for line in contents.splitlines() if "SCHEMA - public" not in line
+                               and "COMMENT - SCHEMA public" not in line))
+    subprocess.run([str(PGBIN / "pg_restore"), "--no-owner", "--no-privileges", "-L", str(listing), "-d", url,
+                    str(dump)], check=True, stdout=subprocess.DEVNULL)
     say(f"restored the migrated database from {dump.relative_to(ROOT)}")
     return True
 
