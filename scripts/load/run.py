@@ -55,6 +55,9 @@ def parse_args():
     parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--q-workers", type=int, default=4, help="django-q2 worker processes (Q_WORKERS)")
     parser.add_argument("--webhook-workers", type=int, default=16, help="emulator webhook deliveries in flight")
+    parser.add_argument("--idle-seconds", type=float, default=0,
+                        help="before each level, measure the stack idle this long: its CPU per second (task polling, "
+                             "heartbeats) is then also reported per purchase apart from the work of the purchases")
     parser.add_argument("--drain-timeout", type=int, default=300, help="seconds to wait for backlogs to drain")
     parser.add_argument("--top-statements", type=int, default=8, help="slowest SQL statements to list per level")
     parser.add_argument("--py-spy", action="store_true",
@@ -73,6 +76,7 @@ def run_level(users, args, probe, roots, out, host):
     probe.reset_statements()
     sql_before = probe.sql_counters()
     stripe_before = probe.stripe_requests()
+    idle_per_s = _idle_cpu_per_second(roots, args.idle_seconds) if args.idle_seconds else {}
     cpu_before, busy_before = tree_cpu_seconds(roots), machine_busy_seconds()
     env = dict(os.environ, LOAD_RESULTS_FILE=str(results_file), LOAD_THINK_TIME=str(args.think_time))
     say(f"level {users}: {users} customers for {args.duration} s")
@@ -152,6 +156,11 @@ def run_level(users, args, probe, roots, out, host):
         "backstop_cpu_s_per_purchase": round(sum(cpu[k] for k in ("web", "worker", "postgres")), 3),
         # Issue 21's all-in figure: the emulator stands for Stripe's side of the calls we make.
         "all_in_cpu_ms_per_purchase": round(1000 * sum(cpu.values()), 1),
+        # What the stack burns with nobody buying (django-q2's polling and heartbeats, the harness's own
+        # monitoring query), over the level's window, per purchase: it shrinks as throughput grows, so
+        # levels of different throughput compare better on the rest.
+        "idle_cpu_per_s": {k: round(v, 4) for k, v in idle_per_s.items()},
+        "idle_cpu_ms_per_purchase": round(1000 * sum(idle_per_s.values()) * window / per, 1) if idle_per_s else None,
         "locust_cpu_s": round(cpu_locust, 1),
         # Everything the machine did in the level (load + drain), to see what the tree accounting
         # missed and whether something else on the machine was competing with the run.
@@ -179,6 +188,14 @@ def run_level(users, args, probe, roots, out, host):
                                 "count": len(delays)},
         "invariants": invariants_after,
     }
+
+
+def _idle_cpu_per_second(roots, seconds):
+    say(f"measuring the idle stack for {seconds} s")
+    before = tree_cpu_seconds(roots)
+    time.sleep(seconds)
+    after = tree_cpu_seconds(roots)
+    return {name: (after[name] - before[name]) / seconds for name in ("web", "worker", "postgres", "emulator")}
 
 
 def _start_profilers(roots, out, users, duration):
@@ -215,7 +232,9 @@ def print_level(r):
         say(f"  error x{count}: {error}")
     say(f"  CPU-s per paid order: web {c['web']}, worker {c['worker']}, postgres {c['postgres']} "
         f"= {r['backstop_cpu_s_per_purchase']} Backstop; emulator {c['emulator']} (locust used {r['locust_cpu_s']} s); "
-        f"all-in {r['all_in_cpu_ms_per_purchase']} ms")
+        f"all-in {r['all_in_cpu_ms_per_purchase']} ms"
+        + (f", of which {r['idle_cpu_ms_per_purchase']} ms the idle stack's ({r['idle_cpu_per_s']} CPU-s/s)"
+           if r["idle_cpu_ms_per_purchase"] is not None else ""))
     say(f"  machine: {r['machine_busy_cores']} of {os.cpu_count()} cores busy over {r['window_seconds']} s; "
         f"{r['machine_other_cpu_s']} CPU-s not from this stack or locust (other work on the machine, if large)")
     say(f"  SQL per paid order: {r['sql_per_purchase_total']} = " + ", ".join(
