@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 # The status page polls every couple of seconds; Stripe is asked at most this often per order.
 SETTLE_THROTTLE_SECONDS = services.SETTLE_TURN_SECONDS
 # How long a customer's page waits for the webhook's (or another request's) read of Stripe before
-# saying "checking": the customer returning from Stripe usually meets the webhook mid-settle.
-WAIT_FOR_OTHER_SETTLE = 1.0
+# saying "checking" (and polling): short, as a waiting page holds a web thread others need.
+WAIT_FOR_OTHER_SETTLE = 0.5
 PAYABLE_STATES = {OrderState.PENDING, OrderState.FAILED, OrderState.PROCESSING}
 
 # Rate limits (django-ratelimit, counted in the shared cache; config/ratelimit.py), per client

@@ -11,9 +11,9 @@ from billing.stripe_events import STRIPE_EVENTS_ALSO_ACTED_ON, STRIPE_EVENTS_USE
 # docs/decisions/0009-webhooks-settle-the-mirror-pulls.md weighs this.
 
 
-# How long a webhook waits for another path's read of Stripe before making its own: a settle
-# takes tens of milliseconds, and Stripe waits for our answer far longer (it times out at 20 s).
-WAIT_FOR_OTHER_SETTLE = 2.0
+# How long a webhook waits for another path's read of Stripe before making its own: a settle takes
+# tens of milliseconds. Short, because a waiting webhook holds a web thread the customers need too.
+WAIT_FOR_OTHER_SETTLE = 1.0
 
 
 def stripe_event_receive(*, event: dict) -> str:
