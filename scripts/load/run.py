@@ -9,8 +9,11 @@ webhooks to the app from --webhook-workers threads), gunicorn and qcluster, each
 PostgreSQL as its own role so statements can be counted per process. For each level it runs locust
 headless (scripts/load/locustfile.py: full purchases as a browser makes them), samples the webhook
 backlog and the task queue, waits for both to drain, and prints: purchases/s, purchase time
-p50/p95/p99, errors, CPU-seconds per purchase by process, SQL statements per purchase, the backlog
-and drain time, the confirmation-email delay, and the invariants after the drain.
+p50/p95/p99, errors, CPU-seconds per purchase by process (and all-in, the emulator included), SQL
+statements per purchase (every statement in statements-<level>.tsv), Stripe API requests per
+purchase by endpoint (server-side and the browser's apart, as the emulator counted them), the
+backlog and drain time, the confirmation-email delay, and the invariants after the drain.
+--py-spy profiles web and worker during each level; --idle-seconds measures the idle stack first.
 
 Everything it starts is stopped on exit, Ctrl-C included. Output (logs, locust CSVs, per-purchase
 JSON lines, the summary as JSON) goes to var/load/<timestamp>/.
