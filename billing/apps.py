@@ -1,3 +1,5 @@
+import sys
+
 from django.apps import AppConfig
 
 
@@ -11,7 +13,12 @@ class BillingConfig(AppConfig):
         from billing import signins  # noqa: F401  (sign-ins on the order timeline)
         from billing.account_views import one_click_session_fits
         from billing.emails import EMAIL_KINDS
+        from config.warmup import warm_up  # the URL patterns import views, which need the apps ready
         from outbox import kinds
 
         one_click_check_set(one_click_session_fits)
         kinds.register(*EMAIL_KINDS)
+        if sys.argv[1:2] == ["qcluster"]:
+            # The task cluster forks its workers from this process: build once, here, what each
+            # worker would otherwise build on its first email (config/warmup.py).
+            warm_up()

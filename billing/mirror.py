@@ -12,6 +12,7 @@ refund or dispute is fetched again; that is how a refund made in Stripe's dashbo
 mirror, and from there the sweep's query.
 """
 
+import contextlib
 import json
 import logging
 import time
@@ -47,6 +48,30 @@ MAX_MIRRORED_PER_PASS = 2000
 TIME_BUDGET_SECONDS = 30
 
 
+@contextlib.contextmanager
+def _owner_account_once_per_pass():
+    """dj-stripe looks up the Stripe account that owns every object it mirrors, and every object
+    that one refers to (a charge's customer, payment method, balance transaction): an API key row
+    and its account, in a transaction of their own, four statements each time, about twenty per
+    purchase. One pass mirrors objects of one account with one key, so it asks once per key here.
+    The worker runs one task at a time in its process, so nothing else sees the memo meanwhile."""
+    account_model = djstripe_models.Account
+    own = account_model.__dict__["get_or_retrieve_for_api_key"]  # the classmethod as dj-stripe defines it
+    ask = account_model.get_or_retrieve_for_api_key
+    memo = {}
+
+    def once(api_key):
+        if api_key not in memo:
+            memo[api_key] = ask(api_key)
+        return memo[api_key]
+
+    account_model.get_or_retrieve_for_api_key = staticmethod(once)
+    try:
+        yield
+    finally:
+        account_model.get_or_retrieve_for_api_key = own
+
+
 @dataclass
 class SyncResult:
     listed: dict = field(default_factory=dict)
@@ -61,6 +86,11 @@ def stripe_mirror_sync(*, since: int | None = None, dry_run: bool = False) -> Sy
     An error on one object is recorded and the rest go on; the high-water mark then stays where
     it was for that resource, so the next run reads the same window again.
     """
+    with _owner_account_once_per_pass():
+        return _sync(since=since, dry_run=dry_run)
+
+
+def _sync(*, since: int | None, dry_run: bool) -> SyncResult:
     result = SyncResult()
     charges_to_refresh: set[str] = set()
     deadline = time.monotonic() + TIME_BUDGET_SECONDS

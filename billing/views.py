@@ -2,10 +2,10 @@
 
 import logging
 import uuid
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
-from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -35,7 +35,10 @@ from config.ratelimit import over_limit, retry_after, try_again_words
 logger = logging.getLogger(__name__)
 
 # The status page polls every couple of seconds; Stripe is asked at most this often per order.
-SETTLE_THROTTLE_SECONDS = 3
+SETTLE_THROTTLE_SECONDS = services.SETTLE_TURN_SECONDS
+# How long a customer's page waits for the webhook's (or another request's) read of Stripe before
+# saying "checking" (and polling): short, as a waiting page holds a web thread others need.
+WAIT_FOR_OTHER_SETTLE = 0.5
 PAYABLE_STATES = services.PAYABLE
 Outcome = services.CheckoutOutcomeKind
 
@@ -188,7 +191,7 @@ def checkout(request):
                 return _already_bought(request, form, plan, outcome)
             case Outcome.PAY:
                 _remember_order(request, outcome.order)
-                return redirect("billing:pay", token=order_status_token(outcome.order))
+                return _hand_to_pay_page(outcome.order, outcome.payment_intent)
             case Outcome.SETUP_FAILED:
                 _remember_order(request, outcome.order)
                 setup_failed = True
@@ -243,8 +246,46 @@ def _already_bought(request, form, plan, outcome):
     })
 
 
+# Checkout has just made (or read) the order's PaymentIntent and redirects to the pay page, which
+# would ask Stripe for it again a moment later. It hands the page what it has instead, once, in a
+# short-lived signed cookie on the customer's own browser (never in our database): as fresh as the
+# page's own read would be, since the page is the one place that shows the client secret a payment
+# needs. A reload, another tab or a later visit asks Stripe as before.
+HANDED_PAYMENT_COOKIE = "backstop_handed_payment"
+HANDED_PAYMENT_SECONDS = 60
+
+
+def _hand_to_pay_page(order, payment_intent):
+    token = order_status_token(order)
+    response = redirect("billing:pay", token=token)
+    response.set_signed_cookie(
+        HANDED_PAYMENT_COOKIE, f"{order.public_id.hex}:{payment_intent.status}:{payment_intent.client_secret}",
+        salt=HANDED_PAYMENT_COOKIE, max_age=HANDED_PAYMENT_SECONDS,
+        path=reverse("billing:pay", kwargs={"token": token}),
+        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax")
+    return response
+
+
+def _handed_to_pay_page(request, order):
+    """What checkout read of this order's PaymentIntent a moment ago, or None (see above)."""
+    handed = request.get_signed_cookie(HANDED_PAYMENT_COOKIE, default="", salt=HANDED_PAYMENT_COOKIE,
+                                       max_age=HANDED_PAYMENT_SECONDS)
+    order_hex, _, rest = handed.partition(":")
+    status, _, client_secret = rest.partition(":")
+    if order_hex != order.public_id.hex or not client_secret:
+        return None
+    return SimpleNamespace(status=status, client_secret=client_secret)
+
+
 @never_cache  # the payment's client secret and the customer's email address
 def pay(request, token):
+    response = _pay_page(request, token)
+    if HANDED_PAYMENT_COOKIE in request.COOKIES:  # used once
+        response.delete_cookie(HANDED_PAYMENT_COOKIE, path=request.path, samesite="Lax")
+    return response
+
+
+def _pay_page(request, token):
     order = order_from_status_token(token)
     if order is None:
         raise Http404("No such order")
@@ -252,7 +293,7 @@ def pay(request, token):
     if order.state not in PAYABLE_STATES:
         return redirect(status_url)
     try:
-        payment_intent = services.order_prepare_payment(order=order)
+        payment_intent = _handed_to_pay_page(request, order) or services.order_prepare_payment(order=order)
     except PaymentSetupFailed:
         # With a PaymentIntent already made, the customer may have paid on an earlier visit: then
         # "not charged" would be a guess, and we never guess about money.
@@ -282,11 +323,14 @@ def _settle_if_behind(order, *, reason):
     """
     if not order_needs_settle(order):
         return order, True
-    checked_key = f"billing:checked:{order.id}"
-    if cache.get(checked_key):
+    if services.settle_answered(order_id=order.id):
         order.refresh_from_db()
         return order, True
-    if not cache.add(f"billing:settle:{order.id}", 1, timeout=SETTLE_THROTTLE_SECONDS):
+    if not services.settle_turn_take(order_id=order.id):
+        # The webhook or another request is asking Stripe about this order now: its answer, if quick.
+        if services.settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE):
+            order.refresh_from_db()
+            return order, True
         return order, False
     try:
         order = services.order_settle(order_id=order.id, actor="customer", reason=reason)
@@ -300,7 +344,7 @@ def _settle_if_behind(order, *, reason):
                                              reason=f"Payment received; Stripe unreachable while finishing: {exc}")
             return held, True
         return order, False
-    cache.set(checked_key, 1, timeout=SETTLE_THROTTLE_SECONDS)
+    services.settle_answered_mark(order_id=order.id)
     return order, True
 
 

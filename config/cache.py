@@ -16,17 +16,74 @@ ever deletes expired rows: the table holds every live key, one small row each, f
 timeout (an hour for the longest limit). The trade-off, chosen on purpose: a flood of distinct
 addresses grows the table by one row per counted value until the window ends, bounded by the
 requests the per-client limits let through, instead of silently forgetting counts.
+
+Writes are one statement. Django's set() and add() count the whole table (to decide whether to
+cull), read the key, then insert or update it: five statements with the transaction around them,
+on every rate-limited request (issue 21 measured the count five times per purchase). Here set() is
+an upsert, add() an upsert that only overwrites an expired row (atomic, where Django's read-then-
+insert lets two callers both "add"), and expired rows are purged by a process at most once every
+PURGE_EVERY_SECONDS (OPTIONS, default 60) on a write, not counted for on each one. MAX_ENTRIES no
+longer means anything here.
 """
 
 import base64
+import contextlib
 import pickle
+import time
+from datetime import UTC, datetime
 
+from django.conf import settings
 from django.core.cache.backends import db
-from django.db import connections, models, router, transaction
+from django.db import DatabaseError, connections, models, router, transaction
 from django.utils.timezone import now
 
 
 class DatabaseCache(db.DatabaseCache):
+    def __init__(self, table, params):
+        super().__init__(table, params)
+        options = params.get("OPTIONS", {})
+        self._purge_every = float(options.get("PURGE_EVERY_SECONDS", 60))
+        self._purged_at = None  # monotonic time of this process's last purge
+
+    def _base_set(self, mode, key, value, timeout=db.DEFAULT_TIMEOUT):
+        alias = router.db_for_write(self.cache_model_class)
+        connection = connections[alias]
+        if mode == "touch" or connection.vendor not in ("postgresql", "sqlite"):
+            return super()._base_set(mode, key, value, timeout)
+        timeout = self.get_backend_timeout(timeout)
+        quote_name = connection.ops.quote_name
+        table = quote_name(self._table)
+        cache_key, value_, expires = quote_name("cache_key"), quote_name("value"), quote_name("expires")
+        current = now().replace(microsecond=0)
+        # As Django's backend writes it: naive "never", else aware or naive as USE_TZ says.
+        zone = UTC if settings.USE_TZ else None
+        expiry = datetime.max if timeout is None else datetime.fromtimestamp(timeout, tz=zone)
+        params = [key, base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1"),
+                  connection.ops.adapt_datetimefield_value(expiry.replace(microsecond=0))]
+        # The table name comes from settings (quoted); key, value and times are parameters.
+        sql = (f"INSERT INTO {table} ({cache_key}, {value_}, {expires}) VALUES (%s, %s, %s) "  # noqa: S608
+               f"ON CONFLICT ({cache_key}) DO UPDATE SET {value_} = EXCLUDED.{value_}, {expires} = EXCLUDED.{expires}")
+        if mode == "add":
+            # Only over a row that has expired: a live key stays, and the caller learns it did not add.
+            sql += f" WHERE {table}.{expires} < %s RETURNING {cache_key}"
+            params.append(connection.ops.adapt_datetimefield_value(current))
+        try:
+            # A savepoint only inside a caller's transaction, so a failed write cannot break it; in
+            # autocommit the one statement is its own transaction.
+            with transaction.atomic(using=alias) if connection.in_atomic_block else contextlib.nullcontext(), \
+                    connection.cursor() as cursor:
+                self._purge_now_and_then(alias, cursor, current)
+                cursor.execute(sql, params)
+                return mode == "set" or cursor.fetchone() is not None
+        except DatabaseError:
+            return False  # as Django's backend: a failed cache write is a miss, not an error
+
+    def _purge_now_and_then(self, alias, cursor, current):
+        if self._purged_at is not None and time.monotonic() - self._purged_at < self._purge_every:
+            return
+        self._purged_at = time.monotonic()
+        self._cull(alias, cursor, current, None)
+
     def incr(self, key, delta=1, version=None):
         key = self.make_and_validate_key(key, version=version)
         alias = router.db_for_write(self.cache_model_class)

@@ -173,12 +173,13 @@ AUTH_PASSWORD_VALIDATORS = [
 # so it lives in the database rather than in one process's memory. config/cache.py is Django's
 # DatabaseCache with an atomic increment that keeps the key's expiry, which rate limits need, and
 # that never culls a live key (rate-limit counters and the task cluster's heartbeat must survive a
-# flood of other keys). MAX_ENTRIES is only how many rows may pile up before expired ones are purged.
+# flood of other keys), and writes each key in one statement. Each process purges expired rows at
+# most once every PURGE_EVERY_SECONDS, on a write.
 CACHES = {
     "default": {
         "BACKEND": "config.cache.DatabaseCache",
         "LOCATION": "backstop_cache",
-        "OPTIONS": {"MAX_ENTRIES": 5000},
+        "OPTIONS": {"PURGE_EVERY_SECONDS": 60},
     }
 }
 

@@ -122,6 +122,11 @@ def _route(method: str, path: str):
     return None, {}
 
 
+def _id_free(path: str) -> str:
+    """/v1/payment_intents/pi_123/confirm -> /v1/payment_intents/{}/confirm, to count by endpoint."""
+    return re.sub(r"/[a-z]+_(?=[a-z]*[A-Z0-9])[A-Za-z0-9_]+", "/{}", path)
+
+
 def handle(emu: Emulator, req: Request) -> Response:
     response = _handle(emu, req)
     response.headers.setdefault("Request-Id", req.request_id)
@@ -178,6 +183,8 @@ def _handle(emu: Emulator, req: Request) -> Response:
     handler, path_args = _route(req.method, req.path)
     if handler is None:
         return _error_response(unrecognized_url(req.method, req.path), req.request_id)
+    with emu.lock:
+        emu.request_counts["publishable" if publishable else "secret", req.method, _id_free(req.path)] += 1
     if publishable:
         if handler not in payment_intents.PUBLISHABLE_ROUTES:
             return _error_response(StripeError(401, PUBLISHABLE_REFUSED, saved=False),

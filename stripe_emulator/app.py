@@ -1,5 +1,6 @@
 """The emulator's state and the request context handlers receive."""
 
+import collections
 import json
 import logging
 import os
@@ -70,6 +71,9 @@ class Emulator:
             self, config.retry_schedule, config.webhook_timeout, config.webhook_workers
         )
         self.cli_endpoint_ids: set[str] = set()
+        # API requests answered, by key kind and endpoint ("secret", "POST /v1/payment_intents/{}"):
+        # what a load run counts as Stripe calls per purchase (GET /_emulator/state).
+        self.request_counts: collections.Counter = collections.Counter()
         with self.lock:
             self._bootstrap()
             if config.snapshot and os.path.exists(config.snapshot):

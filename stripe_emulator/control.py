@@ -180,6 +180,8 @@ def state(emu, req):
         "webhook_endpoints": endpoints,
         "faults": emu.faults.list(),
         "idempotency_keys": len(emu.idempotency.entries),
+        "requests": [{"key": k, "method": m, "path": p, "count": n}
+                     for (k, m, p), n in sorted(emu.request_counts.items())],
         "keys": {"publishable": emu.config.publishable_key},
     })
 

@@ -18,7 +18,7 @@ One file per family of operations; callers import this package (`from billing im
   view renders (pay, the same payment again, more time, already bought, rate limited, setup failed).
 - settle.py: order_settle: reads Stripe, locks, and applies under the lock the moves that
   billing/settle_decision.py decides from the facts alone (pure, property-tested); payment facts,
-  status, refunds seen.
+  status, refunds seen; the settle turn, so paths settling one order at once read Stripe once.
 - entitlements.py: the callers of accounts.access (activation, revocation, entitlement_add_days).
 - held.py: money held without service (order_hold_money).
 - refunds.py: order_refund, order_accept_amount.
@@ -73,7 +73,15 @@ from billing.services.self_service import (
     order_buyer_details_record,
     order_status_links_send,
 )
-from billing.services.settle import PAYMENT_FACTS, order_settle
+from billing.services.settle import (
+    PAYMENT_FACTS,
+    SETTLE_TURN_SECONDS,
+    order_settle,
+    settle_answer_wait,
+    settle_answered,
+    settle_answered_mark,
+    settle_turn_take,
+)
 from billing.services.webhook_events import stripe_event_receive
 from billing.settle_decision import MONEY_IN_FLIGHT, UNFINISHED_PAYMENT
 
@@ -91,6 +99,7 @@ __all__ = [
     "PURCHASED",
     "REFERENCE_PATTERN",
     "REFUNDABLE",
+    "SETTLE_TURN_SECONDS",
     "STATUS_LINK_MAX_ORDERS",
     "STATUS_LINK_STATES",
     "UNFINISHED_PAYMENT",
@@ -118,6 +127,10 @@ __all__ = [
     "orders_with_abandoned_payment",
     "plan_ensure_default",
     "plan_set",
+    "settle_answer_wait",
+    "settle_answered",
+    "settle_answered_mark",
+    "settle_turn_take",
     "stripe_customer_ensure",
     "stripe_event_receive",
     "stripe_webhook_endpoint_ensure",

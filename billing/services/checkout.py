@@ -142,11 +142,10 @@ def stripe_customer_ensure(*, email: str) -> str:
         digest = hashlib.sha256(email.encode()).hexdigest()[:40]
         customer_id = stripe_api.customer_create(idempotency_key=f"backstop-customer-{digest}", email=email,
                                                  metadata={"backstop_email": email}).id
-    try:
-        with transaction.atomic():
-            StripeCustomer.objects.get_or_create(email=email, defaults={"stripe_customer_id": customer_id})
-    except IntegrityError:
-        pass  # another checkout stored it a moment ago: the one read below
+    # One statement: if another checkout stored the address's customer a moment ago, theirs stays
+    # (the same customer, by the idempotency key) and is the one read below.
+    StripeCustomer.objects.bulk_create([StripeCustomer(email=email, stripe_customer_id=customer_id)],
+                                       ignore_conflicts=True)
     return StripeCustomer.objects.get(email=email).stripe_customer_id
 
 

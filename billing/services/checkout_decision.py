@@ -35,13 +35,15 @@ class CheckoutOutcomeKind(enum.StrEnum):
 class CheckoutOutcome:
     """What checkout_decide decided. `order`: the order the page is about (the earlier one, or the
     one just made); `own`: it is one this browser made; `proved`: the browser proved the address
-    (or the account is wholly its own doing); `retry_after`: seconds, when rate limited."""
+    (or the account is wholly its own doing); `retry_after`: seconds, when rate limited;
+    `payment_intent`: the PaymentIntent just set up, for PAY (the pay page then need not ask Stripe)."""
 
     kind: CheckoutOutcomeKind
     order: Order | None = None
     own: bool = False
     proved: bool = False
     retry_after: int | None = None
+    payment_intent: object | None = None
 
 
 def checkout_decide(*, plan: Plan, email: str, nonce, full_name: str = "", buy_again: bool = False,
@@ -90,10 +92,10 @@ def checkout_decide(*, plan: Plan, email: str, nonce, full_name: str = "", buy_a
     order = order_buyer_details_record(order=order, company_name=buyer.company_name if buyer else "",
                                        vat_number=buyer.vat_number if buyer else "")
     try:
-        order_prepare_payment(order=order)
+        payment_intent = order_prepare_payment(order=order)
     except PaymentSetupFailed:
         return CheckoutOutcome(CheckoutOutcomeKind.SETUP_FAILED, order=order, own=True, proved=proved)
-    return CheckoutOutcome(CheckoutOutcomeKind.PAY, order=order, own=True, proved=proved)
+    return CheckoutOutcome(CheckoutOutcomeKind.PAY, order=order, own=True, proved=proved, payment_intent=payment_intent)
 
 
 def _account(email: str):

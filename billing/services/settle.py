@@ -2,8 +2,10 @@
 order, re-read it and converge it on Stripe's truth (docs/decisions/0002-settle-reads-stripe-then-locks.md):
 billing/settle_decision.py decides the moves from the facts alone; `_converge` applies them here."""
 
+import time
 from datetime import UTC, datetime
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -55,6 +57,41 @@ def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=
         _converge(order, payment_intent, actor=actor, reason=reason, user=user)
         failpoint("settle.before_commit")
     return order
+
+
+# Several paths often want to settle one order in the same second: the webhook's events of one
+# payment (payment_intent.succeeded, and charge.succeeded where an endpoint still selects it), a
+# duplicated delivery, and the customer's return page. Each would read Stripe; one read answers
+# them all. The first takes the order's turn (a cache key that lapses by itself, so a killed
+# process holds nobody up for longer than this) and, once settled, marks the order answered for as
+# long; the others wait for that answer instead of asking Stripe again. Waiting is an optimisation
+# only: whoever does not see an answer in time reads Stripe itself (the webhook) or says it is still
+# checking (the status page).
+SETTLE_TURN_SECONDS = 3
+
+
+def settle_turn_take(*, order_id: int) -> bool:
+    """Take this order's turn to read Stripe, unless another process has it (see above)."""
+    return cache.add(f"billing:settle:{order_id}", 1, timeout=SETTLE_TURN_SECONDS)
+
+
+def settle_answered_mark(*, order_id: int) -> None:
+    """The order now says what Stripe said a moment ago: for SETTLE_TURN_SECONDS, nobody asks again."""
+    cache.set(f"billing:checked:{order_id}", 1, timeout=SETTLE_TURN_SECONDS)
+
+
+def settle_answered(*, order_id: int) -> bool:
+    return bool(cache.get(f"billing:checked:{order_id}"))
+
+
+def settle_answer_wait(*, order_id: int, seconds: float, poll_seconds: float = 0.1) -> bool:
+    """Wait up to `seconds` for the process holding the order's turn to mark it answered."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(poll_seconds)
+        if settle_answered(order_id=order_id):
+            return True
+    return False
 
 
 def _belongs_to(order: Order, pi) -> bool:

@@ -9,8 +9,11 @@ webhooks to the app from --webhook-workers threads), gunicorn and qcluster, each
 PostgreSQL as its own role so statements can be counted per process. For each level it runs locust
 headless (scripts/load/locustfile.py: full purchases as a browser makes them), samples the webhook
 backlog and the task queue, waits for both to drain, and prints: purchases/s, purchase time
-p50/p95/p99, errors, CPU-seconds per purchase by process, SQL statements per purchase, the backlog
-and drain time, the confirmation-email delay, and the invariants after the drain.
+p50/p95/p99, errors, CPU-seconds per purchase by process (and all-in, the emulator included), SQL
+statements per purchase (every statement in statements-<level>.tsv), Stripe API requests per
+purchase by endpoint (server-side and the browser's apart, as the emulator counted them), the
+backlog and drain time, the confirmation-email delay, and the invariants after the drain.
+--py-spy profiles web and worker during each level; --idle-seconds measures the idle stack first.
 
 Everything it starts is stopped on exit, Ctrl-C included. Output (logs, locust CSVs, per-purchase
 JSON lines, the summary as JSON) goes to var/load/<timestamp>/.
@@ -55,7 +58,13 @@ def parse_args():
     parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--q-workers", type=int, default=4, help="django-q2 worker processes (Q_WORKERS)")
     parser.add_argument("--webhook-workers", type=int, default=16, help="emulator webhook deliveries in flight")
+    parser.add_argument("--idle-seconds", type=float, default=0,
+                        help="before each level, measure the stack idle this long: its CPU per second (task polling, "
+                             "heartbeats) is then also reported per purchase apart from the work of the purchases")
     parser.add_argument("--drain-timeout", type=int, default=300, help="seconds to wait for backlogs to drain")
+    parser.add_argument("--top-statements", type=int, default=8, help="slowest SQL statements to list per level")
+    parser.add_argument("--py-spy", action="store_true",
+                        help="profile web and worker with py-spy during each level (collapsed stacks in the output)")
     parser.add_argument("--out", type=Path, help="output directory (default var/load/<timestamp>)")
     return parser.parse_args()
 
@@ -69,10 +78,13 @@ def run_level(users, args, probe, roots, out, host):
     results_file = out / f"purchases-{users}.jsonl"
     probe.reset_statements()
     sql_before = probe.sql_counters()
+    stripe_before = probe.stripe_requests()
+    idle_per_s = _idle_cpu_per_second(roots, args.idle_seconds) if args.idle_seconds else {}
     cpu_before, busy_before = tree_cpu_seconds(roots), machine_busy_seconds()
     env = dict(os.environ, LOAD_RESULTS_FILE=str(results_file), LOAD_THINK_TIME=str(args.think_time))
     say(f"level {users}: {users} customers for {args.duration} s")
     started, wall_started = time.monotonic(), time.time()
+    profilers = _start_profilers(roots, out, users, args.duration) if args.py_spy else []
     with open(out / f"locust-{users}.log", "wb") as log:
         locust = subprocess.Popen(
             [str(BIN / "locust"), "-f", str(ROOT / "scripts/load/locustfile.py"), "--headless",
@@ -90,6 +102,8 @@ def run_level(users, args, probe, roots, out, host):
             max_hooks, max_tasks = max(max_hooks, hooks), max(max_tasks, tasks)
             time.sleep(1)
     load_seconds = time.monotonic() - started
+    for profiler in profilers:
+        profiler.wait()
     hooks_at_end, tasks_at_end = probe.backlog()
     drained, drain_seconds = wait_for_drain(probe, first_order_id, args.drain_timeout)
     # Counted in the purchase's cost: the mirror work the sweep does for it, up to a minute later.
@@ -98,7 +112,9 @@ def run_level(users, args, probe, roots, out, host):
     busy = machine_busy_seconds() - busy_before
     window = time.monotonic() - started
     sql_after = probe.sql_counters()
-    top = probe.top_statements()
+    stripe_after = probe.stripe_requests()
+    statements = probe.statements()
+    top = probe.top_statements(limit=args.top_statements, rows=statements)
 
     purchases = [json.loads(line) for line in results_file.read_text().splitlines() if line.strip()] \
         if results_file.exists() else []
@@ -108,10 +124,19 @@ def run_level(users, args, probe, roots, out, host):
     in_window = [p for p in ok if p["started"] + p["seconds"] <= wall_started + args.duration]
     paid = db.one("SELECT count(*) FROM billing_order WHERE id > %s AND paid_at IS NOT NULL", (first_order_id,))[0]
     per = max(paid, 1)
+    # Every statement, per paid order, most frequent first: where a purchase's SQL goes.
+    with open(out / f"statements-{users}.tsv", "w") as f:
+        f.write("role\tcalls per purchase\tmean ms\ttotal ms\tquery\n")
+        for role, total_ms, calls, query in sorted(statements, key=lambda r: -r[2]):
+            f.write(f"{role}\t{calls / per:.2f}\t{total_ms / max(calls, 1):.3f}\t{total_ms:.1f}\t{query}\n")
     cpu = {name: (cpu_after.get(name, 0) - cpu_before.get(name, 0)) / per
            for name in ("web", "worker", "postgres", "emulator")}
     sql = {role: ((sql_after.get(role, (0, 0))[0] - sql_before.get(role, (0, 0))[0]) / per,
                   (sql_after.get(role, (0, 0))[1] - sql_before.get(role, (0, 0))[1]) / per) for role in sql_after}
+    # Stripe calls per paid order, as Stripe's rate limits count them: server-side (secret key) and
+    # the customer's browser (Stripe.js, publishable key) apart.
+    stripe_calls = {k: (n - stripe_before.get(k, 0)) / per for k, n in stripe_after.items()
+                    if n > stripe_before.get(k, 0)}
     delays = [float(r[0]) for r in db.all("""
         SELECT extract(epoch FROM e.sent_at - o.paid_at) FROM outbox_outboundemail e
         JOIN billing_order o ON o.id = e.about_id
@@ -133,6 +158,13 @@ def run_level(users, args, probe, roots, out, host):
         "paid_orders": paid,
         "cpu_s_per_purchase": {k: round(v, 3) for k, v in cpu.items()},
         "backstop_cpu_s_per_purchase": round(sum(cpu[k] for k in ("web", "worker", "postgres")), 3),
+        # Issue 21's all-in figure: the emulator stands for Stripe's side of the calls we make.
+        "all_in_cpu_ms_per_purchase": round(1000 * sum(cpu.values()), 1),
+        # What the stack burns with nobody buying (django-q2's polling and heartbeats, the harness's own
+        # monitoring query), over the level's window, per purchase: it shrinks as throughput grows, so
+        # levels of different throughput compare better on the rest.
+        "idle_cpu_per_s": {k: round(v, 4) for k, v in idle_per_s.items()},
+        "idle_cpu_ms_per_purchase": round(1000 * sum(idle_per_s.values()) * window / per, 1) if idle_per_s else None,
         "locust_cpu_s": round(cpu_locust, 1),
         # Everything the machine did in the level (load + drain), to see what the tree accounting
         # missed and whether something else on the machine was competing with the run.
@@ -140,7 +172,13 @@ def run_level(users, args, probe, roots, out, host):
         "machine_other_cpu_s": round(busy - cpu_locust - sum(cpu.values()) * per, 1),
         "window_seconds": round(window, 1),
         "sql_per_purchase": {k: {"all": round(v[0], 1), "without_tx_control": round(v[1], 1)} for k, v in sql.items()},
+        "sql_per_purchase_total": round(sum(v[0] for v in sql.values()), 1),
         "top_statements": top,
+        "stripe_calls_per_purchase": {
+            "server": round(sum(v for k, v in stripe_calls.items() if k[0] == "secret"), 2),
+            "browser": round(sum(v for k, v in stripe_calls.items() if k[0] == "publishable"), 2),
+            "by_endpoint": {f"{k[0]} {k[1]} {k[2]}": round(v, 2) for k, v in sorted(stripe_calls.items())},
+        },
         "backlog_max": {"webhooks": max_hooks, "tasks": max_tasks},
         "backlog_at_load_end": {"webhooks": hooks_at_end, "tasks": tasks_at_end},
         "drain_seconds": round(drain_seconds, 1),
@@ -150,9 +188,31 @@ def run_level(users, args, probe, roots, out, host):
         "mirror_wait_seconds": round(mirror_seconds, 1),
         "mirrored": mirrored,
         "email_delay_seconds": {"p50": _r(percentile(delays, 50)), "p95": _r(percentile(delays, 95)),
+                                "max": _r(max(delays, default=None)),
                                 "count": len(delays)},
         "invariants": invariants_after,
     }
+
+
+def _idle_cpu_per_second(roots, seconds):
+    say(f"measuring the idle stack for {seconds} s")
+    before = tree_cpu_seconds(roots)
+    time.sleep(seconds)
+    after = tree_cpu_seconds(roots)
+    return {name: (after[name] - before[name]) / seconds for name in ("web", "worker", "postgres", "emulator")}
+
+
+def _start_profilers(roots, out, users, duration):
+    """py-spy on the web server and the task worker (their process trees) for the load window, each
+    writing collapsed stacks (one line per stack with its sample count; flamegraph.pl reads them)."""
+    profilers = []
+    for name in ("web", "worker"):
+        profilers.append(subprocess.Popen(
+            [str(BIN / "py-spy"), "record", "--pid", str(roots[name]), "--subprocesses", "--nonblocking",
+             "--rate", "50", "--duration", str(duration), "--format", "raw",
+             "--output", str(out / f"py-spy-{name}-{users}.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent))
+    return profilers
 
 
 def _r(value):
@@ -175,13 +235,20 @@ def print_level(r):
     for error, count in r["errors"].items():
         say(f"  error x{count}: {error}")
     say(f"  CPU-s per paid order: web {c['web']}, worker {c['worker']}, postgres {c['postgres']} "
-        f"= {r['backstop_cpu_s_per_purchase']} Backstop; emulator {c['emulator']} (locust used {r['locust_cpu_s']} s)")
+        f"= {r['backstop_cpu_s_per_purchase']} Backstop; emulator {c['emulator']} (locust used {r['locust_cpu_s']} s); "
+        f"all-in {r['all_in_cpu_ms_per_purchase']} ms"
+        + (f", of which {r['idle_cpu_ms_per_purchase']} ms the idle stack's ({r['idle_cpu_per_s']} CPU-s/s)"
+           if r["idle_cpu_ms_per_purchase"] is not None else ""))
     say(f"  machine: {r['machine_busy_cores']} of {os.cpu_count()} cores busy over {r['window_seconds']} s; "
         f"{r['machine_other_cpu_s']} CPU-s not from this stack or locust (other work on the machine, if large)")
-    say("  SQL per paid order: " + ", ".join(f"{k} {v['all']} ({v['without_tx_control']} without BEGIN/COMMIT)"
-                                              for k, v in r["sql_per_purchase"].items()))
+    say(f"  SQL per paid order: {r['sql_per_purchase_total']} = " + ", ".join(
+        f"{k} {v['all']} ({v['without_tx_control']} without BEGIN/COMMIT)" for k, v in r["sql_per_purchase"].items()))
     for t in r["top_statements"]:
-        say(f"    {t['share']}% of statement time, {t['calls']} calls: {t['query']}")
+        say(f"    {t['share']}% of statement time, {t['calls']} calls, {t['mean_ms']} ms each: {t['query']}")
+    k = r["stripe_calls_per_purchase"]
+    say(f"  Stripe calls per paid order: {k['server']} server-side, {k['browser']} from the browser")
+    for endpoint, count in k["by_endpoint"].items():
+        say(f"    {count} {endpoint}")
     say(f"  backlog max: {r['backlog_max']['webhooks']} webhooks, {r['backlog_max']['tasks']} tasks; at load end "
         f"{r['backlog_at_load_end']['webhooks']} / {r['backlog_at_load_end']['tasks']}; drained in "
         f"{r['drain_seconds']} s{'' if r['drained'] else ' (NOT drained: timeout)'}; sustained "
@@ -196,9 +263,9 @@ def print_level(r):
 def print_table(results):
     head = ("| customers | purchases/s in the window | sustained/s | p50 / p95 / p99 s | errors "
             "| CPU-s/purchase web + worker + pg = total | SQL/purchase web + worker | webhook backlog max, drain s "
-            "| email delay p50 / p95 s | invariants |")
+            "| Stripe calls/purchase server | email delay p50 / p95 s | invariants |")
     print(head)
-    print("|" + " --- |" * 10)
+    print("|" + " --- |" * 11)
     for r in results:
         s, c, e, inv = r["purchase_seconds"], r["cpu_s_per_purchase"], r["email_delay_seconds"], r["invariants"]
         q = r["sql_per_purchase"]
@@ -208,7 +275,7 @@ def print_table(results):
               f"{s['p50']} / {s['p95']} / {s['p99']} | "
               f"{r['purchases_failed']} | {c['web']} + {c['worker']} + {c['postgres']} = "
               f"{r['backstop_cpu_s_per_purchase']} | {sql} | {r['backlog_max']['webhooks']}, {r['drain_seconds']} | "
-              f"{e['p50']} / {e['p95']} | {'ok' if bad == 0 else inv} |")
+              f"{r['stripe_calls_per_purchase']['server']} | {e['p50']} / {e['p95']} | {'ok' if bad == 0 else inv} |")
 
 
 def main():

@@ -8,6 +8,7 @@ Everything started goes through `Stack`, whose `stop_all` stops it all.
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -272,14 +273,25 @@ class Probe:
         row = self.db.one("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
         return {"all": (int(row[0]), int(row[0]))}
 
-    def top_statements(self, limit=3):
+    def statements(self):
+        """Every statement the app's roles ran since the reset, slowest in total first: (role, total ms,
+        calls, query text)."""
         if not self.has_pss:
             return []
-        rows = self.db.all("""SELECT s.total_exec_time, s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90)
+        return self.db.all("""SELECT r.rolname, s.total_exec_time, s.calls, regexp_replace(s.query, '\\s+', ' ', 'g')
                               FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
-                              WHERE r.rolname = ANY(%s) ORDER BY 1 DESC""", (list(ROLES.values()),))
-        total = sum(r[0] for r in rows) or 1
-        return [{"share": round(100 * t / total, 1), "calls": int(c), "query": q} for t, c, q in rows[:limit]]
+                              WHERE r.rolname = ANY(%s) ORDER BY 2 DESC""", (list(ROLES.values()),))
+
+    def top_statements(self, limit=3, rows=None):
+        rows = self.statements() if rows is None else rows
+        total = sum(r[1] for r in rows) or 1
+        return [{"share": round(100 * t / total, 1), "calls": int(c), "mean_ms": round(t / max(c, 1), 3),
+                 "query": q[:90]} for _role, t, c, q in rows[:limit]]
+
+    def stripe_requests(self):
+        """The emulator's API requests so far: {(key kind, method, path with ids as {}): count}."""
+        state = get_json(f"{self.emulator}/_emulator/state")
+        return {(r["key"], r["method"], r["path"]): r["count"] for r in state.get("requests", [])}
 
     def reset_statements(self):
         if self.has_pss:
@@ -309,6 +321,47 @@ class Backstop:
         """Run a manage.py command against the stack's database, as the superuser."""
         env = dict(self.env, DATABASE_URL=self.db.url)
         return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, **kwargs)
+
+
+def _migrated_dump() -> Path:
+    """Where a freshly migrated database is kept between runs, named after every migration file (and
+    the pinned packages, whose migrations count too): any change makes a new one."""
+    digest = hashlib.sha256(Path(ROOT, "requirements.txt").read_bytes())
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    return ROOT / "var" / "load-db" / f"migrated-{digest.hexdigest()[:16]}.dump"
+
+
+def _restore_migrated(url, say) -> bool:
+    """Restore the migrated database kept by an earlier run (seconds instead of minutes of migrations
+    on a busy machine); False if there is none. `migrate` still runs after it, and finds nothing to do."""
+    dump = _migrated_dump()
+    if not dump.exists():
+        return False
+    # Everything but the public schema itself (and its comment): the new database has it already.
+    contents = subprocess.run([str(PGBIN / "pg_restore"), "-l", str(dump)], check=True, capture_output=True,
+                              text=True).stdout
+    listing = dump.with_suffix(".list")
+    listing.write_text("".join(line + "\n" for line in contents.splitlines() if "SCHEMA - public" not in line
+                               and "COMMENT - SCHEMA public" not in line))
+    subprocess.run([str(PGBIN / "pg_restore"), "--no-owner", "--no-privileges", "-L", str(listing), "-d", url,
+                    str(dump)], check=True, stdout=subprocess.DEVNULL)
+    say(f"restored the migrated database from {dump.relative_to(ROOT)}")
+    return True
+
+
+def _keep_migrated(url, say):
+    dump = _migrated_dump()
+    dump.parent.mkdir(parents=True, exist_ok=True)
+    # Our schema and the extensions migrations made (pg_trgm), not the harness's pg_stat_statements,
+    # which the next run has created before it restores.
+    db = Database(url)
+    extensions = [name for (name,) in db.all(
+        "SELECT extname FROM pg_extension WHERE extname NOT IN ('plpgsql', 'pg_stat_statements')")]
+    db.close()
+    subprocess.run([str(PGBIN / "pg_dump"), "-Fc", "-n", "public", *[f"--extension={name}" for name in extensions],
+                    "--no-owner", "--no-privileges", "-f", str(dump), url], check=True)
+    say(f"kept the migrated database in {dump.relative_to(ROOT)} for the next run")
 
 
 def host_name(kind, host):
@@ -386,11 +439,15 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
             host_env["DB_TRANSACTION_POOLING"] = "true"
     env = envs[0]
 
-    say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
     setup_env = dict(env, DATABASE_URL=url)
+    restored = _restore_migrated(url, say)
+    if not restored:
+        say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
     for step in (["migrate", "--noinput", "-v", "0"], ["createcachetable"], ["collectstatic", "--noinput", "-v", "0"],
                  ["demo_setup", f"--support-password={secrets.token_hex(12)}"]):
         subprocess.run([PYTHON, "manage.py", *step], cwd=ROOT, env=setup_env, check=True, stdout=subprocess.DEVNULL)
+        if step[0] == "migrate" and not restored:
+            _keep_migrated(url, say)
 
     webhooks = []
     for port in app_ports:

@@ -2,6 +2,8 @@
 
 import pytest
 import stripe
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from djstripe import models as djstripe_models
 
 from billing import stripe_api
@@ -37,6 +39,28 @@ def test_a_payment_is_mirrored_from_the_lists_without_fetching_what_it_refers_to
     charge = djstripe_models.Charge.objects.get(payment_intent_id=order.stripe_payment_intent_id)
     assert charge.balance_transaction is not None
     assert charge.customer is not None
+
+
+def test_a_pass_asks_for_the_account_that_owns_what_it_mirrors_once(stripe_emulator):
+    for _ in range(3):
+        paid_order()
+    djstripe_models.Account.get_or_retrieve_for_api_key(stripe.api_key)  # the account row exists, as it would
+
+    with CaptureQueriesContext(connection) as queries:
+        stripe_mirror_sync()
+
+    api_key_lookups = [q for q in queries.captured_queries if 'FROM "djstripe_apikey"' in q["sql"]]
+    assert len(api_key_lookups) == 1
+    assert djstripe_models.Charge.objects.filter(djstripe_owner_account__isnull=False).count() == 3
+
+
+def test_after_a_pass_dj_stripe_finds_the_owner_account_as_before(stripe_emulator):
+    stripe_mirror_sync()
+
+    account = djstripe_models.Account.get_or_retrieve_for_api_key(stripe.api_key)
+
+    assert account is not None
+    assert "get_or_retrieve_for_api_key" in vars(djstripe_models.Account)
 
 
 def test_the_high_water_mark_is_the_newest_object_seen(stripe_emulator):

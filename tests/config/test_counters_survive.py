@@ -56,15 +56,57 @@ def test_a_flood_of_other_addresses_does_not_reset_one_addresses_password_link_l
 def test_the_cache_purges_expired_rows_but_keeps_every_live_one():
     cache = caches["default"]
     cache.set("expired-long-ago", 1, timeout=-1)  # written already expired
-    flood_with_other_counters(cache._max_entries + 50)
+    flood_with_other_counters(400)
+    cache._purged_at = None  # as in a process that has not purged in PURGE_EVERY_SECONDS
 
-    cache.set("one-more", 1)  # a write past MAX_ENTRIES purges
+    cache.set("one-more", 1)  # the write purges
 
     assert _rows("expired-long-ago") == 0
     assert cache.get("one-more") == 1
     first = get_usage(RequestFactory().get("/"), group="tests:flood", rate="100/h",
                       key=lambda _group, _request: "someone0@example.com")
     assert first["count"] == 1
+
+
+def test_a_process_purges_expired_rows_at_most_once_a_period():
+    cache = caches["default"]
+    cache.set("purges-now", 1)
+    cache.set("expired-long-ago", 1, timeout=-1)
+
+    cache.set("one-more", 1)  # within PURGE_EVERY_SECONDS of the last purge: no purge, no count
+
+    assert _rows("expired-long-ago") == 1
+    assert cache.get("expired-long-ago") is None
+
+
+def test_adding_a_key_that_lives_keeps_its_value_and_says_so():
+    cache = caches["default"]
+    assert cache.add("counter", 1, timeout=60)
+
+    assert not cache.add("counter", 7, timeout=60)
+    assert cache.get("counter") == 1
+
+
+def test_adding_over_an_expired_key_writes_it():
+    cache = caches["default"]
+    cache.set("counter", 5, timeout=-1)
+
+    assert cache.add("counter", 1, timeout=60)
+    assert cache.get("counter") == 1
+
+
+def test_adding_inside_a_transaction_leaves_the_transaction_usable():
+    from django.db import transaction
+
+    cache = caches["default"]
+    with transaction.atomic():
+        assert cache.add("counter", 1, timeout=60)
+        assert not cache.add("counter", 2, timeout=60)
+        cache.set("other", 3)
+        assert OutboundEmail.objects.count() == 0  # the transaction still answers
+
+    assert cache.get("counter") == 1
+    assert cache.get("other") == 3
 
 
 def test_readyz_still_sees_a_running_cluster_after_a_flood_of_rate_limit_counters(client):

@@ -1,0 +1,22 @@
+"""What a server builds once at its start instead of in a customer's request (config/warmup.py)."""
+
+from django.template import engines
+from django.urls import clear_url_caches, get_resolver
+
+from config.warmup import warm_up
+
+
+def test_warming_up_builds_the_url_resolver_and_compiles_the_templates():
+    clear_url_caches()
+    engine = engines["django"].engine
+    for loader in engine.template_loaders:
+        if hasattr(loader, "reset"):
+            loader.reset()
+
+    assert not get_resolver()._populated
+
+    warm_up()
+
+    assert get_resolver()._populated
+    cached = [loader for loader in engine.template_loaders if hasattr(loader, "get_template_cache")]
+    assert any("emails/confirmation.html" in loader.get_template_cache for loader in cached)
