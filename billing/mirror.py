@@ -94,8 +94,10 @@ def _sync(*, since: int | None, dry_run: bool) -> SyncResult:
     result = SyncResult()
     charges_to_refresh: set[str] = set()
     deadline = time.monotonic() + TIME_BUDGET_SECONDS
+    # Out of time counts only once the pass has written something: however slow Stripe or this
+    # machine is, every pass moves the mirror on by at least one object, never zero for ever.
     for resource in stripe_api.LISTABLE:
-        if time.monotonic() > deadline:
+        if sum(result.mirrored.values()) and time.monotonic() > deadline:
             break  # out of time: the next pass lists this resource from its mark
         cursor = StripeSyncCursor.objects.filter(resource=resource).values_list("created_gte", flat=True).first()
         start = since if since is not None else (
@@ -111,7 +113,8 @@ def _sync(*, since: int | None, dry_run: bool) -> SyncResult:
         # Oldest first: a charge's PaymentIntent is mirrored before the charge that points to it,
         # and a pass cut short (MAX_MIRRORED_PER_PASS, TIME_BUDGET_SECONDS) leaves the mark where it stopped.
         for obj in reversed(objects):
-            if changed >= MAX_MIRRORED_PER_PASS or time.monotonic() > deadline:
+            out_of_time = (changed or sum(result.mirrored.values())) and time.monotonic() > deadline
+            if changed >= MAX_MIRRORED_PER_PASS or out_of_time:
                 logger.info("Pull sync: %s stopped after %s written this pass; the next pass continues",
                             resource, changed)
                 break
