@@ -374,7 +374,19 @@ Q_CLUSTER = {
     # 1000 rows after every task (docs/decisions/0008-task-results-not-stored.md). Failures are.
     "save_limit": -1,
     "poll": 1,
+    # django-q2's ORM broker plus a heartbeat /readyz reads: when a cluster was last alive
+    # (config/heartbeat.py), which its own three-second status cannot say.
+    "broker_class": "config.heartbeat.HeartbeatORM",
 }
+
+# --- Health and metrics (docs/operations.md) ----------------------------------------------------
+# /readyz answers 503 when no task worker has been alive for this long (a restart takes seconds)...
+TASK_WORKER_STALE_AFTER = env_duration("TASK_WORKER_STALE_AFTER", "90s")
+# ... or when the oldest transactional email still unsent was owed longer ago than this.
+OUTBOX_ALERT_AFTER = env_duration("OUTBOX_ALERT_AFTER", "5m")
+# Bearer token for /metrics (Prometheus) and for /readyz's details. Unset: /metrics does not exist
+# and /readyz tells everyone only its status.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -7,6 +7,7 @@ from accounts.product import ProductHome
 from billing.webhooks import stripe_webhook
 from config import health
 from config.esp_webhooks import strict
+from support import monitoring
 
 # dj-stripe's one URL (djstripe/urls.py), answered by billing/webhooks.py instead of its view. Same
 # path, namespace and name, so reverse("djstripe:djstripe_webhook_by_uuid", ...) still finds it.
@@ -30,7 +31,8 @@ def esp_webhook_urls():
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
+    path("readyz", monitoring.readyz, name="readyz"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("stripe/", include(djstripe_urls)),
     path("account/", include("accounts.urls")),
