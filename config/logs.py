@@ -1,0 +1,96 @@
+"""Logs a machine can read: with LOG_FORMAT=json one JSON object per line, each carrying the id of
+the request, task or command run it came from, and the order's reference when one is in hand.
+
+- Web: django-guid's middleware gives every request an id (or takes a valid `X-Request-ID` from the
+  proxy) and returns it in the same header, so a customer's "it failed" can be matched to its lines.
+- Worker: each django-q2 task runs under its own task id (TaskIds below), the id django-q2's admin
+  shows for a failed task.
+- Commands (cron, the sweep) and the worker's own lines: one id per process, so one run's lines
+  group together.
+- The order: billing's settle binds the reference it works on (`bind_order`); it is written only on
+  lines of the same request, task or run that bound it.
+"""
+
+import contextvars
+import logging
+import uuid
+
+import sentry_sdk
+from django_guid import clear_guid, get_guid, set_guid
+from django_guid.integrations import Integration
+from pythonjsonlogger.json import JsonFormatter
+
+from config.log_redaction import redact
+
+# Commands and the cluster's own lines: one id for the whole process (a cron run, the sentinel).
+PROCESS_ID = uuid.uuid4().hex
+
+_order = contextvars.ContextVar("backstop_log_order", default=(None, ""))
+
+
+def request_id() -> str:
+    return get_guid() or PROCESS_ID
+
+
+def bind_order(reference: str) -> None:
+    """Name this order on the log lines that follow, within the current request, task or run."""
+    _order.set((request_id(), reference))
+
+
+def unbind_order() -> None:
+    _order.set((None, ""))
+
+
+class RequestContext(logging.Filter):
+    """Adds `request_id` and `order` to every record (the line format may ignore them)."""
+
+    def filter(self, record):
+        record.request_id = request_id()
+        bound_to, reference = _order.get()
+        record.order = reference if bound_to == record.request_id else ""
+        return True
+
+
+def json_formatter() -> logging.Formatter:
+    return JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(order)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        timestamp=False,
+    )
+
+
+class TaskIds(Integration):
+    """A django-guid integration: each django-q2 task logs under its own task id."""
+
+    identifier = "BackstopTaskIds"
+
+    def setup(self):
+        # django-q2's signals module imports its models, so it can only be imported once the apps are
+        # loaded, which is when django-guid calls setup() (settings import this module before that).
+        from django_q.signals import post_execute_in_worker, pre_execute
+
+        pre_execute.connect(_task_starts, dispatch_uid="backstop-log-task-starts")
+        post_execute_in_worker.connect(_task_ends, dispatch_uid="backstop-log-task-ends")
+
+    def run(self, guid, **kwargs):
+        # Sentry (when SENTRY_DSN is set) files a request's errors under the same id as its log lines.
+        sentry_sdk.get_isolation_scope().set_tag("request_id", guid)
+
+
+def _task_starts(sender, task=None, **kwargs):
+    set_guid((task or {}).get("id") or uuid.uuid4().hex)
+    unbind_order()
+
+
+def _task_ends(sender, **kwargs):
+    clear_guid()
+    unbind_order()
+
+
+def sentry_before_send(event, hint):
+    """Status tokens and client secrets travel in URLs: Sentry gets them redacted, as the logs do."""
+    request = event.get("request") or {}
+    for field in ("url", "query_string"):
+        if isinstance(request.get(field), str):
+            request[field] = redact(request[field])
+    return event
