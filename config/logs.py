@@ -51,8 +51,15 @@ class RequestContext(logging.Filter):
         return True
 
 
+class _RedactingJsonFormatter(JsonFormatter):
+    # The message is redacted by the handler's filter; a record's other fields (Django passes the
+    # request itself, whose repr is its URL; tracebacks) are redacted here, in the finished line.
+    def jsonify_log_record(self, log_data):
+        return redact(super().jsonify_log_record(log_data))
+
+
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter(
+    return _RedactingJsonFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(order)s",
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         timestamp=False,

@@ -8,13 +8,22 @@ import gzip
 import io
 import json
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 import stripe
 from django.core import mail
+from django.db import connection
 from django.test import Client
 from django_q.tasks import async_task
 
@@ -23,9 +32,11 @@ from config import logs
 from config.log_redaction import RedactingFilter
 from tests.config.test_settings_from_env import run_manage
 from tests.factories import OrderFactory
+from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db
 
+ROOT = Path(__file__).resolve().parents[2]
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -192,3 +203,53 @@ def test_without_sentry_dsn_nothing_is_sent(sentry):
     run_manage("shell", "--no-imports", "-c", "import logging; logging.getLogger('billing').error('the sweep broke')")
 
     assert received == []
+
+
+@pytest.fixture
+def gunicorn_json(transactional_db, tmp_path):
+    """gunicorn serving config.wsgi as the deploy guide runs it, with LOG_FORMAT=json; its log file."""
+    db = connection.settings_dict
+    port = free_port()
+    log = tmp_path / "web.log"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "LOG_FORMAT": "json",
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT']}/{db['NAME']}"}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1", "--access-logfile", "-", "--logger-class", "config.log_redaction.GunicornLogger"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+def get(url):
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response
+        except urllib.error.HTTPError as error:
+            return error
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # the server is still starting: ask again
+
+
+def test_the_web_servers_lines_are_json_with_the_request_id_its_answer_carried(gunicorn_json):
+    site, log = gunicorn_json
+
+    answer = get(f"{site}/orders/a-secret-status-token/")
+    request_id = answer.headers["X-Request-ID"]
+    deadline = time.monotonic() + 10
+    while request_id not in log.read_text() or log.read_text().count(request_id) < 2:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)  # the access line is written after the answer: read again
+
+    lines = [json.loads(line) for line in log.read_text().splitlines() if request_id in line]
+    assert {line["logger"] for line in lines} == {"django.request", "gunicorn.access"}
+    assert all(line["request_id"] == request_id for line in lines)
+    assert all("a-secret-status-token" not in json.dumps(line) for line in lines)
