@@ -95,9 +95,16 @@ def _task_ends(sender, **kwargs):
 
 
 def sentry_before_send(event, hint):
-    """Status tokens and client secrets travel in URLs: Sentry gets them redacted, as the logs do."""
-    request = event.get("request") or {}
-    for field in ("url", "query_string"):
-        if isinstance(request.get(field), str):
-            request[field] = redact(request[field])
-    return event
+    """Status tokens and client secrets travel in URLs: every string Sentry is sent (the request's
+    URL, log messages, exception values, breadcrumbs) is redacted, as the logs are."""
+    return _redacted(event)
+
+
+def _redacted(value):
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value

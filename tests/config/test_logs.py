@@ -197,6 +197,17 @@ def test_with_sentry_dsn_an_error_from_a_command_reaches_sentry(sentry):
     assert any(b"the sweep broke" in envelope for envelope in received)
 
 
+def test_what_sentry_is_sent_has_status_tokens_redacted(sentry):
+    dsn, received = sentry
+
+    run_manage("shell", "--no-imports", "-c",
+               "import logging; logging.getLogger('billing').error('GET /orders/a-secret-status-token/ broke')",
+               env_overrides={"SENTRY_DSN": dsn})
+
+    assert any(b"/orders/[token]/ broke" in envelope for envelope in received)
+    assert not any(b"a-secret-status-token" in envelope for envelope in received)
+
+
 def test_without_sentry_dsn_nothing_is_sent(sentry):
     _dsn, received = sentry
 
