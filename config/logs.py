@@ -16,6 +16,7 @@ import logging
 import uuid
 
 import sentry_sdk
+from django.utils.log import AdminEmailHandler
 from django_guid import clear_guid, get_guid, set_guid
 from django_guid.integrations import Integration
 from pythonjsonlogger.json import JsonFormatter
@@ -56,6 +57,16 @@ class _RedactingJsonFormatter(JsonFormatter):
     # request itself, whose repr is its URL; tracebacks) are redacted here, in the finished line.
     def jsonify_log_record(self, log_data):
         return redact(super().jsonify_log_record(log_data))
+
+
+class RedactingAdminEmailHandler(AdminEmailHandler):
+    """Django's email of an unhandled error to ADMINS, with the request's URL (in the subject and all
+    through the report) redacted: the report travels by email, through the provider, to inboxes."""
+
+    def send_mail(self, subject, message, *args, **kwargs):
+        if kwargs.get("html_message"):
+            kwargs["html_message"] = redact(kwargs["html_message"])
+        super().send_mail(redact(subject), redact(message), *args, **kwargs)
 
 
 def json_formatter() -> logging.Formatter:

@@ -474,8 +474,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "line",
                     "filters": ["redact_secrets", "request_context"]},
         # Unhandled errors (django.request's 500s) to ADMINS, as Django does by default; nobody when unset.
-        "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR",
-                        "filters": ["require_debug_false", "redact_secrets"]},
+        "mail_admins": {"class": "config.logs.RedactingAdminEmailHandler", "level": "ERROR",
+                        "filters": ["require_debug_false"]},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {

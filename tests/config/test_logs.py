@@ -149,6 +149,7 @@ def test_an_unhandled_error_is_emailed_to_admins(settings):
     assert "Internal Server Error: /orders/[token]/broken/" in email.subject  # redacted as the logs are
     assert "RuntimeError at " in email.body
     assert "a bug" in email.body
+    assert "/orders/status/" not in email.body  # the status token, redacted all through the report
 
 
 def test_without_admins_an_unhandled_error_emails_nobody(settings):
