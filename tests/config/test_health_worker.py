@@ -36,7 +36,9 @@ def readyz_until(client, status_code, *, within: float):
 def task_worker(transactional_db):
     """`manage.py qcluster` on the test database, as a process group this test can kill."""
     db = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "Q_WORKERS": "1",
+    # config.settings on the test environment (tests.settings put it in os.environ): tests.settings runs
+    # tasks inline, and a cluster started with that shares its database connection with its children.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "Q_WORKERS": "1",
            "TASK_WORKER_STALE_AFTER": f"{STALE_AFTER.total_seconds():.0f}s",
            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT']}/{db['NAME']}"}
     process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,

@@ -265,3 +265,38 @@ def test_the_web_servers_lines_are_json_with_the_request_id_its_answer_carried(g
     assert {line["logger"] for line in lines} == {"django.request", "gunicorn.access"}
     assert all(line["request_id"] == request_id for line in lines)
     assert all("a-secret-status-token" not in json.dumps(line) for line in lines)
+
+
+@pytest.fixture
+def task_worker_json(transactional_db, tmp_path, monkeypatch):
+    """`manage.py qcluster` on the test database with LOG_FORMAT=json; tasks go to it, not inline."""
+    from django_q.conf import Conf  # the test settings' switch, read by async_task
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    db = connection.settings_dict
+    log = tmp_path / "worker.log"
+    # config.settings on the test environment (tests.settings put it in os.environ): tests.settings runs
+    # tasks inline, and a cluster started with that shares its database connection with its children.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_FORMAT": "json", "Q_WORKERS": "1",
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT']}/{db['NAME']}"}
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield log
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # nothing left to finish: the line is read
+        process.wait(timeout=10)
+
+
+def test_a_running_workers_task_lines_are_json_with_the_task_id(task_worker_json):
+    task_id = async_task("tests.config.test_logs.log_a_line")
+
+    deadline = time.monotonic() + 60
+    while "a task's line" not in task_worker_json.read_text():
+        assert time.monotonic() < deadline, task_worker_json.read_text()[-2000:]
+        time.sleep(0.2)  # the worker polls the queue every second: read again
+
+    line = next(json.loads(line) for line in task_worker_json.read_text().splitlines() if "a task's line" in line)
+    assert line["request_id"] == task_id
+    assert line["logger"] == "billing.tasks"
