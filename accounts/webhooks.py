@@ -25,7 +25,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -136,3 +136,11 @@ def _attempt(delivery: AccessDelivery, now) -> bool:
     if not ok:
         logger.warning("Access event %s (%s) not delivered: %s", delivery.event_id, delivery.event_type, outcome)
     return ok
+
+
+def access_deliveries_backlog() -> dict:
+    """Access events not yet delivered to the product: how many, and when the oldest was written
+    (for monitors; cheap on the status index)."""
+    pending = AccessDelivery.objects.filter(status=AccessDelivery.Status.PENDING).order_by()
+    totals = pending.aggregate(count=Count("id"), oldest=Min("created_at"))
+    return {"count": totals["count"], "oldest_at": totals["oldest"]}

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 import stripe
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, Min, OuterRef, Q, Sum, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.urls import reverse
 from django.utils import timezone
 from djstripe.models import Charge, PaymentIntent
@@ -20,6 +20,7 @@ from billing.models import Order, OrderState, ReconcileRun
 from billing.money import format_money
 from billing.receipts import Receipt, ReceiptRefund
 from billing.tokens import order_status_token, renew_path
+from outbox.models import OutboundEmail
 
 S = OrderState
 
@@ -603,3 +604,32 @@ def sweep_health(*, now: datetime | None = None) -> SweepHealth:
         running_since=running_since,
         last_error=str((newest_failure or [""])[0])[:300],
     )
+
+
+# --- Figures for monitors (/metrics, /readyz) -------------------------------------------------
+# Cheap on purpose: aggregates over indexed columns, a handful of rows back, asked every few seconds.
+
+def orders_by_state() -> dict[str, int]:
+    """How many orders are in each state (every state named, zero included)."""
+    counts = dict(Order.objects.order_by().values_list("state").annotate(n=Count("id")))
+    return {state: counts.get(state, 0) for state in OrderState.values}
+
+
+def money_held() -> dict:
+    """Money Stripe took for which the customer has no service yet (held_since set): how many orders,
+    how much per currency (cents, as Stripe received it), and since when the oldest has waited."""
+    held = Order.objects.filter(held_since__isnull=False).order_by()
+    by_currency = dict(held.annotate(cur=Coalesce(NullIf("received_currency", Value("")), "currency"))
+                       .values_list("cur").annotate(cents=Sum(Coalesce("amount_received_cents", "amount_cents"))))
+    totals = held.aggregate(count=Count("id"), oldest=Min("held_since"))
+    return {"orders": totals["count"], "cents_by_currency": {cur.lower(): cents for cur, cents in by_currency.items()},
+            "oldest_since": totals["oldest"]}
+
+
+def emails_unsent() -> dict:
+    """Transactional emails not sent yet and still being tried (waiting, or a send under way): how
+    many, and when the oldest was owed. Rows given up on (failed, uncertain) are support's cases, not
+    a backlog. The one place monitors read the outbox from: it moves with the outbox's model."""
+    unsent = OutboundEmail.objects.filter(status__in=[OutboundEmail.Status.PENDING, OutboundEmail.Status.SENDING])
+    totals = unsent.order_by().aggregate(count=Count("id"), oldest=Min("created_at"))
+    return {"count": totals["count"], "oldest_at": totals["oldest"]}

@@ -12,9 +12,12 @@ reminders opt-out is /account/reminders/off/<token>/. Request lines, Referer hea
 docs/deploy/nginx.conf has the same rules for nginx's access log.
 """
 
+import json
 import logging
 import re
+from datetime import datetime
 
+from django.conf import settings
 from gunicorn.glogging import Logger
 
 _RULES = [
@@ -53,3 +56,19 @@ class GunicornLogger(Logger):
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+
+    def access(self, resp, req, environ, request_time):
+        # With LOG_FORMAT=json the access log is JSON lines too, with the request's id (the response's
+        # X-Request-ID, config/logs.py), so one request's access line and app lines join up. Read when
+        # each request is logged: the worker has loaded the settings by then.
+        if not self.access_log_enabled or settings.LOG_FORMAT != "json":
+            super().access(resp, req, environ, request_time)
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        self.access_log.info(json.dumps({
+            "time": datetime.now().strftime("%Y-%m-%d %H:%M:%S,%f")[:-3],  # as the app's lines (asctime)
+            "level": "INFO", "logger": "gunicorn.access", "message": atoms["r"],
+            "request_id": atoms.get("{x-request-id}o", ""), "order": "",
+            "status": atoms["s"], "ms": atoms["M"], "bytes": atoms["B"], "remote_addr": atoms["h"],
+            "referer": atoms["f"], "user_agent": atoms["a"],
+        }))

@@ -8,6 +8,7 @@ import base64
 import binascii
 import uuid
 from datetime import timedelta
+from email.utils import getaddresses
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,7 +16,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from config import failpoints
+from config import failpoints, logs
 from config.env import env_bool, env_duration, env_durations, env_int, env_list, env_str, env_url, load_env_file
 
 # BACKSTOP_ENV_FILE first, so every reader below sees it: manage.py (cron, the task worker) and
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "djstripe",
     "django_q",
+    "django_guid",
     "anymail",
     "csp",
     "django_ratelimit",
@@ -69,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every line logged while answering carries the request's id (config/logs.py).
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "billing.middleware.stripe_someone_waiting",
     "config.csp.CSPMiddleware",
@@ -377,7 +381,19 @@ Q_CLUSTER = {
     # 1000 rows after every task (docs/decisions/0008-task-results-not-stored.md). Failures are.
     "save_limit": -1,
     "poll": 1,
+    # django-q2's ORM broker plus a heartbeat /readyz reads: when a cluster was last alive
+    # (config/heartbeat.py), which its own three-second status cannot say.
+    "broker_class": "config.heartbeat.HeartbeatORM",
 }
+
+# --- Health and metrics (docs/operations.md) ----------------------------------------------------
+# /readyz answers 503 when no task worker has been alive for this long (a restart takes seconds)...
+TASK_WORKER_STALE_AFTER = env_duration("TASK_WORKER_STALE_AFTER", "90s")
+# ... or when the oldest transactional email still unsent was owed longer ago than this.
+OUTBOX_ALERT_AFTER = env_duration("OUTBOX_ALERT_AFTER", "5m")
+# Bearer token for /metrics (Prometheus) and for /readyz's details. Unset: /metrics does not exist
+# and /readyz tells everyone only its status.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -412,26 +428,69 @@ if ACCESS_WEBHOOK_SECRET:
             "Standard Webhooks format the product verifies with)."
         ) from None
 
+# --- Logs, errors (docs/operations.md) ----------------------------------------------------------
+# "text": one readable line per record; "json": one JSON object per line with the request's (or
+# task's, or run's) id and the order's reference where there is one (config/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
+# Request ids (django-guid): a valid X-Request-ID from our proxy is kept, else one is made; the
+# response carries it back in the same header.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": False,
+    "UUID_LENGTH": 32,
+    "INTEGRATIONS": [logs.TaskIds()],
+}
+# Who is emailed an unhandled error (a 500) with its traceback: "Ana <ana@example.com>, ops@example.com".
+ADMINS = [(name or email, email) for name, email in getaddresses([env_str("ADMINS", "")]) if email]
+# Error reports to Sentry (or any Sentry-compatible service) from web, worker and commands; off when unset.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    import sentry_sdk  # only when configured: the SDK hooks into Django as it starts
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        send_default_pii=False,  # no cookies, users' addresses or IPs; the request id is enough
+        traces_sample_rate=0.0,
+        before_send=logs.sentry_before_send,
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logs.json_formatter"},
     },
     "filters": {
         # Status tokens and client secrets travel in URLs; Django's "Not Found: /orders/<token>/"
         # warnings would write them down (config/log_redaction.py).
         "redact_secrets": {"()": "config.log_redaction.RedactingFilter"},
+        "request_context": {"()": "config.logs.RequestContext"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["redact_secrets"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "line",
+                    "filters": ["redact_secrets", "request_context"]},
+        # Unhandled errors (django.request's 500s) to ADMINS, as Django does by default; nobody when unset.
+        "mail_admins": {"class": "config.logs.RedactingAdminEmailHandler", "level": "ERROR",
+                        "filters": ["require_debug_false"]},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Replaces Django's default for "django" (console only in DEBUG, mail_admins); the root's
+        # console writes its lines in every mode.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         # Two INFO lines per Stripe call, and axes's start-up banner: a clean `reconcile -v 0` from
         # cron must print nothing (cron mails whatever it prints).
         "stripe": {"level": "WARNING"},
         "axes.apps": {"level": "WARNING"},
+        # A line per request saying it made an id.
+        "django_guid": {"level": "WARNING"},
     },
 }

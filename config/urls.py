@@ -10,6 +10,7 @@ from billing import account_urls as billing_account_urls
 from billing.webhooks import stripe_webhook
 from config import health
 from config.esp_webhooks import strict
+from support import monitoring
 
 # dj-stripe's one URL (djstripe/urls.py), answered by billing/webhooks.py instead of its view. Same
 # path, namespace and name, so reverse("djstripe:djstripe_webhook_by_uuid", ...) still finds it.
@@ -31,7 +32,8 @@ def esp_webhook_urls():
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
+    path("readyz", monitoring.readyz, name="readyz"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("stripe/", include(djstripe_urls)),
     # The account: accounts' pages (sign-in, passwords) and billing's (plan, payments, receipts,

@@ -29,6 +29,7 @@ from billing.settle_decision import (
     StripePayment,
     decide,
 )
+from config import logs
 from config.failpoints import failpoint
 
 
@@ -42,9 +43,11 @@ def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=
     mismatch between what Stripe took and what the order asked for goes to needs_review. `user`:
     the staff member who asked (Recover, a refund), named on the events.
     """
-    order = Order.objects.only("id", "state", "stripe_payment_intent_id").get(pk=order_id)
+    order = Order.objects.only("id", "reference", "state", "stripe_payment_intent_id").get(pk=order_id)
     if not order.stripe_payment_intent_id:
         return Order.objects.get(pk=order_id)  # nothing in Stripe to settle against yet
+    # Lines logged while settling name the order; on an error it stays named for the caller's line.
+    logs.bind_order(order.reference)
     if payment_intent is None:
         payment_intent = stripe_api.payment_intent_retrieve(order.stripe_payment_intent_id)
     failpoint("settle.after_stripe_read")
@@ -56,6 +59,7 @@ def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=
             failpoint("webhook.inside_settle")  # only the webhook's settle, not the customer's or the sweep's
         _converge(order, payment_intent, actor=actor, reason=reason, user=user)
         failpoint("settle.before_commit")
+    logs.unbind_order()
     return order
 
 

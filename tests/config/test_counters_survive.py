@@ -109,14 +109,15 @@ def test_adding_inside_a_transaction_leaves_the_transaction_usable():
     assert cache.get("other") == 3
 
 
-def test_readyz_still_sees_a_running_cluster_after_a_flood_of_rate_limit_counters(client):
+def test_readyz_still_sees_a_running_cluster_after_a_flood_of_rate_limit_counters(client, settings):
+    settings.METRICS_TOKEN = "token"  # /readyz's details are the token holder's
     # What a running qcluster writes twice a second: its Stat under a key of the shared cache.
     get_broker().set_stat(Stat.get_key("cluster-under-test"),
                           SignedPackage.dumps(Status(pid=1, cluster_id="cluster-under-test"), True), 30)
 
     flood_with_other_counters(400)
 
-    assert client.get("/readyz").json()["task_queue"]["clusters"] == 1
+    assert client.get("/readyz", headers={"Authorization": "Bearer token"}).json()["task_queue"]["clusters"] == 1
 
 
 @pytest.mark.parametrize(("rate_limited_from", "then_from"), [
