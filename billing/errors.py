@@ -24,3 +24,7 @@ class PaymentNotCanceled(BillingError):
     def __init__(self, message, order):
         super().__init__(message)
         self.order = order
+
+
+class CustomerErased(BillingError):
+    """The customer a Stripe payment belonged to was erased: nothing of theirs is made again."""

@@ -27,8 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import locks, mirror, selectors, services, signals, stripe_api
-from billing.errors import BillingError
+from billing.errors import BillingError, CustomerErased
 from billing.models import Order, OrderState, OutboundEmail, ReconcileRun
+from billing.services.erasure import erasures_reapply
 from config.failpoints import failpoint
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,12 @@ def _sweep(report: SweepReport, *, now: datetime, since: datetime | None):
         report.fail("sync", error)
     report.keepalive()
 
+    # People erased since the backup this database may have been restored from: erased again
+    # before anything is settled or sent to them (docs/decisions/0021-h-erase-erasure.md).
+    if not dry_run:
+        for placeholder in erasures_reapply(changed_since=report.window_start):
+            report.act("erased_again", f"erased {placeholder} again: Stripe marks their payments erased")
+
     # Open orders behind a succeeded charge: finish them, or hold the money openly.
     grace_cutoff = now - settings.RECONCILE_GRACE
     seen = set()
@@ -173,6 +180,9 @@ def _adopt(report: SweepReport, found: selectors.Discrepancy):
     failpoint("sweep.before_fix")
     try:
         order = services.order_adopt(payment_intent_id=found.payment_intent_id, actor="sweep")
+    except CustomerErased as exc:
+        report.act("erased", str(exc))
+        return
     except Exception as exc:  # as above: one charge's trouble must not stop the net
         if not isinstance(exc, (BillingError, stripe_api.StripeError)):
             logger.exception("sweep: adopting %s failed", found.payment_intent_id)

@@ -58,7 +58,7 @@ def test_the_export_holds_the_account_orders_payments_refunds_emails_events_and_
 
 @pytest.mark.django_db
 def test_an_unknown_address_is_refused_in_one_line():
-    with pytest.raises(CommandError, match="Nothing is held about nobody@example.com"):
+    with pytest.raises(CommandError, match=r"Nothing is held about nobody@example\.com"):
         call_command("customer_export", "nobody@example.com", stdout=StringIO())
 
 
