@@ -65,7 +65,7 @@ class OrderAdmin(CustomerDataActions, admin.ModelAdmin):
               "stripe_customer_id", "stripe_payment_intent_id", "stripe_charge_id", "created_at", "updated_at"]
     readonly_fields = fields
     change_form_template = "support/order_case.html"
-    actions = ["settle_with_stripe", "export_customer_data"]
+    actions = ["settle_with_stripe", "export_customer_data", "erase_customer"]
 
     def has_add_permission(self, request):
         return False

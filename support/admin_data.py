@@ -1,6 +1,6 @@
 """The console's data duties on orders: Export a customer's data, Erase a customer for good.
 
-Thin callers of support/selectors/customer_data.py and support/services_erasure.py, each behind
+Thin callers of support/selectors/customer_data.py and billing/services/erasure.py, each behind
 its own permission (billing.export_customer, billing.erase_customer), which the Support group does
 not have unless someone grants it.
 """
@@ -9,7 +9,12 @@ import json
 
 from django.contrib import admin, messages
 from django.http import HttpResponse
+from django.template.response import TemplateResponse
 
+from accounts.models import normalize_email
+from billing import stripe_api
+from billing.errors import BillingError
+from billing.services.erasure import customer_erase, customer_erasure_plan
 from support.selectors.customer_data import customer_data
 
 
@@ -37,3 +42,33 @@ class CustomerDataActions:
                                 content_type="application/json; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="customer-data.json"'
         return response
+
+    def has_erase_customer_permission(self, request):
+        return request.user.has_perm("billing.erase_customer")
+
+    @admin.action(description="Erase the customer for good…", permissions=["erase_customer"])
+    def erase_customer(self, request, queryset):
+        """A page that says what goes, then the erasure once the person types the address."""
+        email = _one_address(self, request, queryset)
+        if email is None:
+            return None
+        error = ""
+        typed = request.POST.get("confirm_email")
+        if typed is not None:
+            if normalize_email(typed) != email:
+                error = "The address typed is not theirs: nothing was erased."
+            else:
+                try:
+                    record = customer_erase(email=email, actor=f"support:{request.user.email}")
+                except (BillingError, stripe_api.StripeError) as exc:
+                    self.message_user(request, f"Erasure not finished (press Erase again to finish): {exc}",
+                                      messages.ERROR)
+                    return None
+                self.message_user(request, f"Erased: the orders kept for bookkeeping now say {record.placeholder}.",
+                                  messages.SUCCESS)
+                return None
+        return TemplateResponse(request, "support/customer_erase_confirm.html", {
+            **self.admin_site.each_context(request), "title": "Erase a customer", "email": email,
+            "plan": customer_erasure_plan(email), "error": error,
+            "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
+        })

@@ -7,8 +7,10 @@ from io import StringIO
 
 import pytest
 import stripe
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.urls import reverse
 
 from accounts.models import Entitlement, User
 from billing import mirror, services
@@ -158,3 +160,50 @@ def test_a_backup_without_the_order_does_not_recreate_the_person(ada):
     assert not Order.objects.filter(reference=ada.reference).exists()
     assert not Alert.objects.filter(kind="unmatched_charge").exists()
     assert not User.objects.filter(email=ADDRESS).exists()
+
+
+def grant(codename: str) -> None:
+    User.objects.get(email="ana@backstop.localhost").user_permissions.add(Permission.objects.get(codename=codename))
+
+
+def erase_action(console, order, **confirm):
+    return console.post(reverse("admin:billing_order_changelist"),
+                        {"action": "erase_customer", "_selected_action": [order.id], **confirm})
+
+
+@pytest.mark.django_db
+def test_the_console_says_what_it_would_erase_before_it_does(ada, console):
+    grant("erase_customer")
+
+    response = erase_action(console, ada)
+
+    assert b"Type their address to confirm" in response.content
+    assert ada.reference.encode() in response.content
+    assert Order.objects.get(pk=ada.pk).email == ADDRESS
+
+
+@pytest.mark.django_db
+def test_the_console_erases_once_the_address_is_typed(ada, console):
+    grant("erase_customer")
+
+    erase_action(console, ada, confirm_email="Ada@Example.com")
+
+    assert Order.objects.get(pk=ada.pk).email.startswith("erased-")
+    assert ErasureRecord.objects.get().actor == "support:ana@backstop.localhost"
+
+
+@pytest.mark.django_db
+def test_the_console_erases_nothing_when_another_address_is_typed(ada, console):
+    grant("erase_customer")
+
+    response = erase_action(console, ada, confirm_email="someone@example.com")
+
+    assert b"nothing was erased" in response.content
+    assert Order.objects.get(pk=ada.pk).email == ADDRESS
+
+
+@pytest.mark.django_db
+def test_the_console_offers_no_erasure_without_the_permission(ada, console):
+    erase_action(console, ada, confirm_email=ADDRESS)
+
+    assert Order.objects.get(pk=ada.pk).email == ADDRESS
