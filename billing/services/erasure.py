@@ -15,6 +15,7 @@ Stripe (outside any transaction, each call safe to repeat), then every local row
 import logging
 from dataclasses import dataclass, field
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.db import transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
@@ -194,6 +195,9 @@ def _local_erase(plan: ErasurePlan, record: ErasureRecord) -> None:
                 send_reason=scrub_text(email.send_reason, plan), last_error=scrub_text(email.last_error, plan),
                 facts=scrub_json(email.facts, plan))
         StripeCustomer.objects.filter(email=plan.email).update(email=plan.placeholder)
+        # Sign-in attempts are logged by the address typed (django-axes), with the browser's IP.
+        for model in (AccessAttempt, AccessFailureLog, AccessLog):
+            model.objects.filter(username__iexact=plan.email).delete()
         if plan.user is not None:
             _account_close(plan, now=now)
         _mirror_scrub(plan)

@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 import stripe
+from axes.models import AccessAttempt
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -117,7 +118,10 @@ def test_stripe_keeps_no_personal_field_and_carries_the_erasure_mark(ada):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_database_holds_the_address_nowhere_after_the_erasure(ada):
+def test_the_database_holds_the_address_nowhere_after_the_erasure(ada, client, settings):
+    settings.AXES_ENABLED = True  # sign-in attempts are logged by the address typed
+    client.post(reverse("admin:login"), {"username": ADDRESS, "password": "a wrong guess"})
+    assert AccessAttempt.objects.filter(username=ADDRESS).exists()
     assert ADDRESS in database_text()  # where it was: orders, events, emails, the mirror, webhook bodies
     erase()
 
