@@ -28,3 +28,7 @@ class PaymentNotCanceled(BillingError):
 
 class CustomerErased(BillingError):
     """The customer a Stripe payment belonged to was erased: nothing of theirs is made again."""
+
+
+class ErasureRefused(BillingError):
+    """A customer cannot be erased yet: money of theirs is still moving or held."""

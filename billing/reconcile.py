@@ -127,8 +127,11 @@ def _sweep(report: SweepReport, *, now: datetime, since: datetime | None):
     # People erased since the backup this database may have been restored from: erased again
     # before anything is settled or sent to them (docs/decisions/0021-h-erase-erasure.md).
     if not dry_run:
-        for placeholder in erasures_reapply(changed_since=report.window_start):
-            report.act("erased_again", f"erased {placeholder} again: Stripe marks their payments erased")
+        for placeholder, problem in erasures_reapply(changed_since=report.window_start):
+            if problem:
+                report.fail("erase", f"{placeholder}: {problem}")
+            else:
+                report.act("erased_again", f"erased {placeholder} again: Stripe marks their payments erased")
 
     # Open orders behind a succeeded charge: finish them, or hold the money openly.
     grace_cutoff = now - settings.RECONCILE_GRACE

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 
 from accounts.models import normalize_email
 from billing import stripe_api
-from billing.errors import BillingError
+from billing.errors import BillingError, ErasureRefused
 from billing.services.erasure import customer_erase, customer_erasure_plan
 from support.selectors.customer_data import customer_data
 
@@ -60,6 +60,9 @@ class CustomerDataActions:
             else:
                 try:
                     record = customer_erase(email=email, actor=f"support:{request.user.email}")
+                except ErasureRefused as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                    return None
                 except (BillingError, stripe_api.StripeError) as exc:
                     self.message_user(request, f"Erasure not finished (press Erase again to finish): {exc}",
                                       messages.ERROR)

@@ -25,8 +25,9 @@ from djstripe import models as djstripe_models
 
 from accounts.models import AccessDelivery, Entitlement, User, normalize_email
 from billing import signals, stripe_api
-from billing.errors import BillingError
-from billing.models import ErasureRecord, Order, OrderEvent, OutboundEmail, StripeCustomer
+from billing.errors import BillingError, ErasureRefused
+from billing.models import ErasureRecord, Order, OrderEvent, OrderState, OutboundEmail, StripeCustomer
+from billing.services.attempts import order_payment_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 ERASED_MARK = "backstop_erased"
 PLACEHOLDER_DOMAIN = "invalid"  # RFC 2606: never delivered anywhere
 ERASED_WORD = "[erased]"
+S = OrderState
+# Orders whose money is still moving or waits for a person: finished first (refunded, resolved),
+# so nobody is left owed money with no address to tell them.
+MONEY_OPEN = (S.PROCESSING, S.PAID, S.REFUND_PENDING, S.DISPUTED, S.NEEDS_REVIEW)
 
 
 def erasure_placeholder(email: str) -> str:
@@ -134,12 +139,26 @@ def scrub_json(value, plan: ErasurePlan, *, stripe: bool = False):
     return value
 
 
-def customer_erase(*, email: str, actor: str) -> ErasureRecord:
+def customer_erase(*, email: str, actor: str, money_checked: bool = True) -> ErasureRecord:
     """Erase the person with this address, at Stripe and here. Safe to run again (it finishes
-    an interrupted erasure, or finds nothing left and raises BillingError)."""
+    an interrupted erasure, or finds nothing left and raises BillingError).
+
+    Refused (ErasureRefused) while one of their orders has money moving or held; their payments
+    never finished are canceled at Stripe first, so none can be completed after they are gone.
+    `money_checked=False` is for the sweep erasing again someone already erased (Stripe says so).
+    """
     plan = customer_erasure_plan(email)
     if plan is None:
         raise BillingError(f"Nothing is held about {normalize_email(email)}.")
+    orders = list(Order.objects.filter(pk__in=plan.order_ids))
+    open_orders = [order for order in orders if order.state in MONEY_OPEN or order.held_since is not None]
+    if open_orders and money_checked:
+        raise ErasureRefused("Not erased: " + "; ".join(
+            f"{order.reference} is {order.get_state_display().lower()}" for order in open_orders)
+            + ". Finish those first (refund or resolve them), then erase.")
+    for order in orders:
+        if order.state in (S.PENDING, S.FAILED):
+            order_payment_cancel(order_id=order.id, actor=actor, reason="the customer asked to be erased")
     record, _ = ErasureRecord.objects.get_or_create(
         placeholder=plan.placeholder,
         defaults={"actor": actor[:200], "references": plan.references,
@@ -240,11 +259,11 @@ def _mirror_scrub(plan: ErasurePlan) -> None:
         djstripe_models.WebhookEventTrigger.objects.filter(pk=trigger.pk).update(body=scrub_text(trigger.body, plan))
 
 
-def erasures_reapply(*, changed_since=None, actor: str = "sweep") -> list[str]:
+def erasures_reapply(*, changed_since=None, actor: str = "sweep") -> list[tuple[str, str]]:
     """Erase again the people a restored backup brought back: local orders whose payment Stripe
     (per the mirror) marks erased but which still carry an address. Only the mirror rows changed
     since `changed_since` are read (the sweep's window; `reconcile --since all` reads them all).
-    Returns the placeholders."""
+    Returns (placeholder, "" or what stopped it) for each person, the others done whatever one does."""
     marked = djstripe_models.PaymentIntent.objects.filter(metadata__has_key=ERASED_MARK)
     if changed_since is not None:
         marked = marked.filter(djstripe_updated__gte=changed_since)
@@ -253,5 +272,10 @@ def erasures_reapply(*, changed_since=None, actor: str = "sweep") -> list[str]:
               .values_list("email", flat=True).distinct())
     done = []
     for email in list(emails):
-        done.append(customer_erase(email=email, actor=actor).placeholder)
+        try:
+            customer_erase(email=email, actor=actor, money_checked=False)
+        except (BillingError, stripe_api.StripeError) as exc:
+            done.append((erasure_placeholder(email), str(exc)))
+        else:
+            done.append((erasure_placeholder(email), ""))
     return done

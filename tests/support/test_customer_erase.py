@@ -15,11 +15,11 @@ from django.urls import reverse
 
 from accounts.models import Entitlement, User
 from billing import mirror, services
-from billing.models import ErasureRecord, Order, OutboundEmail
+from billing.models import ErasureRecord, Order, OrderState, OutboundEmail
 from support.models import Alert, InboundMessage
-from tests.billing.helpers import paid_order
+from tests.billing.helpers import order_with_payment_intent, paid_order
 from tests.billing.test_restore import PG_BIN, _pg_args, backup, restore
-from tests.factories import PlanFactory
+from tests.factories import OrderFactory, PlanFactory
 
 ADDRESS = "ada@example.com"
 
@@ -211,3 +211,24 @@ def test_the_console_offers_no_erasure_without_the_permission(ada, console):
     erase_action(console, ada, confirm_email=ADDRESS)
 
     assert Order.objects.get(pk=ada.pk).email == ADDRESS
+
+
+@pytest.mark.django_db
+def test_it_is_refused_while_money_of_theirs_is_still_moving(stripe_emulator):
+    order = OrderFactory(email=ADDRESS, state=OrderState.REFUND_PENDING)
+
+    with pytest.raises(CommandError, match=f"Not erased: {order.reference} is refund in progress"):
+        erase()
+
+    assert Order.objects.get(pk=order.pk).email == ADDRESS
+
+
+@pytest.mark.django_db
+def test_a_payment_they_never_finished_is_canceled_so_it_cannot_be_completed_after(stripe_emulator):
+    PlanFactory()
+    order = order_with_payment_intent(email=ADDRESS)
+
+    erase()
+
+    assert stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id).status == "canceled"
+    assert Order.objects.get(pk=order.pk).state == OrderState.CANCELED

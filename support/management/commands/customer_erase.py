@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from billing import stripe_api
-from billing.errors import BillingError
+from billing.errors import BillingError, ErasureRefused
 from billing.services.erasure import customer_erase, customer_erasure_plan
 
 
@@ -24,6 +24,8 @@ class Command(BaseCommand):
             raise CommandError(f"Not erased: run again with --yes to remove, for good,\n{lines}")
         try:
             record = customer_erase(email=email, actor="command")
+        except ErasureRefused as exc:
+            raise CommandError(str(exc)) from exc
         except (BillingError, stripe_api.StripeError) as exc:
             raise CommandError(f"Erasure not finished (run it again to finish): {exc}") from exc
         self.stdout.write(f"Erased: they are now {record.placeholder} on the rows kept for bookkeeping.")
