@@ -12,10 +12,12 @@ Order of work, so that a crash anywhere is finished by running it again: the loc
 Stripe (outside any transaction, each call safe to repeat), then every local row in one transaction.
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
@@ -219,6 +221,7 @@ def _local_erase(plan: ErasurePlan, record: ErasureRecord) -> None:
             model.objects.filter(username__iexact=plan.email).delete()
         if plan.user is not None:
             _account_close(plan, now=now)
+        _sessions_end(plan, now=now)
         _mirror_scrub(plan)
         signals.customer_erased.send(sender=None, plan=plan)
         ErasureRecord.objects.filter(pk=record.pk).update(finished_at=now)
@@ -234,6 +237,17 @@ def _account_close(plan: ErasurePlan, *, now) -> None:
                                                                           revoked_reason="customer erased")
     # What the product behind the shop was sent (or owed) names them; the product erases its own.
     AccessDelivery.objects.filter(user=user).delete()
+
+
+def _sessions_end(plan: ErasurePlan, *, now) -> None:
+    """Browsers signed in as them, or that proved their address, hold it in the session: ended.
+    Every live session is decoded (the data is signed, not searchable); erasures are rare."""
+    user_id = str(plan.user.pk) if plan.user is not None else None
+    for session in Session.objects.filter(expire_date__gt=now).iterator():
+        data = session.get_decoded()
+        if (user_id is not None and data.get("_auth_user_id") == user_id) or \
+                plan.email in json.dumps(data, default=str).lower():
+            session.delete()
 
 
 def _mirror_scrub(plan: ErasurePlan) -> None:

@@ -9,11 +9,13 @@ import pytest
 import stripe
 from axes.models import AccessAttempt
 from django.contrib.auth.models import Permission
+from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 
 from accounts.models import Entitlement, User
+from accounts.proof import SESSION_PROVED
 from billing import mirror, services
 from billing.models import ErasureRecord, Order, OrderState, OutboundEmail
 from support.models import Alert, InboundMessage
@@ -232,3 +234,18 @@ def test_a_payment_they_never_finished_is_canceled_so_it_cannot_be_completed_aft
 
     assert stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id).status == "canceled"
     assert Order.objects.get(pk=order.pk).state == OrderState.CANCELED
+
+
+@pytest.mark.django_db
+def test_a_browser_that_proved_their_address_forgets_it(ada):
+    browser = SessionStore()
+    browser[SESSION_PROVED] = [ADDRESS]
+    browser.create()
+    stranger = SessionStore()
+    stranger[SESSION_PROVED] = ["grace@example.com"]
+    stranger.create()
+
+    erase()
+
+    assert not SessionStore().exists(browser.session_key)
+    assert SessionStore().exists(stranger.session_key)
