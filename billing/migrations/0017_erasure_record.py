@@ -2,11 +2,28 @@
 
 from django.db import migrations, models
 
+# The sweep asks every pass which mirrored PaymentIntents Stripe marks erased
+# (billing/services/erasure.py, erasures_reapply): a few rows among millions, so a partial index
+# holds only them. PostgreSQL only; the SQLite demo reads its small table.
+ERASED_INDEX = ("CREATE INDEX IF NOT EXISTS backstop_pi_erased_idx ON djstripe_paymentintent (djstripe_updated)"
+                " WHERE metadata ? 'backstop_erased'")
+
+
+def erased_index_create(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(ERASED_INDEX)
+
+
+def erased_index_drop(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP INDEX IF EXISTS backstop_pi_erased_idx")
+
 
 class Migration(migrations.Migration):
 
     dependencies = [
         ('billing', '0016_orderevent_kinds_from_history'),
+        ('djstripe', '0003_2_11'),
     ]
 
     operations = [
@@ -27,4 +44,5 @@ class Migration(migrations.Migration):
                 'permissions': [('export_customer', 'Can export everything held about a customer'), ('erase_customer', 'Can erase a customer for good')],
             },
         ),
+        migrations.RunPython(erased_index_create, erased_index_drop),
     ]
