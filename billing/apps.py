@@ -8,5 +8,6 @@ class BillingConfig(AppConfig):
     def ready(self):
         from billing import (
             esp,  # noqa: F401  (connects the anymail receivers)
+            mirror_erasure,  # noqa: F401  (keeps erased people out of dj-stripe's mirror)
             signins,  # noqa: F401  (sign-ins on the order timeline)
         )

@@ -127,16 +127,17 @@ def scrub_text(text: str, plan: ErasurePlan) -> str:
 PERSONAL_KEYS = {"email", "name", "phone", "address", "receipt_email", "backstop_email", "shipping"}
 
 
-def scrub_json(value, plan: ErasurePlan, *, stripe: bool = False):
-    """`value` with the person's address and names replaced; with `stripe`, also every field of a
-    Stripe object that holds a person (a charge's billing details, a customer's phone) emptied."""
+def scrub_json(value, plan: ErasurePlan | None, *, stripe: bool = False):
+    """`value` with the person's address and names replaced (when `plan` says whose); with
+    `stripe`, also every field of a Stripe object that holds a person (a charge's billing details,
+    a customer's phone) emptied."""
     if isinstance(value, dict):
         return {key: (None if stripe and key in PERSONAL_KEYS and isinstance(item, (str, dict)) and item
                       else scrub_json(item, plan, stripe=stripe))
                 for key, item in value.items()}
     if isinstance(value, list):
         return [scrub_json(item, plan, stripe=stripe) for item in value]
-    if isinstance(value, str):
+    if isinstance(value, str) and plan is not None:
         return scrub_text(value, plan)
     return value
 

@@ -249,3 +249,13 @@ def test_a_browser_that_proved_their_address_forgets_it(ada):
 
     assert not SessionStore().exists(browser.session_key)
     assert SessionStore().exists(stranger.session_key)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_what_stripe_still_holds_of_them_never_comes_back_into_the_mirror(ada):
+    erase()
+    assert stripe.Charge.retrieve(ada.stripe_charge_id).receipt_email == ADDRESS  # Stripe's to keep
+
+    mirror.stripe_mirror_sync(since=0)
+
+    assert ADDRESS not in database_text().lower()
