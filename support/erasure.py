@@ -3,6 +3,7 @@ the support mail they sent, and the team's words about them (notes, alerts)."""
 
 from django.db.models import Q
 
+from accounts.models import normalize_email
 from billing.services.erasure import ErasurePlan, scrub_text
 from support.models import Alert, InboundMessage, Note
 
@@ -27,3 +28,8 @@ def support_mail_scrub(*, plan: ErasurePlan) -> None:
     for alert in alerts:
         Alert.objects.filter(pk=alert.pk).update(summary=scrub_text(alert.summary, plan),
                                                  details=scrub_text(alert.details, plan))
+
+
+def support_mail_held(email: str) -> bool:
+    """Support mail from this address not yet erased: something to erase even with no order."""
+    return InboundMessage.objects.filter(from_email__iexact=normalize_email(email)).exists()

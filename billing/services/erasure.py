@@ -83,15 +83,16 @@ class ErasurePlan:
         return lines
 
 
-def customer_erasure_plan(email: str) -> ErasurePlan | None:
-    """What Backstop holds about `email` that an erasure would touch, or None if nothing."""
+def customer_erasure_plan(email: str, *, held_elsewhere: bool = False) -> ErasurePlan | None:
+    """What Backstop holds about `email` that an erasure would touch, or None if nothing (and
+    the caller knows of nothing `held_elsewhere`, e.g. support mail, which billing cannot see)."""
     email = normalize_email(email)
     user = User.objects.filter(email=email).first()
     orders = list(Order.objects.filter(Q(email=email) | Q(user__email=email)).order_by("created_at"))
     customer_ids = sorted(set(StripeCustomer.objects.filter(email=email).values_list("stripe_customer_id", flat=True))
                           | {order.stripe_customer_id for order in orders if order.stripe_customer_id})
     has_email = OutboundEmail.objects.filter(recipient=email).exists()
-    if user is None and not orders and not customer_ids and not has_email:
+    if user is None and not orders and not customer_ids and not has_email and not held_elsewhere:
         return None
     names = {order.full_name for order in orders} | {order.buyer_company_name for order in orders}
     if user is not None:
@@ -142,7 +143,8 @@ def scrub_json(value, plan: ErasurePlan | None, *, stripe: bool = False):
     return value
 
 
-def customer_erase(*, email: str, actor: str, money_checked: bool = True) -> ErasureRecord:
+def customer_erase(*, email: str, actor: str, money_checked: bool = True,
+                   held_elsewhere: bool = False) -> ErasureRecord:
     """Erase the person with this address, at Stripe and here. Safe to run again (it finishes
     an interrupted erasure, or finds nothing left and raises BillingError).
 
@@ -150,7 +152,7 @@ def customer_erase(*, email: str, actor: str, money_checked: bool = True) -> Era
     never finished are canceled at Stripe first, so none can be completed after they are gone.
     `money_checked=False` is for the sweep erasing again someone already erased (Stripe says so).
     """
-    plan = customer_erasure_plan(email)
+    plan = customer_erasure_plan(email, held_elsewhere=held_elsewhere)
     if plan is None:
         raise BillingError(f"Nothing is held about {normalize_email(email)}.")
     orders = list(Order.objects.filter(pk__in=plan.order_ids))

@@ -259,3 +259,13 @@ def test_what_stripe_still_holds_of_them_never_comes_back_into_the_mirror(ada):
     mirror.stripe_mirror_sync(since=0)
 
     assert ADDRESS not in database_text().lower()
+
+
+@pytest.mark.django_db
+def test_someone_who_only_wrote_to_support_can_be_erased(stripe_emulator):
+    InboundMessage.objects.create(message_id="pm-2", from_email="Bo@Example.com", from_name="Bo", body="Hello")
+
+    erase("bo@example.com")
+
+    message = InboundMessage.objects.get()
+    assert (message.from_email.startswith("erased-"), message.from_name, message.body) == (True, "", "")
