@@ -10,7 +10,10 @@ class BillingConfig(AppConfig):
     def ready(self):
         # Imported in ready(): these modules load models, which Django allows only once apps are loaded.
         from accounts.proof import one_click_check_set
-        from billing import signins  # noqa: F401  (sign-ins on the order timeline)
+        from billing import (
+            mirror_erasure,  # noqa: F401  (keeps erased people out of dj-stripe's mirror)
+            signins,  # noqa: F401  (sign-ins on the order timeline)
+        )
         from billing.account_views import one_click_session_fits
         from billing.emails import EMAIL_KINDS
         from config.warmup import warm_up  # the URL patterns import views, which need the apps ready

@@ -24,3 +24,11 @@ class PaymentNotCanceled(BillingError):
     def __init__(self, message, order):
         super().__init__(message)
         self.order = order
+
+
+class CustomerErased(BillingError):
+    """The customer a Stripe payment belonged to was erased: nothing of theirs is made again."""
+
+
+class ErasureRefused(BillingError):
+    """A customer cannot be erased yet: money of theirs is still moving or held."""

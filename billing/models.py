@@ -355,3 +355,31 @@ class Lease(models.Model):
 
     def __str__(self):
         return f"{self.name}: {self.holder or 'free'} until {self.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+class ErasureRecord(models.Model):
+    """That a person was erased, and what was done: never who (docs/decisions/0025-erasure.md).
+
+    Kept here for the console and for finishing an erasure a crash interrupted; the record that
+    survives a restore of an older backup is the `backstop_erased` mark on their Stripe objects.
+    """
+
+    # What their address became on every row kept for bookkeeping: erased-<keyed hash>@invalid.
+    placeholder = models.CharField(max_length=100, unique=True)
+    actor = models.CharField(max_length=200)
+    references = models.JSONField(default=list, blank=True)
+    stripe_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When Stripe's copies were cleared (the mark written), and when every local row was.
+    stripe_done_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("export_customer", "Can export everything held about a customer"),
+            ("erase_customer", "Can erase a customer for good"),
+        ]
+
+    def __str__(self):
+        return f"{self.placeholder} erased by {self.actor}"

@@ -27,8 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import locks, mirror, selectors, services, signals, stripe_api
-from billing.errors import BillingError
+from billing.errors import BillingError, CustomerErased
 from billing.models import Order, OrderState, ReconcileRun
+from billing.services.erasure import erasures_reapply
 from config.failpoints import failpoint
 from outbox import services as outbox_services
 from outbox.models import OutboundEmail
@@ -125,6 +126,15 @@ def _sweep(report: SweepReport, *, now: datetime, since: datetime | None):
         report.fail("sync", error)
     report.keepalive()
 
+    # People erased since the backup this database may have been restored from: erased again
+    # before anything is settled or sent to them (docs/decisions/0025-erasure.md).
+    if not dry_run:
+        for placeholder, problem in erasures_reapply(changed_since=report.window_start):
+            if problem:
+                report.fail("erase", f"{placeholder}: {problem}")
+            else:
+                report.act("erased_again", f"erased {placeholder} again: Stripe marks their payments erased")
+
     # Open orders behind a succeeded charge: finish them, or hold the money openly.
     grace_cutoff = now - settings.RECONCILE_GRACE
     seen = set()
@@ -175,6 +185,9 @@ def _adopt(report: SweepReport, found: selectors.Discrepancy):
     failpoint("sweep.before_fix")
     try:
         order = services.order_adopt(payment_intent_id=found.payment_intent_id, actor="sweep")
+    except CustomerErased as exc:
+        report.act("erased", str(exc))
+        return
     except Exception as exc:  # as above: one charge's trouble must not stop the net
         if not isinstance(exc, (BillingError, stripe_api.StripeError)):
             logger.exception("sweep: adopting %s failed", found.payment_intent_id)

@@ -14,4 +14,9 @@ SCHEDULES = [
         "func": "billing.tasks.renewal_reminders",
         "schedule_type": Schedule.HOURLY,
     },
+    {
+        "name": "retention: prune old sweep runs, webhook log and support reply bodies",
+        "func": "billing.services.retention.retention_prune",
+        "schedule_type": Schedule.DAILY,
+    },
 ]

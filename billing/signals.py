@@ -24,3 +24,8 @@ def attention(*, kind: str, key: str, summary: str, details: str = "", order=Non
     responses = attention_needed.send(sender=None, kind=kind, key=key, summary=summary, details=details,
                                       order=order, email=email)
     return any(response is True for _receiver, response in responses)
+
+# A customer was erased (billing/services/erasure.py): `plan` (an ErasurePlan: their address, its
+# placeholder, names, order ids). Sent inside the erasure's transaction; receivers scrub their own
+# rows about the person (support mail) with plan's scrub helpers, in the same transaction.
+customer_erased = Signal()

@@ -95,6 +95,41 @@ def payment_intent_search_by_order(order_id: int):
     return list(result.data)
 
 
+# Erasure (billing/services/erasure.py): the personal fields Backstop put on Stripe's objects
+# cleared, and the `mark` metadata ({"backstop_erased": "<when>"}) written in their place: the
+# record of the erasure that a restore of our database cannot take back. Updates: the same call
+# twice leaves the same object, and the key makes a retried one Stripe's stored reply.
+
+def customer_erase_personal(customer_id: str, *, idempotency_key: str, mark: dict):
+    return client().v1.customers.update(
+        customer_id,
+        params={"email": "", "name": "", "phone": "", "description": "", "address": "", "shipping": "",
+                "metadata": {"backstop_email": "", **mark}},
+        options={"idempotency_key": idempotency_key})
+
+
+def payment_intent_erase_personal(payment_intent_id: str, *, idempotency_key: str, mark: dict):
+    return client().v1.payment_intents.update(
+        payment_intent_id, params={"receipt_email": "", "metadata": {"email": "", **mark}},
+        options={"idempotency_key": idempotency_key})
+
+
+def charge_erase_personal(charge_id: str, *, idempotency_key: str, mark: dict):
+    """A charge carries a copy of its PaymentIntent's metadata from when it was made. Its
+    receipt_email cannot be cleared through the API (Stripe takes no empty value for it)."""
+    return client().v1.charges.update(charge_id, params={"metadata": {"email": "", **mark}},
+                                      options={"idempotency_key": idempotency_key})
+
+
+def payment_intents_of_customer(customer_id: str) -> list:
+    return list(client().v1.payment_intents.list(params={"customer": customer_id, "limit": 100})
+                .auto_paging_iter())
+
+
+def charges_of_customer(customer_id: str) -> list:
+    return list(client().v1.charges.list(params={"customer": customer_id, "limit": 100}).auto_paging_iter())
+
+
 def refund_create(*, idempotency_key: str, **params):
     return client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
 

@@ -344,6 +344,12 @@ HELD_MONEY_DEADLINE = env_duration("HELD_MONEY_DEADLINE", "24h")
 # The sweep leaves a charge this long to the fast paths (the customer's return, the webhook)
 # before it settles the order itself (docs/decisions/0006-sweep-interval-and-grace.md).
 RECONCILE_GRACE = env_duration("RECONCILE_GRACE", "20s")
+# Retention (docs/retention.md): how long operational records are kept before the daily prune.
+# Orders, refunds, their events and what was sent are bookkeeping and are never pruned.
+RETAIN_SWEEP_RUNS = env_duration("RETAIN_SWEEP_RUNS", "90d")
+RETAIN_WEBHOOK_LOG = env_duration("RETAIN_WEBHOOK_LOG", "90d")
+RETAIN_EMAIL_BODIES = env_duration("RETAIN_EMAIL_BODIES", "730d")
+RETAIN_SUPPORT_MAIL = env_duration("RETAIN_SUPPORT_MAIL", "730d")
 # A payment attempt left unfinished this long (the bank's check abandoned, a card form never
 # submitted) is canceled in Stripe by the sweep, so it can never be charged later and the
 # customer may start again (docs/reconcile.md#abandoned-payment-attempts).

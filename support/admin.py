@@ -26,6 +26,7 @@ from billing.money import format_money
 from billing.services import MONEY_IN_FLIGHT, PAYMENT_CANCELABLE
 from billing.tokens import order_status_token
 from support import selectors, services
+from support.admin_data import CustomerDataActions
 from support.forms import AcceptAmountForm, ExtendAccessForm, RefundAmountForm, ReplyForm, first_error
 from support.models import Alert, InboundMessage
 from support.timefmt import console_date
@@ -53,7 +54,7 @@ def _perm(request, codename: str) -> bool:
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(CustomerDataActions, admin.ModelAdmin):
     list_display = ["reference", "email", "amount_display", "state", "card_last4", "created_at", "paid_at"]
     list_filter = ["state"]
     search_fields = ["reference", "email", "card_last4", "stripe_payment_intent_id", "stripe_charge_id",
@@ -66,7 +67,7 @@ class OrderAdmin(admin.ModelAdmin):
               "stripe_customer_id", "stripe_payment_intent_id", "stripe_charge_id", "created_at", "updated_at"]
     readonly_fields = fields
     change_form_template = "support/order_case.html"
-    actions = ["settle_with_stripe"]
+    actions = ["settle_with_stripe", "export_customer_data", "erase_customer"]
 
     def has_add_permission(self, request):
         return False

@@ -3,6 +3,7 @@
 from django.dispatch import receiver
 
 from billing import signals
+from support.erasure import support_mail_scrub
 from support.models import Alert
 from support.services import alert_raise, alerts_notify_due, alerts_resolve, sweep_watch
 
@@ -29,3 +30,8 @@ def watch_the_sweep(sender, *, run=None, status=None, **kwargs) -> None:
 @receiver(signals.sweep_finished, dispatch_uid="support.notify_after_sweep")
 def notify_after_sweep(sender, **kwargs) -> int:
     return alerts_notify_due()
+
+
+@receiver(signals.customer_erased, dispatch_uid="support.scrub_support_mail")
+def scrub_support_mail(sender, *, plan, **kwargs) -> None:
+    support_mail_scrub(plan=plan)

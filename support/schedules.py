@@ -15,4 +15,9 @@ SCHEDULES = [
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
     },
+    {
+        "name": "retention: delete answered support mail past RETAIN_SUPPORT_MAIL",
+        "func": "support.retention.support_mail_prune",
+        "schedule_type": Schedule.DAILY,
+    },
 ]

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from accounts.models import normalize_email
 from billing import locks, stripe_api
-from billing.errors import BillingError
+from billing.errors import BillingError, CustomerErased
 from billing.models import Order, OrderState, Plan
 from billing.money import format_money
+from billing.services.erasure import ERASED_MARK
 from billing.services.history import (
     event_order_recreated,
     event_payment_canceled,
@@ -49,6 +50,11 @@ def order_adopt(*, payment_intent_id: str, actor: str = "sweep") -> Order:
     if not is_backstop_metadata(metadata):
         raise BillingError(f"Stripe payment {payment_intent_id} carries no Backstop reference; not ours to adopt.")
     reference = metadata["reference"]
+    if metadata.get(ERASED_MARK):
+        # Its customer was erased (docs/decisions/0025-erasure.md): the order is not made
+        # again from Stripe, which keeps the payment's amount, date and reference for the books.
+        raise CustomerErased(f"Stripe payment {pi.id} ({reference}) belongs to a customer erased on "
+                             f"{metadata[ERASED_MARK]}; not recreated.")
     existing = Order.objects.filter(reference=reference).first() or Order.objects.filter(
         stripe_payment_intent_id=pi.id).first()
     if existing is not None:

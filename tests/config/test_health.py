@@ -11,8 +11,9 @@ from django.core.cache import cache
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from billing.models import OutboundEmail, ReconcileRun
+from billing.models import ReconcileRun
 from config.heartbeat import HEARTBEAT_KEY
+from outbox.models import OutboundEmail
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def as_monitor(client):
 
 
 def email_owed(minutes_ago):
-    email = OutboundEmail.objects.create(order=OrderFactory(), kind=OutboundEmail.Kind.CONFIRMATION,
+    email = OutboundEmail.objects.create(about=OrderFactory(), kind="confirmation",
                                          recipient="ana@example.com", next_attempt_at=timezone.now())
     OutboundEmail.objects.filter(pk=email.pk).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
     return email

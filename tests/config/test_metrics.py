@@ -9,8 +9,9 @@ from django_q.models import OrmQ
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import AccessDelivery
-from billing.models import OrderState, OutboundEmail, ReconcileRun
+from billing.models import OrderState, ReconcileRun
 from config.heartbeat import HEARTBEAT_KEY
+from outbox.models import OutboundEmail
 from tests.factories import OrderFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,7 +82,7 @@ def test_metrics_count_orders_by_state_naming_every_state(client):
 
 
 def test_metrics_give_the_oldest_unsent_email(client):
-    email = OutboundEmail.objects.create(order=OrderFactory(), kind=OutboundEmail.Kind.CONFIRMATION,
+    email = OutboundEmail.objects.create(about=OrderFactory(), kind="confirmation",
                                          recipient="ana@example.com", next_attempt_at=timezone.now())
     OutboundEmail.objects.filter(pk=email.pk).update(created_at=timezone.now() - timedelta(minutes=7))
 

@@ -1,0 +1,35 @@
+"""Support's part of erasing a customer (billing/services/erasure.py sends `customer_erased`):
+the support mail they sent, and the team's words about them (notes, alerts)."""
+
+from django.db.models import Q
+
+from accounts.models import normalize_email
+from billing.services.erasure import ErasurePlan, scrub_text
+from support.models import Alert, InboundMessage, Note
+
+
+def support_mail_scrub(*, plan: ErasurePlan) -> None:
+    """Their messages lose sender, words and drafts; a message someone else sent about their
+    orders keeps its sender (that person was not erased) with their address and names replaced."""
+    messages = InboundMessage.objects.filter(Q(from_email__iexact=plan.email) | Q(orders__id__in=plan.order_ids))
+    for message in messages.distinct():
+        theirs = message.from_email.lower() == plan.email
+        InboundMessage.objects.filter(pk=message.pk).update(
+            from_email=plan.placeholder if theirs else message.from_email,
+            from_name="" if theirs else scrub_text(message.from_name, plan),
+            subject=scrub_text(message.subject, plan), body="" if theirs else scrub_text(message.body, plan),
+            diagnosis=scrub_text(message.diagnosis, plan),
+            done_automatically=scrub_text(message.done_automatically, plan),
+            draft_subject=scrub_text(message.draft_subject, plan), draft_body=scrub_text(message.draft_body, plan))
+    for note in Note.objects.filter(order_id__in=plan.order_ids):
+        Note.objects.filter(pk=note.pk).update(body=scrub_text(note.body, plan))
+    alerts = Alert.objects.filter(Q(order_id__in=plan.order_ids) | Q(summary__icontains=plan.email)
+                                  | Q(details__icontains=plan.email))
+    for alert in alerts:
+        Alert.objects.filter(pk=alert.pk).update(summary=scrub_text(alert.summary, plan),
+                                                 details=scrub_text(alert.details, plan))
+
+
+def support_mail_held(email: str) -> bool:
+    """Support mail from this address not yet erased: something to erase even with no order."""
+    return InboundMessage.objects.filter(from_email__iexact=normalize_email(email)).exists()
