@@ -15,6 +15,7 @@ mirror, and from there the sweep's query.
 import contextlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -48,28 +49,44 @@ MAX_MIRRORED_PER_PASS = 2000
 TIME_BUDGET_SECONDS = 30
 
 
+# A pass's memo of the owner account, per thread: two passes at once (the sweep, `reconcile` by
+# hand, two threads of a test) never see each other's memo, and none outlives its pass.
+_pass = threading.local()
+_install = threading.Lock()
+
+
+def _owner_account(api_key):
+    memo = getattr(_pass, "owner_accounts", None)
+    if memo is None:  # outside a pass (a webhook, dj-stripe's own commands): dj-stripe's way
+        return _ask_owner_account(api_key)
+    if api_key not in memo:
+        memo[api_key] = _ask_owner_account(api_key)
+    return memo[api_key]
+
+
+_ask_owner_account = None
+
+
 @contextlib.contextmanager
 def _owner_account_once_per_pass():
     """dj-stripe looks up the Stripe account that owns every object it mirrors, and every object
     that one refers to (a charge's customer, payment method, balance transaction): an API key row
     and its account, in a transaction of their own, four statements each time, about twenty per
     purchase. One pass mirrors objects of one account with one key, so it asks once per key here.
-    The worker runs one task at a time in its process, so nothing else sees the memo meanwhile."""
-    account_model = djstripe_models.Account
-    own = account_model.__dict__["get_or_retrieve_for_api_key"]  # the classmethod as dj-stripe defines it
-    ask = account_model.get_or_retrieve_for_api_key
-    memo = {}
 
-    def once(api_key):
-        if api_key not in memo:
-            memo[api_key] = ask(api_key)
-        return memo[api_key]
-
-    account_model.get_or_retrieve_for_api_key = staticmethod(once)
+    dj-stripe's lookup is replaced once, for good, by one that reads this thread's memo during a
+    pass and asks as dj-stripe does otherwise: swapping it in and out around each pass let two
+    passes at once restore each other's memo and keep a stale account for ever."""
+    global _ask_owner_account
+    with _install:
+        if _ask_owner_account is None:
+            _ask_owner_account = djstripe_models.Account.get_or_retrieve_for_api_key
+            djstripe_models.Account.get_or_retrieve_for_api_key = staticmethod(_owner_account)
+    _pass.owner_accounts = {}
     try:
         yield
     finally:
-        account_model.get_or_retrieve_for_api_key = own
+        _pass.owner_accounts = None
 
 
 @dataclass
