@@ -15,21 +15,10 @@ $PY manage.py makemigrations --check --dry-run
 step "collectstatic"
 $PY manage.py collectstatic --noinput -v 0
 
-# The crash matrix's short form runs beside pytest, on a PostgreSQL server of its own (it restarts
-# its server to load pg_stat_statements, which pytest's connections would not survive): its rows
-# mostly wait for the nets (webhook retries, the sweep's lease, cron's ticks), so the two fit on two
-# cores in less time than one after the other. Its report is printed when pytest is done.
-# The whole matrix is `make crash-matrix`; this is its CI form (docs/crash-matrix.md).
-mkdir -p var
-matrix_log=var/crash-matrix-short.log
-setsid env -u DATABASE_URL $PY scripts/crash_matrix.py --short >"$matrix_log" 2>&1 &
-matrix=$!
-# If this script is stopped early, the matrix (its own process group) stops with it.
-trap 'kill -TERM -- -$matrix 2>/dev/null || true' EXIT
-
-step "migrations, once, on a fresh database: the template of each pytest worker's test database"
-# CI and `make test` always run the real migrations on a fresh database; each worker's database
-# is then a copy of this one (tests/settings.py), not a second run of dj-stripe's migrations.
+step "migrations, once, on a fresh database: the template of every test database"
+# CI and `make test` always run the real migrations on a fresh database; each pytest worker's
+# database and each crash-matrix lane's is then a copy of this one (CREATE DATABASE ... TEMPLATE;
+# tests/settings.py), not another run of dj-stripe's migrations.
 template=backstop_test_template
 $PY - "$DATABASE_URL" "$template" <<'PY'
 import sys
@@ -43,6 +32,18 @@ with psycopg.connect(url, autocommit=True) as db:
 PY
 DATABASE_URL="${DATABASE_URL%/*}/$template" $PY manage.py migrate --noinput -v 0
 export BACKSTOP_TEST_DB_TEMPLATE=$template
+
+# The crash matrix's short form runs beside pytest on the same server: its rows mostly wait for
+# the nets (webhook retries, the sweep's lease, cron's ticks), so the two fit on two cores in less
+# time than one after the other. Static files are collected above; collecting them again would
+# rewrite them under pytest's servers. Its report is printed once pytest is done.
+# The whole matrix is `make crash-matrix`; this is its CI form (docs/crash-matrix.md).
+mkdir -p var
+matrix_log=var/crash-matrix-short.log
+BACKSTOP_STATIC_COLLECTED=1 setsid $PY scripts/crash_matrix.py --short --template "$template" >"$matrix_log" 2>&1 &
+matrix=$!
+# If this script is stopped early, the matrix (its own process group) stops with it.
+trap 'kill -TERM -- -$matrix 2>/dev/null || true' EXIT
 
 step "pytest (${PYTEST_WORKERS:=2} workers, each with its own test database), the crash matrix's short form beside it"
 # Whole files per worker (module-scoped fixtures such as the demo's stack stay on one worker), in
