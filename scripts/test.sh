@@ -6,19 +6,10 @@ PY=.venv/bin/python
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "ruff"
-.venv/bin/ruff check .
-step "manage.py check"
-$PY manage.py check --fail-level WARNING
-step "makemigrations --check"
-$PY manage.py makemigrations --check --dry-run
-step "collectstatic"
-$PY manage.py collectstatic --noinput -v 0
-
-step "migrations, once, on a fresh database: the template of every test database"
-# CI and `make test` always run the real migrations on a fresh database; each pytest worker's
-# database and each crash-matrix lane's is then a copy of this one (CREATE DATABASE ... TEMPLATE;
-# tests/settings.py), not another run of dj-stripe's migrations.
+# CI and `make test` always run the real migrations on a fresh database, once: each pytest
+# worker's database and each crash-matrix lane's is then a copy of this one (CREATE DATABASE ...
+# TEMPLATE; tests/settings.py), not another run of dj-stripe's migrations. They run on one core
+# while the checks below run on the other.
 template=backstop_test_template
 $PY - "$DATABASE_URL" "$template" <<'PY'
 import sys
@@ -30,7 +21,25 @@ with psycopg.connect(url, autocommit=True) as db:
     db.execute(f'DROP DATABASE IF EXISTS "{name}"')
     db.execute(f'CREATE DATABASE "{name}"')
 PY
-DATABASE_URL="${DATABASE_URL%/*}/$template" $PY manage.py migrate --noinput -v 0
+migrate_log=$(mktemp)
+DATABASE_URL="${DATABASE_URL%/*}/$template" $PY manage.py migrate --noinput -v 0 >"$migrate_log" 2>&1 &
+migrating=$!
+trap 'kill "$migrating" 2>/dev/null || true' EXIT
+
+step "ruff"
+.venv/bin/ruff check .
+step "manage.py check"
+$PY manage.py check --fail-level WARNING
+step "makemigrations --check"
+$PY manage.py makemigrations --check --dry-run
+step "collectstatic"
+$PY manage.py collectstatic --noinput -v 0
+
+step "migrations, on a fresh database: the template of every test database"
+migrate_status=0
+wait "$migrating" || migrate_status=$?
+cat "$migrate_log"; rm -f "$migrate_log"
+[ "$migrate_status" = 0 ] || { echo "migrate failed (exit $migrate_status)"; exit "$migrate_status"; }
 export BACKSTOP_TEST_DB_TEMPLATE=$template
 
 # The crash matrix's short form runs beside pytest on the same server: its rows mostly wait for
