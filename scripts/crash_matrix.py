@@ -726,7 +726,7 @@ def _run(args, url, out, stack):
             for key, value in _lane_totals(matrix.db, first_order_id).items():
                 totals[key] = totals.get(key, 0) + value
     finally:
-        for lane_stack in stacks if count > 1 else []:  # one lane's is the harness's, which stops it
+        for lane_stack in stacks if count > 1 else []:  # one lane: the harness stops its own stack
             lane_stack.stop_all()
     print(table(rows), flush=True)
     print("invariants over every order: " + ", ".join(f"{k} {v}" for k, v in totals.items()), flush=True)
