@@ -25,6 +25,7 @@ from billing.models import OrderState, Plan
 from billing.selectors import (
     account_made_by_orders,
     order_customer_status,
+    order_for_page,
     order_needs_settle,
     payment_intent_from_mirror,
 )
@@ -324,13 +325,11 @@ def _settle_if_behind(order, *, reason):
     if not order_needs_settle(order):
         return order, True
     if services.settle_answered(order_id=order.id):
-        order.refresh_from_db()
-        return order, True
+        return order_for_page(order.id), True
     if not services.settle_turn_take(order_id=order.id):
         # The webhook or another request is asking Stripe about this order now: its answer, if quick.
         if services.settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE):
-            order.refresh_from_db()
-            return order, True
+            return order_for_page(order.id), True
         return order, False
     try:
         order = services.order_settle(order_id=order.id, actor="customer", reason=reason)
