@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import stripe
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -119,17 +119,16 @@ def account_made_by_orders(user, public_ids) -> bool:
     with one click, see its dates) without proving the address: nothing in it came from anyone else."""
     if user is None or not user.is_active or user.is_staff or user.has_usable_password():
         return False
-    # One query: the payments for the address or the account, and any order holding a period of
-    # this account that is not among them (someone else's payment on it).
-    counted = (Q(email=user.email) | Q(user_id=user.id)) & (Q(paid_at__isnull=False) | Q(state__in=_MONEY_MOVED))
-    orders = list(Order.objects.filter(counted | Q(entitlement__user_id=user.id))
-                  .annotate(counted=ExpressionWrapper(counted, output_field=BooleanField()))
-                  .only("public_id", "created_at"))
-    paid = [o for o in orders if o.counted]
-    if not paid or len(paid) < len(orders) or not {o.public_id.hex for o in paid} <= set(public_ids):
+    # Two indexed queries, on purpose: one query with "or an order holding a period of this account"
+    # joins entitlements under an OR, which PostgreSQL answers by scanning every order (0.81 ms
+    # against 0.07 for these two with 250 orders in `make load`, and growing with the table).
+    paid = list(Order.objects.filter(Q(email=user.email) | Q(user_id=user.id))
+                .filter(Q(paid_at__isnull=False) | Q(state__in=_MONEY_MOVED)).only("public_id", "created_at"))
+    if not paid or not {o.public_id.hex for o in paid} <= set(public_ids):
         return False
-    # An account older than all of these orders had the address first: someone else's, maybe.
-    return user.date_joined >= min(o.created_at for o in paid)
+    if user.date_joined < min(o.created_at for o in paid):
+        return False  # the address had an account before any of these orders: someone else's, maybe
+    return not Entitlement.objects.filter(user_id=user.id).exclude(order_id__in=[o.id for o in paid]).exists()
 
 
 # Within this many days of the end, the account page puts Renew first.

@@ -62,26 +62,26 @@ def test_the_pay_page_right_after_checkout_takes_at_most_3_queries(client, plan,
     assert response.status_code == 200
 
 
-def test_the_status_page_a_paying_customer_returns_to_takes_at_most_25_queries(client, plan, stripe_emulator,
+def test_the_status_page_a_paying_customer_returns_to_takes_at_most_26_queries(client, plan, stripe_emulator,
                                                                                django_assert_max_num_queries):
     checkout(client)
     order = Order.objects.get()
     paid_at_stripe(order)
 
-    with django_assert_max_num_queries(25):
+    with django_assert_max_num_queries(26):
         response = returned(client, order)
 
     assert 'data-status-code="active"' in response.content.decode()
 
 
-def test_the_status_page_after_another_path_settled_takes_at_most_12_queries(client, plan, stripe_emulator,
+def test_the_status_page_after_another_path_settled_takes_at_most_13_queries(client, plan, stripe_emulator,
                                                                             django_assert_max_num_queries):
     checkout(client)
     order = Order.objects.get()
     paid_at_stripe(order)
     returned(client, order)  # settles; the next look uses what it stored
 
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         response = returned(client, order)
 
     assert 'data-status-code="active"' in response.content.decode()
