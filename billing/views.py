@@ -25,6 +25,7 @@ from billing.models import OrderState, Plan
 from billing.selectors import (
     account_made_by_orders,
     order_customer_status,
+    order_for_page,
     order_needs_settle,
     payment_intent_from_mirror,
 )
@@ -129,12 +130,17 @@ def _owns_account(request, user) -> bool:
     return account_made_by_orders(user, request.session.get(SESSION_ORDERS, []))
 
 
-def _may_see_account(request, email) -> bool:
+def _account_for(email):
+    return get_user_model().objects.filter(email=normalize_email(email)).first()
+
+
+def _may_see_account(request, email, account=None) -> bool:
     """May this session see the plan dates of the account of `email`? If it proved the address, or
-    everything on that account is its own doing."""
+    everything on that account is its own doing. `account`: the address's account, when the caller
+    has already read it."""
     if _address_proved(request, email):
         return True
-    return _owns_account(request, get_user_model().objects.filter(email=normalize_email(email)).first())
+    return _owns_account(request, account if account is not None else _account_for(email))
 
 
 def _verify_address(request, email):
@@ -146,10 +152,10 @@ def _renewal(request, email, plan):
     """For an address this browser has proved: until when its plan runs, and until when after
     one more payment (purchases stack end to end). None if nothing runs or nothing is proved."""
     email = normalize_email(email)
-    if not _may_see_account(request, email):
+    user = _account_for(email)  # once, for both questions
+    if user is None or not _may_see_account(request, email, account=user):
         return None
-    user = get_user_model().objects.filter(email=email).first()
-    until = access_until(user) if user is not None else None
+    until = access_until(user)
     if until is None:
         return None
     return {"until": until, "new_until": add_months(until, plan.duration_months), "months": plan.duration_months}
@@ -324,13 +330,11 @@ def _settle_if_behind(order, *, reason):
     if not order_needs_settle(order):
         return order, True
     if services.settle_answered(order_id=order.id):
-        order.refresh_from_db()
-        return order, True
+        return order_for_page(order.id), True
     if not services.settle_turn_take(order_id=order.id):
         # The webhook or another request is asking Stripe about this order now: its answer, if quick.
         if services.settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE):
-            order.refresh_from_db()
-            return order, True
+            return order_for_page(order.id), True
         return order, False
     try:
         order = services.order_settle(order_id=order.id, actor="customer", reason=reason)

@@ -4,7 +4,9 @@ counter that rate limits can rely on.
 Django's DatabaseCache.incr() is the generic get-then-set: two requests at the same moment both
 read 4 and both write 5 (django-ratelimit's check says so: "does not support atomic increment"),
 and set() also resets the key's expiry to the default 5 minutes, so an hourly limit would forget
-everything after five quiet minutes. This incr() locks the row, adds, and leaves the expiry alone.
+everything after five quiet minutes. This incr() adds without losing a concurrent count and
+leaves the expiry alone: a read and a write that applies only if the row still holds what was read
+(two statements, retried), or, inside a transaction or after a few collisions, under the row's lock.
 On PostgreSQL the lock is the row's SELECT ... FOR UPDATE; on the demo's SQLite the transaction
 itself holds the database's write lock (transaction_mode IMMEDIATE in settings).
 
@@ -36,6 +38,9 @@ from django.conf import settings
 from django.core.cache.backends import db
 from django.db import DatabaseError, connections, models, router, transaction
 from django.utils.timezone import now
+
+# incr() outside a transaction: reads and conditional writes before it takes the row's lock instead.
+INCR_TRIES_UNLOCKED = 3
 
 
 class DatabaseCache(db.DatabaseCache):
@@ -95,15 +100,32 @@ class DatabaseCache(db.DatabaseCache):
         value_, expires, cache_key = quote_name("value"), quote_name("expires"), quote_name("cache_key")
         select = f"SELECT {value_}, {expires} FROM {table} WHERE {cache_key} = %s"  # noqa: S608
         update = f"UPDATE {table} SET {value_} = %s WHERE {cache_key} = %s"  # noqa: S608
+        if not connection.in_atomic_block:
+            # Outside a transaction, first without one: read, then write only if the row still holds
+            # what was read (two statements instead of BEGIN, SELECT ... FOR UPDATE, UPDATE, COMMIT).
+            # A count that changed meanwhile is read again; a key counted by many at once falls
+            # back to the lock below after a few tries.
+            with connection.cursor() as cursor:
+                for _ in range(INCR_TRIES_UNLOCKED):
+                    cursor.execute(select, [key])
+                    row = cursor.fetchone()
+                    value = self._incremented(connection, key, row, delta)
+                    cursor.execute(update + f" AND {value_} = %s AND {expires} = %s", [value[1], key, row[0], row[1]])
+                    if cursor.rowcount == 1:
+                        return value[0]
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             cursor.execute(select + lock, [key])
-            row = cursor.fetchone()
-            if row is None or self._expires(connection, row[1]) < now():
-                raise ValueError(f"Key '{key}' not found")
-            # Values in this table are written by this cache only, pickled, as DatabaseCache does.
-            value = pickle.loads(base64.b64decode(connection.ops.process_clob(row[0]).encode())) + delta  # noqa: S301
-            cursor.execute(update, [base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1"), key])
-        return value
+            value = self._incremented(connection, key, cursor.fetchone(), delta)
+            cursor.execute(update, [value[1], key])
+        return value[0]
+
+    def _incremented(self, connection, key, row, delta):
+        """The count in `row` plus `delta`, and as stored; ValueError if the key is missing or expired."""
+        if row is None or self._expires(connection, row[1]) < now():
+            raise ValueError(f"Key '{key}' not found")
+        # Values in this table are written by this cache only, pickled, as DatabaseCache does.
+        value = pickle.loads(base64.b64decode(connection.ops.process_clob(row[0]).encode())) + delta  # noqa: S301
+        return value, base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
 
     def _cull(self, db, cursor, now, num):
         # Expired rows only, never a live one (see the module's docstring).

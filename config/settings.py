@@ -226,6 +226,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Sessions in the database as Django keeps them, each write one statement (config/sessions.py).
+SESSION_ENGINE = "config.sessions"
+
 # --- HTTPS ----------------------------------------------------------------------------------
 # One switch for everything that assumes TLS; only the local demo turns it off.
 HTTPS = env_bool("HTTPS", not DEBUG)

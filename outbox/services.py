@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from config.failpoints import failpoint
@@ -102,21 +103,20 @@ EMAIL_CLAIM_TIMEOUT = timedelta(minutes=5)
 def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
     """Send one owed email at most once; failures are retried with backoff, then flagged.
 
-    The row is claimed (pending -> sending) in its own transaction before the ESP is called and
+    The row is claimed (pending -> sending, one conditional UPDATE) before the ESP is called and
     marked sent after. If the process dies in between we cannot know whether the ESP accepted
     it, so the dispatcher marks it `uncertain` for a person to check rather than risk a second
     copy (docs/decisions/0003-outbox-at-most-once.md).
     """
     now = timezone.now()
-    with transaction.atomic():
-        email = (OutboundEmail.objects.select_for_update(skip_locked=True)
-                 .filter(pk=email_id, status=OutboundEmail.Status.PENDING).first())
-        if email is None:
-            return None  # sent, being sent, or given up: nothing to do
-        email.status = OutboundEmail.Status.SENDING
-        email.claimed_at = now
-        email.attempts += 1
-        email.save(update_fields=["status", "claimed_at", "attempts"])
+    # The claim is one conditional UPDATE, its own transaction: of two workers given the same row,
+    # PostgreSQL lets one change `pending` to `sending` and the other finds it no longer pending.
+    claimed = (OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.PENDING)
+               .update(status=OutboundEmail.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1))
+    if not claimed:
+        return None  # sent, being sent, or given up: nothing to do
+    # Ours now: nobody else changes a `sending` row but the dispatcher, after EMAIL_CLAIM_TIMEOUT.
+    email = OutboundEmail.objects.get(pk=email_id)
 
     try:
         spec = kinds.get(email.kind)
@@ -139,7 +139,8 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
 
     anymail_status = getattr(message, "anymail_status", None)
     with transaction.atomic():
-        email = OutboundEmail.objects.select_for_update().get(pk=email_id)
+        # The row claimed above, in memory with what the email was built from (its order): the
+        # UPDATE below takes the row's lock, and only this worker changes a row while `sending`.
         email.status = OutboundEmail.Status.SENT
         email.sent_at = timezone.now()
         email.last_error = ""

@@ -209,7 +209,10 @@ def main():
     say(f"preparing the database (SQLite in {VAR})")
     supervisor.run_step("migrate", "--noinput", "-v", "0")
     supervisor.run_step("createcachetable")
-    supervisor.run_step("collectstatic", "--noinput", "-v", "0")
+    if os.environ.get("BACKSTOP_STATIC_COLLECTED") != "1":
+        # Set by tests/test_demo.py under `make test`, which collected them already: collecting again
+        # deletes and rewrites files that the other pytest worker's servers are reading.
+        supervisor.run_step("collectstatic", "--noinput", "-v", "0")
     supervisor.run_step("render_50x", str(VAR / "50x.html"), "-v", "0")  # what nginx would serve
     supervisor.run_step("demo_setup", "--support-email", SUPPORT_EMAIL,
                         f"--support-password={values['support_password']}")  # "=": a password may start with "-"

@@ -35,9 +35,13 @@ if [ ! -f "$DATA/PG_VERSION" ]; then
 fi
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # Durability is pointless for a database that is deleted in a minute; these make it fast.
-as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 30 \
-  -o "-p $PORT -k $DATA -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-  start >/dev/null
+options="-p $PORT -k $DATA -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+# Loaded from the start, so the harnesses that read it (scripts/load/stack.py) need not restart the
+# server, which would cut off everything else using it (`make test` runs pytest and the crash matrix
+# on one server at once).
+[ -f "$("$PGBIN/pg_config" --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)/pg_stat_statements.so" ] \
+  && options="$options -c shared_preload_libraries=pg_stat_statements"
+as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 30 -o "$options" start >/dev/null
 as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres app 2>/dev/null || true
 echo "PostgreSQL 15 on 127.0.0.1:$PORT (data: $DATA)"
 

@@ -29,7 +29,9 @@ os.environ.setdefault("EMAIL_BACKEND", "anymail.backends.test.EmailBackend")
 # Delivery reports and inbound mail arrive as Postmark would send them.
 os.environ.setdefault("ANYMAIL_ESP", "postmark")
 os.environ.setdefault("ANYMAIL_WEBHOOK_SECRET", "esp:hook-secret")
-os.environ.setdefault("BACKSTOP_VAR_DIR", "/tmp/backstop-test-var")
+# One directory per pytest-xdist worker (gw0, gw1, ...): workers never share files, as they never
+# share a database (pytest-django names each worker's test database after it).
+os.environ.setdefault("BACKSTOP_VAR_DIR", "/tmp/backstop-test-var" + os.environ.get("PYTEST_XDIST_WORKER", ""))
 # Production asks staff for an authenticator code; the tests of that turn it on themselves.
 os.environ.setdefault("STAFF_TWO_FACTOR", "false")
 
@@ -42,3 +44,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed on
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405  tasks run inline unless a test starts a worker
 LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # noqa: F405  one line per API call is noise here
 LOGGING["loggers"]["django-q"] = {"level": "WARNING"}  # noqa: F405
+
+# `make test` migrates one database from scratch and names it here (scripts/test.sh); each pytest
+# worker's test database is then a copy of it (CREATE DATABASE ... TEMPLATE), made in a second,
+# instead of each worker running every migration again. Unset, each worker migrates its own.
+if os.environ.get("BACKSTOP_TEST_DB_TEMPLATE"):
+    DATABASES["default"]["TEST"] = {"TEMPLATE": os.environ["BACKSTOP_TEST_DB_TEMPLATE"]}  # noqa: F405

@@ -41,3 +41,15 @@ def test_the_table_says_which_rows_were_never_reached():
             "active") in text
     assert "sweep.before_fix   purchase  dropped   leaves    NO       -       NO" in text
     assert "  sweep.before_fix (dropped, leaves): no sweep ran" in text
+
+
+def test_the_rows_only_the_sweep_can_finish_are_the_ones_lanes_take_first():
+    rows, _missing = crash_matrix.selected_rows(crash_matrix.parse_args(["--short"]))
+    first = {row.point for row in rows if crash_matrix.sweep_bound(row)}
+    assert first == {"settle.after_entitlement", "settle.before_commit", "sweep.after_sync_page", "sweep.before_fix",
+                     "adoption.after_order_recreated"}
+
+
+def test_the_short_form_runs_in_three_lanes_unless_told_otherwise():
+    assert crash_matrix.parse_args(["--short"]).lanes == 3
+    assert crash_matrix.parse_args(["--short", "--lanes", "1"]).lanes == 1

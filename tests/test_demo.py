@@ -32,6 +32,10 @@ def demo(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
     env.update({"BACKSTOP_VAR_DIR": str(tmp_path_factory.mktemp("demo") / "var"), "DEMO_PORT": str(free_port()),
                 "EMULATOR_PORT": str(free_port())})
+    if os.environ.get("PYTEST_XDIST_WORKER") and (ROOT / "staticfiles" / "staticfiles.json").exists():
+        # Another worker's servers read the collected files: collecting them again would delete and
+        # rewrite them under it (a vanished file stops WhiteNoise's start). `make test` collected them.
+        env["BACKSTOP_STATIC_COLLECTED"] = "1"
     process = subprocess.Popen([sys.executable, "scripts/demo.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
@@ -41,7 +45,9 @@ def demo(tmp_path_factory):
             lines.append(line)
 
     threading.Thread(target=read_everything, daemon=True).start()
-    deadline = time.monotonic() + 240  # the first run migrates a fresh SQLite database
+    # The first run migrates a fresh SQLite database: about 50 s alone, several minutes when `make
+    # test` shares the two cores with the other worker and the crash matrix. It ends at the line.
+    deadline = time.monotonic() + 600
     while LAST_PRINTED_LINE not in "".join(lines) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     yield process, "".join(lines), env

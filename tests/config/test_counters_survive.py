@@ -8,7 +8,9 @@ address.
 
 import pytest
 from django.core.cache import caches
+from django.db import connection
 from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
@@ -169,3 +171,28 @@ def _rows(key):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM backstop_cache WHERE cache_key = %s", [caches["default"].make_key(key)])
         return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_counting_an_existing_key_outside_a_transaction_takes_two_statements():
+    cache = caches["default"]
+    cache.add("tests:count", 4, timeout=3600)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert cache.incr("tests:count") == 5
+
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SELECT", "UPDATE"]
+    assert cache.get("tests:count") == 5
+
+
+def test_counting_inside_a_transaction_still_counts():
+    cache = caches["default"]
+    cache.add("tests:count-in-transaction", 1, timeout=3600)
+
+    assert cache.incr("tests:count-in-transaction", 2) == 3
+    assert cache.get("tests:count-in-transaction") == 3
+
+
+def test_counting_a_missing_key_says_it_is_missing():
+    with pytest.raises(ValueError, match="not found"):
+        caches["default"].incr("tests:never-added")

@@ -1,0 +1,122 @@
+"""A purchase's SQL statements, request by request, stay within the bounds docs/performance.md
+measured (issue 21: at most 60 per purchase, web and worker together). Counts, not timings: the
+same on any machine."""
+
+import uuid
+
+import pytest
+import stripe
+from django.core.cache import caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from billing.models import Order, OrderState
+from billing.tokens import order_status_token
+from outbox import services as outbox
+from outbox.models import OutboundEmail
+from tests.factories import PlanFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def plan():
+    caches["default"].clear()  # no rate-limit counts left by earlier tests: each count here is a client's first
+    return PlanFactory()
+
+
+def checkout(client, email="ada@example.com"):
+    client.get(reverse("billing:checkout"))  # the form, as a browser first sees it: the session starts here
+    return client.post(reverse("billing:checkout"), {"email": email, "full_name": "Ada", "nonce": str(uuid.uuid4())})
+
+
+def paid_at_stripe(order):
+    stripe.PaymentIntent.confirm(order.stripe_payment_intent_id, payment_method="pm_card_visa",
+                                 return_url="http://testserver/return")
+
+
+def returned(client, order):
+    return client.get(reverse("billing:status", kwargs={"token": order_status_token(order)}),
+                      {"payment_intent": order.stripe_payment_intent_id, "redirect_status": "succeeded"})
+
+
+def test_submitting_the_checkout_form_takes_at_most_35_queries(client, plan, stripe_emulator,
+                                                              django_assert_max_num_queries):
+    client.get(reverse("billing:checkout"))
+
+    with django_assert_max_num_queries(35):
+        response = client.post(reverse("billing:checkout"),
+                               {"email": "ada@example.com", "full_name": "Ada", "nonce": str(uuid.uuid4())})
+
+    assert "/pay/" in response["Location"]
+
+
+def test_the_pay_page_right_after_checkout_takes_at_most_3_queries(client, plan, stripe_emulator,
+                                                                   django_assert_max_num_queries):
+    pay_url = checkout(client)["Location"]
+
+    with django_assert_max_num_queries(3):
+        response = client.get(pay_url)
+
+    assert response.status_code == 200
+
+
+def test_the_status_page_a_paying_customer_returns_to_takes_at_most_26_queries(client, plan, stripe_emulator,
+                                                                               django_assert_max_num_queries):
+    checkout(client)
+    order = Order.objects.get()
+    paid_at_stripe(order)
+
+    with django_assert_max_num_queries(26):
+        response = returned(client, order)
+
+    assert 'data-status-code="active"' in response.content.decode()
+
+
+def test_the_status_page_after_another_path_settled_takes_at_most_13_queries(client, plan, stripe_emulator,
+                                                                            django_assert_max_num_queries):
+    checkout(client)
+    order = Order.objects.get()
+    paid_at_stripe(order)
+    returned(client, order)  # settles; the next look uses what it stored
+
+    with django_assert_max_num_queries(13):
+        response = returned(client, order)
+
+    assert 'data-status-code="active"' in response.content.decode()
+
+
+def test_sending_the_confirmation_email_takes_at_most_11_queries(client, plan, stripe_emulator, mailoutbox,
+                                                                django_assert_max_num_queries):
+    checkout(client)
+    order = Order.objects.get()
+    paid_at_stripe(order)
+    returned(client, order)
+    email = OutboundEmail.objects.get(kind="confirmation")
+    OutboundEmail.objects.filter(pk=email.pk).update(status=OutboundEmail.Status.PENDING)  # as if not sent yet
+
+    with django_assert_max_num_queries(11):
+        outbox.outbound_email_send(email_id=email.id)
+
+    assert Order.objects.get().state == OrderState.ACTIVE
+    email.refresh_from_db()
+    assert email.status == OutboundEmail.Status.SENT
+    assert email.followed_up_at is not None
+
+
+def test_the_browser_that_bought_asked_about_a_second_year_reads_the_account_twice_at_most(client, plan,
+                                                                                         stripe_emulator):
+    checkout(client)
+    first = Order.objects.get()
+    paid_at_stripe(first)
+    returned(client, first)  # settled: the account this browser's order made, its plan running
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.post(reverse("billing:checkout"), {"email": "ada@example.com", "full_name": "Ada",
+                                                         "nonce": str(uuid.uuid4())}).content.decode()
+
+    assert "Yes, add 12 months" in page
+    account_reads = [q for q in queries.captured_queries if q["sql"].startswith("SELECT")
+                     and 'FROM "accounts_user" WHERE "accounts_user"."email"' in q["sql"]]
+    assert len(account_reads) <= 2  # checkout's decision, and the page's one look (was three)
