@@ -319,23 +319,31 @@ def _pay_page(request, token):
     })
 
 
-def _settle_if_behind(order, *, reason):
+def _settle_if_behind(order, *, reason, stripe_said: str = ""):
     """The customer is looking: if Stripe may know more than we do, ask before we speak.
 
     Returns the order and whether what it says is Stripe's word as of a moment ago. Stripe is
     asked at most once per SETTLE_THROTTLE_SECONDS per order; a request inside that window uses
     the answer the previous one stored, and if that one has not finished (or died on the way,
     a killed worker), the page says "checking" rather than guess.
+
+    `stripe_said`: the `redirect_status` a customer returning from the payment step brings. An answer
+    stored a moment ago that is behind it (a declined card's, when the next card went through) was
+    read before this payment: Stripe is asked again, whatever the window.
     """
     if not order_needs_settle(order):
         return order, True
     if services.settle_answered(order_id=order.id):
-        return order_for_page(order.id), True
-    if not services.settle_turn_take(order_id=order.id):
+        answered = order_for_page(order.id)
+        if not _behind_the_customer(answered, stripe_said):
+            return answered, True
+    elif not services.settle_turn_take(order_id=order.id):
         # The webhook or another request is asking Stripe about this order now: its answer, if quick.
-        if services.settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE):
-            return order_for_page(order.id), True
-        return order, False
+        if not services.settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE):
+            return order, False
+        answered = order_for_page(order.id)
+        if not _behind_the_customer(answered, stripe_said):
+            return answered, True
     try:
         order = services.order_settle(order_id=order.id, actor="customer", reason=reason)
     except stripe_api.StripeError as exc:
@@ -352,6 +360,16 @@ def _settle_if_behind(order, *, reason):
     return order, True
 
 
+def _behind_the_customer(order, stripe_said: str) -> bool:
+    """Stripe told the returning customer the payment went through (or is on its way), and the
+    order, as another path settled it a moment ago, says nothing was taken."""
+    if stripe_said == "succeeded":
+        return order.state in (OrderState.PENDING, OrderState.FAILED, OrderState.PROCESSING)
+    if stripe_said == "processing":
+        return order.state in (OrderState.PENDING, OrderState.FAILED)
+    return False
+
+
 @never_cache  # the status token and the customer's email address
 def status(request, token):
     order = order_from_status_token(token)
@@ -363,7 +381,8 @@ def status(request, token):
         checked = not order_needs_settle(order)
     else:
         order, checked = _settle_if_behind(
-            order, reason="customer returned from payment" if returned else "customer opened the status page")
+            order, reason="customer returned from payment" if returned else "customer opened the status page",
+            stripe_said=request.GET.get("redirect_status", "") if returned else "")
     own_account = _owns_account(request, order.user)
     proved = own_account or _address_proved(request, order.email)
     one_click = _is_own_order(request, order) and not request.user.is_authenticated and (

@@ -147,3 +147,16 @@ def test_the_customer_returning_while_the_webhook_settles_gets_its_answer_withou
 
     assert 'data-status-code="active"' in page.content.decode()
     assert stripe_reads(emulator_control) == before + 1  # the webhook's read only
+
+
+@pytest.mark.django_db
+def test_a_customer_back_from_paying_after_a_declined_card_is_not_shown_the_declines_answer(client, emulator_control):
+    order = order_with_payment_intent()
+    pay(order, "pm_card_chargeDeclined")
+    services.stripe_event_receive(event=stripe_event_for(order, "payment_intent.payment_failed"))  # answered: failed
+    pay(order)  # the next card goes through, within the answer's few seconds
+    status_url = reverse("billing:status", kwargs={"token": order_status_token(order)})
+
+    page = client.get(status_url, {"payment_intent": order.stripe_payment_intent_id, "redirect_status": "succeeded"})
+
+    assert page.context["order"].state == OrderState.ACTIVE
