@@ -2,10 +2,9 @@
 back on a refund, add days; accounts.access writes the Entitlement, billing writes the order's
 timeline."""
 
-from django.contrib.auth import get_user_model
-
 from accounts import access
 from accounts.models import Entitlement
+from accounts.services import customer_account_ensure
 from billing.email_kinds import Kind as EmailKind
 from billing.models import Order
 from billing.services.history import event_access_extended, event_access_granted, event_time_moved
@@ -19,7 +18,8 @@ def _activate(order: Order, pi, *, actor: str, events: list, why: str, ids: dict
     One payment buys one plan's length of time, whatever the customer already has: if their plan
     still runs, the new time starts where it ends (stacked, no day lost).
     """
-    user = _user_for_email(order.email, order.full_name)  # also locks the user: stacking cannot race
+    # Also locks the user: stacking cannot race.
+    user = customer_account_ensure(email=order.email, full_name=order.full_name)
     entitlement = access.access_grant(user=user, order=order, plan=order.plan, paid_at=order.paid_at)
     starts_at = entitlement.starts_at
     failpoint("settle.after_entitlement")
@@ -54,16 +54,3 @@ def entitlement_add_days(*, order_id: int, days: int, actor: str, reason: str, u
                           ends_before=entitlement.access_until_before, reason=reason)
     return entitlement
 
-
-def _user_for_email(email: str, full_name: str):
-    """The customer's account, created on first purchase; one statement either way.
-
-    An upsert (INSERT … ON CONFLICT (email) DO UPDATE … RETURNING) rather than select-then-insert:
-    two orders for the same address may activate concurrently, and this cannot race.
-    """
-    User = get_user_model()
-    (user,) = User.objects.bulk_create(
-        [User(email=email, full_name=full_name, password="!")],
-        update_conflicts=True, unique_fields=["email"], update_fields=["email"],
-    )
-    return user
