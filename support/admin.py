@@ -186,19 +186,12 @@ class OrderAdmin(CustomerDataActions, admin.ModelAdmin):
         seen = request.POST.get("seen") or request.GET.get("seen") or selectors.order_case_version(order.id)
         amount, reason = form.amount_cents(), form.reason_text()
         if form.confirmed:
-            try:
-                order = services.order_refund_by_support(order_id=order.id, user=request.user,
-                                                         key=self._key(request), reason=reason, seen=seen,
-                                                         amount_cents=None if amount == remaining else amount)
-            except services.AlreadyDone as exc:
-                self.message_user(request, str(exc), messages.WARNING)
-            except (BillingError, stripe_api.StripeError) as exc:
-                self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
-            else:
-                done = f"Refunded {format_money(amount, currency)} — {order.get_state_display()}"
-                self.message_user(request, f"{order.reference}: {done}", messages.SUCCESS)
-                self.log_change(request, order, done)
-            return self._back(order)
+            return self._money_action(
+                request, order,
+                lambda: services.order_refund_by_support(order_id=order.id, user=request.user, key=self._key(request),
+                                                         reason=reason, seen=seen,
+                                                         amount_cents=None if amount == remaining else amount),
+                lambda done: f"Refunded {format_money(amount, currency)} — {done.get_state_display()}")
         return TemplateResponse(request, "support/order_refund.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta, "case": order, "title": f"Refund {order.reference}",
@@ -220,18 +213,26 @@ class OrderAdmin(CustomerDataActions, admin.ModelAdmin):
         if not form.is_valid():
             self.message_user(request, f"{order.reference}: {first_error(form)}", messages.ERROR)
             return self._back(order)
-        try:
-            order = services.order_accept_by_support(order_id=order.id, user=request.user, key=self._key(request),
+        return self._money_action(
+            request, order,
+            lambda: services.order_accept_by_support(order_id=order.id, user=request.user, key=self._key(request),
                                                      reason=form.cleaned_data["reason"],
-                                                     seen=request.POST.get("seen", ""))
+                                                     seen=request.POST.get("seen", "")),
+            lambda done: f"Accepted {done.paid_display} as Stripe took it — {done.get_state_display()}")
+
+    def _money_action(self, request, order, call, done):
+        """Refund or Accept, confirmed: run it once and say how it went (a repeat says it was done;
+        Stripe's or billing's refusal is shown as it came); the admin's log keeps what was done."""
+        try:
+            order = call()
         except services.AlreadyDone as exc:
             self.message_user(request, str(exc), messages.WARNING)
         except (BillingError, stripe_api.StripeError) as exc:
             self.message_user(request, f"{order.reference}: {exc}", messages.ERROR)
         else:
-            done = f"Accepted {order.paid_display} as Stripe took it — {order.get_state_display()}"
-            self.message_user(request, f"{order.reference}: {done}", messages.SUCCESS)
-            self.log_change(request, order, done)
+            words = done(order)
+            self.message_user(request, f"{order.reference}: {words}", messages.SUCCESS)
+            self.log_change(request, order, words)
         return self._back(order)
 
     def _act(self, request, order_id, permission, action, done, form=None):
