@@ -76,7 +76,8 @@ def event_fields(event) -> tuple[str, str, dict]:
     if not isinstance(obj, dict):
         raise NotAStripeEvent("data.object is not an object")
     _stripe_id_or_none(obj.get("id"), "data.object.id")
-    if not isinstance(obj.get("object", ""), str) or not isinstance(obj.get("status", ""), str):
+    # A status may be null (stripe-python types Refund.status as Optional[str]); never another type.
+    if not isinstance(obj.get("object", ""), str) or not isinstance(obj.get("status") or "", str):
         raise NotAStripeEvent("data.object.object or status is not a string")
     payment_intent = obj.get("payment_intent")
     _stripe_id_or_none(payment_intent.get("id") if isinstance(payment_intent, dict) else payment_intent,

@@ -267,6 +267,10 @@ STRIPE_INTERACTIVE_TIMEOUT = env_int("STRIPE_INTERACTIVE_TIMEOUT", 5)
 if STRIPE_API_BASE:
     STRIPE_API_HOST = STRIPE_API_BASE
 STRIPE_JS_URL = env_url("STRIPE_JS_URL", "https://js.stripe.com/v3")
+# Backstop emails its own confirmation and refund emails. Stripe also emails a receipt for every
+# payment and refund when a PaymentIntent carries `receipt_email` (live mode): two receipts each
+# time. Off unless someone wants Stripe's receipts too.
+STRIPE_RECEIPT_EMAILS = env_bool("STRIPE_RECEIPT_EMAILS", False)
 # Signing secret of the Stripe webhook endpoint; `manage.py stripe_webhook_endpoint` stores it
 # on dj-stripe's WebhookEndpoint row, which is where dj-stripe verifies signatures from.
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -175,13 +176,15 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
                         "plan": order.plan.code}
             customer_id = stripe_customer_ensure(email=order.email)
             failpoint("checkout.after_customer")
+            # Stripe's own receipt only if asked for (settings.STRIPE_RECEIPT_EMAILS): ours is sent anyway.
+            receipt = {"receipt_email": order.email} if settings.STRIPE_RECEIPT_EMAILS else {}
             payment_intent = stripe_api.payment_intent_create(
                 idempotency_key=f"backstop-order-{order.public_id}-payment-intent",
                 amount=order.amount_cents,
                 currency=order.currency,
                 customer=customer_id,
                 automatic_payment_methods={"enabled": True},
-                receipt_email=order.email,
+                **receipt,
                 description=f"{order.plan.name} plan{' renewal' if order.renewal else ''}, order {order.reference}",
                 # The bank line reads e.g. "BACKSTOP* 7F3K9QX2": recognisable, and support can
                 # find the order from it.

@@ -13,6 +13,7 @@ import stripe
 from django.urls import reverse
 from djstripe.models import Event, WebhookEventTrigger
 
+from billing import services
 from billing.models import OrderEvent, OrderState
 from billing.services import stripe_webhook_endpoint_ensure
 from billing.webhooks import EVENT_MAX_SECONDS_AHEAD
@@ -142,3 +143,16 @@ def test_a_signed_event_nested_deeper_than_json_can_read_is_refused(client, endp
         headers={"Stripe-Signature": stripe.WebhookSignature.generate_signature_header(payload, endpoint.secret)})
 
     assert response.status_code == 400
+
+
+def test_a_refund_update_whose_status_stripe_left_null_is_taken(client, endpoint, stripe_emulator, emulator_control):
+    # Stripe types Refund.status as Optional[str]: an event may carry a refund without one.
+    order = paid_order()
+    services.order_settle(order_id=order.id, actor="webhook")
+    services.order_refund(order_id=order.id, actor="support:ana@backstop.localhost", reason="asked")
+    emulator_control.fail_refund(stripe.Refund.list(payment_intent=order.stripe_payment_intent_id).data[0].id)
+    event = stripe_event_for(order, "charge.refund.updated")
+
+    status = deliver(client, endpoint, {**event, "data": {"object": {**event["data"]["object"], "status": None}}})
+
+    assert status == 200

@@ -40,8 +40,10 @@ def erase(email=ADDRESS) -> str:
 
 
 @pytest.fixture
-def ada(stripe_emulator):
-    """Ada paid (her account, entitlement, confirmation), wrote to support, and the mirror has it all."""
+def ada(stripe_emulator, settings):
+    """Ada paid (her account, entitlement, confirmation), wrote to support, and the mirror has it all.
+    Stripe was asked to email its own receipt too, so its records hold her address where it can keep it."""
+    settings.STRIPE_RECEIPT_EMAILS = True
     PlanFactory()
     order = paid_order(email=ADDRESS, full_name="Ada Lovelace")
     order = services.order_settle(order_id=order.id, actor="webhook", reason="payment_intent.succeeded")
