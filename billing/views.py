@@ -333,17 +333,16 @@ def _settle_if_behind(order, *, reason, stripe_said: str = ""):
     """
     if not order_needs_settle(order):
         return order, True
-    if services.settle_answered(order_id=order.id):
-        answered = order_for_page(order.id)
-        if not _behind_the_customer(answered, stripe_said):
-            return answered, True
-    elif not services.settle_turn_take(order_id=order.id):
+    answered = services.settle_answered(order_id=order.id)
+    if not answered and not services.settle_turn_take(order_id=order.id):
         # The webhook or another request is asking Stripe about this order now: its answer, if quick.
         if not services.settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE):
             return order, False
-        answered = order_for_page(order.id)
-        if not _behind_the_customer(answered, stripe_said):
-            return answered, True
+        answered = True
+    if answered:
+        stored = order_for_page(order.id)
+        if not _behind_the_customer(stored, stripe_said):
+            return stored, True
     try:
         order = services.order_settle(order_id=order.id, actor="customer", reason=reason)
     except stripe_api.StripeError as exc:
