@@ -68,6 +68,17 @@ def _body(req: Request) -> dict:
     return dict(parse_qsl(req.body.decode(), keep_blank_values=True))
 
 
+def _as_stripe(emu: Emulator, req: Request, change, answer) -> Response:
+    """A change Stripe itself would make (a bank's answer): run with the emulator's context, so its
+    events are sent as Stripe's; a refusal comes back in Stripe's error shape. Called holding emu.lock."""
+    ctx = emu.context(request_id=req.request_id, api_base=req.api_base)
+    try:
+        change(ctx)
+    except StripeError as error:
+        return _json(error.status, error.body(req.request_id))
+    return _json(200, answer())
+
+
 def handle(emu: Emulator, req: Request) -> Response:
     try:
         return _dispatch(emu, req)
@@ -117,15 +128,9 @@ def challenge_result(emu, req, pi_id, outcome):
         if data.get("client_secret") != pi["client_secret"]:
             return _bad("The client_secret provided does not match the client_secret associated "
                         "with the PaymentIntent.")
-        ctx = emu.context(request_id=req.request_id, api_base=req.api_base)
-        try:
-            if outcome == "complete":
-                payment_intents.complete_authentication(ctx, pi)
-            else:
-                payment_intents.fail_authentication(ctx, pi)
-        except StripeError as error:
-            return _json(error.status, error.body(req.request_id))
-        return _json(200, {"status": pi["status"]})
+        resolve = (payment_intents.complete_authentication if outcome == "complete"
+                   else payment_intents.fail_authentication)
+        return _as_stripe(emu, req, lambda ctx: resolve(ctx, pi), lambda: {"status": pi["status"]})
 
 
 @route("POST", r"/_emulator/refunds/(?P<refund_id>[^/]+)/fail")
@@ -136,12 +141,8 @@ def refund_failure(emu, req, refund_id):
         refund = emu.store["refund"].get(refund_id)
         if refund is None:
             return _bad(f"No such refund: '{refund_id}'", 404)
-        ctx = emu.context(request_id=req.request_id, api_base=req.api_base)
-        try:
-            refunds.fail(ctx, refund, data.get("failure_reason", "expired_or_canceled_card"))
-        except StripeError as error:
-            return _json(error.status, error.body(req.request_id))
-        return _json(200, refund)
+        reason = data.get("failure_reason", "expired_or_canceled_card")
+        return _as_stripe(emu, req, lambda ctx: refunds.fail(ctx, refund, reason), lambda: refund)
 
 
 @route("GET", r"/_emulator/receipts/(?P<charge_id>[^/]+)")
