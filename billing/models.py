@@ -187,6 +187,18 @@ class Order(models.Model):
         return max(0, self.paid_cents - self.amount_refunded_cents) if self.amount_received_cents is not None else 0
 
     @property
+    def refund_sent_back_cents(self) -> int:
+        """Of a refunded order, what the customer's bank sent back and Stripe holds again (a refund
+        Stripe marked failed lowers its total refunded; billing/settle_decision.py)."""
+        if self.state != OrderState.REFUNDED or self.amount_received_cents is None:
+            return 0
+        return max(0, self.paid_cents - self.amount_refunded_cents)
+
+    @property
+    def refund_sent_back_display(self):
+        return format_money(self.refund_sent_back_cents, self.paid_currency)
+
+    @property
     def refundable_display(self):
         return format_money(self.refundable_cents, self.paid_currency)
 

@@ -30,7 +30,7 @@ class CustomerStatus:
     """What the customer is told about an order: honest about money, in plain words."""
 
     # not_charged | checking | failed | processing | activating | active | refunding | refunded | canceled
-    # | attention
+    # | refund_sent_back | attention
     code: str
     charged: bool
     headline: str
@@ -238,6 +238,12 @@ def order_customer_status(order: Order, *, checked: bool = True, proved: bool = 
         return status("refunding", True, "Refund on its way",
                       f"We're refunding {order.refundable_display if order.refundable_cents else paid} to you. "
                       "Banks usually show it within 5–10 days." + access_after_refund(order), final=True)
+    if order.state == S.REFUNDED and order.refund_sent_back_cents:
+        return status("refund_sent_back", True, "Your bank sent the refund back",
+                      f"We refunded your payment of {paid}, but your bank sent the refund of "
+                      f"{order.refund_sent_back_display} back to us, which happens when a card has been closed or "
+                      "replaced. So it has not reached you: we hold it, and someone on our team will contact you "
+                      "at this address to return it another way." + access_after_refund(order), final=True)
     if order.state == S.REFUNDED:
         return status("refunded", False, "Refunded",
                       f"Your payment of {paid} has been refunded in full. Banks usually show "

@@ -98,11 +98,22 @@ class AlertDispute:
 
 
 @dataclass(frozen=True)
+class AlertRefundSentBack:
+    """Stripe shows less refunded than we recorded: the customer's bank sent a refund back (a closed
+    or replaced card), so Stripe holds that money again and the customer does not have it. A person
+    returns it another way; the held-money path would promise access and refund to the same card."""
+
+    sent_back_cents: int
+    total_cents: int  # Stripe's total refunded now: one alert per total
+
+
+@dataclass(frozen=True)
 class HoldMoney:
     """Hold the money openly: the refund deadline, the customer's email, the team's alert."""
 
 
-Move = ChangeState | RecordRefunded | Activate | Revoke | OweRefundEmail | AlertDispute | HoldMoney
+Move = (ChangeState | RecordRefunded | Activate | Revoke | OweRefundEmail | AlertDispute | AlertRefundSentBack
+        | HoldMoney)
 
 
 def order_after(order: OrderNow, moves) -> OrderNow:
@@ -120,6 +131,9 @@ def order_after(order: OrderNow, moves) -> OrderNow:
 
 def decide(payment: StripePayment, order: OrderNow) -> list[Move]:
     """The moves that bring `order` in line with `payment`, in the order settle applies them."""
+    if order.state == REFUNDED:
+        # Final (billing/states.py): whatever Stripe says later, the order only records it.
+        return _refund_total(payment, order) if payment.belongs and payment.status == "succeeded" else []
     if not payment.belongs:
         moves = _not_this_orders(order)
     elif payment.status == "succeeded":
@@ -151,17 +165,26 @@ def _not_this_orders(order: OrderNow) -> list[Move]:
     return [ChangeState(NEEDS_REVIEW, attention, attention=attention)]
 
 
+def _refund_total(payment: StripePayment, order: OrderNow) -> list[Move]:
+    """Stripe's total refunded on the order, and a person told when it fell: refunds only ever add
+    up, unless the customer's bank sends one back."""
+    if not payment.charge_seen or payment.amount_refunded == order.amount_refunded_cents:
+        return []
+    because = f"Stripe shows {format_money(payment.amount_refunded, payment.currency)} refunded in total"
+    sent_back = order.amount_refunded_cents - payment.amount_refunded
+    if sent_back <= 0:
+        return [RecordRefunded(payment.amount_refunded, because)]
+    because += f": the customer's bank sent back {format_money(sent_back, payment.currency)}"
+    return [RecordRefunded(payment.amount_refunded, because), AlertRefundSentBack(sent_back, payment.amount_refunded)]
+
+
 def _succeeded(payment: StripePayment, order: OrderNow) -> list[Move]:
-    moves: list[Move] = []
-    if payment.charge_seen and payment.amount_refunded != order.amount_refunded_cents:
-        refunded = format_money(payment.amount_refunded, payment.currency)
-        moves.append(RecordRefunded(payment.amount_refunded, f"Stripe shows {refunded} refunded in total"))
+    moves: list[Move] = _refund_total(payment, order)
     if fully_refunded(payment):
-        if order.state != REFUNDED:
-            if order.state in UNPAID:
-                moves.append(ChangeState(PAID, "Stripe confirmed the payment"))
-            moves += [ChangeState(REFUNDED, "Stripe shows the payment fully refunded"), Revoke("refunded"),
-                      OweRefundEmail("Our team issued this refund.")]
+        if order.state in UNPAID:
+            moves.append(ChangeState(PAID, "Stripe confirmed the payment"))
+        moves += [ChangeState(REFUNDED, "Stripe shows the payment fully refunded"), Revoke("refunded"),
+                  OweRefundEmail("Our team issued this refund.")]
     elif (payment.amount_received, payment.currency) != (order.amount_cents, order.currency):
         if order.state != NEEDS_REVIEW:
             attention = (f"Stripe received {format_money(payment.amount_received, payment.currency)}, "

@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing import locks, signals, stripe_api
 from billing.email_kinds import Kind as EmailKind
 from billing.models import Order, OrderEvent, OrderRefund
+from billing.money import format_money
 from billing.services.entitlements import _activate, _revoke_entitlement
 from billing.services.held import _hold_money
 from billing.services.history import event_refund_recorded, event_state_changed
@@ -19,6 +20,7 @@ from billing.services.outbox import _owe_once
 from billing.settle_decision import (
     Activate,
     AlertDispute,
+    AlertRefundSentBack,
     ChangeState,
     HoldMoney,
     Move,
@@ -185,6 +187,14 @@ def _apply(order: Order, move: Move, *, pi, actor: str, why: str, ids: dict) -> 
         case AlertDispute():
             signals.attention(kind="dispute", key=f"dispute:{order.id}", order=order,
                               summary=f"{order.reference}: the customer's bank disputed {order.paid_display}")
+        case AlertRefundSentBack(sent_back_cents=sent_back, total_cents=total):
+            amount = format_money(sent_back, order.paid_currency)
+            signals.attention(
+                kind="refund_failed", key=f"refund-sent-back:{order.id}:{total}", order=order,
+                summary=f"{order.reference}: the customer's bank sent back {amount} of the refund",
+                details=(f"Stripe marked the refund failed and holds {amount} again; {order.email} has not "
+                         "received it. Contact them and return it another way (a new refund to the same card "
+                         "will most likely come back too). Their access stays ended."))
         case HoldMoney():
             return [_hold_money(order, actor=actor, ids=ids, pi=pi)]
     return []

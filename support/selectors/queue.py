@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from billing.email_kinds import ONCE_PER_ORDER
@@ -101,6 +101,14 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
                                order.held_since or order.state_changed_at,
                                order.paid_cents - order.amount_refunded_cents, order.refund_deadline_at,
                                order_url(order.id)))
+    # Refunded, but the customer's bank sent the refund back: Stripe holds the money again.
+    sent_back = Order.objects.filter(state=S.REFUNDED, amount_refunded_cents__lt=F("amount_received_cents"))
+    for order in sent_back.exclude(id__in=seen)[:limit]:
+        seen.add(order.id)
+        items.append(QueueItem("refund_sent_back", f"{order.reference}: refund sent back by the bank",
+                               f"{order.email} · Stripe holds {order.refund_sent_back_display} again: "
+                               "return it another way", order.state_changed_at, order.refund_sent_back_cents,
+                               url=order_url(order.id)))
     for alert in Alert.objects.filter(kind=Alert.Kind.UNMATCHED_CHARGE, resolved_at__isnull=True)[:limit]:
         items.append(QueueItem("unmatched_charge", alert.summary, alert.details[:200], alert.created_at,
                                url=f"/admin/support/alert/{alert.id}/change/"))

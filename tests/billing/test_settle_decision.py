@@ -19,6 +19,7 @@ from billing.settle_decision import (
     STATES,
     UNFINISHED_PAYMENT,
     Activate,
+    AlertRefundSentBack,
     ChangeState,
     HoldMoney,
     OrderNow,
@@ -33,7 +34,7 @@ often = settings(max_examples=400, derandomize=True, database=None)
 
 STATUSES = ["succeeded", *MONEY_IN_FLIGHT, *UNFINISHED_PAYMENT, "canceled"]
 # A refunded order is final (billing/states.py lists no way out of it): whatever Stripe says later,
-# settle may not move it, and `_move` refuses if asked. The properties below start everywhere else.
+# settle may not move it, and `_move` refuses if asked. Most properties below start everywhere else.
 NOT_FINAL = [state for state in STATES if state != REFUNDED]
 
 
@@ -185,3 +186,39 @@ def test_deciding_again_on_what_the_moves_left_changes_nothing(case):
     after = order_after(order, decide(payment, order))
 
     assert decide(payment, after) == []
+
+
+@often
+@given(facts(states=STATES))
+def test_stripe_showing_less_refunded_than_recorded_is_always_put_before_a_person(case):
+    payment, order = case
+    payment = StripePayment(**{**payment.__dict__, "belongs": True, "status": "succeeded", "charge_seen": True})
+
+    alerts = [move for move in decide(payment, order) if isinstance(move, AlertRefundSentBack)]
+
+    if payment.amount_refunded < order.amount_refunded_cents:
+        assert alerts == [AlertRefundSentBack(order.amount_refunded_cents - payment.amount_refunded,
+                                              payment.amount_refunded)]
+    else:
+        assert alerts == []
+
+
+@often
+@given(facts(states=[REFUNDED]))
+def test_a_refunded_order_whose_refund_came_back_neither_activates_nor_holds_the_money(case):
+    payment, order = case
+    payment = StripePayment(**{**payment.__dict__, "belongs": True, "status": "succeeded", "charge_seen": True,
+                               "refunded": False, "amount_refunded": 0})
+    order = OrderNow(**{**order.__dict__, "amount_refunded_cents": payment.amount_received or 1, "held": False})
+
+    moves = decide(payment, order)
+
+    assert not [move for move in moves if isinstance(move, Activate | HoldMoney | ChangeState)]
+
+
+@often
+@given(facts(states=[REFUNDED]))
+def test_a_refunded_order_is_never_moved_whatever_stripe_says(case):
+    payment, order = case
+
+    assert states_passed(order, decide(payment, order)) == []

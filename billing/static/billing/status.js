@@ -27,7 +27,7 @@
   var statement = document.getElementById('status-statement');
   var statementLabel = document.getElementById('status-statement-label');
 
-  var TONES = { active: 'ok', refunding: 'ok', refunded: 'ok', failed: 'warn', attention: 'warn' };
+  var TONES = { active: 'ok', refunding: 'ok', refunded: 'ok', failed: 'warn', attention: 'warn', refund_sent_back: 'warn' };
 
   // Coming back from the payment step adds Stripe's parameters to the address; drop them so the
   // address the customer bookmarks or shares is just the order's page.

@@ -1,0 +1,79 @@
+"""A refund the customer's bank sends back (a closed or replaced card): Stripe marks the refund
+failed days later and holds the money again. The order stays refunded (its access ended), and a
+person returns the money another way; nothing may go on saying the customer has it."""
+
+import pytest
+import stripe
+
+from accounts.models import Entitlement
+from billing import selectors, services
+from billing.models import OrderState
+from outbox.models import OutboundEmail
+from support import selectors as support_selectors
+from support.models import Alert
+from tests.billing.helpers import paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+def refunded_order():
+    order = paid_order()
+    services.order_settle(order_id=order.id, actor="webhook")
+    return services.order_refund(order_id=order.id, actor="support:ana@backstop.localhost", reason="Asked to cancel")
+
+
+def bank_sends_back(order, emulator_control):
+    refund = stripe.Refund.list(payment_intent=order.stripe_payment_intent_id).data[0]
+    emulator_control.fail_refund(refund.id)
+    return services.order_settle(order_id=order.id, actor="webhook")
+
+
+def test_a_refund_the_bank_sent_back_is_recorded_as_money_stripe_holds_again(stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+
+    assert order.state == OrderState.REFUNDED
+    assert order.amount_refunded_cents == 0
+    assert order.refund_sent_back_cents == 24900
+
+
+def test_a_refund_the_bank_sent_back_alerts_the_team_once(stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+    services.order_settle(order_id=order.id, actor="sweep")
+
+    alerts = Alert.objects.filter(order=order, kind=Alert.Kind.REFUND_FAILED)
+    assert alerts.count() == 1
+    assert "sent back" in alerts.get().summary
+
+
+def test_a_refund_the_bank_sent_back_is_in_the_console_queue(stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+
+    items = [item for item in support_selectors.needs_attention() if item.kind == "refund_sent_back"]
+
+    assert [item.title for item in items] == [f"{order.reference}: refund sent back by the bank"]
+    assert items[0].money_cents == 24900
+
+
+def test_the_status_page_stops_saying_a_sent_back_refund_reached_the_customer(stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+
+    status = selectors.order_customer_status(order, checked=True)
+
+    assert status.code == "refund_sent_back"
+    assert "has been refunded in full" not in status.message
+    assert "your bank sent the refund of $249.00 back" in status.message
+
+
+def test_a_refund_the_bank_sent_back_neither_gives_access_back_nor_holds_the_money(stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+
+    assert order.held_since is None
+    assert Entitlement.objects.get(order=order).revoked_at is not None
+    assert not OutboundEmail.objects.filter(kind="payment_received").exists()
+
+
+def test_a_refund_that_went_through_leaves_nothing_sent_back(stripe_emulator):
+    order = refunded_order()
+
+    assert order.refund_sent_back_cents == 0
+    assert not [item for item in support_selectors.needs_attention() if item.kind == "refund_sent_back"]
