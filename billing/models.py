@@ -100,6 +100,9 @@ class Order(models.Model):
     received_currency = models.CharField(max_length=3, blank=True)
     # What Stripe has refunded of it (the charge's amount_refunded), in received_currency.
     amount_refunded_cents = models.PositiveIntegerField(default=0)
+    # Of a refund the customer's bank sent back (Stripe holds it again), what a person returned to
+    # the customer outside Stripe (a bank transfer): billing.services.order_returned_another_way.
+    returned_another_way_cents = models.PositiveIntegerField(default=0)
     # The line on the customer's bank statement (the charge's calculated_statement_descriptor).
     statement_descriptor = models.CharField(max_length=30, blank=True)
     # A random id kept in the browser's session: two checkouts from one browser find each other.
@@ -192,11 +195,15 @@ class Order(models.Model):
         Stripe marked failed lowers its total refunded; billing/settle_decision.py)."""
         if self.state != OrderState.REFUNDED or self.amount_received_cents is None:
             return 0
-        return max(0, self.paid_cents - self.amount_refunded_cents)
+        return max(0, self.paid_cents - self.amount_refunded_cents - self.returned_another_way_cents)
 
     @property
     def refund_sent_back_display(self):
         return format_money(self.refund_sent_back_cents, self.paid_currency)
+
+    @property
+    def returned_another_way_display(self):
+        return format_money(self.returned_another_way_cents, self.paid_currency)
 
     @property
     def refundable_display(self):
@@ -239,6 +246,7 @@ class OrderEvent(models.Model):
         REFUND_ACCEPTED = "refund_accepted", "Refund accepted by Stripe"
         REFUND_FAILED = "refund_failed", "Refund not confirmed"
         ACCEPTED_AMOUNT = "accepted_amount", "Amount accepted"
+        RETURNED_ANOTHER_WAY = "returned_another_way", "Money returned another way"
         PAYMENT_CANCELED = "payment_canceled", "Payment canceled"
         TIME_MOVED = "time_moved", "Time moved"
         ACCESS_EXTENDED = "access_extended", "Access extended"

@@ -244,6 +244,11 @@ def order_customer_status(order: Order, *, checked: bool = True, proved: bool = 
                       f"{order.refund_sent_back_display} back to us, which happens when a card has been closed or "
                       "replaced. So it has not reached you: we hold it, and someone on our team will contact you "
                       "at this address to return it another way." + access_after_refund(order), final=True)
+    if order.state == S.REFUNDED and order.returned_another_way_cents:
+        return status("refunded", False, "Refunded",
+                      f"Your payment of {paid} has been refunded in full. Your bank sent our refund to your card "
+                      f"back, so we returned {order.returned_another_way_display} to you another way."
+                      + access_after_refund(order), final=True)
     if order.state == S.REFUNDED:
         return status("refunded", False, "Refunded",
                       f"Your payment of {paid} has been refunded in full. Banks usually show "

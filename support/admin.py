@@ -27,7 +27,14 @@ from billing.services import MONEY_IN_FLIGHT, PAYMENT_CANCELABLE
 from billing.tokens import order_status_token
 from support import selectors, services
 from support.admin_data import CustomerDataActions
-from support.forms import AcceptAmountForm, ExtendAccessForm, RefundAmountForm, ReplyForm, first_error
+from support.forms import (
+    AcceptAmountForm,
+    ExtendAccessForm,
+    RefundAmountForm,
+    ReplyForm,
+    ReturnedAnotherWayForm,
+    first_error,
+)
 from support.models import Alert, InboundMessage
 from support.timefmt import console_date
 
@@ -96,6 +103,8 @@ class OrderAdmin(CustomerDataActions, admin.ModelAdmin):
             path("<int:order_id>/recover/", view(self.recover_view), name="billing_order_recover"),
             path("<int:order_id>/refund/", view(self.refund_view), name="billing_order_refund"),
             path("<int:order_id>/accept/", view(self.accept_view), name="billing_order_accept"),
+            path("<int:order_id>/returned-another-way/", view(self.returned_another_way_view),
+                 name="billing_order_returned_another_way"),
             path("<int:order_id>/resend/", view(self.resend_view), name="billing_order_resend"),
             path("<int:order_id>/note/", view(self.note_view), name="billing_order_note"),
             path("<int:order_id>/signin-link/", view(self.signin_link_view), name="billing_order_signin_link"),
@@ -133,6 +142,7 @@ class OrderAdmin(CustomerDataActions, admin.ModelAdmin):
             "resendable": [e for e in order.emails.all() if e.kind in ONCE_PER_ORDER],
             "refundable": order.state in (OrderState.PAID, OrderState.ACTIVE, OrderState.NEEDS_REVIEW),
             "acceptable": selectors.order_acceptable(order),
+            "sent_back": order.refund_sent_back_display if order.refund_sent_back_cents else "",
             "extendable": hasattr(order, "entitlement") and order.entitlement.revoked_at is None,
             "has_account": order.user is not None and not order.user.is_staff,
             "signin_asked": selectors.signin_link_request(order),
@@ -219,6 +229,23 @@ class OrderAdmin(CustomerDataActions, admin.ModelAdmin):
                                                      reason=form.cleaned_data["reason"],
                                                      seen=request.POST.get("seen", "")),
             lambda done: f"Accepted {done.paid_display} as Stripe took it — {done.get_state_display()}")
+
+    def returned_another_way_view(self, request, order_id):
+        """A refund the customer's bank sent back, returned outside Stripe (permissioned like Refund)."""
+        if request.method != "POST":
+            return redirect("admin:billing_order_change", order_id)
+        order = self._case(request, order_id, "refund_order")
+        form = ReturnedAnotherWayForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, f"{order.reference}: {first_error(form)}", messages.ERROR)
+            return self._back(order)
+        amount = order.refund_sent_back_display
+        return self._money_action(
+            request, order,
+            lambda: services.order_returned_another_way_by_support(
+                order_id=order.id, user=request.user, key=self._key(request), how=form.cleaned_data["how"],
+                seen=request.POST.get("seen", "")),
+            lambda done: f"Recorded {amount} returned another way")
 
     def _money_action(self, request, order, call, done):
         """Refund or Accept, confirmed: run it once and say how it went (a repeat says it was done;

@@ -139,6 +139,13 @@ class AcceptAmountForm(forms.Form):
         "required": "Say why the amount Stripe took is accepted, for the order's history."})
 
 
+class ReturnedAnotherWayForm(forms.Form):
+    """A refund the bank sent back, returned outside Stripe: how, for the order's history."""
+
+    how = forms.CharField(max_length=300, error_messages={
+        "required": "Say how the money was returned (a bank transfer, a cheque), for the order's history."})
+
+
 class ExtendAccessForm(forms.Form):
     """Extend access: whole days, 1 to 366, and why, for the customer's history."""
 

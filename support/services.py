@@ -26,6 +26,7 @@ from billing.services import (
     order_accept_amount,
     order_payment_cancel,
     order_refund,
+    order_returned_another_way,
     order_settle,
 )
 from billing.services.history import (
@@ -310,6 +311,18 @@ def order_accept_by_support(*, order_id: int, user, key, reason: str, seen: str)
     _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
     return order_accept_amount(order_id=order_id, actor=support_actor(user), user=user, reason=reason,
                                claim=claim)
+
+
+def order_returned_another_way_by_support(*, order_id: int, user, key, how: str, seen: str):
+    """Record, as this person and once per form, that they returned a refund the customer's bank
+    sent back another way; refused if someone changed the case since they loaded it."""
+    def claim():
+        _receipt(key=key, action="returned_another_way", order_id=order_id, user=user)
+        _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
+
+    _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
+    return order_returned_another_way(order_id=order_id, actor=support_actor(user), user=user, how=how,
+                                      claim=claim)
 
 
 def order_note_add(*, order_id: int, user, body: str, key):

@@ -21,7 +21,7 @@ One file per family of operations; callers import this package (`from billing im
   status, refunds seen; the settle turn, so paths settling one order at once read Stripe once.
 - entitlements.py: the callers of accounts.access (activation, revocation, entitlement_add_days).
 - held.py: money held without service (order_hold_money).
-- refunds.py: order_refund, order_accept_amount.
+- refunds.py: order_refund, order_accept_amount, order_returned_another_way.
 - adoption.py: the sweep's cases: order_adopt, orders_cancel_abandoned.
 - attempts.py: unfinished payment attempts: order_payment_cancel and the sweep's abandoned ones.
 - webhook_events.py: stripe_event_receive, the webhook's fast path.
@@ -63,7 +63,7 @@ from billing.services.checkout_decision import PAYABLE, CheckoutOutcome, Checkou
 from billing.services.entitlements import entitlement_add_days
 from billing.services.held import order_hold_money
 from billing.services.plans import DEFAULT_PLAN, plan_ensure_default, plan_set, stripe_webhook_endpoint_ensure
-from billing.services.refunds import REFUNDABLE, order_accept_amount, order_refund
+from billing.services.refunds import REFUNDABLE, order_accept_amount, order_refund, order_returned_another_way
 from billing.services.self_service import (
     ALREADY_YOURS_EVERY,
     ALREADY_YOURS_PER_DAY,
@@ -121,6 +121,7 @@ __all__ = [
     "order_payment_cancel",
     "order_prepare_payment",
     "order_refund",
+    "order_returned_another_way",
     "order_settle",
     "order_status_links_send",
     "orders_cancel_abandoned",

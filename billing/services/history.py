@@ -159,10 +159,19 @@ def event_refund_accepted(order: Order, *, actor: str, amount_cents: int, curren
 
 
 def event_refund_recorded(order: Order, *, actor: str, total_cents: int, currency: str, reason: str,
-                          stripe_ids=None) -> OrderEvent:
-    """Stripe shows this much refunded in total (settle); unsaved."""
+                          sent_back_cents: int = 0, stripe_ids=None) -> OrderEvent:
+    """Stripe shows this much refunded in total (settle), `sent_back_cents` less than before when
+    the customer's bank sent a refund back; unsaved."""
     return _event(order, K.REFUND_RECORDED, actor=actor, reason=reason, stripe_ids=stripe_ids,
-                  data={"refunded_cents": total_cents, "currency": currency})
+                  data={"refunded_cents": total_cents, "currency": currency, "sent_back_cents": sent_back_cents})
+
+
+def event_returned_another_way(order: Order, *, actor: str, user, amount_cents: int, how: str) -> OrderEvent:
+    """A person returned a refund the bank sent back, outside Stripe; unsaved."""
+    money = format_money(amount_cents, order.paid_currency)
+    return _event(order, K.RETURNED_ANOTHER_WAY, actor=actor, user=user,
+                  reason=f"Returned {money} to the customer another way: {how.strip()}",
+                  data={**_money(amount_cents, order.paid_currency), "how": how.strip()})
 
 
 # --- Time -----------------------------------------------------------------------------------------

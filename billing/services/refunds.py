@@ -16,6 +16,7 @@ from billing.services.history import (
     event_refund_accepted,
     event_refund_failed,
     event_refund_requested,
+    event_returned_another_way,
 )
 from billing.services.settle import _belongs_to, _record_payment_facts, order_settle
 from config.failpoints import failpoint
@@ -143,4 +144,26 @@ def order_accept_amount(*, order_id: int, actor: str, reason: str,
             event.actor_user = user
         order.save()
         OrderEvent.objects.bulk_create(events)
+    return order
+
+
+def order_returned_another_way(*, order_id: int, actor: str, how: str, claim: Callable[[], None] | None = None,
+                               user=None) -> Order:
+    """A person returned to the customer, outside Stripe (a bank transfer), the refund their bank
+    sent back (docs/reconcile.md#refunds): recorded with how, the order off the queue, the team's
+    alert resolved. Stripe is not asked: the money left another way. `claim` runs under the lock."""
+    if not how.strip():
+        raise BillingError("Say how the money was returned (a bank transfer, a cheque), for the order's history.")
+    with transaction.atomic():
+        order = locks.order_lock(order_id)
+        if claim is not None:
+            claim()
+        amount = order.refund_sent_back_cents
+        if not amount:
+            raise BillingError(f"Order {order.reference} has no refund sent back by the bank to return.")
+        order.returned_another_way_cents += amount
+        event = event_returned_another_way(order, actor=actor, user=user, amount_cents=amount, how=how)
+        order.save(update_fields=["returned_another_way_cents"])
+        event.save()
+        signals.attention_over.send(sender=Order, order=order, kinds=["refund_failed"])
     return order

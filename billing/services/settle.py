@@ -170,9 +170,10 @@ def _apply(order: Order, move: Move, *, pi, actor: str, why: str, ids: dict) -> 
                 order.attention_reason = attention
             return [event_state_changed(order, to_state, actor=actor, reason=because + why, stripe_ids=ids)]
         case RecordRefunded(total_cents=total, because=because):
+            sent_back = max(0, order.amount_refunded_cents - total)
             order.amount_refunded_cents = total
             return [event_refund_recorded(order, actor=actor, total_cents=total, currency=order.currency,
-                                          reason=because + why, stripe_ids=ids)]
+                                          reason=because + why, sent_back_cents=sent_back, stripe_ids=ids)]
         case Activate():
             events = []
             _activate(order, pi, actor=actor, events=events, why=why, ids=ids)

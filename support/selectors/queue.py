@@ -102,7 +102,8 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
                                order.paid_cents - order.amount_refunded_cents, order.refund_deadline_at,
                                order_url(order.id)))
     # Refunded, but the customer's bank sent the refund back: Stripe holds the money again.
-    sent_back = Order.objects.filter(state=S.REFUNDED, amount_refunded_cents__lt=F("amount_received_cents"))
+    sent_back = Order.objects.filter(state=S.REFUNDED, amount_received_cents__gt=F("amount_refunded_cents")
+                                     + F("returned_another_way_cents"))
     for order in sent_back.exclude(id__in=seen)[:limit]:
         seen.add(order.id)
         items.append(QueueItem("refund_sent_back", f"{order.reference}: refund sent back by the bank",

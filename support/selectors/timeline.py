@@ -70,7 +70,8 @@ EVENT_WORDS = {
     _K.PAYMENT_SET_UP: lambda d: "Payment set up with Stripe",
     _K.PAYMENT_LINKED: lambda d: "Linked to its Stripe payment, found by the sweep",
     _K.ACCESS_GRANTED: _granted,
-    _K.REFUND_RECORDED: lambda d: f"Stripe shows {_money(d, 'refunded_cents')} refunded in total",
+    _K.REFUND_RECORDED: lambda d: f"Stripe shows {_money(d, 'refunded_cents')} refunded in total" + (
+        f": the customer's bank sent back {_money(d, 'sent_back_cents')}" if d.get("sent_back_cents") else ""),
     _K.MONEY_HELD: _held,
     _K.REFUND_REQUESTED: lambda d: f"{'Refund' if d['full'] else 'Partial refund'} of {_money(d)} requested: "
                                    f"{d['note']}",
@@ -78,6 +79,7 @@ EVENT_WORDS = {
     _K.REFUND_ACCEPTED: lambda d: f"Stripe accepted the refund of {_money(d)} ({d['status']})",
     _K.ACCEPTED_AMOUNT: lambda d: (f"Accepted {_money(d)} as Stripe took it for the "
                                    f"{_money(d, 'asked_cents', 'asked_currency')} order: {d['note']}"),
+    _K.RETURNED_ANOTHER_WAY: lambda d: f"Returned {_money(d)} to the customer another way: {d['how']}",
     _K.TIME_MOVED: lambda d: f"Time moved {d['why']}: now {d['starts_on']} to {d['ends_on']}",
     _K.ACCESS_EXTENDED: _extended,
     _K.EMAIL_SENT: lambda d: f"Email sent: {_email(d)}",

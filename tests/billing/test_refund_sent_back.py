@@ -2,11 +2,17 @@
 failed days later and holds the money again. The order stays refunded (its access ended), and a
 person returns the money another way; nothing may go on saying the customer has it."""
 
+import uuid
+from io import StringIO
+
 import pytest
 import stripe
+from django.core.management import call_command
+from django.urls import reverse
 
 from accounts.models import Entitlement
 from billing import selectors, services
+from billing.errors import BillingError
 from billing.models import OrderState
 from outbox.models import OutboundEmail
 from support import selectors as support_selectors
@@ -77,3 +83,71 @@ def test_a_refund_that_went_through_leaves_nothing_sent_back(stripe_emulator):
 
     assert order.refund_sent_back_cents == 0
     assert not [item for item in support_selectors.needs_attention() if item.kind == "refund_sent_back"]
+
+
+def staff(client, *, refunds):
+    call_command("support_staff", "ana@backstop.localhost", password="a long pass phrase 42", refunds=refunds,
+                 stdout=StringIO())
+    assert client.login(email="ana@backstop.localhost", password="a long pass phrase 42")
+    return client
+
+
+def returned_another_way(client, order, how="Bank transfer on Dec 9"):
+    return client.post(reverse("admin:billing_order_returned_another_way", args=[order.pk]), {
+        "key": str(uuid.uuid4()), "how": how, "seen": support_selectors.order_case_version(order.id)})
+
+
+def test_the_case_page_offers_to_record_the_money_returned_another_way(client, stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+    staff(client, refunds=True)
+
+    page = client.get(reverse("admin:billing_order_change", args=[order.pk])).content.decode()
+
+    assert 'id="case-returned-another-way">Returned $249.00 another way</button>' in page
+
+
+def test_money_returned_another_way_is_recorded_with_who_and_how_and_leaves_the_queue(
+    client, stripe_emulator, emulator_control
+):
+    order = bank_sends_back(refunded_order(), emulator_control)
+    staff(client, refunds=True)
+
+    returned_another_way(client, order)
+
+    order.refresh_from_db()
+    assert order.refund_sent_back_cents == 0
+    event = order.events.get(kind="returned_another_way")
+    assert (event.actor, event.data["amount_cents"], event.data["how"]) == (
+        "support:ana@backstop.localhost", 24900, "Bank transfer on Dec 9")
+    assert not [item for item in support_selectors.needs_attention() if item.kind == "refund_sent_back"]
+    assert not Alert.objects.filter(order=order, kind=Alert.Kind.REFUND_FAILED, resolved_at__isnull=True).exists()
+
+
+def test_the_status_page_says_the_money_was_returned_another_way(client, stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+    staff(client, refunds=True)
+    returned_another_way(client, order)
+    order.refresh_from_db()
+
+    status = selectors.order_customer_status(order, checked=True)
+
+    assert status.code == "refunded"
+    assert "so we returned $249.00 to you another way" in status.message
+
+
+def test_recording_money_returned_another_way_needs_the_refund_right(client, stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+    staff(client, refunds=False)
+
+    response = returned_another_way(client, order)
+
+    assert response.status_code == 403
+    order.refresh_from_db()
+    assert order.refund_sent_back_cents == 24900
+
+
+def test_money_can_be_recorded_returned_another_way_only_for_a_refund_sent_back(stripe_emulator):
+    order = refunded_order()
+
+    with pytest.raises(BillingError, match="no refund sent back"):
+        services.order_returned_another_way(order_id=order.id, actor="support:ana@backstop.localhost", how="transfer")
