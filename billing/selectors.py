@@ -16,7 +16,7 @@ from accounts.access import access_until
 from accounts.models import Entitlement
 from accounts.periods import days_left as calendar_days_left
 from accounts.periods import lay_end_to_end
-from billing.models import Order, OrderState, ReconcileRun
+from billing.models import Order, OrderEvent, OrderState, ReconcileRun
 from billing.money import format_money
 from billing.receipts import Receipt, ReceiptRefund
 from billing.tokens import order_status_token, renew_path
@@ -549,6 +549,12 @@ def order_receipt(order: Order, *, proved: bool = False):
     if unlisted > 0:
         lines.append(ReceiptRefund(refunded_at=None, amount=format_money(unlisted, order.paid_currency),
                                    in_progress=False))
+    # A refund the bank sent back that a person then returned outside Stripe (a bank transfer).
+    returned = order.returned_another_way_cents and order.events.filter(kind=OrderEvent.Kind.RETURNED_ANOTHER_WAY)
+    for event in returned or []:
+        lines.append(ReceiptRefund(refunded_at=event.created_at, in_progress=False,
+                                   amount=format_money(event.data["amount_cents"], event.data["currency"])))
+    given_back = order.amount_refunded_cents + order.returned_another_way_cents
     months = order.plan.duration_months
     brand = CARD_BRANDS.get(order.card_brand, order.card_brand.replace("_", " ").title() or "Card")
     return Receipt(
@@ -565,8 +571,8 @@ def order_receipt(order: Order, *, proved: bool = False):
         card=f"{brand} ending in {order.card_last4}" if order.card_last4 else "",
         statement_descriptor=order.statement_descriptor,
         refunds=tuple(lines),
-        amount_refunded=order.refunded_display if order.amount_refunded_cents else "",
-        net_amount=format_money(order.paid_cents - order.amount_refunded_cents, order.paid_currency),
+        amount_refunded=format_money(given_back, order.paid_currency) if given_back else "",
+        net_amount=format_money(order.paid_cents - given_back, order.paid_currency),
         period=_receipt_period(order, proved=proved),
     )
 

@@ -151,3 +151,24 @@ def test_money_can_be_recorded_returned_another_way_only_for_a_refund_sent_back(
 
     with pytest.raises(BillingError, match="no refund sent back"):
         services.order_returned_another_way(order_id=order.id, actor="support:ana@backstop.localhost", how="transfer")
+
+
+def test_the_receipt_counts_money_returned_another_way_as_given_back(client, stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+    staff(client, refunds=True)
+    returned_another_way(client, order)
+    order.refresh_from_db()
+
+    receipt = selectors.order_receipt(order, proved=True)
+
+    assert [refund.amount for refund in receipt.refunds] == ["$249.00"]
+    assert (receipt.amount_refunded, receipt.net_amount) == ("$249.00", "$0.00")
+
+
+def test_the_receipt_of_a_refund_sent_back_shows_no_refund(stripe_emulator, emulator_control):
+    order = bank_sends_back(refunded_order(), emulator_control)
+
+    receipt = selectors.order_receipt(order, proved=True)
+
+    assert receipt.refunds == ()
+    assert (receipt.amount_refunded, receipt.net_amount) == ("", "$249.00")
