@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from support.models import InboundAttachment, InboundMessage
-from tests.factories import UserFactory
+from tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +183,20 @@ def test_a_customer_signed_in_to_their_account_cannot_download_an_attachment(cli
     response = client.get(reverse("admin:support_inboundmessage_attachment", args=[case.pk, kept.pk]))
 
     assert response.status_code == 302
+
+
+def test_staff_without_the_support_mail_permission_cannot_download_an_attachment(client, case):
+    client.force_login(StaffFactory())  # staff, in no group: may not view support mail
+    kept = case.attachments.get(filename="statement.png")
+
+    response = client.get(reverse("admin:support_inboundmessage_attachment", args=[case.pk, kept.pk]))
+
+    assert response.status_code == 403
+
+
+def test_an_attachment_that_was_not_kept_has_nothing_to_download(console, case):
+    dropped = case.attachments.get(filename="video.mov")
+
+    response = console.get(reverse("admin:support_inboundmessage_attachment", args=[case.pk, dropped.pk]))
+
+    assert response.status_code == 404
