@@ -6,6 +6,7 @@ anything production needs must be set explicitly: the process refuses to start o
 
 import base64
 import binascii
+import os
 import uuid
 from datetime import timedelta
 from email.utils import getaddresses
@@ -221,6 +222,10 @@ except (ZoneInfoNotFoundError, ValueError):
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded files: only what customers attach to support mail (support.InboundAttachment), never
+# served by URL: staff download them through the console. STORAGES["default"] may be swapped for
+# an object store; keep it private.
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -372,6 +377,20 @@ ANYMAIL = {
     # Basic-auth "user:pass" the ESP's webhooks must present; without it they are not routed.
     "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", required=not DEBUG and bool(ANYMAIL_ESP)),
 }
+# The provider's own webhook settings, by anymail's names with its ANYMAIL_ prefix: e.g. Mailgun's
+# signing key as ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY. Only the configured provider's are read; one
+# its webhook needs and lacks stops start-up (config/esp_webhooks.py builds each view at boot).
+_esp_prefix = f"ANYMAIL_{ANYMAIL_ESP.upper()}_" if ANYMAIL_ESP else None
+ANYMAIL.update({name.removeprefix("ANYMAIL_"): value for name, value in os.environ.items()
+                if _esp_prefix and name.startswith(_esp_prefix) and value})
+# What a customer attaches to one support email is kept up to this many megabytes in all (the
+# default storage, MEDIA_ROOT); past it an attachment is listed on the case as not kept. The inbound
+# webhook takes requests up to twice this (base64 in the provider's JSON, the email's own text), so
+# an email over the cap still arrives and says what was left out; nginx's inbound location must
+# allow as much (docs/deploy/nginx.conf, decision 0027).
+INBOUND_ATTACHMENTS_MAX_MB = env_int("INBOUND_ATTACHMENTS_MAX_MB", 25)
+if INBOUND_ATTACHMENTS_MAX_MB < 0:
+    raise ImproperlyConfigured("INBOUND_ATTACHMENTS_MAX_MB must be 0 (keep none) or more.")
 if EMAIL_BACKEND.startswith("anymail.backends.postmark"):
     ANYMAIL["POSTMARK_SERVER_TOKEN"] = env_str("POSTMARK_SERVER_TOKEN", required=True)
 

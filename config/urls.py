@@ -1,5 +1,3 @@
-from anymail import urls as anymail_urls
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -9,7 +7,7 @@ from accounts.product import ProductHome
 from billing import account_urls as billing_account_urls
 from billing.webhooks import stripe_webhook
 from config import health
-from config.esp_webhooks import strict
+from config.esp_webhooks import esp_webhook_urls
 from support import monitoring
 
 # dj-stripe's one URL (djstripe/urls.py), answered by billing/webhooks.py instead of its view. Same
@@ -18,17 +16,6 @@ djstripe_urls = (
     [path("webhook/<uuid:uuid>/", stripe_webhook, name="djstripe_webhook_by_uuid")],
     "djstripe",
 )
-
-
-
-def esp_webhook_urls():
-    """Only the configured ESP's webhooks, and none without the shared secret: a request to any
-    other provider's URL, or to ours before it is secured, finds nothing here."""
-    if not settings.ANYMAIL_ESP or not settings.ANYMAIL.get("WEBHOOK_SECRET"):
-        return [], "anymail"
-    prefix = f"{settings.ANYMAIL_ESP}_"
-    return [strict(p) for p in anymail_urls.urlpatterns if (p.name or "").startswith(prefix)], "anymail"
-
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -42,6 +29,7 @@ urlpatterns = [
     # The product's door (docs/integrating.md): the demo product page, and the API a separate product asks.
     path("app/", ProductHome.as_view(), name="app"),
     path("api/v1/access/", AccessAPI.as_view(), name="access-api-v1"),
+    # Only the configured email provider's webhooks (ANYMAIL_ESP), with the shared secret.
     path("anymail/", include(esp_webhook_urls())),
     path("", include("billing.urls")),
 ]

@@ -38,6 +38,7 @@ EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "12111"))
 SUPPORT_EMAIL = "support@backstop.localhost"
 EMULATOR_SECRET_KEY = "sk_test_51BackstopEmulatorLocalKey0000000000"
 EMULATOR_PUBLISHABLE_KEY = "pk_test_51BackstopEmulatorLocalKey0000000000"
+INBOUND_USER = "postmark"
 
 
 def say(message):
@@ -49,7 +50,7 @@ def load_secrets():
     path = VAR / "demo-secrets.json"
     if path.exists():
         values = json.loads(path.read_text())
-        if "webhook_uuid" in values:
+        if "webhook_uuid" in values and "inbound_secret" in values:
             return values
     else:
         values = {
@@ -57,11 +58,22 @@ def load_secrets():
             "support_password": secrets.token_urlsafe(9),
             "webhook_secret": "whsec_" + secrets.token_hex(24),
         }
-    # The webhook path is this installation's own; also added to a var/ from before it was.
-    values["webhook_uuid"] = str(uuid.uuid4())
+    # Each added to a var/ from before it was: the webhook path is this installation's own, and so
+    # is the password the email provider's inbound webhook presents.
+    values.setdefault("webhook_uuid", str(uuid.uuid4()))
+    values.setdefault("inbound_secret", secrets.token_urlsafe(18))
     path.write_text(json.dumps(values, indent=2))
     path.chmod(0o600)
     return values
+
+
+def write_inbound_netrc(values):
+    """The inbound webhook's user and password for curl (`--netrc-file var/demo-inbound.netrc`, the
+    README's sample email), so no secret is typed or shown on a command line."""
+    path = VAR / "demo-inbound.netrc"
+    path.write_text(f"machine 127.0.0.1 login {INBOUND_USER} password {values['inbound_secret']}\n")
+    path.chmod(0o600)
+    return path
 
 
 def demo_environment(values):
@@ -88,6 +100,10 @@ def demo_environment(values):
             "STRIPE_WEBHOOK_UUID": values["webhook_uuid"],
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(VAR / "mail"),
+            # Support mail comes in as Postmark posts it (its inbound JSON, basic auth), though the
+            # demo's own emails go to files: the README's curl posts a sample email this way.
+            "ANYMAIL_ESP": "postmark",
+            "ANYMAIL_WEBHOOK_SECRET": f"{INBOUND_USER}:{values['inbound_secret']}",
             "BACKSTOP_VAR_DIR": str(VAR),
             "PYTHONUNBUFFERED": "1",
         }
@@ -197,6 +213,7 @@ def main():
             say(f"port {port} for the {what} is already in use: stop what holds it or pick another port")
             return 2
     values = load_secrets()
+    inbound_netrc = write_inbound_netrc(values)
     supervisor = Supervisor(demo_environment(values))
 
     def on_signal(signum, _frame):
@@ -261,6 +278,8 @@ def main():
         say(f"  Stripe emulator: http://127.0.0.1:{EMULATOR_PORT}  (control API under /_emulator/, for "
             "programs on this machine sending the secret key as a bearer token)")
     say(f"  Emails sent:     {VAR / 'mail'}")
+    say(f"  Support mail in: {site}/anymail/postmark/inbound/  (Postmark's inbound JSON; user and password "
+        f"in {inbound_netrc}; README: 'Send the demo a support email')")
     say(f"  Health:          {site}/healthz")
     say(f"  Web server:      gunicorn pid {web.pid} on 127.0.0.1:{app_port}, behind the shop's proxy; kill it to "
         "see the page customers get while it is down")

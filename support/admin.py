@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -35,7 +36,7 @@ from support.forms import (
     ReturnedAnotherWayForm,
     first_error,
 )
-from support.models import Alert, InboundMessage
+from support.models import Alert, InboundAttachment, InboundMessage
 from support.timefmt import console_date
 
 
@@ -409,6 +410,8 @@ class InboundMessageAdmin(admin.ModelAdmin):
             path("<int:message_id>/reply/", view(self.reply_view), name="support_inboundmessage_reply"),
             path("<int:message_id>/answered/", view(self.answered_view), name="support_inboundmessage_answered"),
             path("<int:message_id>/claim/", view(self.claim_view), name="support_inboundmessage_claim"),
+            path("<int:message_id>/attachments/<int:attachment_id>/", view(self.attachment_view),
+                 name="support_inboundmessage_attachment"),
             *super().get_urls(),
         ]
 
@@ -430,6 +433,7 @@ class InboundMessageAdmin(admin.ModelAdmin):
             "target_text": timesince(timezone.now() - settings.SUPPORT_FIRST_RESPONSE),
             "sent_replies": message.replies.select_related("email", "user"),
             "order_links": selectors.inbound_order_links(message),
+            "attachments": message.attachments.all(),
             "can_reply": request.user.has_perm("support.reply_inboundmessage"),
             **(extra_context or {}),
         }
@@ -483,3 +487,14 @@ class InboundMessageAdmin(admin.ModelAdmin):
 
     def claim_view(self, request, message_id):
         return _claim(self, request, "view_inboundmessage", message_id=message_id)
+
+    def attachment_view(self, request, message_id, attachment_id):
+        """A file the customer attached, to staff who may see the case, always as a download: what a
+        stranger sent is never rendered in the console's own origin."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        attachment = get_object_or_404(InboundAttachment, pk=attachment_id, message_id=message_id)
+        if not attachment.file:
+            raise Http404(attachment.not_kept or "This attachment was not kept.")
+        return FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.filename,
+                            content_type="application/octet-stream")

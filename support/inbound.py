@@ -1,7 +1,9 @@
 """Support email arriving through the ESP's inbound webhook (django-anymail) becomes a case.
 
-The request only stores the email (bounded) and says whether its From can be trusted; matching it
-to orders runs in the worker (support.tasks.match_inbound_message).
+The request only stores the email (bounded, with its attachments up to INBOUND_ATTACHMENTS_MAX_MB)
+and says whether its From can be trusted; matching it to orders runs in the worker
+(support.tasks.match_inbound_message). Whichever provider ANYMAIL_ESP names, anymail hands us the
+same message; an email without a From is refused before it gets here (config/esp_webhooks.py).
 """
 
 from email.utils import getaddresses
@@ -11,6 +13,7 @@ from django.dispatch import receiver
 
 from accounts.models import normalize_email
 from support import services
+from support.attachments import Attachment
 from support.selectors import INBOUND_SCAN_LIMIT
 
 
@@ -63,7 +66,17 @@ def receive_support_email(sender, event, esp_name, **kwargs):
         sender_check=_storable(check),
         # Postmark's MessageID above is its own; a reply threads on the email's Message-ID header.
         rfc_message_id=_storable(message.get("Message-ID", "") or ""),
+        attachments=attachments_of(message),
     )
+
+
+def attachments_of(message) -> list[Attachment]:
+    """Every file the customer sent: attachments and images pasted into the text (inline parts)."""
+    # An inline text part without a file name is the email's own text (some clients mark it so).
+    parts = [part for part in message.walk() if part.get_content_maintype() != "multipart" and (
+        part.is_attachment() or (part.is_inline() and (part.get_filename() or part.get_content_maintype() != "text")))]
+    return [Attachment(filename=_storable(part.get_filename() or ""), content_type=part.get_content_type(),
+                       content=part.get_content_bytes() or b"") for part in parts]
 
 
 def _storable(text: str) -> str:

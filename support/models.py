@@ -1,3 +1,5 @@
+import uuid
+
 from django.db import models
 
 
@@ -117,6 +119,30 @@ class InboundMessage(models.Model):
 
     def __str__(self):
         return f"{self.from_email}: {self.subject}"
+
+
+def _attachment_path(attachment, _filename):
+    # Not the sender's file name: it stays in the row, never in a path on disk or a URL.
+    return f"support-mail/{attachment.message_id}/{uuid.uuid4().hex}"
+
+
+class InboundAttachment(models.Model):
+    """A file a customer attached to a support email (support/inbound.py), kept in the default
+    storage up to INBOUND_ATTACHMENTS_MAX_MB per email. One past the cap keeps its row, with no
+    file and `not_kept` saying why, so the case shows what the customer sent."""
+
+    message = models.ForeignKey(InboundMessage, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)  # as the sender named it; shown, and given on download
+    content_type = models.CharField(max_length=255, blank=True)  # as the sender declared it
+    size = models.PositiveBigIntegerField()  # bytes
+    file = models.FileField(upload_to=_attachment_path, max_length=255, blank=True)
+    not_kept = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.filename
 
 
 class SupportReply(models.Model):

@@ -41,6 +41,7 @@ from config.failpoints import failpoint
 from outbox.models import OutboundEmail
 from outbox.services import outbound_email_queue, outbound_email_requeue
 from support import selectors
+from support.attachments import inbound_attachments_store
 from support.emails import SUPPORT_REPLY
 from support.models import ActionReceipt, Alert, CaseClaim, CaseView, InboundMessage, Note, SupportReply
 from support.selectors import INBOUND_SCAN_LIMIT, signin_link_request, sweep_notice
@@ -376,8 +377,10 @@ def outbound_email_resend(*, order_id: int, kind: str, user, key):
 
 
 def inbound_message_receive(*, message_id: str, from_email: str, from_name: str, subject: str, text: str,
-                            sender_authenticated: bool = False, sender_check: str = "", rfc_message_id: str = ""):
-    """A customer wrote to support: store the case (bounded) and queue the matching for the worker,
+                            sender_authenticated: bool = False, sender_check: str = "", rfc_message_id: str = "",
+                            attachments=()):
+    """A customer wrote to support: store the case (bounded) with what they attached (up to
+    INBOUND_ATTACHMENTS_MAX_MB, support/attachments.py) and queue the matching for the worker,
     so the provider's webhook is answered at once whatever the size of the email.
 
     Idempotent on the ESP's message id (providers retry their webhooks).
@@ -388,6 +391,7 @@ def inbound_message_receive(*, message_id: str, from_email: str, from_name: str,
             "body": text[:INBOUND_SCAN_LIMIT], "sender_authenticated": sender_authenticated,
             "sender_check": sender_check[:200], "rfc_message_id": rfc_message_id.strip()[:998]})
         if created:
+            inbound_attachments_store(message=message, attachments=list(attachments))
             enqueue_after_commit("support.tasks.match_inbound_message", message.id,
                                  task_name=f"inbound-{message.id}-match")
     return message

@@ -93,6 +93,9 @@ def _inbound(message: InboundMessage) -> dict:
         "from_name": message.from_name, "subject": message.subject, "body": message.body,
         "status": message.status, "orders": [order.reference for order in message.orders.all()],
         "answered_at": _when(message.answered_at),
+        # The files themselves are downloaded from the case in the console.
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                         "kept": bool(a.file), "not_kept": a.not_kept} for a in message.attachments.all()],
     }
 
 
@@ -106,7 +109,7 @@ def customer_data(email: str) -> dict | None:
     emails = list(OutboundEmail.objects.filter(Q(recipient=email) | about_orders | Q(user__email=email))
                   .prefetch_related("about").order_by("created_at", "id"))
     messages = list(InboundMessage.objects.filter(Q(from_email__iexact=email) | Q(orders__in=orders)).distinct()
-                    .prefetch_related("orders").order_by("received_at"))
+                    .prefetch_related("orders", "attachments").order_by("received_at"))
     stripe_customers = sorted(set(StripeCustomer.objects.filter(email=email)
                                   .values_list("stripe_customer_id", flat=True))
                               | {order.stripe_customer_id for order in orders if order.stripe_customer_id})
