@@ -296,7 +296,7 @@ def test_a_dead_email_provider_is_told_by_chat_and_shown_on_the_console_then_end
 
     assert len(received) == 2
     assert "Resolved after" in received[1]["text"]
-    assert "customer emails are going out again" in received[1]["text"]
+    assert "no customer email is waiting to go out any more" in received[1]["text"]
     assert 'id="email-down"' not in console.get(reverse("admin:index")).content.decode()
 
 
@@ -348,3 +348,14 @@ def test_the_daily_digest_lists_what_the_nets_fixed_and_what_is_still_open(setti
     assert "sync" not in body.split("Fixed by the nets")[1].split("Open cases")[0]
     assert "BK-1111-2222" in body
     assert mail.outbox[-1].subject == "[Backstop] Daily digest: 4 fixed, 1 open"
+
+
+def test_the_alerts_page_in_the_console_shows_each_channels_record(console, settings, email_provider_down):
+    settings.SUPPORT_TEAM_EMAILS = ["team@backstop.localhost"]
+    alert = raise_alert()
+    alerts.alert_notify(alert_id=alert.id)
+
+    page = console.get(reverse("admin:support_alert_change", args=[alert.pk])).content.decode()
+
+    assert "Email to SUPPORT_TEAM_EMAILS" in page
+    assert "Connection refused" in page or "ConnectionRefused" in page
