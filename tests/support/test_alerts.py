@@ -1,10 +1,7 @@
 """Alerts to the team: one per case, by email and an optional chat webhook, each channel delivered and
 retried on its own, and ended with an all-clear on every channel that announced it."""
 
-import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
@@ -20,29 +17,6 @@ from support.models import Alert, AlertDelivery
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def chat_webhook():
-    """A local stand-in for a Slack-compatible incoming webhook: records what it is sent."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/backstop", received
-    server.shutdown()
-    server.server_close()
 
 
 def raise_alert(key="held-money:1", **fields):
@@ -84,14 +58,6 @@ def test_an_alert_about_an_order_appears_on_its_timeline():
     raise_alert(key=f"held-money:{order.id}", order=order)
 
     assert order.events.filter(reason__startswith="Team alerted:").count() == 1
-
-
-@pytest.fixture
-def email_provider_down(settings):
-    """A real SMTP client against a port where nothing listens: every email is refused."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
-    return settings
 
 
 def email_provider_back(settings):

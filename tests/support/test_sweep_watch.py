@@ -5,6 +5,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.core import mail
 from django.core.cache import cache
 from django.core.management import call_command
 from django.urls import reverse
@@ -245,3 +246,27 @@ def test_the_team_hears_the_sweep_is_working_again(stripe_emulator, charge_list_
     assert len(mailoutbox) == 2
     assert mailoutbox[1].subject.startswith("[Backstop] Resolved: The sweep is failing")
     assert "the sweep finished a clean pass again" in mailoutbox[1].body
+
+
+def test_with_stripe_and_the_email_provider_down_chat_hears_of_the_sweep_and_then_its_all_clear(
+    stripe_emulator, charge_list_failing, settings, chat_webhook, email_provider_down,
+    django_capture_on_commit_callbacks
+):
+    url, chat = chat_webhook
+    settings.ALERT_WEBHOOK_URL, settings.SUPPORT_TEAM_EMAILS = url, ["team@backstop.localhost"]
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_run()
+        reconcile_run()
+
+    assert len(chat) == 1
+    assert "The sweep is failing" in chat[0]["text"]
+
+    charge_list_failing.clear_faults()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # the provider is back too
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_run()
+    tasks.watch_sweep()  # and a minute later, whatever each channel still owes
+
+    assert len(chat) == 2
+    assert "the sweep finished a clean pass again" in chat[1]["text"]
+    assert mail.outbox == []  # email never announced the outage, so it owes neither it nor its all-clear
