@@ -81,7 +81,7 @@ def email_outage(*, now=None) -> EmailOutage | None:
     title = (f"{count} customer email{'s' if count != 1 else ''} waiting, "
              f"the oldest for {timesince(oldest['created_at'], now)}")
     if failing is not None:
-        detail = f"The email provider's last answer: {failing}"
+        detail = f"The email provider's last answer: {failing.rstrip('.')}."
     else:
         detail = ("The provider has not refused them: the task worker that sends them (manage.py qcluster) "
                   "may not be running.")
