@@ -36,13 +36,30 @@ from support.forms import (
     ReturnedAnotherWayForm,
     first_error,
 )
-from support.models import Alert, InboundAttachment, InboundMessage
+from support.models import Alert, AlertDelivery, InboundAttachment, InboundMessage
 from support.timefmt import console_date
+
+
+class AlertDeliveryInline(admin.TabularInline):
+    """Each channel's record: announced when, all-clear when, its tries and last error."""
+
+    model = AlertDelivery
+    fields = readonly_fields = ["channel", "sent_at", "cleared_at", "attempts", "next_attempt_at", "last_error"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("support.view_alert")  # part of the alert: who may see it sees this
 
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
     """Cases raised to the team by the safety nets."""
+
+    inlines = [AlertDeliveryInline]
 
     list_display = ["created_at", "kind", "summary", "order", "notified_at", "resolved_at"]
     list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]

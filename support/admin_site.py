@@ -8,6 +8,7 @@ from django.urls import path
 
 from support import selectors
 from support.forms import StaffLoginForm
+from support.monitoring import email_outage
 from support.timefmt import console_time
 
 
@@ -139,6 +140,7 @@ class SupportAdminSite(admin.AdminSite):
             "attention": selectors.needs_attention() if can_see_orders else [],
             # Computed live, so it shows even when the worker that would raise the alert is down.
             "sweep_down": selectors.sweep_notice(),
+            "email_down": email_outage(),
             **(extra_context or {}),
         }
         return super().index(request, context)

@@ -7,12 +7,13 @@ class Alert(models.Model):
     """One case that needs a person, raised once however often the nets see it.
 
     `key` names the case (e.g. "held-money:42"), so every path may raise it freely: the first
-    one creates the row and notifies the team, the others find it and do nothing.
+    one creates the row and notifies the team, the others find it and do nothing. Each channel it
+    goes out on (email, chat) has its own AlertDelivery: one channel being down never holds up another.
     """
 
     class Kind(models.TextChoices):
         HELD_MONEY = "held_money", "Money held without service"
-        UNMATCHED_CHARGE = "unmatched_charge", "Backstop charge with no order"
+        UNMATCHED_CHARGE = "unmatched_charge", "A charge with no order"
         MISMATCH = "mismatch", "Stripe and the order disagree"
         DISPUTE = "dispute", "Dispute opened"
         REFUND_FAILED = "refund_failed", "Refund did not go through"
@@ -20,6 +21,8 @@ class Alert(models.Model):
         SWEEP_ERROR = "sweep_error", "The sweep could not finish a case"
         # The safety net itself: failing pass after pass, or not finishing at all.
         SWEEP_DOWN = "sweep_down", "The sweep is not working"
+        # Customers' emails are not going out (the provider refuses them, or nothing sends them).
+        EMAIL_DOWN = "email_down", "Email is not going out"
 
     kind = models.CharField(max_length=30, choices=Kind.choices)
     key = models.CharField(max_length=200, unique=True)
@@ -30,9 +33,8 @@ class Alert(models.Model):
     summary = models.CharField(max_length=300)
     details = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the team first heard of it, on any channel (each channel's own record: AlertDelivery).
     notified_at = models.DateTimeField(null=True, blank=True)
-    notify_attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -42,6 +44,31 @@ class Alert(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.summary}"
+
+
+class AlertDelivery(models.Model):
+    """One alert on one channel: announced (sent_at), and once the alert resolves, its all-clear
+    (cleared_at). Retried on its own schedule (next_attempt_at) whatever the other channel does."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email to SUPPORT_TEAM_EMAILS"
+        CHAT = "chat", "Chat (ALERT_WEBHOOK_URL)"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["alert", "channel"], name="alert_delivery_one_per_channel")]
+        indexes = [models.Index(fields=["next_attempt_at"], condition=models.Q(next_attempt_at__isnull=False),
+                                name="alert_delivery_due_idx")]
+
+    def __str__(self):
+        return f"{self.alert} by {self.channel}"
 
 
 class Note(models.Model):

@@ -6,9 +6,13 @@ orders and held money) and config imports no app; support sits above everything 
 docs/operations.md says what each check and figure means and what to do about it.
 """
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.utils import timezone
+from django.utils.timesince import timesince
 from django.views.decorators.cache import never_cache
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -18,6 +22,7 @@ from accounts.webhooks import access_deliveries_backlog
 from billing.selectors import emails_unsent, money_held, orders_by_state, sweep_health
 from config import health
 from config.heartbeat import task_worker_last_seen
+from outbox.models import OutboundEmail
 
 
 def _seconds_since(moment, now) -> int:
@@ -39,6 +44,49 @@ def check_outbox(*, now=None) -> dict:
     oldest = _seconds_since(unsent["oldest_at"], now)
     return {"ok": oldest <= settings.OUTBOX_ALERT_AFTER.total_seconds(), "unsent": unsent["count"],
             "oldest_unsent_seconds": oldest, "alert_after_seconds": round(settings.OUTBOX_ALERT_AFTER.total_seconds())}
+
+
+# Sends in a row one email may fail before the provider counts as down: with the outbox's first retries
+# (10 s, 30 s, a minute apart, tried by the dispatcher each minute) that is two to three minutes in,
+# inside OUTBOX_ALERT_AFTER; one failure is often a blip the next try gets through.
+EMAIL_DOWN_AFTER_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class EmailOutage:
+    key: str  # one alert per outage: named after the oldest email it held up
+    title: str
+    detail: str
+    unsent: int
+    oldest_at: datetime
+    last_error: str
+
+
+def email_outage(*, now=None) -> EmailOutage | None:
+    """Customers' emails are not going out: one waiting has failed EMAIL_DOWN_AFTER_ATTEMPTS sends in a
+    row (the provider refuses or does not answer), or the oldest has waited past OUTBOX_ALERT_AFTER
+    (/readyz's check: nothing sends them). None while email goes out. For the team's alert and the
+    console's landing page."""
+    now = now or timezone.now()
+    unsent = OutboundEmail.objects.filter(status__in=[OutboundEmail.Status.PENDING, OutboundEmail.Status.SENDING])
+    oldest = unsent.order_by("created_at").values("id", "created_at").first()
+    if oldest is None:
+        return None
+    failing = (unsent.filter(attempts__gte=EMAIL_DOWN_AFTER_ATTEMPTS).exclude(last_error="")
+               .order_by("-next_attempt_at").values_list("last_error", flat=True).first())
+    waited_too_long = now - oldest["created_at"] > settings.OUTBOX_ALERT_AFTER
+    if failing is None and not waited_too_long:
+        return None
+    count = unsent.count()
+    title = (f"{count} customer email{'s' if count != 1 else ''} waiting, "
+             f"the oldest for {timesince(oldest['created_at'], now)}")
+    if failing is not None:
+        detail = f"The email provider's last answer: {failing.rstrip('.')}."
+    else:
+        detail = ("The provider has not refused them: the task worker that sends them (manage.py qcluster) "
+                  "may not be running.")
+    return EmailOutage(key=f"email-down:{oldest['id']}", title=title, detail=detail, unsent=count,
+                       oldest_at=oldest["created_at"], last_error=failing or "")
 
 
 @never_cache

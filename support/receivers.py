@@ -3,9 +3,9 @@
 from django.dispatch import receiver
 
 from billing import signals
+from support.alerts import alert_raise, alerts_notify_due, alerts_resolve, sweep_watch
 from support.erasure import support_mail_scrub
 from support.models import Alert
-from support.services import alert_raise, alerts_notify_due, alerts_resolve, sweep_watch
 
 
 @receiver(signals.attention_needed, dispatch_uid="support.alert_on_attention")

@@ -10,6 +10,7 @@ SCHEDULES = [
     },
     {
         # Its own schedule, not a step of the sweep: it must run when the sweep is stuck or failing.
+        # It also watches outgoing email and retries what alert channels still owe.
         "name": "support: watch the sweep, alert the team while it is down",
         "func": "support.tasks.watch_sweep",
         "schedule_type": Schedule.MINUTES,

@@ -1,15 +1,12 @@
-"""Support-team writes: staff accounts, alerts to the team, and (later) the console's actions."""
+"""Support-team writes: staff accounts and the console's actions (alerts to the team: support/alerts.py)."""
 
-import json
 import logging
 import re
-import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -18,9 +15,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from billing import locks, stripe_api
 from billing.email_kinds import Kind as EmailKind
 from billing.errors import BillingError
-from billing.models import Order, OrderState, ReconcileRun
+from billing.models import Order, OrderState
 from billing.queue import enqueue_after_commit
-from billing.selectors import sweep_health
 from billing.services import (
     entitlement_add_days,
     order_accept_amount,
@@ -34,7 +30,6 @@ from billing.services.history import (
     event_replied,
     event_resend_asked,
     event_signin_link_sent,
-    event_team_alerted,
 )
 from billing.tokens import order_status_token
 from config.failpoints import failpoint
@@ -43,8 +38,8 @@ from outbox.services import outbound_email_queue, outbound_email_requeue
 from support import selectors
 from support.attachments import inbound_attachments_store
 from support.emails import SUPPORT_REPLY
-from support.models import ActionReceipt, Alert, CaseClaim, CaseView, InboundMessage, Note, SupportReply
-from support.selectors import INBOUND_SCAN_LIMIT, signin_link_request, sweep_notice
+from support.models import ActionReceipt, CaseClaim, CaseView, InboundMessage, Note, SupportReply
+from support.selectors import INBOUND_SCAN_LIMIT, signin_link_request
 
 logger = logging.getLogger(__name__)
 
@@ -120,132 +115,6 @@ def support_staff_totp_device(*, user):
     if device is not None:
         return device, False
     return TOTPDevice.objects.create(user=user, name="authenticator app", confirmed=True), True
-
-
-# --- Alerts to the team -------------------------------------------------------------------------
-
-ALERT_NOTIFY_MAX_ATTEMPTS = 10
-ALERT_WEBHOOK_TIMEOUT_SECONDS = 5
-
-
-def alert_raise(*, kind: str, key: str, summary: str, details: str = "", order=None, email=None) -> Alert:
-    """Tell the team about one case, once: the first call creates and notifies, later ones find it.
-
-    Runs in the caller's transaction (often under an order lock), so the notification itself is
-    sent after commit by the worker; if that is lost, the sweep sends what is still unsent.
-    """
-    existing = Alert.objects.filter(key=key).first()
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            alert = Alert.objects.create(kind=kind, key=key, summary=summary[:300], details=details,
-                                         order=order, email=email)
-    except IntegrityError:  # raised a moment ago by another path
-        return Alert.objects.get(key=key)
-    if order is not None:
-        event_team_alerted(order, alert_kind=kind, summary=alert.summary)
-    enqueue_after_commit("support.tasks.notify_alert", alert.id, task_name=f"alert-{alert.id}")
-    return alert
-
-
-def alerts_resolve(*, order, kinds: list[str]) -> int:
-    return Alert.objects.filter(order=order, kind__in=kinds, resolved_at__isnull=True).update(
-        resolved_at=timezone.now())
-
-
-def alert_notify(*, alert_id: int) -> Alert | None:
-    """Send one alert to SUPPORT_TEAM_EMAILS and ALERT_WEBHOOK_URL; retried by the sweep.
-
-    At least once rather than at most once: a duplicate alert costs a person a glance, a lost
-    one can cost a customer their money.
-    """
-    with transaction.atomic():
-        alert = Alert.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-            pk=alert_id, notified_at__isnull=True).select_related("order").first()
-        if alert is None:
-            return None
-        alert.notify_attempts += 1
-        try:
-            _alert_send(alert)
-        except Exception as exc:  # mail server or chat webhook down: the sweep tries again
-            logger.warning("Alert %s could not be sent (attempt %s): %s", alert.id, alert.notify_attempts, exc)
-            alert.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
-        else:
-            alert.notified_at = timezone.now()
-            alert.last_error = ""
-        alert.save(update_fields=["notify_attempts", "notified_at", "last_error"])
-    return alert
-
-
-def _alert_send(alert: Alert):
-    link = ""
-    if alert.order_id:
-        link = f"{settings.SITE_URL}/admin/billing/order/{alert.order_id}/change/"
-    body = "\n\n".join(part for part in (alert.summary, alert.details, link) if part)
-    send_mail(subject=f"[{settings.SITE_NAME}] {alert.get_kind_display()}: {alert.summary}"[:200], message=body,
-              from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=settings.SUPPORT_TEAM_EMAILS)
-    if settings.ALERT_WEBHOOK_URL:
-        request = urllib.request.Request(  # noqa: S310 - an https URL from our own settings
-            settings.ALERT_WEBHOOK_URL, method="POST", headers={"Content-Type": "application/json"},
-            data=json.dumps({"text": f"{alert.get_kind_display()}: {alert.summary}\n{link}".strip()}).encode())
-        with urllib.request.urlopen(request, timeout=ALERT_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
-            response.read()
-
-
-def alerts_notify_due(*, older_than: timedelta = timedelta(seconds=30)) -> int:
-    """Send alerts whose notification was lost or failed (worker down, mail server down)."""
-    due = Alert.objects.filter(notified_at__isnull=True, notify_attempts__lt=ALERT_NOTIFY_MAX_ATTEMPTS,
-                               created_at__lt=timezone.now() - older_than).values_list("id", flat=True)
-    sent = 0
-    for alert_id in list(due[:100]):
-        alert = alert_notify(alert_id=alert_id)
-        sent += bool(alert and alert.notified_at)
-    return sent
-
-
-def sweep_watch(*, now=None) -> Alert | None:
-    """Watch the safety net itself: one alert to the team while the sweep is down (failing pass after
-    pass, or not finishing at all), resolved once a pass finishes cleanly. Returns the open alert.
-
-    Runs after every pass (support.receivers) and every minute on its own schedule
-    (support/schedules.py), which keeps running when the sweep is stuck or never starts.
-    """
-    now = now or timezone.now()
-    open_alerts = Alert.objects.filter(kind=Alert.Kind.SWEEP_DOWN, resolved_at__isnull=True)
-    health = sweep_health(now=now)
-    if health.failures == 0 and not health.stalled:
-        open_alerts.update(resolved_at=now)
-        return None
-    notice = sweep_notice(now=now, health=health)
-    if notice is None:  # one failed pass after a clean one: not (yet) an outage
-        return open_alerts.first()
-    # An outage is one case from its start (the last clean pass) to its end, however it looks meanwhile.
-    return alert_raise(kind=Alert.Kind.SWEEP_DOWN, key=notice.key, summary=notice.title, details=notice.detail)
-
-
-def daily_digest_send(*, now=None) -> str:
-    """Email the team what the nets caught and fixed on their own in the last day, and what is open."""
-    now = now or timezone.now()
-    since = now - timedelta(days=1)
-    runs = ReconcileRun.objects.filter(started_at__gte=since).exclude(status=ReconcileRun.Status.SKIPPED)
-    totals: dict[str, int] = {}
-    errors = 0
-    for counts, run_errors in runs.values_list("counts", "errors"):
-        for name, value in (counts or {}).items():
-            totals[name] = totals.get(name, 0) + int(value)
-        errors += len(run_errors or [])
-    open_alerts = Alert.objects.filter(resolved_at__isnull=True).order_by("created_at")
-    lines = [f"{settings.SITE_NAME}, the last 24 hours (to {now:%Y-%m-%d %H:%M} UTC)", "",
-             f"Sweeps run: {runs.count()}, with {errors} errors.", "", "Fixed by the nets on their own:"]
-    fixed = {name: value for name, value in sorted(totals.items()) if value and not name.startswith("sync_")}
-    lines += [f"  {name.replace('_', ' ')}: {value}" for name, value in fixed.items()] or ["  nothing"]
-    lines += ["", f"Open cases for a person: {open_alerts.count()}"]
-    lines += [f"  - {alert.summary} (since {alert.created_at:%Y-%m-%d %H:%M} UTC)" for alert in open_alerts[:50]]
-    body = "\n".join(lines) + "\n"
-    send_mail(subject=f"[{settings.SITE_NAME}] Daily digest: {sum(fixed.values())} fixed, {open_alerts.count()} open",
-              message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=settings.SUPPORT_TEAM_EMAILS)
-    return body
 
 
 # --- The console's actions ------------------------------------------------------------------

@@ -31,7 +31,7 @@ from config.errors import server_error, unavailable_page
 from outbox import kinds
 from outbox.models import OutboundEmail
 from outbox.services import outbound_email_queue
-from support import services as support_services
+from support import alerts as support_alerts
 from support.emails import SUPPORT_REPLY
 from support.models import Alert
 from support.selectors import order_replies
@@ -250,7 +250,7 @@ def test_the_console_header_says_backstop_by_default(settings):
 
 def test_an_alert_email_names_the_configured_site(acme, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        support_services.alert_raise(kind=Alert.Kind.HELD_MONEY, key="held-money:1",
+        support_alerts.alert_raise(kind=Alert.Kind.HELD_MONEY, key="held-money:1",
                                      summary="BK-0000-0000: $249.00 held without service")
 
     assert mail.outbox[0].subject.startswith("[Acme Notes] ")
@@ -258,7 +258,7 @@ def test_an_alert_email_names_the_configured_site(acme, django_capture_on_commit
 
 
 def test_the_daily_digest_names_the_configured_site(acme):
-    body = support_services.daily_digest_send()
+    body = support_alerts.daily_digest_send()
 
     assert mail.outbox[-1].subject.startswith("[Acme Notes] Daily digest")
     assert_acme(mail.outbox[-1].subject, body)

@@ -25,6 +25,7 @@ class SweepNotice:
     key: str  # one alert per outage: everything since the last clean pass
     title: str  # e.g. "The sweep is failing: its last 3 passes finished with errors"
     detail: str
+    facts: str = ""  # the detail's facts alone (when, the newest error), for the team's alert and its own words
 
 
 def sweep_notice(*, now: datetime | None = None, health=None) -> SweepNotice | None:
@@ -47,10 +48,13 @@ def sweep_notice(*, now: datetime | None = None, health=None) -> SweepNotice | N
     facts = [f"Last clean pass: {_when(health.last_ok_at) if health.last_ok_at else 'none recorded'}."]
     if health.failures and health.last_error:
         facts.append(f"Newest error: {health.last_error}.")
-    facts.append("Until it recovers, nothing finishes charged orders, retries refunds or refunds held money "
-                 "at its deadline on its own: press Recover on each case in the queue. Check that the worker "
-                 "(manage.py qcluster) is running and that Stripe answers; Reconcile runs shows each pass.")
-    return SweepNotice(key=f"sweep-down:after-{health.last_ok_id or 'none'}", title=title, detail=" ".join(facts))
+    # Recover asks the same Stripe the sweep does: while Stripe fails, pressing it on every case fails too.
+    advice = ("Until it recovers, nothing finishes charged orders, retries refunds or refunds held money at its "
+              "deadline on its own; nothing is lost, the first clean pass catches up. If Stripe is having trouble "
+              "(status.stripe.com), wait: Recover would fail the same way. Otherwise check that the worker "
+              "(manage.py qcluster) is running; Reconcile runs shows each pass, and Recover on a case finishes it now.")
+    return SweepNotice(key=f"sweep-down:after-{health.last_ok_id or 'none'}", title=title,
+                       detail=" ".join([*facts, advice]), facts=" ".join(facts))
 
 
 # --- The landing page: one search box, and only what needs a person ------------------------

@@ -110,3 +110,40 @@ def test_one_or_two_letters_ask_for_a_third_instead_of_reading_every_order(conso
     page = search(console, "zq")
 
     assert "Type at least 3 letters" in page
+
+
+def landing(console) -> str:
+    return console.get(reverse("admin:index")).content.decode()
+
+
+def owed_email(**fields) -> OutboundEmail:
+    order = OrderFactory()
+    return OutboundEmail.objects.create(about=order, kind="status_link", recipient=order.email,
+                                        next_attempt_at=timezone.now(), **fields)
+
+
+def test_confirmations_the_email_provider_keeps_refusing_are_a_box_not_nothing_needs_a_person(console):
+    owed_email(attempts=3, last_error="ConnectionRefusedError: [Errno 111] Connection refused")
+    owed_email(attempts=3, last_error="ConnectionRefusedError: [Errno 111] Connection refused")
+
+    page = landing(console)
+
+    assert 'id="email-down"' in page
+    assert "2 customer emails waiting" in page
+    assert "Connection refused" in page
+    assert page.index('id="email-down"') < page.index('role="search"')
+    assert "Nothing needs a person right now" not in page
+
+
+def test_an_email_unsent_past_outbox_alert_after_is_a_box_even_before_it_failed(console, settings):
+    settings.OUTBOX_ALERT_AFTER = timedelta(minutes=5)
+    email = owed_email()
+    OutboundEmail.objects.filter(pk=email.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+
+    assert "1 customer email waiting, the oldest for 6" in landing(console)
+
+
+def test_an_email_on_its_first_retry_is_no_box(console):
+    owed_email(attempts=1, last_error="ConnectionRefusedError: [Errno 111] Connection refused")
+
+    assert 'id="email-down"' not in landing(console)

@@ -5,6 +5,8 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.core import mail
+from django.core.cache import cache
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -12,7 +14,7 @@ from django_q.models import Schedule
 
 from billing.models import ReconcileRun
 from billing.reconcile import reconcile_run
-from support import tasks
+from support import alerts, tasks
 from support.models import Alert
 from tests.billing.helpers import paid_order
 
@@ -97,7 +99,8 @@ def test_a_failing_sweep_tops_the_console_landing_page_until_it_recovers(console
 
     assert page.index('id="sweep-down"') < page.index('role="search"')
     assert "The sweep is failing" in page
-    assert "press Recover on each case" in page
+    assert "Recover would fail the same way" in page
+    assert "press Recover on each case" not in page
     charge_list_failing.clear_faults()
     reconcile_run()
     assert 'id="sweep-down"' not in landing(console)
@@ -137,8 +140,8 @@ def test_a_sweep_that_never_ran_is_on_the_landing_page(console):
 
 
 def test_a_recent_clean_sweep_shows_nothing_and_resolves_the_watchdogs_alert(console):
-    ReconcileRun.objects.create(started_at=timezone.now() - timedelta(minutes=9), status=ReconcileRun.Status.OK,
-                                finished_at=timezone.now() - timedelta(minutes=9))
+    ReconcileRun.objects.create(started_at=timezone.now() - timedelta(minutes=12), status=ReconcileRun.Status.OK,
+                                finished_at=timezone.now() - timedelta(minutes=12))
     tasks.watch_sweep()
     ReconcileRun.objects.create(started_at=timezone.now(), status=ReconcileRun.Status.OK, finished_at=timezone.now())
 
@@ -176,3 +179,94 @@ def test_a_case_page_says_the_sweep_will_finish_it_while_the_sweep_is_healthy(co
     page = console.get(reverse("admin:billing_order_change", args=[order.pk])).content.decode()
 
     assert "The sweep finishes such orders every minute" in page
+
+
+# --- A fresh start, and words a person can act on ---------------------------------------------
+
+def test_a_fresh_start_raises_no_alarm_before_the_first_pass_has_had_its_chance(
+    stripe_emulator, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.watch_sweep()  # the watch's schedule came first: the sweep has never run
+    assert not Alert.objects.filter(kind=DOWN).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_run()
+        tasks.watch_sweep()
+
+    assert not Alert.objects.filter(kind=DOWN).exists()
+    assert mailoutbox == []
+
+
+def test_a_sweep_that_never_ran_is_an_alarm_once_the_start_grace_has_passed(mailoutbox,
+                                                                           django_capture_on_commit_callbacks):
+    tasks.watch_sweep()
+    cache.set(alerts.WATCHING_SINCE_KEY, timezone.now() - alerts.ALERT_START_GRACE - timedelta(seconds=1), None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.watch_sweep()
+
+    (alert,) = Alert.objects.filter(kind=DOWN)
+    assert alert.summary == "The sweep has never run"
+    assert len(mailoutbox) == 1
+
+
+def test_passes_failing_in_the_first_minutes_are_an_alarm_at_once(stripe_emulator, charge_list_failing):
+    reconcile_run()
+    reconcile_run()
+
+    assert Alert.objects.filter(kind=DOWN, resolved_at__isnull=True).count() == 1
+
+
+def test_the_sweep_alert_says_what_is_safe_and_what_to_do_while_stripe_fails(
+    stripe_emulator, charge_list_failing, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_run()
+        reconcile_run()
+
+    body = mailoutbox[0].body
+    assert "What is happening: the sweep" in body
+    assert "What is safe: nothing is lost" in body
+    assert "status.stripe.com" in body
+    assert "do not press Recover on every case while Stripe is failing" in body
+    assert "press Recover on each case" not in body
+
+
+def test_the_team_hears_the_sweep_is_working_again(stripe_emulator, charge_list_failing, mailoutbox,
+                                                   django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_run()
+        reconcile_run()
+    charge_list_failing.clear_faults()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_run()
+
+    assert len(mailoutbox) == 2
+    assert mailoutbox[1].subject.startswith("[Backstop] Resolved: The sweep is failing")
+    assert "the sweep finished a clean pass again" in mailoutbox[1].body
+
+
+def test_with_stripe_and_the_email_provider_down_chat_hears_of_the_sweep_and_then_its_all_clear(
+    stripe_emulator, charge_list_failing, settings, chat_webhook, email_provider_down,
+    django_capture_on_commit_callbacks
+):
+    url, chat = chat_webhook
+    settings.ALERT_WEBHOOK_URL, settings.SUPPORT_TEAM_EMAILS = url, ["team@backstop.localhost"]
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_run()
+        reconcile_run()
+
+    assert len(chat) == 1
+    assert "The sweep is failing" in chat[0]["text"]
+
+    charge_list_failing.clear_faults()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # the provider is back too
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_run()
+    tasks.watch_sweep()  # and a minute later, whatever each channel still owes
+
+    assert len(chat) == 2
+    assert "the sweep finished a clean pass again" in chat[1]["text"]
+    assert mail.outbox == []  # email never announced the outage, so it owes neither it nor its all-clear
