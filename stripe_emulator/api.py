@@ -29,6 +29,7 @@ from .resources import (
     webhook_endpoints,
 )
 from .resources.common import expand
+from .versions import check as check_version
 
 log = logging.getLogger("stripe_emulator")
 
@@ -166,6 +167,10 @@ def _handle(emu: Emulator, req: Request) -> Response:
             StripeError(401, f"Invalid API Key provided: {_mask(key)}", saved=False),
             req.request_id,
         )
+    try:
+        check_version(req.headers.get("stripe-version"), emu.config.api_version)
+    except StripeError as error:
+        return _error_response(error, req.request_id)
     stripe_account = req.headers.get("stripe-account")
     if stripe_account and stripe_account != ACCOUNT_ID:
         return _error_response(
