@@ -183,7 +183,9 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
                 amount=order.amount_cents,
                 currency=order.currency,
                 customer=customer_id,
-                automatic_payment_methods={"enabled": True},
+                # Cards only, whatever the Dashboard enables: a delayed method would stay
+                # `processing` for days (docs/decisions/0027-h-conform-payment-methods.md).
+                payment_method_types=["card"],
                 **receipt,
                 description=f"{order.plan.name} plan{' renewal' if order.renewal else ''}, order {order.reference}",
                 # The bank line reads e.g. "BACKSTOP* 7F3K9QX2": recognisable, and support can

@@ -284,3 +284,10 @@ def test_customer_retrieve_with_dj_stripes_expands_has_empty_sources(emulator, c
 def test_deleted_customer_is_retrievable_as_deleted(emulator, customer):
     stripe.Customer.delete(customer.id)
     assert stripe.Customer.retrieve(customer.id).deleted is True
+
+
+def test_a_payment_method_type_the_emulator_does_not_run_is_refused(emulator):
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stripe.PaymentIntent.create(amount=1000, currency="usd", payment_method_types=["card", "us_bank_account"])
+
+    assert raised.value.param == "payment_method_types"
