@@ -172,3 +172,8 @@ def webhook_endpoint_create(*, idempotency_key: str, **params):
 
 def webhook_endpoints_list() -> list:
     return list(client().v1.webhook_endpoints.list(params={"limit": 100}).auto_paging_iter())
+
+
+def account_retrieve():
+    """The account the key belongs to (its settings: the statement prefix)."""
+    return client().v1.accounts.retrieve_current()

@@ -64,6 +64,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="where POST /_emulator/snapshot {\"name\": ...} writes (default: the --snapshot "
                         "file's directory); a name is never a path")
     parser.add_argument("--api-version", default=API_VERSION)
+    parser.add_argument("--statement-prefix", default="BACKSTOP",
+                        help="the account's card statement prefix (GET /v1/account), printed on every charge")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         snapshot=args.snapshot,
         snapshot_dir=args.snapshot_dir,
         api_version=args.api_version,
+        statement_prefix=args.statement_prefix,
     )
     emu = Emulator(config)
     server = make_server(emu)

@@ -35,6 +35,8 @@ class Config:
     # Where snapshots named through the control API are written; default: the --snapshot file's directory.
     snapshot_dir: str | None = None
     api_version: str = API_VERSION
+    # The account's statement prefix (Dashboard > Settings > Public details); charges print it.
+    statement_prefix: str = "BACKSTOP"
 
     def snapshot_directory(self) -> str | None:
         if self.snapshot_dir:
@@ -113,6 +115,9 @@ class Emulator:
                 keep=lambda kind, obj: kind == "account"
                 or (kind == "webhook_endpoint" and obj["id"] in self.cli_endpoint_ids)
             )
+            from .resources.account import set_statement_prefix
+
+            set_statement_prefix(self, self.config.statement_prefix)  # as given on the command line
 
     # -- snapshot --------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from .app import Emulator
 from .errors import StripeError
 from .params import Params
 from .resources import customers, payment_intents, payment_methods, refunds
+from .resources.account import set_statement_prefix
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
@@ -216,6 +217,17 @@ def snapshot(emu, req):
         return _bad('no snapshot file: start with --snapshot FILE, or pass {"name": ...} with --snapshot-dir DIR')
     size = emu.save_snapshot(path)
     return _json(200, {"path": path, "bytes": size})
+
+
+@route("POST", r"/_emulator/account")
+def account_settings(emu, req):
+    """The account's settings a person changes in the Dashboard: {"statement_prefix": "ACME"}."""
+    prefix = _body(req).get("statement_prefix")
+    if not isinstance(prefix, str) or not 2 <= len(prefix) <= 10:
+        return _bad("statement_prefix: 2 to 10 characters, as Stripe's Dashboard allows")
+    with emu.lock:
+        account = set_statement_prefix(emu, prefix)
+    return _json(200, account)
 
 
 # -- request faults ----------------------------------------------------------------------------

@@ -78,6 +78,10 @@ class ControlClient:
     def now(self) -> int:
         return self.request("GET", "/_emulator/clock")["now"]
 
+    def set_statement_prefix(self, prefix: str) -> dict:
+        """Change the account's statement prefix, as one would in Stripe's Dashboard."""
+        return self.request("POST", "/_emulator/account", {"statement_prefix": prefix})
+
     def advance_clock(self, seconds: int) -> int:
         return self.request("POST", "/_emulator/clock/advance", {"seconds": seconds})["now"]
 
