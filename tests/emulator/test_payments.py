@@ -184,7 +184,7 @@ def test_dispute_card_succeeds_and_is_then_disputed(emulator):
     assert pi.status == "succeeded"
     charge = stripe.Charge.retrieve(pi.latest_charge)
     assert charge.disputed is True
-    dispute = stripe.Dispute.retrieve(charge.dispute)
+    [dispute] = stripe.Dispute.list(charge=charge.id).data  # a charge names no dispute since API 2022-11-15
     assert dispute.charge == charge.id
     assert dispute.status == "needs_response"
     assert dispute.balance_transactions[0].amount == -2500
