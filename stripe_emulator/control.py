@@ -9,6 +9,7 @@ import time
 from html import escape
 from urllib.parse import parse_qsl
 
+from . import restricted
 from .api import Request, Response
 from .app import Emulator
 from .errors import StripeError
@@ -228,6 +229,24 @@ def account_settings(emu, req):
     with emu.lock:
         account = set_statement_prefix(emu, prefix)
     return _json(200, account)
+
+
+@route("POST", r"/_emulator/restricted_keys")
+def restricted_key_add(emu, req):
+    """A restricted key made in the Dashboard: {"key": "rk_test_...", "permissions": {"charge": "read"}}."""
+    data = _body(req)
+    key, permissions = data.get("key"), data.get("permissions")
+    if not isinstance(key, str) or not restricted.KEY_SHAPE.fullmatch(key):
+        return _bad("key: rk_test_ followed by at least 24 letters or digits")
+    if not isinstance(permissions, dict):
+        return _bad('permissions: {"RESOURCE": "read" or "write", ...}')
+    try:
+        parsed = restricted.parse_permissions(",".join(f"{r}:{level}" for r, level in permissions.items()))
+    except ValueError as exc:
+        return _bad(str(exc))
+    with emu.lock:
+        emu.restricted_keys[key] = parsed
+    return _json(200, {"key": key, "permissions": parsed})
 
 
 # -- request faults ----------------------------------------------------------------------------
