@@ -84,3 +84,13 @@ def test_an_endpoint_registered_with_another_version_is_warned_about(stripe_emul
     call_command("stripe_webhook_endpoint", stdout=StringIO(), stderr=err)
 
     assert "API version 2024-06-20, not STRIPE_API_VERSION" in err.getvalue()
+
+
+def test_without_stripe_the_secret_is_stored_and_stripe_is_not_asked(settings):
+    err = StringIO()
+
+    call_command("stripe_webhook_endpoint", no_stripe=True, stdout=StringIO(), stderr=err)
+
+    assert WebhookEndpoint.objects.get(djstripe_uuid=settings.STRIPE_WEBHOOK_UUID).secret == (
+        settings.STRIPE_WEBHOOK_SECRET)
+    assert err.getvalue() == ""

@@ -26,6 +26,11 @@ class Command(BaseCommand):
             "--create", action="store_true",
             help="Create the endpoint at Stripe with STRIPE_API_VERSION, and store its signing secret.",
         )
+        parser.add_argument(
+            "--no-stripe", action="store_true",
+            help="Only store the secret, without asking Stripe about the endpoint (when Stripe is not "
+                 "reachable yet, as in the demo before its emulator starts).",
+        )
 
     def handle(self, *args, **options):
         if not settings.STRIPE_WEBHOOK_UUID:
@@ -35,7 +40,9 @@ class Command(BaseCommand):
             )
         path = reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": settings.STRIPE_WEBHOOK_UUID})
         url = f"{settings.SITE_URL}{path}"
-        registered = self._registered_at_stripe(url)
+        if options["create"] and options["no_stripe"]:
+            raise CommandError("--create asks Stripe: it cannot be used with --no-stripe.")
+        registered = None if options["no_stripe"] else self._registered_at_stripe(url)
         if options["create"]:
             secret = self._create(url, registered)
         elif not settings.STRIPE_WEBHOOK_SECRET:
