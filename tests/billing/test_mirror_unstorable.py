@@ -1,14 +1,19 @@
 """An object PostgreSQL cannot store as it came (a NUL character in a card's billing name) is
 mirrored without the bad characters, and the pull sync moves on instead of failing for ever."""
 
+import json
+
 import pytest
 import requests
 import stripe
 from djstripe import models as djstripe_models
 
+from billing import services
 from billing.mirror import stripe_mirror_sync
 from billing.models import StripeSyncCursor
-from tests.billing.helpers import order_with_payment_intent
+from billing.services import stripe_webhook_endpoint_ensure
+from tests.billing.helpers import order_with_payment_intent, stripe_event_for
+from tests.billing.test_webhook_endpoint import post
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +55,17 @@ def test_the_high_water_mark_moves_past_a_payment_whose_billing_name_holds_a_nul
 
     charge = stripe.Charge.retrieve(stripe.PaymentIntent.retrieve(pi_id).latest_charge)
     assert StripeSyncCursor.objects.get(resource="charges").created_gte == charge.created
+
+
+def test_a_refund_event_about_a_charge_whose_billing_name_holds_a_nul_is_taken(stripe_emulator, client, settings):
+    endpoint = stripe_webhook_endpoint_ensure(secret=settings.STRIPE_WEBHOOK_SECRET, uuid=settings.STRIPE_WEBHOOK_UUID,
+                                              url="http://testserver/", livemode=False)
+    order = order_with_payment_intent()
+    pay_as_stripe_js(stripe_emulator, order, name="Ada\x00 Lovelace")
+    services.order_settle(order_id=order.id, actor="webhook", reason="payment_intent.succeeded")
+    services.order_refund(order_id=order.id, actor="support:ana", reason="asked")
+    body = json.dumps(stripe_event_for(order, "charge.refunded")).encode()
+
+    response = post(client, endpoint, body)
+
+    assert response.status_code == 200
