@@ -51,3 +51,14 @@ def test_a_webhook_endpoint_with_an_unreleased_version_is_refused(emulator):
         stripe.WebhookEndpoint.create(url="https://shop.test/hook", enabled_events=["*"], api_version="2099-01-01")
 
     assert raised.value.param == "api_version"
+
+
+def test_each_endpoint_gets_events_in_the_version_it_was_created_with(emulator, webhook_receiver):
+    stripe.WebhookEndpoint.create(url=webhook_receiver.url, enabled_events=["customer.created"],
+                                  api_version="2025-03-31.basil")
+
+    stripe.Customer.create()
+    event = stripe.Event.list(type="customer.created").data[0]
+    received = webhook_receiver.wait_for_event(event.id, count=2)
+
+    assert sorted(r.payload["api_version"] for r in received) == sorted(["2025-03-31.basil", stripe.api_version])
