@@ -11,6 +11,7 @@ class BillingConfig(AppConfig):
         # Imported in ready(): these modules load models, which Django allows only once apps are loaded.
         from accounts.proof import one_click_check_set
         from billing import (
+            checks,  # noqa: F401  (registers the Stripe API version check)
             mirror_erasure,  # noqa: F401  (keeps erased people out of dj-stripe's mirror)
             signins,  # noqa: F401  (sign-ins on the order timeline)
         )

@@ -148,7 +148,7 @@ def _sync(*, since: int | None, dry_run: bool) -> SyncResult:
             if dry_run:
                 continue
             try:
-                MODELS[resource].sync_from_stripe_data(obj)
+                MODELS[resource].sync_from_stripe_data(_storable(obj))
             except Exception as exc:  # one bad object must not stop the net
                 failed = True
                 logger.exception("Could not mirror %s %s", resource, obj.id)
@@ -164,13 +164,32 @@ def _sync(*, since: int | None, dry_run: bool) -> SyncResult:
             refreshed += 1
             continue
         try:
-            djstripe_models.Charge.sync_from_stripe_data(stripe_api.charge_retrieve(charge_id))
+            djstripe_models.Charge.sync_from_stripe_data(_storable(stripe_api.charge_retrieve(charge_id)))
             refreshed += 1
         except Exception as exc:
             logger.exception("Could not refresh charge %s", charge_id)
             result.errors.append(f"refreshing {charge_id}: {exc}")
     result.mirrored["charges_refreshed"] = refreshed
     return result
+
+
+def _storable(obj):
+    """The object without NUL characters, which PostgreSQL cannot hold in text or JSON: Stripe
+    accepts them (a card's billing name typed in the browser), and one object the mirror could
+    not store would keep the high-water mark where it is, failing every later pass."""
+    def clean(value):
+        if isinstance(value, str):
+            return value.replace("\x00", "")
+        if isinstance(value, dict):
+            return {clean(key): clean(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        return value
+
+    text = str(obj)  # JSON, where a NUL is always written as \u0000
+    if "\\u0000" not in text:
+        return obj
+    return type(obj).construct_from(clean(json.loads(text)), obj.api_key, stripe_account=obj.stripe_account)
 
 
 def _id(value):

@@ -52,6 +52,7 @@ def _client(api_key, api_base, timeout, retries):
         base_addresses={"api": api_base} if api_base else None,
         max_network_retries=retries,
         http_client=stripe.RequestsClient(timeout=timeout),
+        stripe_version=settings.STRIPE_API_VERSION,
     )
 
 
@@ -159,3 +160,20 @@ def list_created_since(resource: str, created_gte: int, *, page_size: int = 100)
         params["expand"] = LISTABLE[resource]
     page = service.list(params=params)
     yield from page.auto_paging_iter()
+
+
+def webhook_endpoint_create(*, idempotency_key: str, **params):
+    # Created with STRIPE_API_VERSION, so its events keep one shape when the account's default changes.
+    return client().v1.webhook_endpoints.create(
+        params={**params, "api_version": settings.STRIPE_API_VERSION},
+        options={"idempotency_key": idempotency_key},
+    )
+
+
+def webhook_endpoints_list() -> list:
+    return list(client().v1.webhook_endpoints.list(params={"limit": 100}).auto_paging_iter())
+
+
+def account_retrieve():
+    """The account the key belongs to (its settings: the statement prefix)."""
+    return client().v1.accounts.retrieve_current()

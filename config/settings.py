@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
+import stripe
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
@@ -272,6 +273,11 @@ STRIPE_INTERACTIVE_TIMEOUT = env_int("STRIPE_INTERACTIVE_TIMEOUT", 5)
 if STRIPE_API_BASE:
     STRIPE_API_HOST = STRIPE_API_BASE
 STRIPE_JS_URL = env_url("STRIPE_JS_URL", "https://js.stripe.com/v3")
+# The Stripe API version every request asks for (billing/stripe_api.py's client, dj-stripe) and the
+# webhook endpoint is created with (`manage.py stripe_webhook_endpoint --create`), so neither
+# follows the account's default version when someone changes it in the Dashboard. Default: the
+# version the installed stripe SDK is built for; a system check (billing/checks.py) warns when they differ.
+STRIPE_API_VERSION = env_str("STRIPE_API_VERSION", stripe.api_version)
 # Backstop emails its own confirmation and refund emails. Stripe also emails a receipt for every
 # payment and refund when a PaymentIntent carries `receipt_email` (live mode): two receipts each
 # time. Off unless someone wants Stripe's receipts too.

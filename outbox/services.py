@@ -95,7 +95,8 @@ def outbound_email_requeue(*, email: OutboundEmail) -> bool:
 
 
 # Seconds to wait before each retry of a failed send: seconds, then minutes, then every ten minutes
-# until a day has passed; then we give up and support is told (docs/decisions/0028-alerts-per-channel-and-email-retries.md).
+# until a day has passed; then we give up and support is told (docs/decisions/0028-alerts-per-channel-and-
+# email-retries.md).
 # An outage delays an email by at most ten minutes past its end; the dispatcher runs once a minute.
 EMAIL_RETRY_DELAYS = [10, 30, 60, 120, 300] + [600] * 144
 # A send that has not finished after this long was interrupted (worker killed mid-call).

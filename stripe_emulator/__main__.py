@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from . import API_VERSION, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
+from . import API_VERSION, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, restricted
 from .app import Config, Emulator
 from .server import make_server
 
@@ -64,6 +64,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="where POST /_emulator/snapshot {\"name\": ...} writes (default: the --snapshot "
                         "file's directory); a name is never a path")
     parser.add_argument("--api-version", default=API_VERSION)
+    parser.add_argument("--restricted-key", action="append", default=[], metavar="rk_test_...=RESOURCE:LEVEL,...",
+                        help="a restricted key and its permissions (e.g. payment_intent:write,charge:read); "
+                        "repeatable")
+    parser.add_argument("--statement-prefix", default="BACKSTOP",
+                        help="the account's card statement prefix (GET /v1/account), printed on every charge")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
@@ -73,6 +78,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--secret-key must be sk_test_ followed by at least 24 letters or digits")
     if not KEY_SHAPE["pk"].fullmatch(args.publishable_key):
         parser.error("--publishable-key must be pk_test_ followed by at least 24 letters or digits")
+    args.restricted_keys = {}
+    for given in args.restricted_key:
+        key, _, permissions = given.partition("=")
+        if not restricted.KEY_SHAPE.fullmatch(key):
+            parser.error("--restricted-key must start with rk_test_ followed by at least 24 letters or digits")
+        try:
+            args.restricted_keys[key] = restricted.parse_permissions(permissions)
+        except ValueError as exc:
+            parser.error(f"--restricted-key: {exc}")
     return args
 
 
@@ -93,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         snapshot=args.snapshot,
         snapshot_dir=args.snapshot_dir,
         api_version=args.api_version,
+        statement_prefix=args.statement_prefix,
+        restricted_keys=args.restricted_keys,
     )
     emu = Emulator(config)
     server = make_server(emu)

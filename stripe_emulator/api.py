@@ -12,6 +12,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
+from . import restricted
 from .app import ACCOUNT_ID, Emulator
 from .errors import StripeError, unrecognized_url
 from .ids import random_string
@@ -29,6 +30,7 @@ from .resources import (
     webhook_endpoints,
 )
 from .resources.common import expand
+from .versions import check as check_version
 
 log = logging.getLogger("stripe_emulator")
 
@@ -161,11 +163,17 @@ def _handle(emu: Emulator, req: Request) -> Response:
         publishable = False
     elif key == emu.config.publishable_key:
         publishable = True
+    elif key in emu.restricted_keys:
+        publishable = False
     else:
         return _error_response(
             StripeError(401, f"Invalid API Key provided: {_mask(key)}", saved=False),
             req.request_id,
         )
+    try:
+        check_version(req.headers.get("stripe-version"), emu.config.api_version)
+    except StripeError as error:
+        return _error_response(error, req.request_id)
     stripe_account = req.headers.get("stripe-account")
     if stripe_account and stripe_account != ACCOUNT_ID:
         return _error_response(
@@ -185,6 +193,11 @@ def _handle(emu: Emulator, req: Request) -> Response:
         return _error_response(unrecognized_url(req.method, req.path), req.request_id)
     with emu.lock:
         emu.request_counts["publishable" if publishable else "secret", req.method, _id_free(req.path)] += 1
+    if key in emu.restricted_keys:
+        error = restricted.refused(emu.restricted_keys[key], key, ACCOUNT_ID, req.method, req.path,
+                                   raw.get("expand"))
+        if error is not None:
+            return _error_response(error, req.request_id)
     if publishable:
         if handler not in payment_intents.PUBLISHABLE_ROUTES:
             return _error_response(StripeError(401, PUBLISHABLE_REFUSED, saved=False),

@@ -35,6 +35,10 @@ class Config:
     # Where snapshots named through the control API are written; default: the --snapshot file's directory.
     snapshot_dir: str | None = None
     api_version: str = API_VERSION
+    # The account's statement prefix (Dashboard > Settings > Public details); charges print it.
+    statement_prefix: str = "BACKSTOP"
+    # Restricted keys and their permissions ({"rk_test_...": {"charge": "read"}}): stripe_emulator/restricted.py.
+    restricted_keys: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def snapshot_directory(self) -> str | None:
         if self.snapshot_dir:
@@ -65,6 +69,8 @@ class Emulator:
         self.lock = threading.RLock()
         self.clock = Clock()
         self.store = Store()
+        # Those given on the command line, and any added through the control API until a reset.
+        self.restricted_keys = dict(config.restricted_keys)
         self.idempotency = IdempotencyCache(self.clock)
         self.faults = FaultInjector()
         self.webhooks = WebhookDispatcher(
@@ -113,6 +119,10 @@ class Emulator:
                 keep=lambda kind, obj: kind == "account"
                 or (kind == "webhook_endpoint" and obj["id"] in self.cli_endpoint_ids)
             )
+            from .resources.account import set_statement_prefix
+
+            set_statement_prefix(self, self.config.statement_prefix)  # as given on the command line
+            self.restricted_keys = dict(self.config.restricted_keys)
 
     # -- snapshot --------------------------------------------------------------------------------
 

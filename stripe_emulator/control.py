@@ -9,11 +9,13 @@ import time
 from html import escape
 from urllib.parse import parse_qsl
 
+from . import restricted
 from .api import Request, Response
 from .app import Emulator
 from .errors import StripeError
 from .params import Params
 from .resources import customers, payment_intents, payment_methods, refunds
+from .resources.account import set_statement_prefix
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
@@ -216,6 +218,35 @@ def snapshot(emu, req):
         return _bad('no snapshot file: start with --snapshot FILE, or pass {"name": ...} with --snapshot-dir DIR')
     size = emu.save_snapshot(path)
     return _json(200, {"path": path, "bytes": size})
+
+
+@route("POST", r"/_emulator/account")
+def account_settings(emu, req):
+    """The account's settings a person changes in the Dashboard: {"statement_prefix": "ACME"}."""
+    prefix = _body(req).get("statement_prefix")
+    if not isinstance(prefix, str) or not 2 <= len(prefix) <= 10:
+        return _bad("statement_prefix: 2 to 10 characters, as Stripe's Dashboard allows")
+    with emu.lock:
+        account = set_statement_prefix(emu, prefix)
+    return _json(200, account)
+
+
+@route("POST", r"/_emulator/restricted_keys")
+def restricted_key_add(emu, req):
+    """A restricted key made in the Dashboard: {"key": "rk_test_...", "permissions": {"charge": "read"}}."""
+    data = _body(req)
+    key, permissions = data.get("key"), data.get("permissions")
+    if not isinstance(key, str) or not restricted.KEY_SHAPE.fullmatch(key):
+        return _bad("key: rk_test_ followed by at least 24 letters or digits")
+    if not isinstance(permissions, dict):
+        return _bad('permissions: {"RESOURCE": "read" or "write", ...}')
+    try:
+        parsed = restricted.parse_permissions(",".join(f"{r}:{level}" for r, level in permissions.items()))
+    except ValueError as exc:
+        return _bad(str(exc))
+    with emu.lock:
+        emu.restricted_keys[key] = parsed
+    return _json(200, {"key": key, "permissions": parsed})
 
 
 # -- request faults ----------------------------------------------------------------------------

@@ -78,6 +78,14 @@ class ControlClient:
     def now(self) -> int:
         return self.request("GET", "/_emulator/clock")["now"]
 
+    def add_restricted_key(self, key: str, permissions: dict[str, str]) -> dict:
+        """A restricted key with these permissions ({"charge": "read", "refund": "write"})."""
+        return self.request("POST", "/_emulator/restricted_keys", {"key": key, "permissions": permissions})
+
+    def set_statement_prefix(self, prefix: str) -> dict:
+        """Change the account's statement prefix, as one would in Stripe's Dashboard."""
+        return self.request("POST", "/_emulator/account", {"statement_prefix": prefix})
+
     def advance_clock(self, seconds: int) -> int:
         return self.request("POST", "/_emulator/clock/advance", {"seconds": seconds})["now"]
 

@@ -238,7 +238,9 @@ class WebhookDispatcher:
             endpoint = emu.store["webhook_endpoint"].get(delivery.endpoint_id)
             if event is None or endpoint is None:
                 return
-            payload = json.dumps(event, indent=2).encode()
+            # Rendered in the endpoint's version, as Stripe does (one made without one: the account's).
+            payload = json.dumps({**event, "api_version": endpoint.get("api_version") or event["api_version"]},
+                                 indent=2).encode()
             url = endpoint["url"]
             secret = emu.store.private[endpoint["id"]]["secret"]
         # Signed with wall-clock time, like Stripe, so receivers' timestamp tolerance still holds

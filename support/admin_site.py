@@ -6,6 +6,7 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
 from django.urls import path
 
+from billing.statement import statement_prefix
 from support import selectors
 from support.forms import StaffLoginForm
 from support.monitoring import email_outage
@@ -141,6 +142,9 @@ class SupportAdminSite(admin.AdminSite):
             # Computed live, so it shows even when the worker that would raise the alert is down.
             "sweep_down": selectors.sweep_notice(),
             "email_down": email_outage(),
+            # Known once a search or `manage.py stripe_statement_prefix` has read it from Stripe: the
+            # landing page never waits on Stripe for it (it must work while Stripe is down).
+            "statement_prefix": statement_prefix(ask_stripe=False),
             **(extra_context or {}),
         }
         return super().index(request, context)

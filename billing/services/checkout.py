@@ -183,11 +183,13 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
                 amount=order.amount_cents,
                 currency=order.currency,
                 customer=customer_id,
-                automatic_payment_methods={"enabled": True},
+                # Cards only, whatever the Dashboard enables: a delayed method would stay
+                # `processing` for days (docs/decisions/0029-cards-only.md).
+                payment_method_types=["card"],
                 **receipt,
                 description=f"{order.plan.name} plan{' renewal' if order.renewal else ''}, order {order.reference}",
-                # The bank line reads e.g. "BACKSTOP* 7F3K9QX2": recognisable, and support can
-                # find the order from it.
+                # The bank line reads e.g. "ACME* 7F3K9QX2" (the prefix is the Stripe account's):
+                # recognisable, and support can find the order from it.
                 statement_descriptor_suffix=order.reference.replace("BK-", "").replace("-", ""),
                 metadata=metadata,
             )

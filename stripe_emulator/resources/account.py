@@ -5,7 +5,20 @@ from ..errors import missing
 from ..params import Params
 
 ACCOUNT_EMAIL = "payments@backstop.invalid"
-STATEMENT_DESCRIPTOR = "BACKSTOP"
+
+
+def statement_prefix(emu) -> str:
+    """The prefix on every card charge's statement line, as the account's settings have it."""
+    account = emu.store["account"].get(ACCOUNT_ID)
+    return account["settings"]["card_payments"]["statement_descriptor_prefix"]
+
+
+def set_statement_prefix(emu, prefix: str) -> dict:
+    """As changing it in the Dashboard does (the API cannot change one's own account)."""
+    account = emu.store["account"].get(ACCOUNT_ID)
+    account["settings"]["card_payments"]["statement_descriptor_prefix"] = prefix
+    account["settings"]["payments"]["statement_descriptor"] = prefix
+    return account
 
 
 def build_account(emu) -> dict:
@@ -62,14 +75,14 @@ def build_account(emu) -> dict:
             "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
             "card_payments": {
                 "decline_on": {"avs_failure": False, "cvc_failure": True},
-                "statement_descriptor_prefix": STATEMENT_DESCRIPTOR,
+                "statement_descriptor_prefix": emu.config.statement_prefix,
                 "statement_descriptor_prefix_kana": None,
                 "statement_descriptor_prefix_kanji": None,
             },
             "dashboard": {"display_name": "Backstop", "timezone": "Etc/UTC"},
             "invoices": {"default_account_tax_ids": None, "hosted_payment_method_save": "offer"},
             "payments": {
-                "statement_descriptor": STATEMENT_DESCRIPTOR,
+                "statement_descriptor": emu.config.statement_prefix,
                 "statement_descriptor_kana": None,
                 "statement_descriptor_kanji": None,
                 "statement_descriptor_prefix_kana": None,

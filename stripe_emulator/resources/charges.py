@@ -6,7 +6,7 @@ from ..events import emit, emit_if_changed
 from ..ids import new_id
 from ..params import Params, merge_metadata
 from . import balance_transactions
-from .account import STATEMENT_DESCRIPTOR
+from .account import statement_prefix
 from .common import get_or_404, list_page, search_page, search_total_count
 
 SEARCH_FIELDS = {"amount", "billing_details", "created", "currency", "customer", "disputed",
@@ -25,10 +25,10 @@ APPROVED = {
 }
 
 
-def statement_descriptor(suffix: str | None) -> str:
+def statement_descriptor(prefix: str, suffix: str | None) -> str:
     if suffix:
-        return f"{STATEMENT_DESCRIPTOR}* {suffix}".upper()[:22]
-    return STATEMENT_DESCRIPTOR
+        return f"{prefix}* {suffix}".upper()[:22]
+    return prefix
 
 
 def _outcome(decline: Decline | None) -> dict:
@@ -107,14 +107,13 @@ def create_for_payment_intent(ctx: Context, pi: dict, pm: dict, decline: Decline
         "application_fee_amount": None,
         "balance_transaction": None,
         "billing_details": pm["billing_details"],
-        "calculated_statement_descriptor": statement_descriptor(pi["statement_descriptor_suffix"]),
+        "calculated_statement_descriptor": statement_descriptor(statement_prefix(ctx.emu),
+                                                                pi["statement_descriptor_suffix"]),
         "captured": succeeded,
         "created": ctx.now(),
         "currency": pi["currency"],
         "customer": pi["customer"],
         "description": pi["description"],
-        "destination": None,
-        "dispute": None,
         "disputed": False,
         "failure_balance_transaction": None,
         "failure_code": None if succeeded else decline.code,
@@ -123,7 +122,6 @@ def create_for_payment_intent(ctx: Context, pi: dict, pm: dict, decline: Decline
         "livemode": False,
         "metadata": pi["metadata"],
         "on_behalf_of": None,
-        "order": None,
         "outcome": _outcome(decline),
         "paid": succeeded,
         "payment_intent": pi["id"],

@@ -101,7 +101,7 @@ def list_page(
 EXPANDABLE: dict[str, set[str]] = {
     "payment_intent": {"customer", "payment_method", "latest_charge", "application", "invoice",
                        "on_behalf_of", "review", "payment_method_configuration_details"},
-    "charge": {"customer", "payment_intent", "balance_transaction", "dispute", "refunds",
+    "charge": {"customer", "payment_intent", "balance_transaction", "refunds",
                "application", "application_fee", "failure_balance_transaction", "invoice",
                "on_behalf_of", "review", "source_transfer", "transfer"},
     "refund": {"charge", "payment_intent", "balance_transaction", "failure_balance_transaction",

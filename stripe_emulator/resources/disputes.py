@@ -46,7 +46,7 @@ def create_for_charge(ctx: Context, charge: dict) -> dict:
         "id": dispute_id,
         "object": "dispute",
         "amount": charge["amount"],
-        "balance_transaction": txn["id"],
+        # API 2026-08-26 has the list only (stripe-python's Dispute annotates no balance_transaction).
         "balance_transactions": [snapshot(txn)],
         "charge": charge["id"],
         "created": now,
@@ -78,7 +78,6 @@ def create_for_charge(ctx: Context, charge: dict) -> dict:
     ctx.emu.store.insert("dispute", dispute)
     before = dict(charge)
     charge["disputed"] = True
-    charge["dispute"] = dispute_id
     emit(automatic, "charge.dispute.created", dispute)
     emit(automatic, "charge.dispute.funds_withdrawn", dispute)
     emit(automatic, "charge.updated", charge, previous_attributes(before, charge))

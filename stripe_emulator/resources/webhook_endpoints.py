@@ -1,15 +1,20 @@
 """WebhookEndpoint: where events are delivered. The signing secret is only shown on create."""
 
 from ..app import Context
-from ..errors import invalid
+from ..errors import StripeError, invalid
 from ..ids import new_id, random_string
 from ..params import Params, merge_metadata
+from ..versions import check as check_version
 from .common import get_or_404, list_page
 
 
 def build_endpoint(emu, url: str, enabled_events: list[str], *, secret: str | None = None,
                    description: str | None = None, metadata: dict | None = None,
                    api_version: str | None = None) -> dict:
+    if api_version is None and secret is not None:
+        # Given on the command line (--webhook): as `manage.py stripe_webhook_endpoint --create`
+        # makes it, with the emulator's version, rather than as the Dashboard (the account default).
+        api_version = emu.config.api_version
     endpoint = {
         "id": new_id("we"),
         "object": "webhook_endpoint",
@@ -51,6 +56,11 @@ def create(ctx: Context, params: Params) -> dict:
     description = params.string("description")
     metadata = params.metadata()
     api_version = params.string("api_version")
+    if api_version is not None:
+        try:
+            check_version(api_version, ctx.emu.config.api_version)
+        except StripeError:
+            raise invalid(f"Invalid Stripe API version: {api_version}", param="api_version") from None
     params.accept("connect")
     params.finish()
     endpoint = build_endpoint(ctx.emu, url, events, description=description,

@@ -562,8 +562,21 @@
       apiRequest('GET', '/v1/payment_intents/' + paymentIntentIdFromSecret(clientSecret), {
         key: this._group._stripe._key, client_secret: clientSecret
       }).then(function (result) {
-        if (result.error) self._emit('loaderror', { error: result.error });
-        else ready();
+        if (result.error) { self._emit('loaderror', { error: result.error }); return; }
+        // Real Stripe.js offers every type the PaymentIntent lists; the emulator runs cards only,
+        // so it says when real Stripe would show more (a PaymentIntent made without
+        // payment_method_types lists what the Dashboard enables).
+        var others = (result.data.payment_method_types || []).filter(function (t) { return t !== 'card'; });
+        if (others.length && self._root) {
+          var note = document.createElement('p');
+          note.className = 'stripe-emu__note';
+          note.setAttribute('data-stripe-emulator', 'methods-not-emulated');
+          note.textContent = 'Real Stripe would also offer: ' + others.join(', ') + ' (not emulated).';
+          self._root.insertBefore(note, self._root.firstChild);
+          console.warn('Stripe emulator: this PaymentIntent also allows ' + others.join(', ') +
+            ', which real Stripe.js would offer; only cards are emulated.');
+        }
+        ready();
       });
     } else {
       setTimeout(ready, 0);

@@ -11,12 +11,14 @@ from djstripe import models as djstripe_models
 
 from accounts.models import normalize_email
 from billing.models import Order
+from billing.statement import statement_prefix
 
 # Only this much of a body is read, and every pattern is linear: each token is anchored and every
 # repeat has a small bound (issue 15: `[*xX]{2,}\D{0,12}` took 66 s on 20,000 characters).
 INBOUND_SCAN_LIMIT = 20_000
 _REFERENCE_RE = re.compile(r"\bBK-?([0-9A-HJKMNP-TV-Z]{4})-?([0-9A-HJKMNP-TV-Z]{4})\b")
-_STATEMENT_RE = re.compile(r"\bBACKSTOP\*?\s{0,3}([0-9A-HJKMNP-TV-Z]{8})\b")
+# The bank statement's "<the Stripe account's prefix>* 7F3K9QX2", whatever the prefix.
+_STATEMENT_RE = re.compile(r"\*\s{0,3}([0-9A-HJKMNP-TV-Z]{8})\b")
 _LAST4_RE = re.compile(r"(?:\bending(?:\s{1,3}in)?|\bends\s{1,3}(?:in|with)|\blast\s{0,3}(?:4|four)(?:\s{1,3}digits)?"
                        r"(?:\s{1,3}(?:are|is))?|(?<![*x•])[*x•]{2,16})[^\d*x•]{0,12}(\d{4})\b", re.IGNORECASE)
 _AMOUNT_RE = re.compile(r"(?:\$|\bUSD\s?)\s?(\d{1,5}(?:[.,]\d{2})?)")
@@ -43,6 +45,10 @@ def inbound_tokens(*, subject: str, text: str) -> InboundTokens:
     text = f"{subject[:300]}\n{text[:INBOUND_SCAN_LIMIT]}"
     upper = text.upper()
     references = {a + b for a, b in _REFERENCE_RE.findall(upper)} | set(_STATEMENT_RE.findall(upper))
+    # Without its "*" when the prefix is known (read from Stripe by a search or a command; an
+    # inbound email never waits on Stripe for it).
+    if prefix := statement_prefix(ask_stripe=False):
+        references |= set(re.findall(rf"\b{re.escape(prefix)}\s{{0,3}}([0-9A-HJKMNP-TV-Z]{{8}})\b", upper))
     return InboundTokens(
         references=frozenset(f"BK-{r[:4]}-{r[4:]}" for r in references),
         last4s=frozenset(_LAST4_RE.findall(text)),

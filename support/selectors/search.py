@@ -13,6 +13,7 @@ from djstripe import models as djstripe_models
 from billing import stripe_api
 from billing.models import Order, StripeCustomer
 from billing.money import format_money
+from billing.statement import statement_code, statement_prefix
 from support.selectors.common import OPEN_STATES, UNKNOWN
 from support.selectors.money import OPEN_PAYMENT_LOOKBACK_DAYS, _recent, order_money
 from support.selectors.timeline import stripe_dashboard_url
@@ -185,6 +186,22 @@ def _open_payments_by_card(last4: str, payment_intents: dict) -> list[int]:
     return found
 
 
+_ORDER_CODE = r"[0-9A-HJKMNP-TV-Z]{8}"
+
+
+def _order_code(q: str, compact: str) -> str | None:
+    """The 8 letters and digits of an order's reference ("BK-7F3K-9QX2") or of its bank statement
+    line, whose prefix is the Stripe account's own ("ACME* 7F3K9QX2", or "ACME 7F3K9QX2")."""
+    if re.fullmatch(_ORDER_CODE, compact):
+        return compact
+    if re.fullmatch(rf"BK{_ORDER_CODE}", compact):
+        return compact[2:]
+    if len(compact) > 8 and re.fullmatch(_ORDER_CODE, compact[-8:]):
+        code = statement_code(q, None if "*" in q else statement_prefix())
+        return code if re.fullmatch(_ORDER_CODE, code) else None
+    return None
+
+
 def console_search(query: str, *, limit: int = 50) -> list[dict]:
     """One box: email (part, any case), name, reference or statement code, card last 4 (also from
     a payment whose order is not finished), an amount as printed, a day, an amount on a day, or a
@@ -225,10 +242,9 @@ def console_search(query: str, *, limit: int = 50) -> list[dict]:
             orders = orders.filter(Q(created_at__gte=start, created_at__lt=end)
                                    | Q(paid_at__gte=start, paid_at__lt=end))
             charges = charges.filter(created__gte=start, created__lt=end)
-    elif re.fullmatch(r"(BK|BACKSTOP)?[0-9A-HJKMNP-TV-Z]{8}", compact) and not q.isdigit() and "@" not in q:
-        # A reference, or the code on the bank statement ("BACKSTOP* 7F3K9QX2"); a word that only
+    elif (body := _order_code(q, compact)) and not q.isdigit() and "@" not in q:
+        # A reference, or the code on the bank statement ("ACME* 7F3K9QX2"); a word that only
         # looks like one is still searched as a name.
-        body = compact.removeprefix("BACKSTOP").removeprefix("BK")
         orders = Order.objects.filter(Q(reference=f"BK-{body[:4]}-{body[4:]}") | Q(full_name__icontains=q))
     elif len(q) < MIN_PARTIAL_SEARCH:
         # One or two letters match too little to use an index and too much to read; ask for more.

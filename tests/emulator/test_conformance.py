@@ -26,6 +26,12 @@ OMITTED = {
     ("charge", "refunds"): "removed from Charge in API 2022-11-15; use expand[]=refunds",
     ("charge", "invoice"): "removed from Charge in API 2025-03-31 (basil); invoices not emulated",
     ("charge", "transfer"): "Connect transfers are not emulated",
+    ("charge", "destination"): "not in API 2026-08-26 (stripe-python's Charge has no such field); "
+    "older recordings carry it",
+    ("charge", "dispute"): "not in API 2026-08-26 (stripe-python's Charge has no such field); "
+    "list disputes by charge",
+    ("charge", "order"): "not in API 2026-08-26 (stripe-python's Charge has no such field)",
+    ("dispute", "balance_transaction"): "not in API 2026-08-26: balance_transactions (a list) only",
     ("payment_intent", "charges"): "removed from PaymentIntent in API 2022-11-15; use "
     "latest_charge",
     ("payment_intent", "invoice"): "removed from PaymentIntent in API 2025-03-31 (basil)",
@@ -151,12 +157,12 @@ def emulator_object(real: dict) -> dict:
         return stripe.Refund.create(payment_intent=pay().id)
     if kind == "dispute":
         charge = stripe.Charge.retrieve(pay("pm_card_createDispute").latest_charge)
-        return stripe.Dispute.retrieve(charge.dispute)
+        return stripe.Dispute.list(charge=charge.id).data[0]
     if kind == "balance_transaction":
         if real.get("type") == "adjustment":
             charge = stripe.Charge.retrieve(pay("pm_card_createDispute").latest_charge)
             return stripe.BalanceTransaction.retrieve(
-                stripe.Dispute.retrieve(charge.dispute).balance_transaction
+                stripe.Dispute.list(charge=charge.id).data[0].balance_transactions[0].id
             )
         charge = stripe.Charge.retrieve(pay().latest_charge)
         return stripe.BalanceTransaction.retrieve(charge.balance_transaction)

@@ -69,3 +69,22 @@ def test_requests_for_another_account_are_refused(emulator):
 def test_customer_sources_list_is_empty_for_dj_stripe(emulator, customer):
     listed = stripe.Customer.list_sources(customer.id, object="card")
     assert listed.data == []
+
+
+def test_the_accounts_statement_prefix_is_what_its_charges_print(emulator):
+    emulator.control.set_statement_prefix("ACME")
+
+    account = stripe.Account.retrieve()
+    pi = stripe.PaymentIntent.create(amount=1000, currency="usd", payment_method_types=["card"], confirm=True,
+                                     payment_method="pm_card_visa", statement_descriptor_suffix="ORDER 7")
+
+    assert account.settings.card_payments.statement_descriptor_prefix == "ACME"
+    assert stripe.Charge.retrieve(pi.latest_charge).calculated_statement_descriptor == "ACME* ORDER 7"
+
+
+def test_a_reset_gives_the_account_its_prefix_from_the_command_line_again(emulator):
+    emulator.control.set_statement_prefix("ACME")
+
+    emulator.control.reset()
+
+    assert stripe.Account.retrieve().settings.card_payments.statement_descriptor_prefix == "BACKSTOP"

@@ -184,7 +184,7 @@ def test_dispute_card_succeeds_and_is_then_disputed(emulator):
     assert pi.status == "succeeded"
     charge = stripe.Charge.retrieve(pi.latest_charge)
     assert charge.disputed is True
-    dispute = stripe.Dispute.retrieve(charge.dispute)
+    [dispute] = stripe.Dispute.list(charge=charge.id).data  # a charge names no dispute since API 2022-11-15
     assert dispute.charge == charge.id
     assert dispute.status == "needs_response"
     assert dispute.balance_transactions[0].amount == -2500
@@ -284,3 +284,10 @@ def test_customer_retrieve_with_dj_stripes_expands_has_empty_sources(emulator, c
 def test_deleted_customer_is_retrievable_as_deleted(emulator, customer):
     stripe.Customer.delete(customer.id)
     assert stripe.Customer.retrieve(customer.id).deleted is True
+
+
+def test_a_payment_method_type_the_emulator_does_not_run_is_refused(emulator):
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stripe.PaymentIntent.create(amount=1000, currency="usd", payment_method_types=["card", "us_bank_account"])
+
+    assert raised.value.param == "payment_method_types"

@@ -388,3 +388,20 @@ def test_the_payment_element_reports_changes_and_elements_submit_validates(shop_
         "value": {"type": "card"},
     }
     assert shop_page.evaluate("elements.submit()") == {"selectedPaymentMethod": "card"}
+
+
+def test_the_payment_element_says_which_methods_real_stripe_would_also_offer(shop_page, shop_url, payment_intent):
+    open_checkout(shop_page, shop_url, payment_intent)
+
+    note = shop_page.locator("[data-stripe-emulator='methods-not-emulated']")
+
+    assert note.text_content() == "Real Stripe would also offer: link (not emulated)."
+
+
+def test_a_cards_only_payment_shows_no_other_methods(shop_page, shop_url, stripe_client):
+    intent = stripe_client.v1.payment_intents.create(
+        params={"amount": 24900, "currency": "usd", "payment_method_types": ["card"]})
+
+    open_checkout(shop_page, shop_url, intent)
+
+    assert shop_page.locator("[data-stripe-emulator='methods-not-emulated']").count() == 0

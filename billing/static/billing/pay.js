@@ -1,5 +1,7 @@
 /*
  * Backstop payment step: Stripe's Payment Element, confirmed with stripe.confirmPayment.
+ * The Element offers what the PaymentIntent lists, and checkout lists cards only
+ * (docs/decisions/0029-cards-only.md): every answer below is a card's.
  *
  * Written against the public Stripe.js v3 API only, so it runs unchanged with https://js.stripe.com/v3
  * and with the emulator's stand-in. The rule: a decline (or a failed bank check) is shown here and the
