@@ -64,6 +64,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="where POST /_emulator/snapshot {\"name\": ...} writes (default: the --snapshot "
                         "file's directory); a name is never a path")
     parser.add_argument("--api-version", default=API_VERSION)
+    parser.add_argument("--rate-limits", choices=["test", "live"], default=None,
+                        help="answer 429 rate_limit past Stripe's documented limits: test mode 25 "
+                        "requests/s overall, live 100/s overall; 25/s per endpoint (search 20/s). "
+                        "Default: no limits")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         snapshot=args.snapshot,
         snapshot_dir=args.snapshot_dir,
         api_version=args.api_version,
+        rate_limits=args.rate_limits,
     )
     emu = Emulator(config)
     server = make_server(emu)
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Stripe emulator listening on http://{config.host}:{config.port}", flush=True)
     for url, _ in config.webhooks:
         log.info("webhook endpoint: %s", url)
+    if config.rate_limits:
+        log.info("Stripe's %s-mode rate limits enforced", config.rate_limits)
 
     while not stop.wait(0.5):
         pass

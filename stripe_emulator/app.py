@@ -11,6 +11,7 @@ from . import API_VERSION, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from .clock import Clock
 from .faults import FaultInjector
 from .idempotency import IdempotencyCache
+from .ratelimit import RateLimiter
 from .store import Store
 from .webhooks import WebhookDispatcher
 
@@ -35,6 +36,8 @@ class Config:
     # Where snapshots named through the control API are written; default: the --snapshot file's directory.
     snapshot_dir: str | None = None
     api_version: str = API_VERSION
+    # Stripe's documented rate limits, "test" or "live" (stripe_emulator/ratelimit.py); None: off.
+    rate_limits: str | None = None
 
     def snapshot_directory(self) -> str | None:
         if self.snapshot_dir:
@@ -67,6 +70,7 @@ class Emulator:
         self.store = Store()
         self.idempotency = IdempotencyCache(self.clock)
         self.faults = FaultInjector()
+        self.rate_limits = RateLimiter(config.rate_limits)
         self.webhooks = WebhookDispatcher(
             self, config.retry_schedule, config.webhook_timeout, config.webhook_workers
         )
@@ -107,6 +111,7 @@ class Emulator:
         with self.lock:
             self.webhooks.reset()
             self.faults.clear()
+            self.rate_limits.configure(mode=self.config.rate_limits)
             self.idempotency.clear()
             self.clock.reset()
             self.store.clear(
