@@ -29,7 +29,7 @@ ENDPOINT_RATE = "endpoint-rate"
 
 
 class _Bucket:
-    __slots__ = ("rate", "tokens", "at")
+    __slots__ = ("at", "rate", "tokens")
 
     def __init__(self, rate: float, now: float):
         self.rate = rate
