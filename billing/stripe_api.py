@@ -11,7 +11,7 @@ import functools
 import stripe
 from django.conf import settings
 
-from billing.stripe_pacing import PacedRequestsClient
+from billing import stripe_pacing
 
 # Each call is retried by the SDK on network errors, 409 and 5xx with the same idempotency key, so
 # a lost response is answered by Stripe's stored reply rather than a second charge. Stripe's rate
@@ -33,10 +33,12 @@ _someone_waiting = contextvars.ContextVar("stripe_someone_waiting", default=Fals
 
 @contextlib.contextmanager
 def someone_waiting():
-    """Stripe calls made inside answer a person (a web request), so they give up sooner."""
+    """Stripe calls made inside answer a person (a web request), so they give up sooner, and
+    wait out Stripe's rate limits for a few seconds at most, all of them together."""
     token = _someone_waiting.set(True)
     try:
-        yield
+        with stripe_pacing.person_waiting():
+            yield
     finally:
         _someone_waiting.reset(token)
 
@@ -56,7 +58,7 @@ def _client(api_key, api_base, timeout, retries, *, interactive):
         api_key=api_key,
         base_addresses={"api": api_base} if api_base else None,
         max_network_retries=retries,
-        http_client=PacedRequestsClient(interactive=interactive, timeout=timeout),
+        http_client=stripe_pacing.PacedRequestsClient(interactive=interactive, timeout=timeout),
     )
 
 

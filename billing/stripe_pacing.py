@@ -9,14 +9,16 @@ burst would show customers "payment unavailable". Two things, per process
 * A 429 is waited out and the request sent again, with exponential backoff and jitter, when that
   is safe: a read (GET), or a request carrying an idempotency key (every POST: ours, or one the SDK
   made), which Stripe answers with the first reply if the first attempt got through after all.
-  While a person waits on a page the waits are short and few, and give up within
-  STRIPE_INTERACTIVE_TIMEOUT: the page then says what it says when Stripe cannot be reached.
+  While a person waits on a page the waits are short and few, and all of one page's together stay
+  within STRIPE_INTERACTIVE_TIMEOUT: the page then says what it says when Stripe cannot be reached.
 * Background calls (the sweep, the task worker's settles and notes, commands) take a turn from a
   per-process budget of settings.STRIPE_BACKGROUND_RATE requests a second, and after any 429 in
   their process they pause (2 s, doubling to 30 s while 429s go on). Calls made while someone
   waits take no turn and never pause: checkout goes first.
 """
 
+import contextlib
+import contextvars
 import logging
 import random
 import threading
@@ -92,6 +94,18 @@ class BackgroundBudget:
 
 BUDGET = BackgroundBudget()
 
+# Seconds already spent waiting out 429s for the person being answered (one page, several calls).
+_waited_for_person: contextvars.ContextVar = contextvars.ContextVar("stripe_waited_for_person", default=None)
+
+
+@contextlib.contextmanager
+def person_waiting():
+    token = _waited_for_person.set([0.0])
+    try:
+        yield
+    finally:
+        _waited_for_person.reset(token)
+
 
 def _safe_to_repeat(method: str, headers) -> bool:
     return method.lower() == "get" or bool(headers.get("Idempotency-Key"))
@@ -108,7 +122,7 @@ class PacedRequestsClient(stripe.RequestsClient):
 
     def request(self, method, url, headers, post_data=None):
         waits = INTERACTIVE_WAITS if self.interactive else BACKGROUND_WAITS
-        waited = 0.0
+        waited = (self.interactive and _waited_for_person.get()) or [0.0]
         for attempt in range(len(waits) + 1):
             if not self.interactive:
                 BUDGET.take_turn(settings.STRIPE_BACKGROUND_RATE)
@@ -120,9 +134,9 @@ class PacedRequestsClient(stripe.RequestsClient):
             if attempt == len(waits) or not _safe_to_repeat(method, headers):
                 break
             wait = _jittered(waits[attempt])
-            if self.interactive and waited + wait > settings.STRIPE_INTERACTIVE_TIMEOUT:
+            if self.interactive and waited[0] + wait > settings.STRIPE_INTERACTIVE_TIMEOUT:
                 break
             logger.info("Stripe rate-limited %s %s; sending it again in %.2f s", method.upper(), url, wait)
             time.sleep(wait)
-            waited += wait
+            waited[0] += wait
         return content, status, response_headers
