@@ -304,6 +304,11 @@ def _run(args, levels, url, out, stack):
         f"{args.webhook_workers} webhook deliveries in flight, SQL counted by "
         f"{'pg_stat_statements' if backstop.has_pss else 'pg_stat_database transactions'}")
 
+    if args.stripe_rate_limits:
+        limits = get_json(f"{backstop.emulator}/_emulator/rate_limits")
+        say(f"the emulator enforces Stripe's {limits['mode']}-mode rate limits: {limits['overall']} requests/s "
+            f"overall, {limits['per_endpoint']}/s per endpoint (secret-key requests)")
+
     results = []
     for users in levels:
         refused_before = _stripe_429s(backstop.emulator)
