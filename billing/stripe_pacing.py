@@ -108,7 +108,7 @@ def person_waiting():
 
 
 def _safe_to_repeat(method: str, headers) -> bool:
-    return method.lower() == "get" or bool(headers.get("Idempotency-Key"))
+    return method.lower() == "get" or bool((headers or {}).get("Idempotency-Key"))
 
 
 class PacedRequestsClient(stripe.RequestsClient):
