@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 
 # Base waits before each new attempt after a 429 (each drawn between the base and half of it).
 # Stripe counts requests per second: a person's call waits at most 2.75 s over four more tries
-# (and never past STRIPE_INTERACTIVE_TIMEOUT); a background call up to 15 s over four, on top of
-# the pause below.
+# (and all of one page's calls together never past STRIPE_INTERACTIVE_TIMEOUT); a background call
+# up to 15 s over four, on top of the pause below.
 INTERACTIVE_WAITS = (0.25, 0.5, 1.0, 1.0)
 BACKGROUND_WAITS = (1.0, 2.0, 4.0, 8.0)
 # After a 429, background calls in this process hold off this long, doubling while 429s go on.

@@ -164,3 +164,59 @@ def test_the_sweep_yields_to_checkouts_when_stripe_limits_the_account(client, st
 
     assert answers == [200, 200, 200]
     assert len(payment_intents_at_stripe(emulator_control)) == 3
+
+
+# The background budget alone, on a clock of its own: what a pause is, without waiting for it.
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_after_a_429_a_background_turn_waits_out_the_pause():
+    clock = Clock()
+    budget = stripe_pacing.BackgroundBudget(clock=clock, sleep=clock.sleep)
+
+    budget.limited()
+
+    assert 2.0 <= budget.take_turn(5) <= 3.0
+
+
+def test_a_429_after_a_pause_ran_out_doubles_the_next_pause():
+    clock = Clock()
+    budget = stripe_pacing.BackgroundBudget(clock=clock, sleep=clock.sleep)
+    budget.limited()
+    budget.take_turn(5)
+
+    budget.limited()
+
+    assert 4.0 <= budget.take_turn(5) <= 6.0
+
+
+def test_429s_to_other_calls_during_a_pause_do_not_lengthen_it():
+    clock = Clock()
+    budget = stripe_pacing.BackgroundBudget(clock=clock, sleep=clock.sleep)
+    budget.limited()
+
+    for _ in range(10):
+        budget.limited()
+
+    assert budget.take_turn(5) <= 3.0
+
+
+def test_a_call_that_went_through_starts_the_pauses_from_the_first_again():
+    clock = Clock()
+    budget = stripe_pacing.BackgroundBudget(clock=clock, sleep=clock.sleep)
+    budget.limited()
+    budget.take_turn(5)
+    budget.answered()
+
+    budget.limited()
+
+    assert budget.take_turn(5) <= 3.0
