@@ -11,8 +11,12 @@ import functools
 import stripe
 from django.conf import settings
 
-# Each call is retried by the SDK on network errors and 409/429/5xx with the same idempotency
-# key, so a lost response is answered by Stripe's stored reply rather than a second charge.
+from billing import stripe_pacing
+
+# Each call is retried by the SDK on network errors, 409 and 5xx with the same idempotency key, so
+# a lost response is answered by Stripe's stored reply rather than a second charge. Stripe's rate
+# limits (429) are waited out by our HTTP client, which also paces background calls so that
+# checkout goes first (billing/stripe_pacing.py).
 MAX_NETWORK_RETRIES = 2
 TIMEOUT_SECONDS = 20
 # While a person waits on a page, a hanging Stripe must not hold them (and the web thread) for a
@@ -29,30 +33,33 @@ _someone_waiting = contextvars.ContextVar("stripe_someone_waiting", default=Fals
 
 @contextlib.contextmanager
 def someone_waiting():
-    """Stripe calls made inside answer a person (a web request), so they give up sooner."""
+    """Stripe calls made inside answer a person (a web request), so they give up sooner, and
+    wait out Stripe's rate limits for a few seconds at most, all of them together."""
     token = _someone_waiting.set(True)
     try:
-        yield
+        with stripe_pacing.person_waiting():
+            yield
     finally:
         _someone_waiting.reset(token)
 
 
 def client() -> stripe.StripeClient:
     if _someone_waiting.get():
-        return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE,
-                       settings.STRIPE_INTERACTIVE_TIMEOUT, INTERACTIVE_RETRIES)
-    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, TIMEOUT_SECONDS, MAX_NETWORK_RETRIES)
+        return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_API_VERSION,
+                       settings.STRIPE_INTERACTIVE_TIMEOUT, INTERACTIVE_RETRIES, interactive=True)
+    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_API_VERSION,
+                   TIMEOUT_SECONDS, MAX_NETWORK_RETRIES, interactive=False)
 
 
 @functools.lru_cache(maxsize=8)
-def _client(api_key, api_base, timeout, retries):
+def _client(api_key, api_base, api_version, timeout, retries, *, interactive):
     # Cached so that the HTTP session (and its keep-alive connections) is reused across calls.
     return stripe.StripeClient(
         api_key=api_key,
         base_addresses={"api": api_base} if api_base else None,
         max_network_retries=retries,
-        http_client=stripe.RequestsClient(timeout=timeout),
-        stripe_version=settings.STRIPE_API_VERSION,
+        http_client=stripe_pacing.PacedRequestsClient(interactive=interactive, timeout=timeout),
+        stripe_version=api_version,
     )
 
 

@@ -69,6 +69,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "repeatable")
     parser.add_argument("--statement-prefix", default="BACKSTOP",
                         help="the account's card statement prefix (GET /v1/account), printed on every charge")
+    parser.add_argument("--rate-limits", choices=["test", "live"], default=None,
+                        help="answer 429 rate_limit past Stripe's documented limits: test mode 25 "
+                        "requests/s overall, live 100/s overall; 25/s per endpoint (search 20/s). "
+                        "Default: no limits")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         api_version=args.api_version,
         statement_prefix=args.statement_prefix,
         restricted_keys=args.restricted_keys,
+        rate_limits=args.rate_limits,
     )
     emu = Emulator(config)
     server = make_server(emu)
@@ -129,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Stripe emulator listening on http://{config.host}:{config.port}", flush=True)
     for url, _ in config.webhooks:
         log.info("webhook endpoint: %s", url)
+    if config.rate_limits:
+        log.info("Stripe's %s-mode rate limits enforced", config.rate_limits)
 
     while not stop.wait(0.5):
         pass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import restricted
 from .app import ACCOUNT_ID, Emulator
-from .errors import StripeError, unrecognized_url
+from .errors import StripeError, rate_limited, unrecognized_url
 from .ids import random_string
 from .params import Params, parse_form
 from .resources import (
@@ -51,10 +51,6 @@ NO_KEY = (
 PUBLISHABLE_REFUSED = (
     "This API call cannot be made with a publishable API key. Please use a secret API key. You "
     "can find a list of your API keys at https://dashboard.stripe.com/account/apikeys."
-)
-RATE_LIMITED = (
-    "Request rate limit exceeded. You can learn more about rate limits here "
-    "https://stripe.com/docs/rate-limits."
 )
 UNKNOWN_ERROR = "An unknown error occurred"
 
@@ -130,12 +126,22 @@ def _id_free(path: str) -> str:
 
 
 def handle(emu: Emulator, req: Request) -> Response:
-    response = _handle(emu, req)
+    response = _rate_limited(emu, req) or _handle(emu, req)
     response.headers.setdefault("Request-Id", req.request_id)
     response.headers["Stripe-Version"] = req.headers.get("stripe-version", emu.config.api_version)
     response.headers.setdefault("Content-Type", "application/json")
     response.headers["Cache-Control"] = "no-cache, no-store"
     return response
+
+
+def _rate_limited(emu: Emulator, req: Request) -> Response | None:
+    """Stripe's rate limiter (stripe_emulator/ratelimit.py, when on) answers before anything else.
+    Stripe.js's requests (the publishable key, as a parameter) are not counted."""
+    _scheme, _, key = req.headers.get("authorization", "").partition(" ")
+    if not key or key.strip().startswith("pk_"):
+        return None
+    reason = emu.rate_limits.admit(f"{req.method} {_id_free(req.path)}")
+    return None if reason is None else _error_response(rate_limited(reason), req.request_id)
 
 
 def _handle(emu: Emulator, req: Request) -> Response:
@@ -144,7 +150,7 @@ def _handle(emu: Emulator, req: Request) -> Response:
         if fault.status == "timeout":
             return Response(0, hold_seconds=fault.seconds)
         if fault.status == "429":
-            error = StripeError(429, RATE_LIMITED, code="rate_limit", saved=False)
+            error = rate_limited()
         else:
             error = StripeError(500, UNKNOWN_ERROR, type="api_error", saved=False)
         return _error_response(error, req.request_id)

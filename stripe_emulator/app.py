@@ -11,6 +11,7 @@ from . import API_VERSION, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from .clock import Clock
 from .faults import FaultInjector
 from .idempotency import IdempotencyCache
+from .ratelimit import RateLimiter
 from .store import Store
 from .webhooks import WebhookDispatcher
 
@@ -39,6 +40,8 @@ class Config:
     statement_prefix: str = "BACKSTOP"
     # Restricted keys and their permissions ({"rk_test_...": {"charge": "read"}}): stripe_emulator/restricted.py.
     restricted_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Stripe's documented rate limits, "test" or "live" (stripe_emulator/ratelimit.py); None: off.
+    rate_limits: str | None = None
 
     def snapshot_directory(self) -> str | None:
         if self.snapshot_dir:
@@ -73,6 +76,7 @@ class Emulator:
         self.restricted_keys = dict(config.restricted_keys)
         self.idempotency = IdempotencyCache(self.clock)
         self.faults = FaultInjector()
+        self.rate_limits = RateLimiter(config.rate_limits)
         self.webhooks = WebhookDispatcher(
             self, config.retry_schedule, config.webhook_timeout, config.webhook_workers
         )
@@ -113,6 +117,7 @@ class Emulator:
         with self.lock:
             self.webhooks.reset()
             self.faults.clear()
+            self.rate_limits.configure(mode=self.config.rate_limits)
             self.idempotency.clear()
             self.clock.reset()
             self.store.clear(

@@ -182,6 +182,7 @@ def state(emu, req):
         "webhooks": emu.webhooks.status(),
         "webhook_endpoints": endpoints,
         "faults": emu.faults.list(),
+        "rate_limits": emu.rate_limits.status(),
         "idempotency_keys": len(emu.idempotency.entries),
         "requests": [{"key": k, "method": m, "path": p, "count": n}
                      for (k, m, p), n in sorted(emu.request_counts.items())],
@@ -267,6 +268,27 @@ def list_faults(emu, req):
 def clear_faults(emu, req):
     emu.faults.clear()
     return _json(200, {"faults": []})
+
+
+# -- rate limits -------------------------------------------------------------------------------
+
+
+@route("GET", r"/_emulator/rate_limits")
+def rate_limit_status(emu, req):
+    return _json(200, emu.rate_limits.status())
+
+
+@route("POST", r"/_emulator/rate_limits")
+def set_rate_limits(emu, req):
+    """{"mode": "test"|"live"|"off"}, or {"overall": N, "per_endpoint": M} (either may be left
+    out) for a budget of one's own; counts start afresh. Reset goes back to --rate-limits."""
+    data = _body(req)
+    try:
+        emu.rate_limits.configure(mode=data.get("mode"), overall=data.get("overall"),
+                                  per_endpoint=data.get("per_endpoint"))
+    except ValueError as exc:
+        return _bad(str(exc))
+    return _json(200, emu.rate_limits.status())
 
 
 # -- webhook faults ----------------------------------------------------------------------------

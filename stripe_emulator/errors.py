@@ -89,3 +89,17 @@ def unrecognized_url(method: str, path: str) -> StripeError:
         "can help at https://support.stripe.com/.",
         saved=False,
     )
+
+
+RATE_LIMITED = (
+    "Request rate limit exceeded. You can learn more about rate limits here "
+    "https://stripe.com/docs/rate-limits."
+)
+
+
+def rate_limited(reason: str | None = None) -> StripeError:
+    """Stripe's 429: code `rate_limit`, in front of the idempotency layer (nothing is saved), with
+    the limiter that refused it in `Stripe-Rate-Limited-Reason` and no `Stripe-Should-Retry`
+    (which is why stripe-python does not retry it by itself)."""
+    return StripeError(429, RATE_LIMITED, code="rate_limit", saved=False,
+                       headers={"Stripe-Rate-Limited-Reason": reason} if reason else None)

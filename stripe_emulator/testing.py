@@ -126,6 +126,19 @@ class ControlClient:
     def clear_faults(self) -> None:
         self.request("DELETE", "/_emulator/faults")
 
+    # -- rate limits (stripe_emulator/ratelimit.py) --------------------------------------------------
+
+    def limit_rates(self, *, mode: str | None = None, overall: int | None = None,
+                    per_endpoint: int | None = None) -> dict:
+        """Stripe's limits of a mode ("test", "live", "off"), or a budget of one's own."""
+        body = {k: v for k, v in (("mode", mode), ("overall", overall), ("per_endpoint", per_endpoint))
+                if v is not None}
+        return self.request("POST", "/_emulator/rate_limits", body)
+
+    def rate_limits(self) -> dict:
+        """The limits in force and the 429s answered since they were set, by endpoint."""
+        return self.request("GET", "/_emulator/rate_limits")
+
     # -- webhooks ----------------------------------------------------------------------------------
 
     def pause_webhooks(self) -> dict:
@@ -203,6 +216,7 @@ class EmulatorProcess:
         host: str = "127.0.0.1",
         startup_timeout: float = 20.0,
         extra_args: Sequence[str] = (),
+        rate_limits: str | None = None,
     ):
         self.webhooks = list(webhooks)
         self.retry_schedule = list(retry_schedule)
@@ -215,6 +229,7 @@ class EmulatorProcess:
         self.host = host
         self.startup_timeout = startup_timeout
         self.extra_args = list(extra_args)
+        self.rate_limits = rate_limits
         self.process: subprocess.Popen | None = None
         self.api_base = ""
         self.port = 0
@@ -238,6 +253,8 @@ class EmulatorProcess:
             cmd += ["--snapshot", self.snapshot]
         if self.snapshot_dir:
             cmd += ["--snapshot-dir", self.snapshot_dir]
+        if self.rate_limits:
+            cmd += ["--rate-limits", self.rate_limits]
         return cmd + self.extra_args
 
     def start(self) -> "EmulatorProcess":

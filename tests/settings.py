@@ -32,6 +32,9 @@ os.environ.setdefault("ANYMAIL_WEBHOOK_SECRET", "esp:hook-secret")
 # One directory per pytest-xdist worker (gw0, gw1, ...): workers never share files, as they never
 # share a database (pytest-django names each worker's test database after it).
 os.environ.setdefault("BACKSTOP_VAR_DIR", "/tmp/backstop-test-var" + os.environ.get("PYTEST_XDIST_WORKER", ""))
+# The emulator has no rate limits unless a test asks, so background Stripe calls are not paced
+# either (billing/stripe_pacing.py); the tests of pacing set their own budget.
+os.environ.setdefault("STRIPE_BACKGROUND_RATE", "1000")
 # Production asks staff for an authenticator code; the tests of that turn it on themselves.
 os.environ.setdefault("STAFF_TWO_FACTOR", "false")
 

@@ -34,6 +34,7 @@ from stack import (  # scripts/load/stack.py: the stack, shared with chaos.py
     ROOT,
     _proc_table,
     die_with_parent,
+    get_json,
     harness_main,
     invariants,
     machine_busy_seconds,
@@ -66,6 +67,9 @@ def parse_args():
     parser.add_argument("--py-spy", action="store_true",
                         help="profile web and worker with py-spy during each level (collapsed stacks in the output)")
     parser.add_argument("--out", type=Path, help="output directory (default var/load/<timestamp>)")
+    parser.add_argument("--stripe-rate-limits", choices=["live", "test"],
+                        help="the emulator enforces Stripe's documented rate limits of that mode (live 100 "
+                        "requests/s, test 25/s, 25/s per endpoint); each level then reports the 429s it answered")
     return parser.parse_args()
 
 
@@ -194,6 +198,11 @@ def run_level(users, args, probe, roots, out, host):
     }
 
 
+def _stripe_429s(emulator):
+    """The 429s the emulator's rate limiter has answered so far, by endpoint."""
+    return {r["endpoint"]: r["count"] for r in get_json(f"{emulator}/_emulator/rate_limits")["refused"]}
+
+
 def _idle_cpu_per_second(roots, seconds):
     say(f"measuring the idle stack for {seconds} s")
     before = tree_cpu_seconds(roots)
@@ -286,18 +295,33 @@ def main():
 
 def _run(args, levels, url, out, stack):
     backstop = start_backstop(stack, url, web_workers=args.web_workers, web_threads=args.web_threads,
-                              q_workers=args.q_workers, webhook_workers=args.webhook_workers, say=say)
+                              q_workers=args.q_workers, webhook_workers=args.webhook_workers, say=say,
+                              emulator_args=["--rate-limits", args.stripe_rate_limits] if args.stripe_rate_limits
+                              else [])
     db, probe, roots = backstop.db, backstop.probe, backstop.roots
     say(f"stack up: app {backstop.app}, emulator {backstop.emulator}, "
         f"{args.web_workers}x{args.web_threads} gunicorn, {args.q_workers} task workers, "
         f"{args.webhook_workers} webhook deliveries in flight, SQL counted by "
         f"{'pg_stat_statements' if backstop.has_pss else 'pg_stat_database transactions'}")
 
+    if args.stripe_rate_limits:
+        limits = get_json(f"{backstop.emulator}/_emulator/rate_limits")
+        say(f"the emulator enforces Stripe's {limits['mode']}-mode rate limits: {limits['overall']} requests/s "
+            f"overall, {limits['per_endpoint']}/s per endpoint (secret-key requests)")
+
     results = []
     for users in levels:
+        refused_before = _stripe_429s(backstop.emulator)
         result = run_level(users, args, probe, roots, out, backstop.app)
+        if args.stripe_rate_limits:
+            result["stripe_rate_limits"] = args.stripe_rate_limits
+            result["stripe_429s"] = {k: n - refused_before.get(k, 0) for k, n in _stripe_429s(backstop.emulator).items()
+                                     if n > refused_before.get(k, 0)}
         results.append(result)
         print_level(result)
+        if args.stripe_rate_limits:
+            say(f"  Stripe's {args.stripe_rate_limits}-mode rate limits: {sum(result['stripe_429s'].values())} "
+                f"requests answered 429 ({result['stripe_429s'] or 'none'})")
         (out / "summary.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                                       "cpus": os.cpu_count(), "levels": results}, indent=2))
     print()

@@ -421,7 +421,7 @@ logfile = {out}/pgbouncer-server.log
 
 
 def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_workers, say, hosts=1,
-                   cron_every=20, pooled_url=None):
+                   cron_every=20, pooled_url=None, emulator_args=()):
     """pg_stat_statements, one role per process kind, migrate, demo_setup, then the emulator
     (delivering webhooks from `webhook_workers` threads), gunicorn and qcluster ("emulator", "web"
     and "worker" in `stack`, so `stack.kill`/`stack.restart` work on them).
@@ -470,7 +470,8 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
         webhooks += ["--webhook", f"http://127.0.0.1:{port}/stripe/webhook/{webhook_uuid}/={webhook_secret}"]
     emulator = stack.start("emulator", [
         PYTHON, "-m", "stripe_emulator", "--port", str(emulator_port), "--log-level", "WARNING", *webhooks,
-        "--webhook-workers", str(webhook_workers), "--webhook-events", ",".join(STRIPE_EVENTS_USED)], env)
+        "--webhook-workers", str(webhook_workers), "--webhook-events", ",".join(STRIPE_EVENTS_USED),
+        *emulator_args], env)
     roots = {"emulator": emulator.pid}
     for host, (port, host_env) in enumerate(zip(app_ports, envs, strict=True), start=1):
         web = stack.start(host_name("web", host), [
