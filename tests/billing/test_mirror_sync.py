@@ -189,3 +189,29 @@ def test_dj_stripe_keeps_the_charge_amount_in_major_units_as_the_sweeps_index_as
 
     charge = djstripe_models.Charge.objects.get(payment_intent_id=order.stripe_payment_intent_id)
     assert charge.amount * 100 == charge.stripe_data["amount"] == 24900
+
+
+def test_a_pass_writes_each_purchase_with_one_insert_per_object_and_asks_the_rest_once(stripe_emulator):
+    """Its PaymentIntent, customer, card, charge and balance transaction: one INSERT each; which
+    of them the mirror holds is asked once per kind of row, whatever the number of purchases."""
+    djstripe_models.Account.get_or_retrieve_for_api_key(stripe.api_key)
+    for _ in range(3):
+        paid_order()
+
+    with CaptureQueriesContext(connection) as queries:
+        result = stripe_mirror_sync()
+
+    assert result.errors == []
+    tables = ("paymentintent", "customer", "paymentmethod", "charge", "balancetransaction")
+    mirror = [q["sql"] for q in queries.captured_queries
+              if any(f'"djstripe_{table}"' in q["sql"].split(" WHERE ")[0] for table in tables)]
+    inserts = [sql for sql in mirror if sql.startswith("INSERT")]
+    assert len(inserts) == 5 * 3
+    # Per resource listed: what the mirror holds of the objects listed, and of what they refer to
+    # (PaymentIntents: customers and cards; charges: balance transactions, the rest known by then).
+    assert [sql.split(" FROM ")[1].split(" ")[0] for sql in mirror if sql.startswith("SELECT")] == [
+        '"djstripe_paymentintent"', '"djstripe_customer"', '"djstripe_paymentmethod"',
+        '"djstripe_charge"', '"djstripe_balancetransaction"']
+    assert djstripe_models.Charge.objects.filter(customer__isnull=False, payment_method__isnull=False,
+                                                 payment_intent__isnull=False,
+                                                 balance_transaction__isnull=False).count() == 3
