@@ -265,6 +265,37 @@ def _mirror_batch(model, batch: list, rows: _Rows, result: SyncResult) -> bool:
     return ok
 
 
+# A charge refers to its PaymentIntent, customer and card by id; dj-stripe fetches from Stripe, one
+# call each, whichever the mirror lacks. That happens when the payment began after the pass listed
+# PaymentIntents (a minute's purchases take a few seconds to mirror, and customers keep buying):
+# such a charge, created this recently, waits for the next pass, which lists them first.
+WAIT_FOR_NEXT_PASS_SECONDS = 60
+_CHARGE_REFERENCES = {"payment_intent": djstripe_models.PaymentIntent, "customer": djstripe_models.Customer,
+                      "payment_method": djstripe_models.PaymentMethod}
+
+
+def _waits_for_next_pass(rows: _Rows, model, data: dict) -> bool:
+    """A charge of the last minute (by this machine's clock, so a Stripe clock far off ours never
+    holds one back for long) that refers to something neither mirrored nor listed by this pass."""
+    if model is not djstripe_models.Charge or abs(time.time() - data["created"]) > WAIT_FOR_NEXT_PASS_SECONDS:
+        return False
+    return any(_id(data.get(name)) and rows.find(kind, _id(data[name])) is None
+               for name, kind in _CHARGE_REFERENCES.items())
+
+
+def _write(model, batch: list, rows: _Rows, result: SyncResult, waiting: list) -> bool:
+    """Mirror a batch of (object, data, new?), but for charges that wait for the next pass (their
+    `created` added to `waiting`). False if anything failed."""
+    _ask_referenced(rows, model, [data for _obj, data, _new in batch])
+    now = []
+    for obj, data, new in batch:
+        if _waits_for_next_pass(rows, model, data):
+            waiting.append(data["created"])
+        else:
+            now.append((obj, new))
+    return _mirror_batch(model, now, rows, result) if now else True
+
+
 def _sync(*, since: int | None, dry_run: bool) -> SyncResult:
     result = SyncResult()
     charges_to_refresh: set[str] = set()
@@ -287,7 +318,7 @@ def _sync(*, since: int | None, dry_run: bool) -> SyncResult:
             result.errors.append(f"listing {resource}: {exc}")
             continue
         mirrored = _mirrored_data(model, [obj.id for obj in objects])
-        batch, to_ask = [], []
+        batch, waiting = [], []
         # Oldest first: a charge's PaymentIntent is mirrored before the charge that points to it,
         # and a pass cut short (MAX_MIRRORED_PER_PASS, TIME_BUDGET_SECONDS) leaves the mark where it stopped.
         for obj in reversed(objects):
@@ -308,17 +339,16 @@ def _sync(*, since: int | None, dry_run: bool) -> SyncResult:
             changed += 1
             if dry_run:
                 continue
-            batch.append((obj, obj.id not in mirrored))
-            to_ask.append(data)
+            batch.append((obj, data, obj.id not in mirrored))
             if len(batch) >= BATCH_SIZE:
-                _ask_referenced(rows, model, to_ask)
-                failed = not _mirror_batch(model, batch, rows, result) or failed
-                batch, to_ask = [], []
+                failed = not _write(model, batch, rows, result, waiting) or failed
+                batch = []
         if batch:
-            _ask_referenced(rows, model, to_ask)
-            failed = not _mirror_batch(model, batch, rows, result) or failed
+            failed = not _write(model, batch, rows, result, waiting) or failed
         result.listed[resource] = listed
-        result.mirrored[resource] = changed
+        result.mirrored[resource] = changed - len(waiting)
+        if waiting:  # the next pass lists them again: its window starts before the oldest one
+            newest = min(newest, *waiting)
         if not dry_run and not failed and newest:
             StripeSyncCursor.objects.update_or_create(resource=resource, defaults={"created_gte": newest})
         failpoint("sweep.after_sync_page")
