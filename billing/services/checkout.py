@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Entitlement, normalize_email
@@ -134,20 +134,32 @@ def stripe_customer_ensure(*, email: str) -> str:
     address at once, or a retry after a crash, make one customer. Called outside any transaction.
     """
     email = normalize_email(email)
-    known = StripeCustomer.objects.filter(email=email).values_list("stripe_customer_id", flat=True).first()
+    known, customer_id = _address_customers(email)
     if known:
         return known
-    customer_id = (Order.objects.filter(email=email).exclude(stripe_customer_id="").order_by("created_at")
-                   .values_list("stripe_customer_id", flat=True).first())
     if not customer_id:
         digest = hashlib.sha256(email.encode()).hexdigest()[:40]
         customer_id = stripe_api.customer_create(idempotency_key=f"backstop-customer-{digest}", email=email,
                                                  metadata={"backstop_email": email}).id
     # One statement: if another checkout stored the address's customer a moment ago, theirs stays
-    # (the same customer, by the idempotency key) and is the one read below.
-    StripeCustomer.objects.bulk_create([StripeCustomer(email=email, stripe_customer_id=customer_id)],
-                                       ignore_conflicts=True)
-    return StripeCustomer.objects.get(email=email).stripe_customer_id
+    # (the same customer, by the idempotency key), the INSERT returns nothing, and theirs is read.
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO billing_stripecustomer (email, stripe_customer_id, created_at) "
+                       "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING stripe_customer_id",
+                       [email, customer_id, connection.ops.adapt_datetimefield_value(timezone.now())])
+        stored = cursor.fetchone()
+    return stored[0] if stored else StripeCustomer.objects.get(email=email).stripe_customer_id
+
+
+def _address_customers(email: str) -> tuple[str | None, str | None]:
+    """The address's stored Stripe customer, and that of its earliest order with one: one query
+    (two read one after the other cost a statement more on every first purchase)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT stripe_customer_id FROM billing_stripecustomer WHERE email = %s), "
+            "(SELECT stripe_customer_id FROM billing_order WHERE email = %s AND stripe_customer_id <> '' "
+            "ORDER BY created_at LIMIT 1)", [email, email])
+        return cursor.fetchone()
 
 
 def order_prepare_payment(*, order: Order, actor: str = "checkout"):
