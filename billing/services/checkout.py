@@ -215,5 +215,7 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
             locked.stripe_payment_intent_id = payment_intent.id
             locked.save(update_fields=["stripe_customer_id", "stripe_payment_intent_id", "updated_at"])
             event_payment_set_up(locked, actor=actor, customer_id=customer_id, payment_intent_id=payment_intent.id)
-    order.refresh_from_db()
+    # The caller's order as the lock read it (what refresh_from_db() would read again).
+    for field in Order._meta.concrete_fields:
+        setattr(order, field.attname, getattr(locked, field.attname))
     return payment_intent
