@@ -42,10 +42,8 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
     the second finds the first's unpaid order (same browser, address and plan) and gets that.
     """
     email = normalize_email(email)
-    if checkout_nonce is not None:
-        existing = Order.objects.filter(checkout_nonce=checkout_nonce).first()
-        if existing is not None:
-            return existing
+    # A repeated nonce is not looked up first: the same browser's unpaid order is found under the
+    # address's lock below, and any other repeat fails the INSERT on the nonce's unique index.
     try:
         with transaction.atomic():
             locks.address_lock(email)
@@ -68,7 +66,7 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
             )
             event_order_created(order, actor=actor, renewal=renewal)
     except IntegrityError:
-        # Two submits of the same form raced; the other one won and owns the order.
+        # The same form submitted again (or two submits raced): the first one owns the order.
         if checkout_nonce is None:
             raise
         return Order.objects.get(checkout_nonce=checkout_nonce)
