@@ -65,7 +65,7 @@ def test_the_pay_page_right_after_checkout_takes_at_most_3_queries(client, plan,
     assert response.status_code == 200
 
 
-def test_the_status_page_a_paying_customer_returns_to_takes_at_most_27_queries(client, plan, stripe_emulator,
+def test_the_status_page_a_paying_customer_returns_to_takes_at_most_26_queries(client, plan, stripe_emulator,
                                                                                django_assert_max_num_queries):
     checkout(client)
     order = Order.objects.get()
@@ -73,7 +73,8 @@ def test_the_status_page_a_paying_customer_returns_to_takes_at_most_27_queries(c
 
     # 27: the page reads the account's name or password from its row once, where it used to read what
     # settle had built in memory for a new account (accounts.services.customer_account_ensure).
-    with django_assert_max_num_queries(27):
+    # 26: settle takes the PaymentIntent id from the page's order instead of reading the row first.
+    with django_assert_max_num_queries(26):
         response = returned(client, order)
 
     assert 'data-status-code="active"' in response.content.decode()
