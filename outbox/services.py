@@ -5,6 +5,7 @@ belongs to the app that registered its kind (outbox/kinds.py)."""
 import logging
 from datetime import timedelta
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -116,6 +117,7 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
     # Ours now: nobody else changes a `sending` row but the dispatcher, after EMAIL_CLAIM_TIMEOUT.
 
     try:
+        _load_about(email)
         spec = kinds.get(email.kind)
         message = spec.build(email)
         message.send()
@@ -161,6 +163,17 @@ def _claim(email_id: int) -> OutboundEmail | None:
         "WHERE id = %s AND status = %s RETURNING *",
         [OutboundEmail.Status.SENDING, now, email_id, OutboundEmail.Status.PENDING])
     return next(iter(claimed), None)
+
+
+def _load_about(email: OutboundEmail) -> None:
+    """Read what the email is about with the rows it cannot be without, in one query: select_related()
+    follows every foreign key that may not be null (an order's plan). The email's build reads them."""
+    if email.about_type_id is None or email.about_id is None:
+        return
+    model = ContentType.objects.get_for_id(email.about_type_id).model_class()  # cached after the first
+    about = model._base_manager.select_related().filter(pk=email.about_id).first() if model else None
+    if about is not None:
+        email.about = about
 
 
 def _follow_up(email: OutboundEmail, spec: kinds.EmailKind) -> bool:
