@@ -250,6 +250,7 @@ def _mirror_batch(model, batch: list, rows: _Rows, result: SyncResult) -> bool:
         return True
     except Exception:  # a row another pass wrote first, or one bad object: each on its own below
         rows.written = {}
+        rows.absent = {}  # what was missing may not be any more: dj-stripe looks again from here on
         logger.info("Pull sync: a batch of %s failed; mirroring its objects one by one", model.__name__,
                     exc_info=True)
     finally:
