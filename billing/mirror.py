@@ -4,8 +4,10 @@ Webhooks settle orders but do not mirror (docs/decisions/0009-webhooks-settle-th
 and they can be lost anyway (a crash, a deploy, Stripe giving up). Each sweep first lists,
 through Stripe's list APIs, the PaymentIntents, Charges, Refunds and Disputes created since a
 stored high-water mark (minus an overlap, because Stripe's lists are eventually consistent), and
-mirrors every one that is new or changed with dj-stripe's own `sync_from_stripe_data`. The cost
-grows with new activity, not with history: a quiet minute is four empty list calls.
+mirrors every one that is new or changed with dj-stripe's own conversion: a new one in one INSERT,
+fifty to a transaction, a changed one with `sync_from_stripe_data`
+(docs/decisions/0027-h-perf-mirror-without-look-ups.md). The cost grows with new activity, not
+with history: a quiet minute is four empty list calls.
 
 A refund or a dispute changes its charge without creating one, so the charge behind each new
 refund or dispute is fetched again; that is how a refund made in Stripe's dashboard reaches the
