@@ -12,9 +12,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.models import Order, OrderState
+from billing.services.webhook_events import stripe_event_receive
 from billing.tokens import order_status_token
 from outbox import services as outbox
 from outbox.models import OutboundEmail
+from tests.billing.helpers import stripe_event_for
 from tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +93,20 @@ def test_the_status_page_after_another_path_settled_takes_at_most_13_queries(cli
         response = returned(client, order)
 
     assert 'data-status-code="active"' in response.content.decode()
+
+
+def test_the_payment_webhook_that_settles_the_order_takes_at_most_17_queries(client, plan, stripe_emulator,
+                                                                              django_assert_max_num_queries):
+    checkout(client)
+    order = Order.objects.get()
+    paid_at_stripe(order)
+    event = stripe_event_for(order, "payment_intent.succeeded")
+
+    # 17: the order is read once before Stripe is asked (settle takes the one the event found).
+    with django_assert_max_num_queries(17):
+        said = stripe_event_receive(event=event)
+
+    assert said.endswith("settled: active")
 
 
 def test_sending_the_confirmation_email_takes_at_most_9_queries(client, plan, stripe_emulator, mailoutbox,
