@@ -166,12 +166,15 @@ def _claim(email_id: int) -> OutboundEmail | None:
 
 
 def _load_about(email: OutboundEmail) -> None:
-    """Read what the email is about with the rows it cannot be without, in one query: select_related()
-    follows every foreign key that may not be null (an order's plan). The email's build reads them."""
+    """Read what the email is about with the rows it points to (an order's plan and account) in one
+    query, instead of one query each when the email's build reads them."""
     if email.about_type_id is None or email.about_id is None:
         return
     model = ContentType.objects.get_for_id(email.about_type_id).model_class()  # cached after the first
-    about = model._base_manager.select_related().filter(pk=email.about_id).first() if model else None
+    if model is None:
+        return
+    related = [f.name for f in model._meta.concrete_fields if f.is_relation]
+    about = model._base_manager.select_related(*related).filter(pk=email.about_id).first()
     if about is not None:
         email.about = about
 

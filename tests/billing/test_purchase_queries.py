@@ -109,7 +109,7 @@ def test_the_payment_webhook_that_settles_the_order_takes_at_most_17_queries(cli
     assert said.endswith("settled: active")
 
 
-def test_sending_the_confirmation_email_takes_at_most_9_queries(client, plan, stripe_emulator, mailoutbox,
+def test_sending_the_confirmation_email_takes_at_most_8_queries(client, plan, stripe_emulator, mailoutbox,
                                                                 django_assert_max_num_queries):
     checkout(client)
     order = Order.objects.get()
@@ -118,9 +118,9 @@ def test_sending_the_confirmation_email_takes_at_most_9_queries(client, plan, st
     email = OutboundEmail.objects.get(kind="confirmation")
     OutboundEmail.objects.filter(pk=email.pk).update(status=OutboundEmail.Status.PENDING)  # as if not sent yet
 
-    # 9: the claim's UPDATE returns the row it claimed (it was read again after), and the order is
-    # read with its plan in one query.
-    with django_assert_max_num_queries(9):
+    # 8: the claim's UPDATE returns the row it claimed (it was read again after), and the order is
+    # read with its plan and account in one query.
+    with django_assert_max_num_queries(8):
         outbox.outbound_email_send(email_id=email.id)
 
     assert Order.objects.get().state == OrderState.ACTIVE
