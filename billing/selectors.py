@@ -312,7 +312,8 @@ def order_for_stripe_object(obj: dict) -> Order | None:
     pi_id = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
     if isinstance(pi_id, dict):
         pi_id = pi_id.get("id")
-    fields = ("id", "state", "stripe_payment_intent_id", "stripe_charge_id")
+    # With its reference: settle names the order in its log lines and takes it as read (order=).
+    fields = ("id", "reference", "state", "stripe_payment_intent_id", "stripe_charge_id")
     if pi_id:
         order = Order.objects.filter(stripe_payment_intent_id=pi_id).only(*fields).first()
         if order is not None:

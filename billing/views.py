@@ -344,7 +344,7 @@ def _settle_if_behind(order, *, reason, stripe_said: str = ""):
         if not _behind_the_customer(stored, stripe_said):
             return stored, True
     try:
-        order = services.order_settle(order_id=order.id, actor="customer", reason=reason)
+        order = services.order_settle(order_id=order.id, actor="customer", reason=reason, order=order)
     except stripe_api.StripeError as exc:
         # Stripe unreachable: show what we know; the page keeps polling and the sweep follows up.
         logger.warning("Settle from the status page failed for %s: %s", order.reference, exc)

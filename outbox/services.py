@@ -5,8 +5,8 @@ belongs to the app that registered its kind (outbox/kinds.py)."""
 import logging
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.failpoints import failpoint
@@ -111,17 +111,16 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
     it, so the dispatcher marks it `uncertain` for a person to check rather than risk a second
     copy (docs/decisions/0003-outbox-at-most-once.md).
     """
-    now = timezone.now()
     # The claim is one conditional UPDATE, its own transaction: of two workers given the same row,
     # PostgreSQL lets one change `pending` to `sending` and the other finds it no longer pending.
-    claimed = (OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.PENDING)
-               .update(status=OutboundEmail.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1))
-    if not claimed:
+    # It returns the row it claimed (RETURNING), so the row is not read again.
+    email = _claim(email_id)
+    if email is None:
         return None  # sent, being sent, or given up: nothing to do
     # Ours now: nobody else changes a `sending` row but the dispatcher, after EMAIL_CLAIM_TIMEOUT.
-    email = OutboundEmail.objects.get(pk=email_id)
 
     try:
+        _load_about(email)
         spec = kinds.get(email.kind)
         message = spec.build(email)
         message.send()
@@ -157,6 +156,30 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
     if spec.after_sent is not None and email.followed_up_at is None:
         _follow_up(email, spec)
     return email
+
+
+def _claim(email_id: int) -> OutboundEmail | None:
+    """pending -> sending, one more attempt: the claimed row, or None if it was not pending."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    claimed = OutboundEmail.objects.raw(
+        "UPDATE outbox_outboundemail SET status = %s, claimed_at = %s, attempts = attempts + 1 "
+        "WHERE id = %s AND status = %s RETURNING *",
+        [OutboundEmail.Status.SENDING, now, email_id, OutboundEmail.Status.PENDING])
+    return next(iter(claimed), None)
+
+
+def _load_about(email: OutboundEmail) -> None:
+    """Read what the email is about with the rows it points to (an order's plan and account) in one
+    query, instead of one query each when the email's build reads them."""
+    if email.about_type_id is None or email.about_id is None:
+        return
+    model = ContentType.objects.get_for_id(email.about_type_id).model_class()  # cached after the first
+    if model is None:
+        return
+    related = [f.name for f in model._meta.concrete_fields if f.is_relation]
+    about = model._base_manager.select_related(*related).filter(pk=email.about_id).first()
+    if about is not None:
+        email.about = about
 
 
 def _follow_up(email: OutboundEmail, spec: kinds.EmailKind) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Entitlement, normalize_email
@@ -42,10 +42,8 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
     the second finds the first's unpaid order (same browser, address and plan) and gets that.
     """
     email = normalize_email(email)
-    if checkout_nonce is not None:
-        existing = Order.objects.filter(checkout_nonce=checkout_nonce).first()
-        if existing is not None:
-            return existing
+    # A repeated nonce is not looked up first: the same browser's unpaid order is found under the
+    # address's lock below, and any other repeat fails the INSERT on the nonce's unique index.
     try:
         with transaction.atomic():
             locks.address_lock(email)
@@ -68,7 +66,7 @@ def order_create(*, plan: Plan, email: str, full_name: str = "", checkout_nonce=
             )
             event_order_created(order, actor=actor, renewal=renewal)
     except IntegrityError:
-        # Two submits of the same form raced; the other one won and owns the order.
+        # The same form submitted again (or two submits raced): the first one owns the order.
         if checkout_nonce is None:
             raise
         return Order.objects.get(checkout_nonce=checkout_nonce)
@@ -134,20 +132,32 @@ def stripe_customer_ensure(*, email: str) -> str:
     address at once, or a retry after a crash, make one customer. Called outside any transaction.
     """
     email = normalize_email(email)
-    known = StripeCustomer.objects.filter(email=email).values_list("stripe_customer_id", flat=True).first()
+    known, customer_id = _address_customers(email)
     if known:
         return known
-    customer_id = (Order.objects.filter(email=email).exclude(stripe_customer_id="").order_by("created_at")
-                   .values_list("stripe_customer_id", flat=True).first())
     if not customer_id:
         digest = hashlib.sha256(email.encode()).hexdigest()[:40]
         customer_id = stripe_api.customer_create(idempotency_key=f"backstop-customer-{digest}", email=email,
                                                  metadata={"backstop_email": email}).id
     # One statement: if another checkout stored the address's customer a moment ago, theirs stays
-    # (the same customer, by the idempotency key) and is the one read below.
-    StripeCustomer.objects.bulk_create([StripeCustomer(email=email, stripe_customer_id=customer_id)],
-                                       ignore_conflicts=True)
-    return StripeCustomer.objects.get(email=email).stripe_customer_id
+    # (the same customer, by the idempotency key), the INSERT returns nothing, and theirs is read.
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO billing_stripecustomer (email, stripe_customer_id, created_at) "
+                       "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING stripe_customer_id",
+                       [email, customer_id, connection.ops.adapt_datetimefield_value(timezone.now())])
+        stored = cursor.fetchone()
+    return stored[0] if stored else StripeCustomer.objects.get(email=email).stripe_customer_id
+
+
+def _address_customers(email: str) -> tuple[str | None, str | None]:
+    """The address's stored Stripe customer, and that of its earliest order with one: one query
+    (two read one after the other cost a statement more on every first purchase)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT stripe_customer_id FROM billing_stripecustomer WHERE email = %s), "
+            "(SELECT stripe_customer_id FROM billing_order WHERE email = %s AND stripe_customer_id <> '' "
+            "ORDER BY created_at LIMIT 1)", [email, email])
+        return cursor.fetchone()
 
 
 def order_prepare_payment(*, order: Order, actor: str = "checkout"):
@@ -205,5 +215,7 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
             locked.stripe_payment_intent_id = payment_intent.id
             locked.save(update_fields=["stripe_customer_id", "stripe_payment_intent_id", "updated_at"])
             event_payment_set_up(locked, actor=actor, customer_id=customer_id, payment_intent_id=payment_intent.id)
-    order.refresh_from_db()
+    # The caller's order as the lock read it (what refresh_from_db() would read again).
+    for field in Order._meta.concrete_fields:
+        setattr(order, field.attname, getattr(locked, field.attname))
     return payment_intent

@@ -89,8 +89,9 @@ def checkout_decide(*, plan: Plan, email: str, nonce, full_name: str = "", buy_a
                          renewal=account is not None and access_until(account) is not None)
     # The receipt's company and VAT number: from the account of a customer who proved it, frozen.
     buyer = customer if customer is not None and customer.email == order.email else None
-    order = order_buyer_details_record(order=order, company_name=buyer.company_name if buyer else "",
-                                       vat_number=buyer.vat_number if buyer else "")
+    details = (buyer.company_name, buyer.vat_number) if buyer else ("", "")
+    if (order.buyer_company_name, order.buyer_vat_number) != details:  # a new order has none to change
+        order = order_buyer_details_record(order=order, company_name=details[0], vat_number=details[1])
     try:
         payment_intent = order_prepare_payment(order=order)
     except PaymentSetupFailed:

@@ -35,7 +35,8 @@ from config import logs
 from config.failpoints import failpoint
 
 
-def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=None, user=None) -> Order:
+def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=None, user=None,
+                 order: Order | None = None) -> Order:
     """Bring the order in line with what Stripe says, and return it.
 
     Any path may call this any number of times, concurrently: the webhook, the customer's
@@ -43,9 +44,12 @@ def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=
     fresh one), then locks the order, re-reads it and applies only the moves the truth requires.
     Paid orders become active with exactly one entitlement and one confirmation email; a
     mismatch between what Stripe took and what the order asked for goes to needs_review. `user`:
-    the staff member who asked (Recover, a refund), named on the events.
+    the staff member who asked (Recover, a refund), named on the events. `order`: the caller's copy,
+    read a moment ago; its PaymentIntent id (stored once, never changed) spares reading the row
+    before Stripe is asked. Everything decided is read again under the lock.
     """
-    order = Order.objects.only("id", "reference", "state", "stripe_payment_intent_id").get(pk=order_id)
+    if order is None or order.pk != order_id or not order.stripe_payment_intent_id:
+        order = Order.objects.only("id", "reference", "state", "stripe_payment_intent_id").get(pk=order_id)
     if not order.stripe_payment_intent_id:
         return Order.objects.get(pk=order_id)  # nothing in Stripe to settle against yet
     # Lines logged while settling name the order; on an error it stays named for the caller's line.

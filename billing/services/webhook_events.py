@@ -37,6 +37,7 @@ def stripe_event_receive(*, event: dict) -> str:
         now = selectors.order_for_stripe_object(event["data"]["object"])
         if now is not None and selectors.stripe_event_is_old_news(event, now):
             return f"{order.reference} settled by another path a moment ago"
-    order = order_settle(order_id=order.id, actor="webhook", reason=f"Stripe event {event['type']} {event['id']}")
+    order = order_settle(order_id=order.id, actor="webhook", reason=f"Stripe event {event['type']} {event['id']}",
+                         order=order)
     settle_answered_mark(order_id=order.id)
     return f"{order.reference} settled: {order.state}"

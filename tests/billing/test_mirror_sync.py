@@ -1,5 +1,7 @@
 """The pull sync: what the webhooks never delivered reaches dj-stripe's mirror anyway."""
 
+import time
+
 import pytest
 import stripe
 from django.db import connection
@@ -189,3 +191,80 @@ def test_dj_stripe_keeps_the_charge_amount_in_major_units_as_the_sweeps_index_as
 
     charge = djstripe_models.Charge.objects.get(payment_intent_id=order.stripe_payment_intent_id)
     assert charge.amount * 100 == charge.stripe_data["amount"] == 24900
+
+
+def test_a_pass_writes_each_purchase_with_one_insert_per_object_and_asks_the_rest_once(stripe_emulator):
+    """Its PaymentIntent, customer, card, charge and balance transaction: one INSERT each; which
+    of them the mirror holds is asked once per kind of row, whatever the number of purchases."""
+    djstripe_models.Account.get_or_retrieve_for_api_key(stripe.api_key)
+    for _ in range(3):
+        paid_order()
+
+    with CaptureQueriesContext(connection) as queries:
+        result = stripe_mirror_sync()
+
+    assert result.errors == []
+    tables = ("paymentintent", "customer", "paymentmethod", "charge", "balancetransaction")
+    mirror = [q["sql"] for q in queries.captured_queries
+              if any(f'"djstripe_{table}"' in q["sql"].split(" WHERE ")[0] for table in tables)]
+    inserts = [sql for sql in mirror if sql.startswith("INSERT")]
+    assert len(inserts) == 5 * 3
+    # Per resource listed: what the mirror holds of the objects listed, and of what they refer to
+    # (PaymentIntents: customers and cards; charges: balance transactions, the rest known by then).
+    assert [sql.split(" FROM ")[1].split(" ")[0] for sql in mirror if sql.startswith("SELECT")] == [
+        '"djstripe_paymentintent"', '"djstripe_customer"', '"djstripe_paymentmethod"',
+        '"djstripe_charge"', '"djstripe_balancetransaction"']
+    assert djstripe_models.Charge.objects.filter(customer__isnull=False, payment_method__isnull=False,
+                                                 payment_intent__isnull=False,
+                                                 balance_transaction__isnull=False).count() == 3
+
+
+def _fetches(emulator_control) -> int:
+    """GET requests for one object by id (the calls dj-stripe makes for what a list left out)."""
+    return sum(r["count"] for r in emulator_control.state()["requests"]
+               if r["method"] == "GET" and r["path"] in ("/v1/payment_intents/{}", "/v1/customers/{}",
+                                                         "/v1/payment_methods/{}"))
+
+
+def _payment_intents_listed_from(seconds_from_now: int):
+    """As if the pass's PaymentIntent list had been read before the payment began (a payment made
+    while the pass mirrored): the PaymentIntents listed start after this one's."""
+    StripeSyncCursor.objects.update_or_create(resource="payment_intents",
+                                              defaults={"created_gte": int(time.time()) + seconds_from_now})
+
+
+def test_a_charge_whose_payment_began_after_the_pass_listed_payment_intents_waits_for_the_next_pass(
+    stripe_emulator, emulator_control
+):
+    order = paid_order()
+    _payment_intents_listed_from(3600)
+    fetches = _fetches(emulator_control)
+
+    first = stripe_mirror_sync()
+
+    assert first.errors == []
+    assert first.mirrored["charges"] == 0
+    assert _fetches(emulator_control) == fetches  # nothing fetched one by one
+    assert not djstripe_models.Charge.objects.filter(payment_intent_id=order.stripe_payment_intent_id).exists()
+    StripeSyncCursor.objects.filter(resource="payment_intents").delete()
+
+    second = stripe_mirror_sync()
+
+    assert second.errors == []
+    assert _fetches(emulator_control) == fetches
+    assert djstripe_models.Charge.objects.get(payment_intent_id=order.stripe_payment_intent_id).customer is not None
+
+
+def test_a_charge_not_of_the_last_minute_is_mirrored_at_once_fetching_what_it_refers_to(
+    stripe_emulator, emulator_control
+):
+    emulator_control.advance_clock(120)  # Stripe's clock two minutes ahead of ours: never held back for that
+    order = paid_order()
+    _payment_intents_listed_from(3600)
+    fetches = _fetches(emulator_control)
+
+    result = stripe_mirror_sync()
+
+    assert result.errors == []
+    assert djstripe_models.Charge.objects.get(payment_intent_id=order.stripe_payment_intent_id).customer is not None
+    assert _fetches(emulator_control) > fetches
