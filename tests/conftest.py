@@ -24,10 +24,17 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # The files that take longest on their own, longest first (measured: docs/decisions/0026), handed to
 # pytest-xdist's workers before all others (with --dist loadfile --no-loadscope-reorder, whole files
 # go out in this order): started last, one of them would leave the other workers idle at the end.
-# The demo's file comes first: it needs no PostgreSQL (its stack runs on SQLite), so it starts while
-# scripts/test.sh still migrates the template database. Within a file the order stays as written.
+# First those that need no PostgreSQL, the demo's (its stack runs on SQLite) leading: they run while
+# scripts/test.sh still migrates the template database the others wait for. Within a file the order
+# stays as written.
 LONGEST_FILES_FIRST = (
     "tests/test_demo.py",
+    "tests/billing/test_settle_decision.py",
+    "tests/config/test_settings_from_env.py",
+    "tests/test_app_dependencies.py",
+    "tests/emulator/test_stripejs_browser.py",
+    "tests/config/test_access_webhook_settings.py",
+    # From here on, each needs the test database.
     "tests/e2e/test_flood_from_one_address.py",
     "tests/config/test_counters_survive.py",
     "tests/config/test_logs.py",
@@ -36,10 +43,9 @@ LONGEST_FILES_FIRST = (
     "tests/billing/test_mirror_sync.py",
     "tests/e2e/test_when_things_go_wrong.py",
     "tests/e2e/test_checkout_in_browser.py",
-    "tests/billing/test_settle_decision.py",
     "tests/support/test_sweep_watch.py",
     "tests/e2e/test_money_words_in_browser.py",
-    "tests/outbox/test_outbox_moves_from_billing.py",
+    "tests/config/test_env_file.py",
 )
 
 
