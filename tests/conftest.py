@@ -6,6 +6,8 @@ would have been asked), time by the emulator's clock where Stripe's time matters
 """
 
 import os
+import time
+from pathlib import Path
 
 import pytest
 import stripe
@@ -19,14 +21,54 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-# Files that take a minute or more on their own, handed to pytest-xdist's workers first (with
-# --dist loadfile --no-loadscope-reorder, whole files go out in this order): started last, one of
-# them would leave the other worker idle at the end. Within a file the order stays as written.
-SLOW_FILES_FIRST = ("tests/test_demo.py", "tests/config/test_counters_survive.py")
+# The files that take longest on their own, longest first (measured: docs/decisions/0026), handed to
+# pytest-xdist's workers before all others (with --dist loadfile --no-loadscope-reorder, whole files
+# go out in this order): started last, one of them would leave the other workers idle at the end.
+# First those that need no PostgreSQL, the demo's (its stack runs on SQLite) leading: they run while
+# scripts/test.sh still migrates the template database the others wait for. Within a file the order
+# stays as written.
+LONGEST_FILES_FIRST = (
+    "tests/test_demo.py",
+    "tests/billing/test_settle_decision.py",
+    "tests/config/test_settings_from_env.py",
+    "tests/test_app_dependencies.py",
+    "tests/emulator/test_stripejs_browser.py",
+    "tests/config/test_access_webhook_settings.py",
+    # From here on, each needs the test database.
+    "tests/e2e/test_flood_from_one_address.py",
+    "tests/config/test_counters_survive.py",
+    "tests/config/test_logs.py",
+    "tests/e2e/test_console_in_browser.py",
+    "tests/interleavings/test_money_path.py",
+    "tests/billing/test_mirror_sync.py",
+    "tests/e2e/test_when_things_go_wrong.py",
+    "tests/e2e/test_checkout_in_browser.py",
+    "tests/support/test_sweep_watch.py",
+    "tests/e2e/test_money_words_in_browser.py",
+    "tests/config/test_env_file.py",
+)
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in SLOW_FILES_FIRST)
+    rank = {path: position for position, path in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Under `make test`, the databases are copies of one that scripts/test.sh migrates while pytest
+    starts and collects: wait here, before the first database is copied, for the file it writes when
+    the migrations are done. Tests that need no database (the demo's, on its own SQLite) go on."""
+    ready = os.environ.get("BACKSTOP_TEST_DB_TEMPLATE_READY")
+    if not ready:
+        return
+    deadline = time.monotonic() + 900
+    while not Path(ready).exists():
+        if time.monotonic() > deadline:
+            pytest.exit(f"the template database was not migrated within 15 minutes ({ready} never appeared)")
+        time.sleep(0.2)
+    if (answer := Path(ready).read_text().strip()) != "ok":
+        pytest.exit(f"the template database's migrations failed ({answer}): nothing to copy")
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 Stripe calls): the pay page right after checkout uses checkout's own read, and paths settling one
 order at the same moment (the payment's two events, the customer's return) share one read."""
 
+import sys
 import threading
 import time
 
@@ -79,11 +80,26 @@ def test_what_checkout_read_is_used_only_for_its_own_order(client, emulator_cont
     assert stripe_reads(emulator_control) == before + 1
 
 
-def _settle_later(order_id, seconds):
-    """Another path (the payment's other event, say) settling the order a moment from now."""
+def _waiting_for_the_answer(thread_id):
+    """Whether that thread is inside settle_answer_wait: waiting for the path holding the turn."""
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None:
+        if frame.f_code.co_name == services.settle_answer_wait.__name__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _settle_once_waited_for(order_id):
+    """Another path (the payment's other event, say) settling the order once this thread waits for
+    its answer; after 10 s without, it settles anyway, and the test's assertions say what went wrong."""
+    waiting = threading.get_ident()
+
     def run():
         try:
-            time.sleep(seconds)
+            deadline = time.monotonic() + 10
+            while not _waiting_for_the_answer(waiting) and time.monotonic() < deadline:
+                time.sleep(0.01)
             services.order_settle(order_id=order_id, actor="webhook", reason="the other event")
             services.settle_answered_mark(order_id=order_id)
         finally:
@@ -103,7 +119,7 @@ def test_an_event_for_an_order_another_path_is_settling_waits_for_its_answer_ins
     pay(order)
     event = stripe_event_for(order, "payment_intent.succeeded")
     assert services.settle_turn_take(order_id=order.id)  # the other path took the turn
-    other = _settle_later(order.id, 0.3)
+    other = _settle_once_waited_for(order.id)
     before = stripe_reads(emulator_control)
 
     outcome = services.stripe_event_receive(event=event)
@@ -138,7 +154,7 @@ def test_the_customer_returning_while_the_webhook_settles_gets_its_answer_withou
     order = order_with_payment_intent()
     pay(order)
     assert services.settle_turn_take(order_id=order.id)  # the webhook is settling
-    webhook = _settle_later(order.id, 0.3)
+    webhook = _settle_once_waited_for(order.id)
     before = stripe_reads(emulator_control)
 
     status_url = reverse("billing:status", kwargs={"token": order_status_token(order)})

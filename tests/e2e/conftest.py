@@ -36,12 +36,19 @@ class AppServer:
         self.process = None
 
     def start(self):
+        return self.launch().wait_until_serving()
+
+    def launch(self):
+        """Starts the server without waiting for it to answer (wait_until_serving does)."""
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
              "--workers", "1", "--threads", "4", "--graceful-timeout", "2"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, so a crash takes the workers down too
         )
+        return self
+
+    def wait_until_serving(self):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -60,34 +67,77 @@ class AppServer:
             self.process.wait()
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """After the test: nothing of the server's is looked at any more, so it goes as a crash would.
+        A graceful stop waits out --graceful-timeout for the browser's idle keep-alive connections."""
+        self.kill()
 
     def emails(self) -> list[str]:
         return [p.read_text() for p in sorted(self.mail_dir.glob("*.log"))]
 
 
-@pytest.fixture
-def app_server(transactional_db, stripe_emulator, tmp_path, settings):
+def server_environment(port: int, mail_dir: Path, api_base: str) -> dict:
+    """The server's environment: this process's (with what the test set in it), pointed at the test
+    database, the emulator, its own port and its own mail directory."""
     db = connection.settings_dict
-    port = free_port()
-    env = {
-        **os.environ,
+    return {
+        **{name: value for name, value in os.environ.items() if name != "PYTEST_CURRENT_TEST"},
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "SITE_URL": f"http://127.0.0.1:{port}",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "STRIPE_API_BASE": stripe_emulator.api_base,
-        "STRIPE_JS_URL": f"{stripe_emulator.api_base}/v3",
+        "STRIPE_API_BASE": api_base,
+        "STRIPE_JS_URL": f"{api_base}/v3",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(tmp_path / "mail"),
+        "EMAIL_FILE_PATH": str(mail_dir),
     }
-    server = AppServer(env, port, tmp_path / "mail")
+
+
+def _differ(server: AppServer, wanted: dict) -> bool:
+    """Whether the server was launched with another environment than `wanted` (its own port and mail
+    directory aside)."""
+    own = ("SITE_URL", "EMAIL_FILE_PATH")
+    return {k: v for k, v in server.env.items() if k not in own} != {k: v for k, v in wanted.items() if k not in own}
+
+
+def _launched_server(tmp_path_factory, api_base: str) -> AppServer:
+    port, mail_dir = free_port(), tmp_path_factory.mktemp("mail")
+    return AppServer(server_environment(port, mail_dir, api_base), port, mail_dir).launch()
+
+
+# Servers launched ahead of the tests that will use them: one boots in 2 to 4 s on the shared machine,
+# longer than the browser test before it.
+SERVERS_AHEAD = 2
+
+
+@pytest.fixture(scope="session")
+def _next_app_server(django_db_setup, stripe_emulator_process, tmp_path_factory):
+    """The next tests' servers, launched while this test runs.
+
+    Starting gunicorn and Django takes 2 to 4 s on the shared machine, about as long as a browser test
+    itself; every test still gets a server of its own that nothing served before (no state carried
+    from an earlier test), only started ahead. Stopped before the test database is dropped."""
+    launched = []
+    yield launched
+    for server in launched:
+        server.stop()
+
+
+@pytest.fixture
+def app_server(transactional_db, stripe_emulator, settings, _next_app_server, tmp_path_factory):
+    api_base = stripe_emulator.api_base
+    wanted = server_environment(0, Path(), api_base)
+    server = _next_app_server.pop(0) if _next_app_server else None
+    if server is None or _differ(server, wanted):
+        # None launched yet, or launched before this test set its own environment (SITE_NAME, say).
+        while _next_app_server:
+            _next_app_server.pop().stop()
+        if server is not None:
+            server.stop()
+        server = _launched_server(tmp_path_factory, api_base)
+    try:
+        server.wait_until_serving()
+    except RuntimeError:  # the launched one died (its port taken meanwhile, say): one more try
+        server = _launched_server(tmp_path_factory, api_base).wait_until_serving()
     # Rate limits count in the database cache, which no test transaction rolls back: start each
     # browser test (every one of them a checkout from 127.0.0.1) with no count from earlier ones.
     caches["default"].clear()
@@ -96,7 +146,8 @@ def app_server(transactional_db, stripe_emulator, tmp_path, settings):
     endpoint = stripe.WebhookEndpoint.create(url=server.url + path, enabled_events=["*"])
     stripe_webhook_endpoint_ensure(secret=endpoint.secret, uuid=settings.STRIPE_WEBHOOK_UUID,
                                    url=server.url + path, livemode=False)
-    server.start()
+    while len(_next_app_server) < SERVERS_AHEAD:
+        _next_app_server.append(_launched_server(tmp_path_factory, api_base))
     yield server
     server.stop()
 
