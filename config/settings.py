@@ -273,7 +273,7 @@ STRIPE_INTERACTIVE_TIMEOUT = env_int("STRIPE_INTERACTIVE_TIMEOUT", 5)
 # Stripe calls a second that background work (the sweep, the task worker, commands) may make, per
 # process: 4 task workers x 5 = 20, a fifth of live mode's 100/s and under any endpoint's 25/s, the
 # rest left to checkout; after a 429 background calls pause too (billing/stripe_pacing.py).
-STRIPE_BACKGROUND_RATE = env_int("STRIPE_BACKGROUND_RATE", 5)
+STRIPE_BACKGROUND_RATE = env_int("STRIPE_BACKGROUND_RATE", 10)
 if STRIPE_BACKGROUND_RATE < 1:
     raise ImproperlyConfigured("STRIPE_BACKGROUND_RATE must be at least 1 (Stripe calls a second).")
 if STRIPE_API_BASE:
