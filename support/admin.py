@@ -234,36 +234,32 @@ class OrderAdmin(CustomerDataActions, admin.ModelAdmin):
 
     def accept_view(self, request, order_id):
         """Accept what Stripe took (permissioned like Refund): one click, with a reason."""
-        if request.method != "POST":
-            return redirect("admin:billing_order_change", order_id)
-        order = self._case(request, order_id, "refund_order")
-        form = AcceptAmountForm(request.POST)
-        if not form.is_valid():
-            self.message_user(request, f"{order.reference}: {first_error(form)}", messages.ERROR)
-            return self._back(order)
-        return self._money_action(
-            request, order,
-            lambda: services.order_accept_by_support(order_id=order.id, user=request.user, key=self._key(request),
-                                                     reason=form.cleaned_data["reason"],
-                                                     seen=request.POST.get("seen", "")),
+        return self._money_form(
+            request, order_id, AcceptAmountForm,
+            lambda order, data, key, seen: services.order_accept_by_support(
+                order_id=order.id, user=request.user, key=key, reason=data["reason"], seen=seen),
             lambda done: f"Accepted {done.paid_display} as Stripe took it — {done.get_state_display()}")
 
     def returned_another_way_view(self, request, order_id):
         """A refund the customer's bank sent back, returned outside Stripe (permissioned like Refund)."""
+        return self._money_form(
+            request, order_id, ReturnedAnotherWayForm,
+            lambda order, data, key, seen: services.order_returned_another_way_by_support(
+                order_id=order.id, user=request.user, key=key, how=data["how"], seen=seen),
+            lambda done: f"Recorded {done.returned_another_way_display} returned another way")
+
+    def _money_form(self, request, order_id, form_class, call, done):
+        """A one-click money button with a reason (permissioned like Refund): POST only, its form
+        valid, then `call(order, cleaned_data, key, seen)` once, as `_money_action` runs it."""
         if request.method != "POST":
             return redirect("admin:billing_order_change", order_id)
         order = self._case(request, order_id, "refund_order")
-        form = ReturnedAnotherWayForm(request.POST)
+        form = form_class(request.POST)
         if not form.is_valid():
             self.message_user(request, f"{order.reference}: {first_error(form)}", messages.ERROR)
             return self._back(order)
-        amount = order.refund_sent_back_display
-        return self._money_action(
-            request, order,
-            lambda: services.order_returned_another_way_by_support(
-                order_id=order.id, user=request.user, key=self._key(request), how=form.cleaned_data["how"],
-                seen=request.POST.get("seen", "")),
-            lambda done: f"Recorded {amount} returned another way")
+        key, seen = self._key(request), request.POST.get("seen", "")
+        return self._money_action(request, order, lambda: call(order, form.cleaned_data, key, seen), done)
 
     def _money_action(self, request, order, call, done):
         """Refund or Accept, confirmed: run it once and say how it went (a repeat says it was done;

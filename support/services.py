@@ -154,19 +154,25 @@ def order_payment_attempt_cancel(*, order_id: int, user, reason: str = ""):
                                 reason=reason.strip() or "support canceled the unfinished payment attempt")
 
 
-def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str, amount_cents: int | None = None):
-    """Refund as this person, once per form, and only if no one changed the case since they
-    loaded it (`seen`). The form's receipt is claimed under the order's lock in the same transaction
-    that records the refund request (billing's order_refund), so a colleague's concurrent refund
-    sees it, and a crash before that commit leaves the form free to be sent again; Stripe is
-    called after, outside any lock."""
+def _once_and_unchanged(*, action: str, order_id: int, user, key, seen: str):
+    """A money action's guard: refused now if someone changed the case since this person loaded it
+    (`seen`), so a refused action does not even ask Stripe; and the `claim` billing runs under the
+    order's lock, where the check that counts is made again and the form's receipt claimed in the
+    same transaction as the action, so a colleague acting at once sees it and a crash before that
+    commit leaves the form free to be sent again."""
+    _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
+
     def claim():
-        _receipt(key=key, action="refund", order_id=order_id, user=user)
+        _receipt(key=key, action=action, order_id=order_id, user=user)
         _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
 
-    # Asked first without the lock too, so a refused refund does not even ask Stripe; the check
-    # under the lock is the one that counts.
-    _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
+    return claim
+
+
+def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str, amount_cents: int | None = None):
+    """Refund as this person, once per form, and only if no one changed the case since they
+    loaded it (`seen`); Stripe is called after the lock, outside it."""
+    claim = _once_and_unchanged(action="refund", order_id=order_id, user=user, key=key, seen=seen)
     return order_refund(order_id=order_id, actor=support_actor(user), user=user, reason=reason,
                         amount_cents=amount_cents, claim=claim)
 
@@ -174,11 +180,7 @@ def order_refund_by_support(*, order_id: int, user, key, reason: str, seen: str,
 def order_accept_by_support(*, order_id: int, user, key, reason: str, seen: str):
     """Accept what Stripe took for a held order ($248 for $249) as this person, once per form and
     only if no one changed the case since they loaded it: billing grants the plan for it."""
-    def claim():
-        _receipt(key=key, action="accept", order_id=order_id, user=user)
-        _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
-
-    _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
+    claim = _once_and_unchanged(action="accept", order_id=order_id, user=user, key=key, seen=seen)
     return order_accept_amount(order_id=order_id, actor=support_actor(user), user=user, reason=reason,
                                claim=claim)
 
@@ -186,11 +188,7 @@ def order_accept_by_support(*, order_id: int, user, key, reason: str, seen: str)
 def order_returned_another_way_by_support(*, order_id: int, user, key, how: str, seen: str):
     """Record, as this person and once per form, that they returned a refund the customer's bank
     sent back another way; refused if someone changed the case since they loaded it."""
-    def claim():
-        _receipt(key=key, action="returned_another_way", order_id=order_id, user=user)
-        _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
-
-    _refuse_if_changed(selectors.order_case_changes(order_id, seen=seen, user=user, except_key=key))
+    claim = _once_and_unchanged(action="returned_another_way", order_id=order_id, user=user, key=key, seen=seen)
     return order_returned_another_way(order_id=order_id, actor=support_actor(user), user=user, how=how,
                                       claim=claim)
 

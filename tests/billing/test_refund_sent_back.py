@@ -18,6 +18,7 @@ from outbox.models import OutboundEmail
 from support import selectors as support_selectors
 from support.models import Alert
 from tests.billing.helpers import paid_order
+from tests.support.test_case_page import staff
 
 pytestmark = pytest.mark.django_db
 
@@ -83,13 +84,6 @@ def test_a_refund_that_went_through_leaves_nothing_sent_back(stripe_emulator):
 
     assert order.refund_sent_back_cents == 0
     assert not [item for item in support_selectors.needs_attention() if item.kind == "refund_sent_back"]
-
-
-def staff(client, *, refunds):
-    call_command("support_staff", "ana@backstop.localhost", password="a long pass phrase 42", refunds=refunds,
-                 stdout=StringIO())
-    assert client.login(email="ana@backstop.localhost", password="a long pass phrase 42")
-    return client
 
 
 def returned_another_way(client, order, how="Bank transfer on Dec 9"):
