@@ -3,11 +3,9 @@ failed days later and holds the money again. The order stays refunded (its acces
 person returns the money another way; nothing may go on saying the customer has it."""
 
 import uuid
-from io import StringIO
 
 import pytest
 import stripe
-from django.core.management import call_command
 from django.urls import reverse
 
 from accounts.models import Entitlement
