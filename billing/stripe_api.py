@@ -5,7 +5,6 @@ Nothing else in the code knows the difference.
 """
 
 import contextlib
-import contextvars
 import functools
 
 import stripe
@@ -28,23 +27,16 @@ StripeError = stripe.StripeError
 CardError = stripe.CardError
 InvalidRequestError = stripe.InvalidRequestError
 
-_someone_waiting = contextvars.ContextVar("stripe_someone_waiting", default=False)
-
-
 @contextlib.contextmanager
 def someone_waiting():
     """Stripe calls made inside answer a person (a web request), so they give up sooner, and
     wait out Stripe's rate limits for a few seconds at most, all of them together."""
-    token = _someone_waiting.set(True)
-    try:
-        with stripe_pacing.person_waiting():
-            yield
-    finally:
-        _someone_waiting.reset(token)
+    with stripe_pacing.person_waiting():
+        yield
 
 
 def client() -> stripe.StripeClient:
-    if _someone_waiting.get():
+    if stripe_pacing.person_is_waiting():
         return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_API_VERSION,
                        settings.STRIPE_INTERACTIVE_TIMEOUT, INTERACTIVE_RETRIES, interactive=True)
     return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_API_VERSION,

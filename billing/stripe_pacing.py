@@ -98,6 +98,10 @@ BUDGET = BackgroundBudget()
 _waited_for_person: contextvars.ContextVar = contextvars.ContextVar("stripe_waited_for_person", default=None)
 
 
+def person_is_waiting() -> bool:
+    return _waited_for_person.get() is not None
+
+
 @contextlib.contextmanager
 def person_waiting():
     token = _waited_for_person.set([0.0])
