@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import stripe
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, Min, OuterRef, Q, Sum, Value
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.urls import reverse
 from django.utils import timezone
@@ -163,6 +163,13 @@ def account_overview(user) -> dict:
             "access_until": until, "days_left": days_left,
             "renew_soon": days_left is not None and days_left <= RENEW_SOON_DAYS,
             "renew_url": renew_path(user)}
+
+
+def orders_with_refund_sent_back():
+    """Refunded orders whose refund the customer's bank sent back and nobody has yet returned
+    another way: those whose Order.refund_sent_back_cents is above zero, as one query."""
+    return Order.objects.filter(state=S.REFUNDED, amount_received_cents__gt=F("amount_refunded_cents")
+                                + F("returned_another_way_cents"))
 
 
 def order_created_account(order: Order) -> bool:

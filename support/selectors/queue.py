@@ -5,13 +5,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from billing.email_kinds import ONCE_PER_ORDER
 from billing.models import Order
 from billing.money import format_money
-from billing.selectors import SWEEP_STALE_AFTER_MINUTES, orders_behind_stripe, sweep_health
+from billing.selectors import (
+    SWEEP_STALE_AFTER_MINUTES,
+    orders_behind_stripe,
+    orders_with_refund_sent_back,
+    sweep_health,
+)
 from outbox.models import OutboundEmail
 from support.models import Alert, InboundMessage
 from support.selectors.collaboration import first_response, queue_claims
@@ -106,9 +111,7 @@ def needs_attention(*, now: datetime | None = None, limit: int = 100) -> list[Qu
                                order.paid_cents - order.amount_refunded_cents, order.refund_deadline_at,
                                order_url(order.id)))
     # Refunded, but the customer's bank sent the refund back: Stripe holds the money again.
-    sent_back = Order.objects.filter(state=S.REFUNDED, amount_received_cents__gt=F("amount_refunded_cents")
-                                     + F("returned_another_way_cents"))
-    for order in sent_back.exclude(id__in=seen)[:limit]:
+    for order in orders_with_refund_sent_back().exclude(id__in=seen)[:limit]:
         seen.add(order.id)
         items.append(QueueItem("refund_sent_back", f"{order.reference}: refund sent back by the bank",
                                f"{order.email} · Stripe holds {order.refund_sent_back_display} again: "
