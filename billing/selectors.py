@@ -673,6 +673,6 @@ def emails_unsent() -> dict:
     """Transactional emails not sent yet and still being tried (waiting, or a send under way): how
     many, and when the oldest was owed. Rows given up on (failed, uncertain) are support's cases, not
     a backlog. The one place monitors read the outbox from: it moves with the outbox's model."""
-    unsent = OutboundEmail.objects.filter(status__in=[OutboundEmail.Status.PENDING, OutboundEmail.Status.SENDING])
+    unsent = OutboundEmail.objects.filter(status__in=OutboundEmail.STILL_TRYING)
     totals = unsent.order_by().aggregate(count=Count("id"), oldest=Min("created_at"))
     return {"count": totals["count"], "oldest_at": totals["oldest"]}

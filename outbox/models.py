@@ -33,6 +33,10 @@ class OutboundEmail(models.Model):
         UNCERTAIN = "uncertain", "Unknown: sending was interrupted"
         FAILED = "failed", "Gave up"
 
+    # Not sent yet and still being tried (waiting, or a send under way); failed and uncertain rows
+    # are given up on and become support's cases.
+    STILL_TRYING = (Status.PENDING, Status.SENDING)
+
     # What the email is about, as a generic link: the outbox sits below the apps whose rows these are.
     # The owning app declares the reverse (billing: GenericRelation `Order.emails`), which also deletes
     # an object's emails with it.

@@ -83,7 +83,7 @@ def _check_about(spec: kinds.EmailKind, *, about, user):
 def outbound_email_requeue(*, email: OutboundEmail) -> bool:
     """Send a sent (or given-up) email again: the same row, so the same Message-ID. The caller holds
     the row locked (select_for_update) in its transaction; False if it is already on its way."""
-    if email.status in (OutboundEmail.Status.PENDING, OutboundEmail.Status.SENDING):
+    if email.status in OutboundEmail.STILL_TRYING:
         return False
     email.status = OutboundEmail.Status.PENDING
     email.attempts = 0

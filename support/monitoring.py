@@ -68,7 +68,7 @@ def email_outage(*, now=None) -> EmailOutage | None:
     (/readyz's check: nothing sends them). None while email goes out. For the team's alert and the
     console's landing page."""
     now = now or timezone.now()
-    unsent = OutboundEmail.objects.filter(status__in=[OutboundEmail.Status.PENDING, OutboundEmail.Status.SENDING])
+    unsent = OutboundEmail.objects.filter(status__in=OutboundEmail.STILL_TRYING)
     oldest = unsent.order_by("created_at").values("id", "created_at").first()
     if oldest is None:
         return None

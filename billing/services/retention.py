@@ -31,7 +31,7 @@ def retention_prune(*, now=None) -> dict[str, int]:
     webhooks, _ = WebhookEventTrigger.objects.filter(created__lt=now - settings.RETAIN_WEBHOOK_LOG).delete()
     # Only a person's reply keeps its words on the row (support's kind); the other kinds render templates.
     bodies = (OutboundEmail.objects.filter(created_at__lt=now - settings.RETAIN_EMAIL_BODIES)
-              .exclude(body="").exclude(status__in=[OutboundEmail.Status.PENDING, OutboundEmail.Status.SENDING])
+              .exclude(body="").exclude(status__in=OutboundEmail.STILL_TRYING)
               .update(body=""))
     pruned = {"sweep_runs": runs, "webhook_log": webhooks, "email_bodies": bodies}
     if any(pruned.values()):
