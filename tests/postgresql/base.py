@@ -6,10 +6,12 @@ new files, 1 to 2 s per test on the shared machine, a hundred tests in the suite
 few rows by then, and DELETE empties them in a few milliseconds each. Every foreign key Django makes
 on PostgreSQL is DEFERRABLE INITIALLY DEFERRED and the flush runs in one transaction, so the order of
 the deletes does not matter: the keys are checked at its commit, on empty tables. Only the tests use
-this (tests/settings.py); production's engine is Django's own.
+this (tests/settings.py); production's engine is config/postgresql/, which this extends.
 """
 
-from django.db.backends.postgresql import base, operations
+from django.db.backends.postgresql import operations
+
+from config.postgresql import base
 
 
 class DatabaseOperations(operations.DatabaseOperations):
