@@ -23,7 +23,8 @@ def order_from_status_token(token: str) -> Order | None:
         public_id = uuid.UUID(hex=_status_signer.unsign(token))
     except (signing.BadSignature, ValueError):
         return None
-    return Order.objects.select_related("plan").filter(public_id=public_id).first()
+    # Its plan for every page, its account for those that ask whose it is.
+    return Order.objects.select_related("plan", "user").filter(public_id=public_id).first()
 
 
 # The Renew link in reminder emails and on the account page: it proves the holder reads the

@@ -29,7 +29,7 @@ def plan():
 
 
 def checkout(client, email="ada@example.com"):
-    client.get(reverse("billing:checkout"))  # the form, as a browser first sees it: the session starts here
+    client.get(reverse("billing:checkout"))  # the form, as a browser first sees it: its browser id starts here
     return client.post(reverse("billing:checkout"), {"email": email, "full_name": "Ada", "nonce": str(uuid.uuid4())})
 
 
@@ -43,14 +43,23 @@ def returned(client, order):
                       {"payment_intent": order.stripe_payment_intent_id, "redirect_status": "succeeded"})
 
 
-def test_submitting_the_checkout_form_takes_at_most_27_queries(client, plan, stripe_emulator,
+def test_opening_the_checkout_reads_the_plan_and_writes_nothing(client, plan, django_assert_max_num_queries):
+    # 2: the browser's id was kept in a new session, one INSERT.
+    with django_assert_max_num_queries(1):
+        response = client.get(reverse("billing:checkout"))
+
+    assert response.status_code == 200
+
+
+def test_submitting_the_checkout_form_takes_at_most_26_queries(client, plan, stripe_emulator,
                                                               django_assert_max_num_queries):
     client.get(reverse("billing:checkout"))
 
     # 29: the address's Stripe customer read once and stored with one INSERT … RETURNING (was 3 reads);
     # a new order is not locked and read again to record buyer details it does not have, nor read
     # again once its payment is set up (the lock read it); a new nonce is not looked up before the INSERT.
-    with django_assert_max_num_queries(27):
+    # 27: the session, started by the form's first order rather than by the form, is not read first.
+    with django_assert_max_num_queries(26):
         response = client.post(reverse("billing:checkout"),
                                {"email": "ada@example.com", "full_name": "Ada", "nonce": str(uuid.uuid4())})
 
@@ -82,14 +91,15 @@ def test_the_status_page_a_paying_customer_returns_to_takes_at_most_26_queries(c
     assert 'data-status-code="active"' in response.content.decode()
 
 
-def test_the_status_page_after_another_path_settled_takes_at_most_13_queries(client, plan, stripe_emulator,
+def test_the_status_page_after_another_path_settled_takes_at_most_12_queries(client, plan, stripe_emulator,
                                                                             django_assert_max_num_queries):
     checkout(client)
     order = Order.objects.get()
     paid_at_stripe(order)
     returned(client, order)  # settles; the next look uses what it stored
 
-    with django_assert_max_num_queries(13):
+    # 13: the order's account is read with the order, not after it.
+    with django_assert_max_num_queries(12):
         response = returned(client, order)
 
     assert 'data-status-code="active"' in response.content.decode()
