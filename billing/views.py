@@ -77,8 +77,10 @@ def home(request):
 
 # The orders this browser created, so its own pages may say more than a stranger's would.
 SESSION_ORDERS = "billing:orders"
-# A random id for this browser, stored on its orders: two tabs' checkouts find each other.
-SESSION_BROWSER = "billing:browser"
+# A random id for this browser, stored on its orders: two tabs' checkouts find each other. A signed
+# cookie of its own rather than the session, so that opening the checkout writes nothing to the
+# database: the session starts when there is something to keep (the first order), one INSERT.
+BROWSER_COOKIE = "backstop_browser"
 # Addresses this browser has shown it reads (signed in, or a Renew link): their pages may say
 # until when the plan runs.
 SESSION_VERIFIED = "billing:verified"
@@ -94,10 +96,14 @@ def _is_own_order(request, order) -> bool:
 
 
 def _browser_key(request) -> str:
-    key = request.session.get(SESSION_BROWSER)
-    if not key:
-        key = request.session[SESSION_BROWSER] = uuid.uuid4().hex
-    return key
+    """This browser's id: the one its cookie carries, or a new one (given to it by _keep_browser_key)."""
+    return request.get_signed_cookie(BROWSER_COOKIE, default="", salt=BROWSER_COOKIE) or uuid.uuid4().hex
+
+
+def _keep_browser_key(response, browser_key):
+    response.set_signed_cookie(BROWSER_COOKIE, browser_key, salt=BROWSER_COOKIE, max_age=settings.SESSION_COOKIE_AGE,
+                               secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax")
+    return response
 
 
 def _verified_customer(request):
@@ -167,7 +173,12 @@ def checkout(request):
     plan = _current_plan()
     if plan is None:
         raise Http404("Nothing on sale")
-    _browser_key(request)  # now, so that two tabs rendered from here share it when they submit
+    # Given now, so that two tabs rendered from here share it when they submit.
+    browser_key = _browser_key(request)
+    return _keep_browser_key(_checkout(request, plan, browser_key), browser_key)
+
+
+def _checkout(request, plan, browser_key):
     customer = _verified_customer(request)
     initial = {"nonce": uuid.uuid4(), "renew": request.GET.get("renew", "")}
     if customer is not None:
@@ -181,7 +192,7 @@ def checkout(request):
             plan=plan, email=email, full_name=form.cleaned_data["full_name"], nonce=form.cleaned_data["nonce"],
             buy_again=form.cleaned_data["buy_again"], address_proved=_address_proved(request, email),
             own_order_ids=request.session.get(SESSION_ORDERS, []), customer=customer,
-            browser_key=_browser_key(request), retry_after=_checkout_retry_after(request, email))
+            browser_key=browser_key, retry_after=_checkout_retry_after(request, email))
         match outcome.kind:
             case Outcome.RATE_LIMITED:
                 form.add_error(None, "We've had a lot of checkouts from your connection in the last hour, so "
