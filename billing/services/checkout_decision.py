@@ -63,8 +63,9 @@ def checkout_decide(*, plan: Plan, email: str, nonce, full_name: str = "", buy_a
         return CheckoutOutcome(CheckoutOutcomeKind.RATE_LIMITED, retry_after=retry_after)
     email = normalize_email(email)
     latest = order_latest_purchase(email=email, plan=plan)
-    # Asked after the lookup above: settling an earlier payment may just have made the account.
-    proved = address_proved or account_made_by_orders(_account(email), own_order_ids)
+    # Asked after the lookup above: settling an earlier payment may just have made the account. A
+    # browser without orders made no account, so a first checkout does not read it.
+    proved = address_proved or (bool(own_order_ids) and account_made_by_orders(_account(email), own_order_ids))
     # "Buy again" is a hidden field anyone can add: it counts only for an address this browser
     # proved, or an account wholly made by its own payments. Having paid with the address in this
     # browser is no proof (anyone can type it): a stranger's payment to Bob's address does not make
