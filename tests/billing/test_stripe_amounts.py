@@ -8,7 +8,7 @@ from django.urls import reverse
 from billing import services
 from billing.models import Order, OrderRefund
 from billing.tokens import order_status_token
-from tests.billing.helpers import paid_order
+from tests.billing.helpers import paid_order, stripe_event_for
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +128,24 @@ def test_the_confirmation_email_carries_the_bank_statement_line(stripe_emulator,
                   if "confirmation" and "all set" in m.subject]
     assert f"On your bank statement: {order.statement_descriptor}" in message.body
     assert order.statement_descriptor in message.alternatives[0][0]
+
+
+def test_the_confirmation_of_an_order_its_payment_event_settled_names_the_card_and_the_bank_statement_line(
+    stripe_emulator, mailoutbox, django_capture_on_commit_callbacks
+):
+    # payment_intent.succeeded carries the PaymentIntent with its charge as an id only: the card and
+    # the statement line come from settle's read of Stripe, even when the event settles the order.
+    order = paid_order(email="di@example.com")
+    event = stripe_event_for(order, "payment_intent.succeeded")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.stripe_event_receive(event=event)
+
+    order.refresh_from_db()
+    (message,) = [m for m in emails_to(mailoutbox, "di@example.com") if "all set" in m.subject]
+    assert order.statement_descriptor
+    assert f"On your bank statement: {order.statement_descriptor}" in message.body
+    assert "Card: Visa ending in 4242" in message.body
 
 
 def test_the_status_api_carries_the_statement_line_for_the_page_to_show(client, stripe_emulator):
