@@ -4,8 +4,8 @@ Webhooks settle orders but do not mirror (docs/decisions/0009-webhooks-settle-th
 and they can be lost anyway (a crash, a deploy, Stripe giving up). Each sweep first lists,
 through Stripe's list APIs, the PaymentIntents, Charges, Refunds and Disputes created since a
 stored high-water mark (minus an overlap, because Stripe's lists are eventually consistent), and
-mirrors every one that is new or changed with dj-stripe's own conversion: a new one in one INSERT,
-fifty to a transaction, a changed one with `sync_from_stripe_data`
+mirrors every one that is new or changed with dj-stripe's own conversion: new ones fifty to a
+transaction, in one INSERT per kind of row, a changed one with `sync_from_stripe_data`
 (docs/decisions/0031-mirror-without-look-ups.md). The cost grows with new activity, not
 with history: a quiet minute is four empty list calls.
 
@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import models, transaction
+from django.db import models, router, transaction
+from django.db.models.signals import post_save, pre_save
 from djstripe import models as djstripe_models
 from djstripe.models.base import StripeModel
 from djstripe.settings import djstripe_settings
@@ -100,11 +101,13 @@ def _pass_memo():
             StripeModel._get_or_create_from_stripe_object = classmethod(_get_or_create)
     _pass.owner_accounts = {}
     _pass.rows = None
+    _pass.pending = None
     try:
         yield
     finally:
         _pass.owner_accounts = None
         _pass.rows = None
+        _pass.pending = None
 
 
 class _Rows:
@@ -172,8 +175,8 @@ def _get_or_create(cls, data, field_name="id", refetch=True, current_ids=None, p
 def _insert(model, data, rows, *, current_ids=None, pending_relations=None, stripe_account=None,
             api_key=None):
     """dj-stripe's `_create_from_stripe_object` for an object known to be missing from the
-    mirror: the same conversion, hooks and `post_save` (billing/mirror_erasure.py listens), one
-    `INSERT`, and no `SELECT` first."""
+    mirror: the same conversion and hooks, without a `SELECT` first. In a batch the row is kept
+    for the batch's `INSERT` of its kind (`_Pending`); otherwise it is saved at once."""
     api_key = api_key or djstripe_settings.STRIPE_SECRET_KEY
     current_ids = current_ids if current_ids is not None else {data["id"]}
     pending_relations = pending_relations if pending_relations is not None else []
@@ -181,10 +184,63 @@ def _insert(model, data, rows, *, current_ids=None, pending_relations=None, stri
                                             stripe_account=stripe_account, api_key=api_key)
     instance = model(**record)
     instance._attach_objects_hook(model, data, api_key=api_key, current_ids=current_ids)
-    instance.save(force_insert=True)
-    instance._attach_objects_post_save_hook(model, data, api_key=api_key, pending_relations=pending_relations)
     rows.wrote(instance)
+    after = functools.partial(instance._attach_objects_post_save_hook, model, data, api_key=api_key,
+                              pending_relations=pending_relations)
+    pending = getattr(_pass, "pending", None)
+    if pending is not None:
+        pending.add(instance, after)
+    else:
+        instance.save(force_insert=True)
+        after()
     return instance
+
+
+class _Pending:
+    """A batch's new rows, written with one `INSERT` per kind (`bulk_create`) instead of one each.
+
+    A row refers to others by their Stripe id, but Django saves a row only once the rows it refers
+    to have been saved: so rows are written in rounds, a row one round after the latest of the
+    new rows it refers to (a card after its customer, a PaymentIntent after both). Then, row by
+    row in the order they were made, what `save()` and dj-stripe would have done next: Django's
+    `post_save` (billing/mirror_erasure.py listens) and dj-stripe's post-save hook."""
+
+    def __init__(self):
+        self.made: list = []  # (instance, round, after)
+
+    def add(self, instance, after):
+        rounds = [self._round_of(related) + 1 for related in self._related(instance) if related.pk is None]
+        instance._mirror_round = max(rounds, default=0)
+        self.made.append((instance, instance._mirror_round, after))
+
+    @staticmethod
+    def _round_of(instance):
+        return getattr(instance, "_mirror_round", 0)
+
+    @staticmethod
+    def _related(instance):
+        for f in instance._meta.concrete_fields:
+            if f.is_relation and f.is_cached(instance):
+                related = f.get_cached_value(instance)
+                if related is not None:
+                    yield related
+
+    def write(self):
+        made, self.made = self.made, []
+        for round_ in sorted({r for _i, r, _a in made}):
+            kinds: dict[type, list] = {}
+            for instance, r, _after in made:
+                if r == round_:
+                    kinds.setdefault(type(instance), []).append(instance)
+            for model, instances in kinds.items():
+                for instance in instances:
+                    pre_save.send(sender=model, instance=instance, raw=False, using=router.db_for_write(model),
+                                  update_fields=None)
+                model.objects.bulk_create(instances)
+        for instance, _r, after in made:
+            post_save.send(sender=type(instance), instance=instance, created=True, update_fields=None, raw=False,
+                           using=instance._state.db)
+            after()
 
 
 @functools.cache
@@ -243,10 +299,15 @@ def _mirror_batch(model, batch: list, rows: _Rows, result: SyncResult) -> bool:
     _pass.rows = rows
     try:
         with transaction.atomic():
+            _pass.pending = _Pending()
             for obj, new in batch:
                 if new:
                     _insert(model, obj, rows)
-                else:
+            _pass.pending.write()
+            # A changed object is saved by dj-stripe as it goes, so what it refers to is too.
+            _pass.pending = None
+            for obj, new in batch:
+                if not new:
                     model.sync_from_stripe_data(obj)
         rows.commit()
         return True
@@ -257,6 +318,7 @@ def _mirror_batch(model, batch: list, rows: _Rows, result: SyncResult) -> bool:
                     exc_info=True)
     finally:
         _pass.rows = None
+        _pass.pending = None
     ok = True
     for obj, _new in batch:
         try:

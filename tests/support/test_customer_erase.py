@@ -13,6 +13,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
+from djstripe import models as djstripe_models
 
 from accounts.models import Entitlement, User
 from accounts.proof import SESSION_PROVED
@@ -261,6 +262,19 @@ def test_what_stripe_still_holds_of_them_never_comes_back_into_the_mirror(ada):
 
     mirror.stripe_mirror_sync(since=0)
 
+    assert ADDRESS not in database_text().lower()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mirror_rebuilt_from_stripe_after_the_erasure_holds_nothing_of_them(ada):
+    erase()
+    for model in (djstripe_models.Charge, djstripe_models.PaymentIntent, djstripe_models.PaymentMethod,
+                  djstripe_models.BalanceTransaction, djstripe_models.Customer):
+        model.objects.all().delete()  # every row new to the pass: written in one INSERT per kind
+
+    mirror.stripe_mirror_sync(since=0)
+
+    assert djstripe_models.Charge.objects.filter(id=ada.stripe_charge_id).exists()
     assert ADDRESS not in database_text().lower()
 
 
