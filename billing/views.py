@@ -344,13 +344,11 @@ def _settle_if_behind(order, *, reason, stripe_said: str = ""):
     """
     if not order_needs_settle(order):
         return order, True
-    answered = services.settle_answered(order_id=order.id)
-    if not answered and not services.settle_turn_take(order_id=order.id):
-        # The webhook or another request is asking Stripe about this order now: its answer, if quick.
-        if not services.settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE):
+    if not services.settle_turn_take(order_id=order.id):
+        # Another path answered a moment ago, or is asking Stripe about this order now: its answer, if quick.
+        if not (services.settle_answered(order_id=order.id)
+                or services.settle_answer_wait(order_id=order.id, seconds=WAIT_FOR_OTHER_SETTLE)):
             return order, False
-        answered = True
-    if answered:
         stored = order_for_page(order.id)
         if not _behind_the_customer(stored, stripe_said):
             return stored, True

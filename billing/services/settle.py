@@ -74,24 +74,30 @@ def order_settle(*, order_id: int, actor: str, reason: str = "", payment_intent=
 # duplicated delivery, and the customer's return page. Each would read Stripe; one read answers
 # them all. The first takes the order's turn (a cache key that lapses by itself, so a killed
 # process holds nobody up for longer than this) and, once settled, marks the order answered for as
-# long; the others wait for that answer instead of asking Stripe again. Waiting is an optimisation
-# only: whoever does not see an answer in time reads Stripe itself (the webhook) or says it is still
-# checking (the status page).
+# long, in the same key; the others wait for that answer instead of asking Stripe again. Waiting is
+# an optimisation only: whoever does not see an answer in time reads Stripe itself (the webhook) or
+# says it is still checking (the status page). One key, so that taking a free turn is one statement.
 SETTLE_TURN_SECONDS = 3
+_TURN_TAKEN, _ANSWERED = 1, 2
+
+
+def _turn_key(order_id: int) -> str:
+    return f"billing:settle:{order_id}"
 
 
 def settle_turn_take(*, order_id: int) -> bool:
-    """Take this order's turn to read Stripe, unless another process has it (see above)."""
-    return cache.add(f"billing:settle:{order_id}", 1, timeout=SETTLE_TURN_SECONDS)
+    """Take this order's turn to read Stripe, unless another process has it or answered a moment
+    ago (`settle_answered` says which; see above)."""
+    return cache.add(_turn_key(order_id), _TURN_TAKEN, timeout=SETTLE_TURN_SECONDS)
 
 
 def settle_answered_mark(*, order_id: int) -> None:
     """The order now says what Stripe said a moment ago: for SETTLE_TURN_SECONDS, nobody asks again."""
-    cache.set(f"billing:checked:{order_id}", 1, timeout=SETTLE_TURN_SECONDS)
+    cache.set(_turn_key(order_id), _ANSWERED, timeout=SETTLE_TURN_SECONDS)
 
 
 def settle_answered(*, order_id: int) -> bool:
-    return bool(cache.get(f"billing:checked:{order_id}"))
+    return cache.get(_turn_key(order_id)) == _ANSWERED
 
 
 def settle_answer_wait(*, order_id: int, seconds: float, poll_seconds: float = 0.1) -> bool:
