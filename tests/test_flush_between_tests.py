@@ -2,6 +2,7 @@
 (tests/postgresql/base.py)."""
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import connection
@@ -22,5 +23,15 @@ def test_the_flush_after_a_transactional_test_empties_every_table_even_rows_othe
             assert cursor.fetchone() == (False,), table
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_flush_after_a_transactional_test_empties_the_database_cache_rate_limit_counts_included():
+    cache.set("rl:checkout:ada@example.com", 3)
+
+    call_command("flush", verbosity=0, interactive=False, reset_sequences=False, inhibit_post_migrate=True)
+
+    assert cache.get("rl:checkout:ada@example.com") is None
+
+
 def test_the_flush_after_a_transactional_test_deletes_rows_instead_of_truncating_tables():
-    assert connection.ops.sql_flush(no_style(), [Order._meta.db_table]) == [f'DELETE FROM "{Order._meta.db_table}";']
+    assert connection.ops.sql_flush(no_style(), [Order._meta.db_table]) == [
+        f'DELETE FROM "{Order._meta.db_table}";', 'DELETE FROM "backstop_cache";']
