@@ -154,10 +154,14 @@ def _verify_address(request, email):
     request.session[SESSION_VERIFIED] = [*verified, email][-5:]
 
 
-def _renewal(request, email, plan):
+def _renewal(request, email, plan, *, paying=None):
     """For an address this browser has proved: until when its plan runs, and until when after
-    one more payment (purchases stack end to end). None if nothing runs or nothing is proved."""
+    one more payment (purchases stack end to end). None if nothing runs or nothing is proved.
+    `paying`: the unpaid order the page asks to pay for, which cannot have made an account."""
     email = normalize_email(email)
+    own = [o for o in request.session.get(SESSION_ORDERS, []) if paying is None or o != paying.public_id.hex]
+    if not own and not _address_proved(request, email):
+        return None  # no payment of this browser's can have made the account: not read
     user = _account_for(email)  # once, for both questions
     if user is None or not _may_see_account(request, email, account=user):
         return None
@@ -326,7 +330,7 @@ def _pay_page(request, token):
         "status_url": status_url,
         "return_url": request.build_absolute_uri(status_url),
         "status_api_url": reverse("billing:status-api", kwargs={"token": token}),
-        "renewal": _renewal(request, order.email, order.plan),
+        "renewal": _renewal(request, order.email, order.plan, paying=order),
     })
 
 
