@@ -177,7 +177,8 @@ def _load_about(email: OutboundEmail) -> None:
     if model is None:
         return
     related = [f.name for f in model._meta.concrete_fields if f.is_relation]
-    about = model._base_manager.select_related(*related).filter(pk=email.about_id).first()
+    # By its primary key: no ORDER BY (first() would sort by the model's ordering, CPU for nothing).
+    about = next(iter(model._base_manager.select_related(*related).filter(pk=email.about_id).order_by()[:1]), None)
     if about is not None:
         email.about = about
 
