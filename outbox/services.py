@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.failpoints import failpoint
+from config.queries import by_unique_key
 from config.queue import enqueue_after_commit
 from outbox import kinds
 from outbox.models import OutboundEmail
@@ -177,8 +178,7 @@ def _load_about(email: OutboundEmail) -> None:
     if model is None:
         return
     related = [f.name for f in model._meta.concrete_fields if f.is_relation]
-    # By its primary key: no ORDER BY (first() would sort by the model's ordering, CPU for nothing).
-    about = next(iter(model._base_manager.select_related(*related).filter(pk=email.about_id).order_by()[:1]), None)
+    about = by_unique_key(model._base_manager.select_related(*related).filter(pk=email.about_id))
     if about is not None:
         email.about = about
 
