@@ -21,7 +21,12 @@ def suggest_email(email: str) -> str | None:
         return None
     best, best_distance = None, 3
     for candidate in COMMON_DOMAINS:
-        distance = _edit_distance(domain, candidate)
+        # Only a candidate closer than the best so far matters, and the distance is at least the
+        # difference in length: most addresses are near none of these, and the comparison is the
+        # checkout form's largest cost when each candidate is compared in full.
+        if abs(len(candidate) - len(domain)) >= best_distance:
+            continue
+        distance = _edit_distance(domain, candidate, give_up_at=best_distance)
         if distance < best_distance:
             best, best_distance = candidate, distance
     # Short domains are each other's near misses (me.com, msn.com): only suggest for one slip there.
@@ -30,9 +35,10 @@ def suggest_email(email: str) -> str | None:
     return f"{local}@{best}"
 
 
-def _edit_distance(a: str, b: str) -> int:
+def _edit_distance(a: str, b: str, give_up_at: int) -> int:
     """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
-    neighbours ("gmial") each count one."""
+    neighbours ("gmial") each count one. Once every prefix alignment costs `give_up_at` or more
+    (the smallest value in a row never falls in later rows), returns `give_up_at`."""
     previous2, previous = None, list(range(len(b) + 1))
     for i, char_a in enumerate(a, 1):
         current = [i] + [0] * len(b)
@@ -41,5 +47,7 @@ def _edit_distance(a: str, b: str) -> int:
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
             if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
                 current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) >= give_up_at:
+            return give_up_at
         previous2, previous = previous, current
     return previous[-1]

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from billing.models import Order
+from config.queries import by_unique_key
 
 _status_signer = signing.Signer(salt="billing.order-status")
 
@@ -24,7 +25,7 @@ def order_from_status_token(token: str) -> Order | None:
     except (signing.BadSignature, ValueError):
         return None
     # Its plan for every page, its account for those that ask whose it is.
-    return Order.objects.select_related("plan", "user").filter(public_id=public_id).first()
+    return by_unique_key(Order.objects.select_related("plan", "user").filter(public_id=public_id))
 
 
 # The Renew link in reminder emails and on the account page: it proves the holder reads the

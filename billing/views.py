@@ -31,6 +31,7 @@ from billing.selectors import (
 )
 from billing.tokens import order_from_status_token, order_status_token, user_from_renew_token
 from config.client_ip import client_ip
+from config.queries import by_unique_key
 from config.ratelimit import over_limit, retry_after, try_again_words
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def _owns_account(request, user) -> bool:
 
 
 def _account_for(email):
-    return get_user_model().objects.filter(email=normalize_email(email)).first()
+    return by_unique_key(get_user_model().objects.filter(email=normalize_email(email)))
 
 
 def _may_see_account(request, email, account=None) -> bool:

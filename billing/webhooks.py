@@ -25,6 +25,7 @@ from djstripe.models import WebhookEndpoint
 
 from billing import services
 from config.failpoints import failpoint
+from config.queries import by_unique_key
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ def stripe_webhook(request, uuid):
         return _answer(400, "Malformed Content-Length.")
     if declared_length > WEBHOOK_MAX_BODY_BYTES:
         return _answer(413, f"Request body over {WEBHOOK_MAX_BODY_BYTES} bytes.")
-    endpoint = WebhookEndpoint.objects.filter(djstripe_uuid=uuid).values_list("secret", "djstripe_tolerance").first()
+    endpoint = by_unique_key(
+        WebhookEndpoint.objects.filter(djstripe_uuid=uuid).values_list("secret", "djstripe_tolerance"))
     if endpoint is None:
         return _answer(404, "Unknown webhook endpoint.")
 

@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.failpoints import failpoint
+from config.queries import by_unique_key
 from config.queue import enqueue_after_commit
 from outbox import kinds
 from outbox.models import OutboundEmail
@@ -177,7 +178,7 @@ def _load_about(email: OutboundEmail) -> None:
     if model is None:
         return
     related = [f.name for f in model._meta.concrete_fields if f.is_relation]
-    about = model._base_manager.select_related(*related).filter(pk=email.about_id).first()
+    about = by_unique_key(model._base_manager.select_related(*related).filter(pk=email.about_id))
     if about is not None:
         email.about = about
 

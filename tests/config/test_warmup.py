@@ -1,7 +1,9 @@
 """What a server builds once at its start instead of in a customer's request (config/warmup.py)."""
 
+from django.core.validators import EmailValidator
 from django.template import engines
 from django.urls import clear_url_caches, get_resolver
+from django.utils.functional import empty
 
 from config.warmup import warm_up
 
@@ -20,3 +22,11 @@ def test_warming_up_builds_the_url_resolver_and_compiles_the_templates():
     assert get_resolver()._populated
     cached = [loader for loader in engine.template_loaders if hasattr(loader, "get_template_cache")]
     assert any("emails/confirmation.html" in loader.get_template_cache for loader in cached)
+
+
+def test_warming_up_compiles_the_email_validators_patterns():
+    EmailValidator.domain_regex._wrapped = empty  # as a freshly started process has it
+
+    warm_up()
+
+    assert EmailValidator.domain_regex._wrapped is not empty
