@@ -162,9 +162,12 @@ def outbound_email_send(*, email_id: int) -> OutboundEmail | None:
 def _claim(email_id: int) -> OutboundEmail | None:
     """pending -> sending, one more attempt: the claimed row, or None if it was not pending."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # The model's columns by name, not `*`: a prepared statement whose result gains a column (a
+    # migration run while this process was up) would fail with "cached plan must not change result type".
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in OutboundEmail._meta.concrete_fields)
     claimed = OutboundEmail.objects.raw(
-        "UPDATE outbox_outboundemail SET status = %s, claimed_at = %s, attempts = attempts + 1 "
-        "WHERE id = %s AND status = %s RETURNING *",
+        "UPDATE outbox_outboundemail SET status = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608
+        f"WHERE id = %s AND status = %s RETURNING {columns}",  # the model's own column names, quoted
         [OutboundEmail.Status.SENDING, now, email_id, OutboundEmail.Status.PENDING])
     return next(iter(claimed), None)
 
