@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def run_demo_setup(password="demo-password-1"):
-    call_command("demo_setup", "--support-password", password, stdout=StringIO())
+    call_command("demo_setup", f"--support-password={password}", stdout=StringIO())
 
 
 def test_demo_setup_seeds_the_annual_plan_at_249_dollars_for_12_months():
@@ -32,6 +32,13 @@ def test_the_printed_support_login_opens_the_admin(client):
     run_demo_setup(password="demo-password-1")
 
     assert client.login(email="support@backstop.localhost", password="demo-password-1")
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_printed_password_that_starts_with_a_dash_opens_the_admin(client):
+    run_demo_setup(password="-ZkKCL7nuAmu")  # as `make demo` may draw one, one time in 32
+
+    assert client.login(email="support@backstop.localhost", password="-ZkKCL7nuAmu")
     assert client.get("/admin/").status_code == 200
 
 

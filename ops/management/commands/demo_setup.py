@@ -22,7 +22,10 @@ class Command(BaseCommand):
         plan = plan_ensure_default()
         self.stdout.write(f"Plan: {plan}")
         # The demo's support person may do everything the console offers, refunds included.
-        call_command("support_staff", options["support_email"], password=options["support_password"],
+        # "--password=…" as one argument: call_command hands a required option's value over as a
+        # separate argument, which argparse takes for an option when it starts with "-" (a random
+        # password does, one time in 32).
+        call_command("support_staff", options["support_email"], f"--password={options['support_password']}",
                      name="Demo Support", refunds=True, stdout=self.stdout)
         call_command("setup_schedules", stdout=self.stdout)
         if settings.STRIPE_WEBHOOK_SECRET:
