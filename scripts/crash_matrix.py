@@ -68,7 +68,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "load"))
 from stack import (  # scripts/load/stack.py: the stack of `make load` and `make chaos`
     EMULATOR_SECRET_KEY,
     PYTHON,
+    ROLES,
     ROOT,
+    Database,
     Stack,
     _proc_table,
     app_environment,
@@ -95,8 +97,12 @@ RETURN_URL_RE = re.compile(r'data-return-url="([^"]+)"')
 STATUS_API_RE = re.compile(r'data-status-api-url="([^"]+)"')
 
 
+_saying = threading.Lock()
+
+
 def say(message):
-    print(f"[crash-matrix] {message}", flush=True)
+    with _saying:  # the lanes start and run in threads of their own: one whole line each
+        print(f"[crash-matrix] {message}", flush=True)
 
 
 # --- the rows -----------------------------------------------------------------------------------
@@ -667,6 +673,24 @@ def _lane_databases(url, count, template=""):
     return urls
 
 
+def _prepare_lanes(url, say):
+    """What start_backstop does once for the whole server, done before the lanes start at once:
+    two lanes creating the same role would collide. Static files are collected once, as for one
+    stack; scripts/test.sh has collected them already."""
+    db = Database(url)
+    try:
+        for role in ROLES.values():
+            if not db.one("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)):
+                db.conn.execute(f"CREATE ROLE {role} SUPERUSER LOGIN")  # trust auth on the throwaway server
+    finally:
+        db.close()
+    if os.environ.get("BACKSTOP_STATIC_COLLECTED") != "1":
+        env = app_environment(url, free_port(), free_port(), str(uuid.uuid4()), "whsec_lanes", 1)
+        subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        os.environ["BACKSTOP_STATIC_COLLECTED"] = "1"
+
+
 def sweep_bound(row):
     """Rows only the sweep can finish take about 40 s (its 20 s lease outlives the process killed
     mid-pass, then cron's next tick); lanes take them first, so none is left with two at the end
@@ -681,53 +705,74 @@ def _run(args, url, out, stack):
     count = max(1, min(args.lanes, len(rows)))
     # Each lane is a whole stack of its own (database, emulator, gunicorn, qcluster): a row armed in
     # one lane cannot reach a process of another, and each lane runs its rows one after another as a
-    # single stack always did. Lanes start one after another from this thread (see Stack.restart).
+    # single stack always did. The lanes start at once, each in the thread that then runs its rows.
     stacks = [stack] if count == 1 else [Stack(out / f"lane-{n}", say) for n in range(1, count + 1)]
-    lanes = []
+    lanes = {}  # lane number -> (Matrix, the last order id before its rows)
+    queue = list(enumerate(rows))
+    if count > 1:
+        queue.sort(key=lambda item: not sweep_bound(item[1]))
+    taking = threading.Lock()
+
+    def start_lane(lane, lane_url, lane_stack):
+        lane_stack.out.mkdir(parents=True, exist_ok=True)
+        backstop = start_backstop(lane_stack, lane_url, web_workers=2, web_threads=2, q_workers=2,
+                                  webhook_workers=2, say=say)
+        backstop.manage("setup_schedules", check=True, stdout=subprocess.DEVNULL)
+        first_order_id = backstop.db.one("SELECT coalesce(max(id), 0) FROM billing_order")[0]
+        lanes[lane] = (Matrix(args, backstop, lane_stack.out), first_order_id)
+        say(f"{f'lane {lane}' if count > 1 else 'the stack'} up after {time.monotonic() - started:.0f} s")
+
+    def lane_loop(lane, matrix):
+        while True:
+            with taking:
+                if not queue:
+                    return
+                index, row = queue.pop(0)
+            row_started = time.monotonic()
+            try:
+                matrix.run(index, row)
+            except Exception as exc:  # one broken row must not hide the others
+                row.note = f"harness error: {exc.__class__.__name__}: {exc}"
+            say(f"{f'lane {lane}: ' if count > 1 else ''}{row.point} ({row.webhooks}, {row.customer}): "
+                f"reached {row.reached}, converged {row.converged}, net {row.net or '-'}, "
+                f"{time.monotonic() - row_started:.0f} s {row.note}")
+
+    failed = []
+
+    def lane_thread(lane, lane_url, lane_stack):
+        # Each lane starts its own stack and then runs rows, in this one thread: the processes it
+        # starts die with the thread that started them (Stack.restart), so it lives until its rows
+        # are done. The lanes start at once (about 30 s each on a busy machine, one after another
+        # 90 s), and a lane that is up takes rows while the others are still starting.
+        try:
+            start_lane(lane, lane_url, lane_stack)
+        except Exception as exc:  # the other lanes take its rows; the run still fails
+            failed.append(f"lane {lane} did not start: {exc.__class__.__name__}: {exc}")
+            return
+        lane_loop(lane, lanes[lane][0])
+
+    say(f"{len(rows)} rows in {count} lane(s)")
     try:
-        for lane_url, lane_stack in zip(_lane_databases(url, count, args.template), stacks, strict=True):
-            lane_stack.out.mkdir(parents=True, exist_ok=True)
-            backstop = start_backstop(lane_stack, lane_url, web_workers=2, web_threads=2, q_workers=2,
-                                      webhook_workers=2, say=say)
-            backstop.manage("setup_schedules", check=True, stdout=subprocess.DEVNULL)
-            first_order_id = backstop.db.one("SELECT coalesce(max(id), 0) FROM billing_order")[0]
-            lanes.append((Matrix(args, backstop, lane_stack.out), first_order_id))
-        say(f"{count} stack(s) up after {time.monotonic() - started:.0f} s; {len(rows)} rows")
-        queue = list(enumerate(rows))
-        if count > 1:
-            queue.sort(key=lambda item: not sweep_bound(item[1]))
-        taking = threading.Lock()
-
-        def lane_loop(lane, matrix):
-            while True:
-                with taking:
-                    if not queue:
-                        return
-                    index, row = queue.pop(0)
-                row_started = time.monotonic()
-                try:
-                    matrix.run(index, row)
-                except Exception as exc:  # one broken row must not hide the others
-                    row.note = f"harness error: {exc.__class__.__name__}: {exc}"
-                say(f"{f'lane {lane}: ' if count > 1 else ''}{row.point} ({row.webhooks}, {row.customer}): "
-                    f"reached {row.reached}, converged {row.converged}, net {row.net or '-'}, "
-                    f"{time.monotonic() - row_started:.0f} s {row.note}")
-
+        urls = _lane_databases(url, count, args.template)
         if count == 1:
-            lane_loop(1, lanes[0][0])
+            start_lane(1, urls[0], stack)
+            lane_loop(1, lanes[1][0])
         else:
-            threads = [threading.Thread(target=lane_loop, args=(n, matrix), daemon=True)
-                       for n, (matrix, _first) in enumerate(lanes, start=1)]
+            _prepare_lanes(url, say)
+            threads = [threading.Thread(target=lane_thread, args=(n, lane_url, lane_stack), daemon=True)
+                       for n, (lane_url, lane_stack) in enumerate(zip(urls, stacks, strict=True), start=1)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
+            if failed:
+                raise RuntimeError("; ".join(failed))
         for point in missing:
             rows.append(Row(point, "-", "-", "-", note="no row drives this point"))
         points = sorted({r.point for r in rows})
         converged = [p for p in points if all(r.converged for r in rows if r.point == p)]
         totals = {}
-        for matrix, first_order_id in lanes:
+        for matrix, first_order_id in lanes.values():
             for key, value in _lane_totals(matrix.db, first_order_id).items():
                 totals[key] = totals.get(key, 0) + value
     finally:

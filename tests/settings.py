@@ -48,6 +48,12 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405  tasks run inline unless a
 LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # noqa: F405  one line per API call is noise here
 LOGGING["loggers"]["django-q"] = {"level": "WARNING"}  # noqa: F405
 
+# WhiteNoise reads every static file once per process, not once per test Client (tests/static_files.py).
+MIDDLEWARE = [
+    "tests.static_files.WhiteNoiseMiddlewareTableOncePerProcess"
+    if name == "whitenoise.middleware.WhiteNoiseMiddleware" else name for name in MIDDLEWARE  # noqa: F405
+]
+
 # Django's PostgreSQL backend, but emptying the tables after a transactional test with DELETE instead
 # of TRUNCATE: a second less per test (tests/postgresql/base.py).
 DATABASES["default"]["ENGINE"] = "tests.postgresql"  # noqa: F405

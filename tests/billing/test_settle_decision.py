@@ -1,6 +1,8 @@
 """Settle's decision, over every combination of Stripe's facts and the order's (no database: the
 decision is plain data in, plain data out; billing/services/settle.py applies it under the lock)."""
 
+import functools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,28 +40,51 @@ STATUSES = ["succeeded", *MONEY_IN_FLIGHT, *UNFINISHED_PAYMENT, "canceled"]
 NOT_FINAL = [state for state in STATES if state != REFUNDED]
 
 
+# Each strategy is made once and drawn from many times: hypothesis checks a strategy the first time it
+# is drawn from, which for a new one per example cost as much as the examples themselves (about 6 of
+# this file's 13 CPU-s). The examples are those of the same strategies made afresh each time.
+@functools.cache
+def _one_of(value, *others):
+    """`value`, or any of `others`."""
+    return st.one_of(st.just(value), st.sampled_from(others))
+
+
+@functools.cache
+def _sampled(*values):
+    return st.sampled_from(values)
+
+
+@functools.cache
+def _refunded(received):
+    return st.one_of(st.just(0), st.just(received), st.integers(0, received + 1))
+
+
+BOOLEANS, BELONGS = st.booleans(), st.booleans() | st.just(True)
+PAYMENT_ERRORS = st.one_of(st.none(), st.just(""), st.text(max_size=600))
+
+
 @st.composite
 def facts(draw, states=NOT_FINAL, statuses=STATUSES):
     """An order and what Stripe says about its payment; amounts often equal, as in life."""
-    asked = draw(st.sampled_from([24900, 24800, 100, 5000]))
-    currency = draw(st.sampled_from(["usd", "eur"]))
-    received = draw(st.one_of(st.just(asked), st.sampled_from([0, 1, asked - 1, asked + 1, 30000])))
-    charge_seen = draw(st.booleans())
-    refunded = draw(st.one_of(st.just(0), st.just(received), st.integers(0, received + 1))) if charge_seen else 0
+    asked = draw(_sampled(24900, 24800, 100, 5000))
+    currency = draw(_sampled("usd", "eur"))
+    received = draw(_one_of(asked, 0, 1, asked - 1, asked + 1, 30000))
+    charge_seen = draw(BOOLEANS)
+    refunded = draw(_refunded(received)) if charge_seen else 0
     payment = StripePayment(
-        belongs=draw(st.booleans() | st.just(True)),
-        status=draw(st.sampled_from(statuses)),
+        belongs=draw(BELONGS),
+        status=draw(_sampled(*statuses)),
         amount_received=received,
-        currency=draw(st.one_of(st.just(currency), st.sampled_from(["usd", "eur", "jpy"]))),
+        currency=draw(_one_of(currency, "usd", "eur", "jpy")),
         charge_seen=charge_seen,
         amount_refunded=refunded,
-        refunded=charge_seen and draw(st.booleans()),
-        disputed=charge_seen and draw(st.booleans()),
-        payment_error=draw(st.one_of(st.none(), st.just(""), st.text(max_size=600))),
-        cancellation_reason=draw(st.sampled_from(["", "abandoned", "requested_by_customer"])),
+        refunded=charge_seen and draw(BOOLEANS),
+        disputed=charge_seen and draw(BOOLEANS),
+        payment_error=draw(PAYMENT_ERRORS),
+        cancellation_reason=draw(_sampled("", "abandoned", "requested_by_customer")),
     )
-    order = OrderNow(state=draw(st.sampled_from(states)), amount_cents=asked, currency=currency,
-                     amount_refunded_cents=draw(st.sampled_from([0, refunded, 100])), held=draw(st.booleans()))
+    order = OrderNow(state=draw(_sampled(*states)), amount_cents=asked, currency=currency,
+                     amount_refunded_cents=draw(_sampled(0, refunded, 100)), held=draw(BOOLEANS))
     return payment, order
 
 
