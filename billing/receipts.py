@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 
 _ENCODING = "windows-1252"
 # Letters Unicode does not decompose into a base letter plus accents.
@@ -73,74 +71,81 @@ def _date(moment: datetime) -> str:
     return f"{moment:%B} {moment.day}, {moment:%Y}"
 
 
-class _ReceiptPDF(FPDF):
-    def __init__(self):
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self.core_fonts_encoding = _ENCODING
-        self.set_auto_page_break(auto=True, margin=20)
-        self.set_margins(20, 20, 20)
+def _new_pdf():
+    # Imported here, not at the top: fpdf2 imports fontTools and Pillow, a third of a second that
+    # every process importing billing (each web and task worker, each cron command) would pay at
+    # start for a receipt it may never draw.
+    from fpdf import FPDF
 
-    def text_line(self, text: str, *, size: float = 10, style: str = "", height: float = 5.5):
-        self.set_font("helvetica", style=style, size=size)
-        self.multi_cell(0, height, pdf_text(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf.core_fonts_encoding = _ENCODING
+    pdf.set_auto_page_break(auto=True, margin=20)
+    pdf.set_margins(20, 20, 20)
+    return pdf
 
-    def amount_row(self, label: str, amount: str, *, style: str = "", rule: bool = False):
-        """A label (wrapped if long) with its amount to the right, on the label's first line."""
-        if rule:
-            self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
-            self.ln(1.5)
-        self.set_font("helvetica", style=style, size=10)
-        amount_width = 40
-        top = self.get_y()
-        self.multi_cell(self.epw - amount_width - 5, 7, pdf_text(label), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        bottom = self.get_y()
-        self.set_xy(self.w - self.r_margin - amount_width, top)
-        self.cell(amount_width, 7, pdf_text(amount), align="R")
-        self.set_xy(self.l_margin, bottom)
+
+def _text_line(pdf, text: str, *, size: float = 10, style: str = "", height: float = 5.5):
+    pdf.set_font("helvetica", style=style, size=size)
+    pdf.multi_cell(0, height, pdf_text(text), new_x="LMARGIN", new_y="NEXT")
+
+
+def _amount_row(pdf, label: str, amount: str, *, style: str = "", rule: bool = False):
+    """A label (wrapped if long) with its amount to the right, on the label's first line."""
+    if rule:
+        pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+        pdf.ln(1.5)
+    pdf.set_font("helvetica", style=style, size=10)
+    amount_width = 40
+    top = pdf.get_y()
+    pdf.multi_cell(pdf.epw - amount_width - 5, 7, pdf_text(label), new_x="LMARGIN", new_y="NEXT")
+    bottom = pdf.get_y()
+    pdf.set_xy(pdf.w - pdf.r_margin - amount_width, top)
+    pdf.cell(amount_width, 7, pdf_text(amount), align="R")
+    pdf.set_xy(pdf.l_margin, bottom)
 
 
 def receipt_pdf(receipt: Receipt) -> bytes:
     """The receipt as a one-page PDF, saying what the HTML receipt says."""
-    pdf = _ReceiptPDF()
+    pdf = _new_pdf()
     pdf.set_title(pdf_text(f"Receipt {receipt.reference}"))
     pdf.set_author(pdf_text(receipt.seller_name))
     pdf.add_page()
 
-    pdf.text_line("Receipt", size=20, style="B", height=10)
-    pdf.text_line(f"Reference {receipt.reference} · Paid {_date(receipt.paid_at)}")
+    _text_line(pdf, "Receipt", size=20, style="B", height=10)
+    _text_line(pdf, f"Reference {receipt.reference} · Paid {_date(receipt.paid_at)}")
     pdf.ln(5)
 
-    pdf.text_line("From", style="B")
-    pdf.text_line(receipt.seller_name)
+    _text_line(pdf, "From", style="B")
+    _text_line(pdf, receipt.seller_name)
     for line in receipt.seller_address:
-        pdf.text_line(line)
+        _text_line(pdf, line)
     pdf.ln(4)
 
-    pdf.text_line("Billed to", style="B")
+    _text_line(pdf, "Billed to", style="B")
     for line in (receipt.buyer_name, receipt.company_name,
                  f"VAT number {receipt.vat_number}" if receipt.vat_number else "", receipt.buyer_email):
         if line:
-            pdf.text_line(line)
+            _text_line(pdf, line)
     pdf.ln(6)
 
-    pdf.amount_row("Description", "Amount", style="B")
-    pdf.amount_row(receipt.description, receipt.amount_paid, rule=True)
+    _amount_row(pdf, "Description", "Amount", style="B")
+    _amount_row(pdf, receipt.description, receipt.amount_paid, rule=True)
     if receipt.period:
-        pdf.text_line(receipt.period, size=9)
+        _text_line(pdf, receipt.period, size=9)
     for refund in receipt.refunds:
         label = f"Refund on {_date(refund.refunded_at)}" if refund.refunded_at else "Refunded"
-        pdf.amount_row(label + (" (on its way)" if refund.in_progress else ""), f"-{refund.amount}")
+        _amount_row(pdf, label + (" (on its way)" if refund.in_progress else ""), f"-{refund.amount}")
     if receipt.refunds:
-        pdf.amount_row("Net paid", receipt.net_amount, style="B", rule=True)
+        _amount_row(pdf, "Net paid", receipt.net_amount, style="B", rule=True)
     else:
-        pdf.amount_row("Total paid", receipt.amount_paid, style="B", rule=True)
+        _amount_row(pdf, "Total paid", receipt.amount_paid, style="B", rule=True)
     pdf.ln(6)
 
     if receipt.card:
-        pdf.text_line(f"Paid with {receipt.card} on {_date(receipt.paid_at)}.")
+        _text_line(pdf, f"Paid with {receipt.card} on {_date(receipt.paid_at)}.")
     if receipt.statement_descriptor:
-        pdf.text_line(f"On your bank statement: {receipt.statement_descriptor}")
+        _text_line(pdf, f"On your bank statement: {receipt.statement_descriptor}")
     pdf.ln(4)
-    pdf.text_line("One payment, no automatic renewal: you are never charged again unless you buy again.",
+    _text_line(pdf, "One payment, no automatic renewal: you are never charged again unless you buy again.",
                   size=9)
     return bytes(pdf.output())

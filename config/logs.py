@@ -15,7 +15,7 @@ import contextvars
 import logging
 import uuid
 
-import sentry_sdk
+from django.conf import settings
 from django.utils.log import AdminEmailHandler
 from django_guid import clear_guid, get_guid, set_guid
 from django_guid.integrations import Integration
@@ -92,7 +92,12 @@ class TaskIds(Integration):
 
     def run(self, guid, **kwargs):
         # Sentry (when SENTRY_DSN is set) files a request's errors under the same id as its log lines.
-        sentry_sdk.get_isolation_scope().set_tag("request_id", guid)
+        if settings.SENTRY_DSN:
+            # Imported only when configured (as settings does): the SDK's import is a fifth of a
+            # second of every process's start (it looks for gevent, and imports it where installed).
+            import sentry_sdk
+
+            sentry_sdk.get_isolation_scope().set_tag("request_id", guid)
 
 
 def _task_starts(sender, task=None, **kwargs):
