@@ -206,16 +206,12 @@ class _Pending:
     `post_save` (billing/mirror_erasure.py listens) and dj-stripe's post-save hook."""
 
     def __init__(self):
-        self.made: list = []  # (instance, round, after)
+        self.made: list = []  # (instance, after), in the order they were made
 
     def add(self, instance, after):
-        rounds = [self._round_of(related) + 1 for related in self._related(instance) if related.pk is None]
-        instance._mirror_round = max(rounds, default=0)
-        self.made.append((instance, instance._mirror_round, after))
-
-    @staticmethod
-    def _round_of(instance):
-        return getattr(instance, "_mirror_round", 0)
+        instance._mirror_round = max((getattr(related, "_mirror_round", 0) + 1 for related in self._related(instance)
+                                      if related.pk is None), default=0)
+        self.made.append((instance, after))
 
     @staticmethod
     def _related(instance):
@@ -227,17 +223,16 @@ class _Pending:
 
     def write(self):
         made, self.made = self.made, []
-        for round_ in sorted({r for _i, r, _a in made}):
-            kinds: dict[type, list] = {}
-            for instance, r, _after in made:
-                if r == round_:
-                    kinds.setdefault(type(instance), []).append(instance)
-            for model, instances in kinds.items():
+        rounds: dict[int, dict[type, list]] = {}
+        for instance, _after in made:
+            rounds.setdefault(instance._mirror_round, {}).setdefault(type(instance), []).append(instance)
+        for round_ in sorted(rounds):
+            for model, instances in rounds[round_].items():
                 for instance in instances:
                     pre_save.send(sender=model, instance=instance, raw=False, using=router.db_for_write(model),
                                   update_fields=None)
                 model.objects.bulk_create(instances)
-        for instance, _r, after in made:
+        for instance, after in made:
             post_save.send(sender=type(instance), instance=instance, created=True, update_fields=None, raw=False,
                            using=instance._state.db)
             after()
