@@ -160,11 +160,12 @@ def _renewal(request, email, plan, *, paying=None):
     one more payment (purchases stack end to end). None if nothing runs or nothing is proved.
     `paying`: the unpaid order the page asks to pay for, which cannot have made an account."""
     email = normalize_email(email)
+    proved = _address_proved(request, email)
     own = [o for o in request.session.get(SESSION_ORDERS, []) if paying is None or o != paying.public_id.hex]
-    if not own and not _address_proved(request, email):
+    if not own and not proved:
         return None  # no payment of this browser's can have made the account: not read
     user = _account_for(email)  # once, for both questions
-    if user is None or not _may_see_account(request, email, account=user):
+    if user is None or not (proved or _owns_account(request, user)):
         return None
     until = access_until(user)
     if until is None:
