@@ -22,8 +22,6 @@ from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 from django_q.brokers.orm import ORM
-from django_q.conf import Conf
-from django_q.models import OrmQ
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +61,8 @@ class HeartbeatORM(ORM):
         `QuerySet.delete()`, whose collector runs even a one-row delete in a transaction of its own
         (`BEGIN`, `DELETE`, `COMMIT`): two statements more for every task. The queue's row has no
         relations and no signals, so there is nothing for a collector to do."""
-        self.get_connection()  # django-q2's own step first: it drops a connection past its age
-        table, pk = OrmQ._meta.db_table, OrmQ._meta.pk.column
-        with connections[Conf.ORM].cursor() as cursor:
+        queue = self.get_connection()  # django-q2's own way: it drops a connection past its age first
+        table, pk = queue.model._meta.db_table, queue.model._meta.pk.column
+        with connections[queue.db].cursor() as cursor:
             cursor.execute(f"DELETE FROM {cursor.db.ops.quote_name(table)} "  # noqa: S608 (the model's own names)
                            f"WHERE {cursor.db.ops.quote_name(pk)} = %s", [task_id])
