@@ -141,13 +141,10 @@ def _account_for(email):
     return by_unique_key(get_user_model().objects.filter(email=normalize_email(email)))
 
 
-def _may_see_account(request, email, account=None) -> bool:
+def _may_see_account(request, email) -> bool:
     """May this session see the plan dates of the account of `email`? If it proved the address, or
-    everything on that account is its own doing. `account`: the address's account, when the caller
-    has already read it."""
-    if _address_proved(request, email):
-        return True
-    return _owns_account(request, account if account is not None else _account_for(email))
+    everything on that account is its own doing."""
+    return _address_proved(request, email) or _owns_account(request, _account_for(email))
 
 
 def _verify_address(request, email):
