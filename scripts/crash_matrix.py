@@ -386,6 +386,12 @@ class Matrix:
 
     def _story(self, row, customer):
         try:
+            if row.point == "checkout.after_customer":
+                # An address's Stripe Customer is made with its second order (decision 0034): the
+                # customer began on another device first and left that order unpaid.
+                elsewhere = Customer(self.b.app, self.b.emulator, self.n, returns=True)
+                elsewhere.email = customer.email
+                elsewhere.checkout()
             customer.checkout()
             if row.story == "held_refund":
                 # Stripe takes the plan's price; the order says another: settle holds the money.

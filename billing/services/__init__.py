@@ -13,7 +13,7 @@ The rules every function here keeps:
 One file per family of operations; callers import this package (`from billing import services`,
 `services.order_settle(...)`), which re-exports every public name below:
 - plans.py: the default plan, our side of the Stripe webhook endpoint.
-- checkout.py: order_create, order_latest_purchase, stripe_customer_ensure, order_prepare_payment.
+- checkout.py: order_create, order_latest_purchase, stripe_customer_for, order_prepare_payment.
 - checkout_decision.py: checkout_decide: what a submitted checkout leads to, as an outcome the
   view renders (pay, the same payment again, more time, already bought, rate limited, setup failed).
 - settle.py: order_settle: reads Stripe, locks, and applies under the lock the moves that
@@ -57,7 +57,7 @@ from billing.services.checkout import (
     order_create,
     order_latest_purchase,
     order_prepare_payment,
-    stripe_customer_ensure,
+    stripe_customer_for,
 )
 from billing.services.checkout_decision import PAYABLE, CheckoutOutcome, CheckoutOutcomeKind, checkout_decide
 from billing.services.entitlements import entitlement_add_days
@@ -132,7 +132,7 @@ __all__ = [
     "settle_answered",
     "settle_answered_mark",
     "settle_turn_take",
-    "stripe_customer_ensure",
+    "stripe_customer_for",
     "stripe_event_receive",
     "stripe_webhook_endpoint_ensure",
 ]

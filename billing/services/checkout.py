@@ -123,22 +123,34 @@ def order_latest_purchase(*, email: str, plan: Plan, actor: str = "checkout") ->
     return LatestPurchase(unpaid) if unpaid is not None else None
 
 
-def stripe_customer_ensure(*, email: str) -> str:
-    """The address's one Stripe Customer id (decision 0015), created the first time it pays.
+def stripe_customer_for(*, order: Order) -> str:
+    """The Stripe Customer the order's payment goes on: none ('') for the address's first order,
+    the address's one Customer (decision 0015) for every later one, made then (decision 0034).
 
-    Kept in StripeCustomer; an address that paid before the mapping existed keeps the customer of
-    its earliest order. Created with an idempotency key made of the address alone (and parameters
-    that depend on nothing else, as Stripe requires of a repeated key), so two checkouts of one
-    address at once, or a retry after a crash, make one customer. Called outside any transaction.
+    An address that buys once costs Stripe no Customer, and its purchase one call less; an address
+    that comes back gets its Customer on its second order, as Stripe Checkout makes a customer only
+    when it is needed. "First" means no order of the address has a smaller id. order_create writes
+    an address's orders one at a time under the address's lock, so that is a fixed fact of the
+    order: a retry after a crash decides as the first attempt did, which the PaymentIntent's
+    idempotency key requires (Stripe refuses a repeated key with other parameters).
+
+    The Customer is kept in StripeCustomer; an address that paid before the mapping existed keeps
+    the customer of its earliest order. It is made with an idempotency key of the address alone
+    (and parameters that depend on nothing else), so two checkouts of one address at once, or a
+    retry after a crash, make one customer. Called outside any transaction.
     """
-    email = normalize_email(email)
-    known, customer_id = _address_customers(email)
-    if known:
-        return known
+    email = normalize_email(order.email)
+    stored, earliest, came_before = _address_customers(email, before_order_id=order.id)
+    if not came_before:
+        return ""
+    if stored:
+        return stored
+    customer_id = earliest
     if not customer_id:
         digest = hashlib.sha256(email.encode()).hexdigest()[:40]
         customer_id = stripe_api.customer_create(idempotency_key=f"backstop-customer-{digest}", email=email,
                                                  metadata={"backstop_email": email}).id
+        failpoint("checkout.after_customer")
     # One statement: if another checkout stored the address's customer a moment ago, theirs stays
     # (the same customer, by the idempotency key), the INSERT returns nothing, and theirs is read.
     with connection.cursor() as cursor:
@@ -149,14 +161,17 @@ def stripe_customer_ensure(*, email: str) -> str:
     return stored[0] if stored else StripeCustomer.objects.get(email=email).stripe_customer_id
 
 
-def _address_customers(email: str) -> tuple[str | None, str | None]:
-    """The address's stored Stripe customer, and that of its earliest order with one: one query
-    (two read one after the other cost a statement more on every first purchase)."""
+def _address_customers(email: str, *, before_order_id: int) -> tuple[str | None, str | None, bool]:
+    """The address's stored Stripe customer, that of its earliest order with one, and whether it
+    has an order older than `before_order_id`: one query (one more statement on every purchase
+    otherwise)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT stripe_customer_id FROM billing_stripecustomer WHERE email = %s), "
             "(SELECT stripe_customer_id FROM billing_order WHERE email = %s AND stripe_customer_id <> '' "
-            "ORDER BY created_at LIMIT 1)", [email, email])
+            "ORDER BY created_at LIMIT 1), "
+            "EXISTS (SELECT 1 FROM billing_order WHERE email = %s AND id < %s)",
+            [email, email, email, before_order_id])
         return cursor.fetchone()
 
 
@@ -179,20 +194,20 @@ def order_prepare_payment(*, order: Order, actor: str = "checkout"):
     try:
         if existing is not None:
             payment_intent = existing
-            customer_id = existing.customer if isinstance(existing.customer, str) else existing.customer.id
+            customer = existing.customer
+            customer_id = (customer if isinstance(customer, str) else customer.id) if customer else ""
         else:
             # What the sweep needs to recreate the order if our row is ever lost (a restore).
             metadata = {"order_id": str(order.id), "reference": order.reference, "email": order.email,
                         "plan": order.plan.code}
-            customer_id = stripe_customer_ensure(email=order.email)
-            failpoint("checkout.after_customer")
+            customer_id = stripe_customer_for(order=order)
             # Stripe's own receipt only if asked for (settings.STRIPE_RECEIPT_EMAILS): ours is sent anyway.
             receipt = {"receipt_email": order.email} if settings.STRIPE_RECEIPT_EMAILS else {}
             payment_intent = stripe_api.payment_intent_create(
                 idempotency_key=f"backstop-order-{order.public_id}-payment-intent",
                 amount=order.amount_cents,
                 currency=order.currency,
-                customer=customer_id,
+                **({"customer": customer_id} if customer_id else {}),
                 # Cards only, whatever the Dashboard enables: a delayed method would stay
                 # `processing` for days (docs/decisions/0029-cards-only.md).
                 payment_method_types=["card"],

@@ -82,6 +82,9 @@ class ErasurePlan:
         if self.customer_ids:
             lines.append(f"at Stripe: the name, email, phone and address of {', '.join(self.customer_ids)} and the "
                          f"address on {len(self.payment_intent_ids)} payment(s), each marked {ERASED_MARK}")
+        elif self.payment_intent_ids:  # an address that bought once has no Stripe Customer (decision 0034)
+            lines.append(f"at Stripe: the address on {len(self.payment_intent_ids)} payment(s), "
+                         f"each marked {ERASED_MARK}")
         return lines
 
 

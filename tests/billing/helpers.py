@@ -2,6 +2,7 @@
 
 import json
 import threading
+from collections import Counter
 
 import stripe
 from django.db import close_old_connections, connection
@@ -16,6 +17,12 @@ def order_with_payment_intent(**order_fields) -> Order:
     services.order_prepare_payment(order=order)
     order.refresh_from_db()
     return order
+
+
+def server_calls(control) -> Counter:
+    """Server-side (secret key) requests the emulator has answered so far, by method and path."""
+    return Counter({f"{r['method']} {r['path']}": r["count"] for r in control.state()["requests"]
+                    if r["key"] == "secret"})
 
 
 def pay(order: Order, payment_method: str = "pm_card_visa"):

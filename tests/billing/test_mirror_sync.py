@@ -12,8 +12,14 @@ from billing import stripe_api
 from billing.mirror import stripe_mirror_sync
 from billing.models import StripeSyncCursor
 from tests.billing.helpers import paid_order
+from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def paid_order_on_a_customer():
+    """A purchase whose PaymentIntent names a Stripe Customer: its address ordered before (0034)."""
+    return paid_order(email=OrderFactory().email)
 
 
 def test_the_pull_sync_mirrors_a_payment_whose_webhooks_never_arrived(stripe_emulator):
@@ -30,7 +36,7 @@ def test_the_pull_sync_mirrors_a_payment_whose_webhooks_never_arrived(stripe_emu
 def test_a_payment_is_mirrored_from_the_lists_without_fetching_what_it_refers_to_one_by_one(
     stripe_emulator, emulator_control
 ):
-    order = paid_order()
+    order = paid_order_on_a_customer()
     for path in ("/v1/customers/*", "/v1/payment_methods/*", "/v1/balance_transactions/*"):
         emulator_control.fail_next(method="GET", path=path, count=10, status=500)
 
@@ -199,7 +205,7 @@ def test_a_pass_writes_its_purchases_with_one_insert_per_kind_of_row_and_asks_th
     purchases."""
     djstripe_models.Account.get_or_retrieve_for_api_key(stripe.api_key)
     for _ in range(3):
-        paid_order()
+        paid_order_on_a_customer()
 
     with CaptureQueriesContext(connection) as queries:
         result = stripe_mirror_sync()
@@ -237,7 +243,7 @@ def _payment_intents_listed_from(seconds_from_now: int):
 def test_a_charge_whose_payment_began_after_the_pass_listed_payment_intents_waits_for_the_next_pass(
     stripe_emulator, emulator_control
 ):
-    order = paid_order()
+    order = paid_order_on_a_customer()
     _payment_intents_listed_from(3600)
     fetches = _fetches(emulator_control)
 
@@ -260,7 +266,7 @@ def test_a_charge_not_of_the_last_minute_is_mirrored_at_once_fetching_what_it_re
     stripe_emulator, emulator_control
 ):
     emulator_control.advance_clock(120)  # Stripe's clock two minutes ahead of ours: never held back for that
-    order = paid_order()
+    order = paid_order_on_a_customer()
     _payment_intents_listed_from(3600)
     fetches = _fetches(emulator_control)
 

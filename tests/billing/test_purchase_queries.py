@@ -3,6 +3,7 @@ measured (issue 21: at most 60 per purchase, web and worker together). Counts, n
 same on any machine."""
 
 import uuid
+from collections import Counter
 
 import pytest
 import stripe
@@ -16,7 +17,7 @@ from billing.services.webhook_events import stripe_event_receive
 from billing.tokens import order_status_token
 from outbox import services as outbox
 from outbox.models import OutboundEmail
-from tests.billing.helpers import stripe_event_for
+from tests.billing.helpers import server_calls, stripe_event_for
 from tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +44,30 @@ def returned(client, order):
                       {"payment_intent": order.stripe_payment_intent_id, "redirect_status": "succeeded"})
 
 
+def test_a_first_purchase_asks_stripe_three_times_from_the_server(client, plan, stripe_emulator, emulator_control,
+                                                                 mailoutbox):
+    before = server_calls(emulator_control)
+    client.get(checkout(client)["Location"])
+    order = Order.objects.get()
+    at_checkout = server_calls(emulator_control) - before
+    paid_at_stripe(order)  # what Stripe.js sends from the customer's browser, not counted
+    event = stripe_event_for(order, "payment_intent.succeeded")  # the test asking Stripe: not counted
+    before = server_calls(emulator_control)
+
+    returned(client, order)
+    stripe_event_receive(event=event)
+    outbox.outbound_email_send(email_id=OutboundEmail.objects.get(kind="confirmation").id)  # the worker's task
+    after_payment = server_calls(emulator_control) - before
+
+    # 4: the address's Stripe Customer was made on its first purchase (decision 0034).
+    assert at_checkout + after_payment == Counter({
+        "POST /v1/payment_intents": 1,  # checkout makes the payment
+        "GET /v1/payment_intents/{}": 1,  # settle reads it once, for the page and the webhook (0023)
+        "POST /v1/payment_intents/{}": 1,  # the note that the confirmation went out (0012)
+    })
+    assert len(mailoutbox) == 1
+
+
 def test_opening_the_checkout_reads_the_plan_and_writes_nothing(client, plan, django_assert_max_num_queries):
     # 2: the browser's id was kept in a new session, one INSERT.
     with django_assert_max_num_queries(1):
@@ -51,7 +76,7 @@ def test_opening_the_checkout_reads_the_plan_and_writes_nothing(client, plan, dj
     assert response.status_code == 200
 
 
-def test_submitting_the_checkout_form_takes_at_most_25_queries(client, plan, stripe_emulator,
+def test_submitting_the_checkout_form_takes_at_most_24_queries(client, plan, stripe_emulator,
                                                               django_assert_max_num_queries):
     client.get(reverse("billing:checkout"))
 
@@ -60,7 +85,8 @@ def test_submitting_the_checkout_form_takes_at_most_25_queries(client, plan, str
     # again once its payment is set up (the lock read it); a new nonce is not looked up before the INSERT.
     # 27: the session, started by the form's first order rather than by the form, is not read first.
     # 26: a browser with no orders yet cannot have made the address's account: it is not read.
-    with django_assert_max_num_queries(25):
+    # 25: an address's first order makes no Stripe Customer, so none is stored (decision 0034).
+    with django_assert_max_num_queries(24):
         response = client.post(reverse("billing:checkout"),
                                {"email": "ada@example.com", "full_name": "Ada", "nonce": str(uuid.uuid4())})
 

@@ -19,6 +19,7 @@ from accounts.models import Entitlement, User
 from accounts.proof import SESSION_PROVED
 from billing import mirror, services
 from billing.models import ErasureRecord, Order, OrderState
+from billing.services.erasure import customer_erasure_plan
 from outbox.models import OutboundEmail
 from support.models import Alert, InboundMessage
 from tests.billing.helpers import order_with_payment_intent, paid_order
@@ -111,10 +112,6 @@ def test_events_emails_and_support_mail_no_longer_name_them(ada):
 def test_stripe_keeps_no_personal_field_and_carries_the_erasure_mark(ada):
     erase()
 
-    customer = stripe.Customer.retrieve(ada.stripe_customer_id)
-    assert (customer.email, customer.name, customer.phone, customer.address) == (None, None, None, None)
-    assert "backstop_email" not in customer.metadata
-    assert customer.metadata["backstop_erased"]
     payment = stripe.PaymentIntent.retrieve(ada.stripe_payment_intent_id)
     assert payment.receipt_email is None
     assert "email" not in payment.metadata
@@ -227,6 +224,27 @@ def test_it_is_refused_while_money_of_theirs_is_still_moving(stripe_emulator):
         erase()
 
     assert Order.objects.get(pk=order.pk).email == ADDRESS
+
+
+@pytest.mark.django_db
+def test_what_a_person_confirms_names_the_payments_at_stripe_of_an_address_without_a_stripe_customer(ada):
+    lines = customer_erasure_plan(ADDRESS).describe()
+
+    assert "at Stripe: the address on 1 payment(s), each marked backstop_erased" in lines
+
+
+@pytest.mark.django_db
+def test_the_stripe_customer_of_an_address_that_came_back_keeps_no_personal_field(ada):
+    later = paid_order(email=ADDRESS)  # a second order: on the address's Stripe Customer (decision 0034)
+    later = services.order_settle(order_id=later.id, actor="webhook", reason="payment_intent.succeeded")
+
+    erase()
+
+    customer = stripe.Customer.retrieve(later.stripe_customer_id)
+    assert (customer.email, customer.name, customer.phone, customer.address) == (None, None, None, None)
+    assert "backstop_email" not in customer.metadata
+    assert customer.metadata["backstop_erased"]
+    assert stripe.PaymentIntent.retrieve(ada.stripe_payment_intent_id).metadata["backstop_erased"]
 
 
 @pytest.mark.django_db

@@ -51,8 +51,19 @@ def test_the_export_holds_the_account_orders_payments_refunds_emails_events_and_
     assert [r["amount_cents"] for r in order["refunds"]] == [1000]
     assert {"payment_set_up", "access_granted"} <= {event["kind"] for event in order["events"]}
     assert "confirmation" in {email["kind"] for email in document["emails_sent"]}
-    assert document["stripe_customers"] == [ada.stripe_customer_id]
+    assert document["stripe_customers"] == []  # her one purchase, the address's first, made none (0034)
     assert [m["body"] for m in document["support_mail"]] == ["Could you send my receipt?"]
+
+
+@pytest.mark.django_db
+def test_the_export_names_the_stripe_customer_of_an_address_that_came_back(ada):
+    later = paid_order(email="ada@example.com")
+    later.refresh_from_db()
+
+    document = export("ada@example.com")
+
+    assert later.stripe_customer_id.startswith("cus_")
+    assert document["stripe_customers"] == [later.stripe_customer_id]
 
 
 @pytest.mark.django_db
