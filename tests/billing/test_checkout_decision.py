@@ -50,7 +50,7 @@ def test_a_first_checkout_makes_the_order_and_its_payment(plan):
 
 
 def test_a_checkout_stripe_cannot_set_up_keeps_the_order_and_says_so(plan, emulator_control):
-    emulator_control.fail_next(method="POST", path="/v1/customers", count=5, status=500)
+    emulator_control.fail_next(method="POST", path="/v1/payment_intents", count=5, status=500)
 
     outcome = decide(plan)
 

@@ -15,6 +15,7 @@ from billing.models import OrderState
 from billing.services.erasure import customer_erase
 from billing.statement import statement_prefix_refresh
 from tests.billing.helpers import order_with_payment_intent, pay
+from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +92,7 @@ def test_without_a_documented_permission_the_purchase_fails_as_stripe_would_refu
     settings.STRIPE_SECRET_KEY = KEY
     stripe_api._client.cache_clear()
 
+    OrderFactory(email="ada@example.com")  # the address ordered before: this order makes its Customer (0034)
     with pytest.raises(PaymentSetupFailed, match="rak_customer_write"):
-        order_with_payment_intent()
+        order_with_payment_intent(email="ada@example.com")
     stripe_api._client.cache_clear()

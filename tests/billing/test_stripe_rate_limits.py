@@ -33,7 +33,8 @@ def payment_intents_at_stripe(control) -> list:
 
 def test_a_checkout_rate_limited_by_stripe_waits_its_turn_and_makes_one_payment(client, stripe_emulator,
                                                                                 emulator_control):
-    order = OrderFactory()
+    OrderFactory(email="ada@example.com")  # the address ordered before: this order makes its Customer (0034)
+    order = OrderFactory(email="ada@example.com")
     emulator_control.limit_rates(overall=1)  # the customer is made; the payment is refused at first
 
     response = pay_page(client, order)

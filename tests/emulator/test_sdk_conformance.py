@@ -177,7 +177,9 @@ def run_every_path_that_calls_stripe(django_capture_on_commit_callbacks):
     # A payment left unfinished, canceled by support.
     unfinished = order_with_payment_intent(email="linus@example.com")
     services.order_payment_cancel(order_id=unfinished.id, actor="support:ana", reason="asked by phone")
-    # A customer erased (their payments listed and their personal fields cleared at Stripe).
+    # A customer erased (their payments listed and their personal fields cleared at Stripe). Their
+    # second order is what makes their Stripe Customer (decision 0034).
+    OrderFactory(email="edsger@example.com")
     erased = paid_order(email="edsger@example.com")
     services.order_settle(order_id=erased.id, actor="webhook", reason="payment_intent.succeeded")
     services.order_refund(order_id=erased.id, actor="support:ana", reason="before erasure")
