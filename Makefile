@@ -6,15 +6,13 @@ PG_BIN := /usr/lib/postgresql/15/bin
 
 .PHONY: demo test test-fast lint bench-emulator firedrill load chaos crash-matrix interleavings fuzz clean
 
-# --no-compile: pip would byte-compile every file of every package (half of a fresh install's time);
-# Python compiles the modules a process imports, once, when it first imports them.
 $(VENV)/.runtime: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check --no-compile -q -r requirements.txt
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(VENV)/bin/pip install --disable-pip-version-check --no-compile -q -r requirements-dev.txt
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
 
 # System packages the tests need, installed only when missing.
