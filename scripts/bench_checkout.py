@@ -1,7 +1,8 @@
 """Server-side cost of the checkout and settle paths, against the local Stripe emulator.
 
 Prints p50/p95 wall time and SQL query counts for:
-  checkout    order_create + order_prepare_payment (two Stripe calls: Customer, PaymentIntent)
+  checkout    order_create + order_prepare_payment (one Stripe call for an address's first order:
+              the PaymentIntent; its second also makes the Customer, decision 0034)
   settle      order_settle on a freshly paid order (one Stripe call + activation)
   settle-db   the same activation with the PaymentIntent passed in: our own overhead only
   resettle    order_settle on an order that is already active (the common repeat)

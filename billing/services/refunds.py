@@ -60,12 +60,17 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
 
     with transaction.atomic():
         order = locks.order_lock(order_id)
-        if order.state not in REFUNDABLE:
+        # Everything left was asked for, and another path (a colleague, the customer's own button)
+        # refunded it between our read of Stripe and this lock: that is this refund, done, told as
+        # if we had read Stripe a moment later. A support form's claim still runs first, and refuses
+        # it naming what changed since the person loaded the case.
+        refunded_meanwhile = full and order.state == S.REFUNDED
+        if order.state not in REFUNDABLE and not refunded_meanwhile:
             raise BillingError(f"Order {order.reference} is {order.get_state_display().lower()}; "
                                "it cannot be refunded from here.")
         if claim is not None:
             claim()
-        if full and order.state != S.REFUND_PENDING:
+        if full and order.state not in (S.REFUND_PENDING, S.REFUNDED):
             order.refund_reason = reason[:500]
             event = event_refund_requested(order, actor=actor, user=user, amount_cents=amount,
                                            currency=pi.currency, reason=reason, full=True, stripe_ids=ids)
@@ -75,6 +80,8 @@ def order_refund(*, order_id: int, actor: str, reason: str, amount_cents: int | 
         elif not full:
             event_refund_requested(order, actor=actor, user=user, amount_cents=amount, currency=pi.currency,
                                    reason=reason, full=False, stripe_ids=ids)
+    if refunded_meanwhile:
+        return order_settle(order_id=order_id, actor=actor, user=user, reason="already refunded")
 
     try:
         refund = stripe_api.refund_create(

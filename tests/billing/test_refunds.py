@@ -1,12 +1,16 @@
 """`order_refund`: the one way Backstop gives money back."""
 
+import threading
+import time
+
 import pytest
 import stripe
+from django.db import connection, transaction
 
 from accounts.models import Entitlement
 from billing import services
 from billing.errors import BillingError, RefundFailed
-from billing.models import OrderState
+from billing.models import Order, OrderState
 from support.models import Alert
 from tests.billing.helpers import at_once, order_with_payment_intent, paid_order
 
@@ -67,6 +71,44 @@ def test_two_people_refunding_at_once_make_one_refund_at_stripe(stripe_emulator)
     assert errors == []
     assert len(stripe.Refund.list(payment_intent=order.stripe_payment_intent_id).data) == 1
     assert order.emails.filter(kind="refund").count() == 1
+
+
+def _waiting_for_a_lock(timeout=30.0):
+    """Until another connection waits for a lock this one holds (polled: pg_locks is live)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("nobody waited for the order's lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_whose_order_a_colleague_refunded_after_it_read_stripe_is_the_same_refund(stripe_emulator):
+    order = active_order()
+    second = {}
+
+    def colleague():
+        try:
+            second["order"] = refund(order)
+        except Exception as exc:  # what the second person would be shown
+            second["error"] = exc
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        Order.objects.select_for_update().get(pk=order.pk)  # the first person's lock, taken first
+        thread = threading.Thread(target=colleague)
+        thread.start()
+        _waiting_for_a_lock()  # the colleague read Stripe (nothing refunded yet) and waits for the order
+        refund(order)  # the first person's refund, done and settled under that lock
+    thread.join(timeout=60)
+
+    assert "error" not in second
+    assert second["order"].state == OrderState.REFUNDED
+    assert len(stripe.Refund.list(payment_intent=order.stripe_payment_intent_id).data) == 1
 
 
 def test_a_partial_refund_keeps_access_and_records_the_amount(stripe_emulator):
