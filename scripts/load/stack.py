@@ -476,7 +476,11 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
     for host, (port, host_env) in enumerate(zip(app_ports, envs, strict=True), start=1):
         web = stack.start(host_name("web", host), [
             str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers),
-            "--threads", str(web_threads), "--graceful-timeout", "5"], host_env)
+            "--threads", str(web_threads), "--graceful-timeout", "5",
+            # As deployed (docs/deploy/backstop-web.service): the load's customers keep their
+            # connections as nginx does, and at gunicorn's default 2 s a request sent as gunicorn
+            # closed an idle one failed with no answer (locust's "HTTP 0").
+            "--keep-alive", "75"], host_env)
         worker = stack.start(host_name("worker", host), [PYTHON, "manage.py", "qcluster"],
                              dict(host_env, DATABASE_URL=role_url(app_url, ROLES["worker"])))
         roots[host_name("web", host)], roots[host_name("worker", host)] = web.pid, worker.pid
