@@ -76,8 +76,10 @@ def event_order_recreated(order: Order, *, actor: str, payment_intent_id: str) -
 
 
 def event_payment_set_up(order: Order, *, actor: str, customer_id: str, payment_intent_id: str) -> OrderEvent:
+    # An address's first order has no Stripe Customer (decision 0034): no empty id is recorded.
+    customer = {"customer": customer_id} if customer_id else {}
     return _record(order, K.PAYMENT_SET_UP, actor=actor, reason="Payment set up with Stripe",
-                   stripe_ids={"customer": customer_id, "payment_intent": payment_intent_id})
+                   stripe_ids={**customer, "payment_intent": payment_intent_id})
 
 
 def event_payment_linked(order: Order, *, actor: str, payment_intent_id: str) -> OrderEvent:

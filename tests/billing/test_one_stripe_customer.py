@@ -26,6 +26,14 @@ def test_an_address_first_order_pays_without_a_stripe_customer(stripe_emulator):
     assert not StripeCustomer.objects.filter(email="ada@example.com").exists()
 
 
+def test_an_address_first_order_records_only_its_payment_on_the_timeline(stripe_emulator):
+    first = order_with_payment_intent(email="ada@example.com")
+
+    event = first.events.get(kind="payment_set_up")
+
+    assert event.stripe_ids == {"payment_intent": first.stripe_payment_intent_id}
+
+
 def test_an_address_first_order_asks_stripe_only_for_its_payment(stripe_emulator, emulator_control):
     order = OrderFactory(email="ada@example.com")
     before = server_calls(emulator_control)
