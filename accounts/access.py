@@ -115,7 +115,11 @@ def access_grant(*, user, order, plan, paid_at: datetime) -> Entitlement:
     starts_at = max(paid_at, access_until(user, now=paid_at) or paid_at)
     entitlement = Entitlement.objects.create(user=user, order=order, plan=plan, starts_at=starts_at,
                                              ends_at=add_months(starts_at, plan.duration_months))
-    _announce("access.granted", entitlement)
+    # Laid after every period still running when it was paid, so it ends last: once committed, the
+    # customer's access runs until its end (or has run out, for a payment adopted long after). The
+    # customer's lock keeps any other grant out until then: known without reading it back.
+    _announce("access.granted", entitlement,
+              until=lambda: entitlement.ends_at if entitlement.ends_at > timezone.now() else None)
     return entitlement
 
 
@@ -207,11 +211,12 @@ def access_ends_mark(*, now: datetime | None = None, limit: int = 500) -> int:
     return ended
 
 
-def _announce(event_type: str, entitlement: Entitlement, *, now: datetime | None = None):
+def _announce(event_type: str, entitlement: Entitlement, *, now: datetime | None = None, until=None):
     """Tell the product: a webhook delivery row now (same transaction), the signal after commit.
 
-    The signal reads `access_until` once the change has committed (one query, no lock held), so a
-    settle without webhooks costs no more queries under its lock than before."""
+    The signal carries `access_until` once the change has committed: `until()` when the caller
+    knows it, otherwise read then (one query, no lock held), so a settle without webhooks costs no
+    more queries under its lock than before."""
     user = entitlement.user
     if webhooks.enabled():
         webhooks.access_delivery_record(event_type=event_type, user=user, data={
@@ -219,5 +224,6 @@ def _announce(event_type: str, entitlement: Entitlement, *, now: datetime | None
             "period": {**_period(entitlement), "revoked": entitlement.revoked_at is not None},
         })
     signal = SIGNALS[event_type]
+    until = until or (lambda: access_until(user))
     transaction.on_commit(lambda: signal.send(sender=Entitlement, user=user, entitlement=entitlement,
-                                              access_until=access_until(user)))
+                                              access_until=until()))

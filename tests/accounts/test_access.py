@@ -76,6 +76,42 @@ def test_a_payment_and_its_refund_send_access_granted_then_access_revoked_after_
     assert heard == [("access.granted", "ada@example.com", until), ("access.revoked", "ada@example.com", None)]
 
 
+def test_a_payment_granted_long_after_its_year_ran_out_is_announced_with_no_access_left(
+    heard, django_capture_on_commit_callbacks
+):
+    user = UserFactory(email="ada@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        granted(user, paid_at=timezone.now() - timedelta(days=400))  # adopted from Stripe a year late
+
+    assert heard == [("access.granted", "ada@example.com", None)]
+
+
+def test_a_second_year_is_announced_with_the_end_of_the_second_year(heard, django_capture_on_commit_callbacks):
+    user = UserFactory(email="ada@example.com")
+    first = granted(user, paid_at=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        second = granted(user, paid_at=timezone.now())
+
+    assert second.ends_at > first.ends_at
+    assert heard == [("access.granted", "ada@example.com", second.ends_at)]
+
+
+def test_the_access_granted_signal_reads_nothing_back_after_the_commit(
+    heard, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    user = UserFactory(email="ada@example.com")
+    with django_capture_on_commit_callbacks() as after_commit:
+        entitlement = granted(user, paid_at=timezone.now())
+
+    with django_assert_num_queries(0):  # was 1: the new end read back with access_until()
+        for callback in after_commit:
+            callback()
+
+    assert heard == [("access.granted", "ada@example.com", entitlement.ends_at)]
+
+
 def test_a_change_that_rolls_back_sends_no_signal(heard, django_capture_on_commit_callbacks):
     user = UserFactory()
     order = OrderFactory(email=user.email, user=user, paid_at=timezone.now())
