@@ -14,14 +14,13 @@ from billing import services, views
 from billing.models import OrderState
 from billing.services import webhook_events
 from billing.tokens import order_from_status_token, order_status_token
-from tests.billing.helpers import order_with_payment_intent, pay, stripe_event_for
+from tests.billing.helpers import order_with_payment_intent, pay, server_calls, stripe_event_for
 from tests.factories import PlanFactory
 
 
 def stripe_reads(control, method="GET", path="/v1/payment_intents/{}") -> int:
     """Server-side requests (secret key) the emulator has answered on this endpoint so far."""
-    return sum(r["count"] for r in control.state()["requests"]
-               if (r["key"], r["method"], r["path"]) == ("secret", method, path))
+    return server_calls(control)[f"{method} {path}"]
 
 
 def checkout(client, email="ada@example.com"):
