@@ -316,6 +316,11 @@ if STRIPE_WEBHOOK_UUID:
 elif STRIPE_WEBHOOK_SECRET and not DEBUG:
     raise ImproperlyConfigured(f"STRIPE_WEBHOOK_UUID must be set with STRIPE_WEBHOOK_SECRET; {_MAKE_A_UUID}")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# dj-stripe's own three migrations, as one (docs/decisions/0035-dj-stripe-migrations-as-one.md): its
+# 0002 drops 514 fields one at a time, and Django re-renders every related model for each, a minute
+# of CPU on every fresh database. The one migration replaces the three, so a database that ran them
+# is already up to date.
+MIGRATION_MODULES = {"djstripe": "config.djstripe_migrations"}
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 SILENCED_SYSTEM_CHECKS = ["djstripe.W002"] if STRIPE_API_BASE else []
 # django-ratelimit only vouches for memcached and Redis. Its real objections to a database cache
