@@ -48,6 +48,10 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405  tasks run inline unless a
 LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # noqa: F405  one line per API call is noise here
 LOGGING["loggers"]["django-q"] = {"level": "WARNING"}  # noqa: F405
 
+# Static files collected as production collects them: without the brotli copies that a test tool's
+# dependency would add (tests/static_files.py).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "tests.static_files.CompressedAsInProduction"}}  # noqa: F405
+
 # WhiteNoise reads every static file once per process, not once per test Client (tests/static_files.py).
 MIDDLEWARE = [
     "tests.static_files.WhiteNoiseMiddlewareTableOncePerProcess"
