@@ -663,7 +663,7 @@ def _lane_databases(url, count, template=""):
     import psycopg
 
     if not template:
-        say(f"migrating once for {count} lanes (dj-stripe's migrations take about 30 s of CPU)")
+        say(f"migrating once for {count} lanes (about 10 s of CPU)")
         env = app_environment(url, free_port(), free_port(), str(uuid.uuid4()), "whsec_lanes", 1)
         for step in (["migrate", "--noinput", "-v", "0"], ["createcachetable"]):
             subprocess.run([PYTHON, "manage.py", *step], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)

@@ -1,7 +1,7 @@
 """`make demo` end to end: starts everything, serves the printed login, shows the customer the
 "briefly unavailable" page while its web server is down, stops on SIGTERM.
 
-One demo stack for the module (starting one costs a minute of migrations): the tests run in order,
+One demo stack for the module (starting one migrates a fresh SQLite database): the tests run in order,
 and the last one stops it."""
 
 import contextlib
@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 LAST_PRINTED_LINE = "  Web server:"
-# Until it is up, the demo runs niced: its start (migrating a fresh SQLite database, about a minute of
-# CPU) then takes only what the other pytest workers leave, rather than slowing the migrations every
+# Until it is up, the demo runs niced: its start (migrating a fresh SQLite database, about 10 s of CPU)
+# then takes only what the other pytest workers leave, rather than slowing the migrations every
 # other test database waits for (scripts/test.sh). Once it is up, its processes get their priority
 # back, which only root may give: elsewhere it starts at normal priority.
 PREPARING_NICELY = ["nice", "-n", "10"] if os.geteuid() == 0 else []
@@ -51,8 +51,8 @@ def demo(tmp_path_factory):
             lines.append(line)
 
     threading.Thread(target=read_everything, daemon=True).start()
-    # The first run migrates a fresh SQLite database: about 50 s alone, several minutes when `make
-    # test` shares the two cores with the other worker and the crash matrix. It ends at the line.
+    # The first run migrates a fresh SQLite database: about 10 s alone (decision 0035), longer when
+    # `make test` shares the two cores with the other workers and the crash matrix. It ends at the line.
     deadline = time.monotonic() + 600
     while LAST_PRINTED_LINE not in "".join(lines) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

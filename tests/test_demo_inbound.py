@@ -2,7 +2,7 @@
 demo's own settings (scripts/demo.py's environment and secrets) behind the demo's proxy, posts the
 sample email, and it becomes a case with its attachment.
 
-The database is the test database rather than the demo's SQLite (migrating that takes a minute);
+The database is the test database rather than the demo's SQLite (a second migration of its own would only cost time);
 everything else is what `make demo` starts with. The README's `var/` and port 8000 are this test's.
 """
 

@@ -453,7 +453,7 @@ def start_backstop(stack, url, *, web_workers, web_threads, q_workers, webhook_w
     fresh = not _migrated_already(url)
     restored = fresh and _restore_migrated(url, say)
     if fresh and not restored:
-        say("migrating (dj-stripe's migrations take about 30 s of CPU on a fresh database)")
+        say("migrating (about 10 s of CPU on a fresh database)")
     steps = [["migrate", "--noinput", "-v", "0"], ["createcachetable"], ["collectstatic", "--noinput", "-v", "0"],
              ["demo_setup", f"--support-password={secrets.token_hex(12)}"]]
     if os.environ.get("BACKSTOP_STATIC_COLLECTED") == "1":
