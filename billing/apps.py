@@ -17,7 +17,7 @@ class BillingConfig(AppConfig):
         )
         from billing.account_views import one_click_session_fits
         from billing.emails import EMAIL_KINDS
-        from config.warmup import warm_up  # the URL patterns import views, which need the apps ready
+        from config.warmup import startup_objects_freeze, warm_up  # the URL patterns import views: apps first
         from outbox import kinds
 
         one_click_check_set(one_click_session_fits)
@@ -26,3 +26,4 @@ class BillingConfig(AppConfig):
             # The task cluster forks its workers from this process: build once, here, what each
             # worker would otherwise build on its first email (config/warmup.py).
             warm_up()
+            startup_objects_freeze()
