@@ -13,7 +13,8 @@ UV_VERSION := 0.13.9
 define pip_install
 	( $(VENV)/bin/pip install --disable-pip-version-check -q uv==$(UV_VERSION) && \
 	  $(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --compile-bytecode -r $(1) ) || \
-	$(VENV)/bin/pip install --disable-pip-version-check -q -r $(1)
+	{ echo "uv could not install $(1); installing it with pip"; \
+	  $(VENV)/bin/pip install --disable-pip-version-check -q -r $(1); }
 endef
 
 $(VENV)/.runtime: requirements.txt
