@@ -45,4 +45,3 @@ def startup_objects_freeze() -> None:
     """
     gc.collect()
     gc.freeze()
-
