@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -48,7 +49,8 @@ SCHEMA = {
 
 
 def database_url(name: str) -> str:
-    return f"{os.environ['DATABASE_URL'].rsplit('/', 1)[0]}/{name}"
+    """DATABASE_URL with another database's name (its options, if any, kept), as crash_matrix.py names lanes."""
+    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}"))
 
 
 def migrated(name: str, *, original: bool) -> set[tuple]:
